@@ -1,0 +1,306 @@
+"""MIKEY message: decode and encode the payload chain (RFC 3830 §6).
+
+``decode(bytes) -> Message`` and ``encode(Message) -> bytes`` are the stable entry points.  Decode
+walks the chain with one compiled construct parse per payload; only when a parse fails does it take
+the slow path (:func:`_locate`) that finds the failing field and its byte offset.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import construct as c
+
+from codec.errors import DecodeError, EncodeError, Finding
+from codec.mikey import registry as R
+from codec.mikey.fields import BitFields
+from codec.mikey.model import (HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, SpParam, Structure)
+
+# Payloads whose layout comes from recollection of RFC 6043, not from RFC text or two agreeing
+# implementations: decoded, but flagged in every message that carries them.
+UNCONFIRMED_LAYOUTS = {16: "TP", 17: "TICKET"}
+
+
+@dataclass(eq=False)
+class Message:
+    """A MIKEY message: the common header, the payload chain and anything after it."""
+
+    hdr: HDR
+    payloads: list = field(default_factory=list)
+    trailing: bytes = b""  # octets after the last payload (e.g. Milestone's extra 0x00)
+    findings: list = field(default_factory=list)  # quirks noticed while decoding
+    offsets: list = field(default_factory=list, repr=False)  # start offset of hdr, payload 0, ...
+
+    # -- navigation ---------------------------------------------------------------------------
+    def find(self, name_or_type) -> Payload | None:
+        """First payload of a type (class, name such as ``"RAND"``, or type number)."""
+        return next(self.find_all(name_or_type), None)
+
+    def find_all(self, name_or_type) -> Iterator[Payload]:
+        for p in self.payloads:
+            if (p.NAME == name_or_type or p.TYPE == name_or_type
+                    or (isinstance(name_or_type, type) and isinstance(p, name_or_type))):
+                yield p
+
+    def next_payload_of(self, index: int) -> int:
+        """The Next Payload value the chain implies for payload ``index`` (-1 = HDR)."""
+        nxt = index + 1
+        return self.payloads[nxt].TYPE if nxt < len(self.payloads) else 0
+
+    # -- comparison ---------------------------------------------------------------------------
+    def _comparable(self):
+        items = [self.hdr._comparable(self.next_payload_of(-1))]
+        items += [p._comparable(self.next_payload_of(i)) for i, p in enumerate(self.payloads)]
+        return items, self.trailing
+
+    def __eq__(self, other):
+        if not isinstance(other, Message):
+            return NotImplemented
+        return self._comparable() == other._comparable()
+
+    def copy(self) -> "Message":
+        return Message(self.hdr.copy(), [p.copy() for p in self.payloads], self.trailing,
+                       list(self.findings), list(self.offsets))
+
+    def make_auto(self) -> "Message":
+        """Recompute every length, count and next-payload field on the next encode."""
+        self.hdr.make_auto()
+        for p in self.payloads:
+            p.make_auto()
+        return self
+
+    # -- signed region (RFC 3830 §5.2) ---------------------------------------------------------
+    def signed_regions(self, data: bytes) -> dict:
+        """The two signed-region conventions seen in the field for a message ending in SIGN."""
+        sign = self.payloads[-1] if self.payloads and self.payloads[-1].TYPE == SIGN_TYPE else None
+        if sign is None:
+            return {}
+        end = len(data) - len(self.trailing)
+        sig_len = len(sign.signature)
+        return {"rfc3830": data[:end - sig_len], "without_sign_header": data[:end - sig_len - 2]}
+
+    def encode(self) -> bytes:
+        return encode(self)
+
+
+# ----------------------------------------------------------------------------------------------
+def encode(msg: Message) -> bytes:
+    """The wire form of ``msg``; computed fields are filled in, explicit ones written as set."""
+    out = [_encode_one(msg.hdr, msg.next_payload_of(-1), "HDR")]
+    for i, p in enumerate(msg.payloads):
+        out.append(_encode_one(p, msg.next_payload_of(i), f"payloads[{i}]({p.NAME})"))
+    out.append(bytes(msg.trailing))
+    return b"".join(out)
+
+
+def _encode_one(structure: Structure, next_payload: int, path: str) -> bytes:
+    try:
+        return structure.to_bytes(next_payload)
+    except EncodeError as e:
+        raise EncodeError(path, e.reason) from None
+
+
+# ----------------------------------------------------------------------------------------------
+_PARSE_ERRORS = (c.ConstructError, struct.error, ValueError, KeyError, TypeError, IndexError,
+                 OverflowError)
+
+
+def decode(data: bytes, *, strict: bool = False) -> Message:
+    """Decode one MIKEY message.
+
+    Returns a :class:`Message` or raises :class:`~codec.DecodeError` — for any input.  Octets after
+    the last payload are kept in ``Message.trailing`` and reported as a finding (``strict=True``
+    makes them an error).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("decode() needs bytes")
+    data = bytes(data)
+    stream = io.BytesIO(data)
+    hdr = _parse(HDR, stream, data, "HDR", None)
+    msg = Message(hdr, offsets=[0])
+    np_ = hdr.next_payload
+    path_np = "HDR.next_payload"
+    index = 0
+    while np_ != 0:
+        off = stream.tell()
+        cls = PAYLOAD_CLASSES.get(np_)
+        if cls is None:
+            raise DecodeError(path_np, _np_offset(msg, index), f"unknown payload type {np_}: the rest "
+                              f"of the message cannot be parsed", partial=msg)
+        if off >= len(data):
+            raise DecodeError(f"payloads[{index}]({cls.NAME})", off,
+                              f"message ends where {path_np} announces a {cls.NAME} payload",
+                              partial=msg)
+        path = f"payloads[{index}]({cls.NAME})"
+        payload = _parse(cls, stream, data, path, msg)
+        msg.payloads.append(payload)
+        msg.offsets.append(off)
+        _check_payload(payload, path, off, msg)
+        if cls.TYPE == SIGN_TYPE:  # RFC 3830 §6.5: no Next Payload, always last
+            break
+        np_ = payload.next_payload
+        path_np = f"{path}.next_payload"
+        index += 1
+    rest = data[stream.tell():]
+    if rest:
+        where = stream.tell()
+        if strict:
+            raise DecodeError("trailing", where, f"{len(rest)} octet(s) after the last payload",
+                              partial=msg)
+        msg.trailing = rest
+        note = " (a single 0x00, as Milestone XProtect sends)" if rest == b"\x00" else ""
+        msg.findings.append(Finding("trailing", where, f"{len(rest)} octet(s) after the last "
+                                                        f"payload{note}"))
+    return msg
+
+
+def _np_offset(msg: Message, index: int) -> int:
+    # offset of the next-payload octet that named the unknown type
+    return 2 if index == 0 else msg.offsets[index]
+
+
+def _parse(cls, stream, data, path, msg):
+    start = stream.tell()
+    try:
+        cont = cls.compiled().parse_stream(stream)
+    except _PARSE_ERRORS:
+        fpath, foff, reason = _locate(cls.SCHEMA, data, start)
+        raise DecodeError(f"{path}{fpath}", foff, reason, partial=msg) from None
+    try:
+        obj = cls._from_container(cont)
+    except _PARSE_ERRORS as e:  # pragma: no cover - container/schema mismatch is a bug
+        raise DecodeError(path, start, f"internal: {e}", partial=msg) from None
+    for name, sub in cls.PACKED.items():
+        obj.__dict__[name] = _unpack_list(obj, name, sub, data, start, path, msg)
+    return obj
+
+
+def _unpack_list(obj, name, sub, data, start, path, msg):
+    """Split a length-delimited field into its sub-structures (SP policy parameters)."""
+    raw = obj.__dict__[name]
+    base = start + _field_offset(type(obj).SCHEMA, data, start, name)
+    items, pos = [], 0
+    while pos < len(raw):
+        s = io.BytesIO(raw[pos:])
+        try:
+            items.append(sub._from_container(sub.compiled().parse_stream(s)))
+        except _PARSE_ERRORS:
+            fpath, foff, reason = _locate(sub.SCHEMA, raw, pos)
+            if getattr(obj, "prot_type", 0) != R.PROT_TYPE_SRTP:
+                # RFC 6043: unknown protocols keep their parameters as opaque octets
+                msg_findings = msg.findings if msg is not None else []
+                msg_findings.append(Finding(f"{path}.{name}", base,
+                                            "policy parameters are not a TLV list; kept as octets"))
+                return raw
+            raise DecodeError(f"{path}.{name}[{len(items)}]{fpath}", base + foff, reason,
+                              partial=msg) from None
+        pos += s.tell()
+    return items
+
+
+def _check_payload(p: Payload, path: str, off: int, msg: Message):
+    if p.TYPE == SIGN_TYPE and p.s_type == 2 and len(p.signature) != R.ECCSI_SIGNATURE_LEN:
+        msg.findings.append(Finding(f"{path}.signature", off + 2,
+                                    f"ECCSI signature is {len(p.signature)} octets, RFC 6507 needs "
+                                    f"{R.ECCSI_SIGNATURE_LEN} (r, s, PVT); TS 33.180's '32' is a "
+                                    f"known error"))
+    if p.TYPE in UNCONFIRMED_LAYOUTS:
+        msg.findings.append(Finding(path, off, f"{p.NAME} layout is UNCONFIRMED (RFC 6043 text not "
+                                               f"available to mcsec); fields may be mis-split"))
+    if p.TYPE == 1 and p.encr_alg not in R.KEMAC_ENCR_ALGS:
+        msg.findings.append(Finding(f"{path}.encr_alg", off + 1, f"unknown KEMAC encryption "
+                                                                 f"algorithm {p.encr_alg}"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Slow path: find the failing field and its offset by walking the (uncompiled) schema.
+class _Located(Exception):
+    def __init__(self, path, offset, reason):
+        self.path, self.offset, self.reason = path, offset, reason
+
+
+def _locate(schema, data: bytes, start: int):
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    ctx = c.Container(_parsing=True, _building=False, _sizing=False, _params=c.Container())
+    try:
+        _walk(schema, stream, ctx, "")
+    except _Located as e:
+        return e.path, e.offset, e.reason
+    return "", start, "inconsistent structure"
+
+
+def _walk(sc, stream, ctx, path):
+    """Parse ``sc`` like construct does, remembering where each field starts."""
+    if isinstance(sc, c.Renamed):
+        return _walk(sc.subcon, stream, ctx, f"{path}.{sc.name}" if sc.name else path)
+    if isinstance(sc, c.Struct):
+        obj = c.Container()
+        sub = c.Container(_=ctx, _params=ctx.get("_params"), _root=None, _parsing=True,
+                          _building=False, _sizing=False, _subcons=None, _io=stream,
+                          _index=ctx.get("_index"))
+        sub._root = ctx.get("_root", sub)
+        for s in sc.subcons:
+            v = _walk(s, stream, sub, path)
+            if s.name:
+                obj[s.name] = sub[s.name] = v
+        return obj
+    if isinstance(sc, c.Array):
+        count = sc.count(ctx) if callable(sc.count) else sc.count
+        out = []
+        for i in range(count):
+            ctx._index = i
+            out.append(_walk(sc.subcon, stream, ctx, f"{path}[{i}]"))
+        return out
+    if isinstance(sc, c.Switch):
+        key = sc.keyfunc(ctx) if callable(sc.keyfunc) else sc.keyfunc
+        case = sc.cases.get(key, sc.default)
+        if case is c.Error or isinstance(case, type(c.Error)):
+            raise _Located(path, stream.tell(), f"unsupported value {key}")
+        return _walk(case, stream, ctx, path)
+    if isinstance(sc, c.IfThenElse):
+        cond = sc.condfunc(ctx) if callable(sc.condfunc) else sc.condfunc
+        return _walk(sc.thensubcon if cond else sc.elsesubcon, stream, ctx, path)
+    pos = stream.tell()
+    try:
+        if isinstance(sc, BitFields):
+            return sc._parse(stream, ctx, path)
+        return sc._parsereport(stream, ctx, path)
+    except _Located:
+        raise
+    except _PARSE_ERRORS as e:
+        reason = str(e).split("\n")[-1].strip()
+        if isinstance(e, (c.StreamError, struct.error)):
+            need = _wanted(sc, ctx)
+            have = len(stream.getbuffer()) - pos
+            reason = (f"needs {need} octet(s), {have} left" if need is not None
+                      else f"truncated ({have} octet(s) left)")
+        raise _Located(path or ".", pos, reason) from None
+
+
+def _wanted(sc, ctx):
+    try:
+        if hasattr(sc, "_length"):
+            return sc._length(ctx)
+        return sc._sizeof(ctx, "")
+    except Exception:
+        return None
+
+
+def _field_offset(schema, data, start, name):
+    """Offset of field ``name`` within a structure that parsed successfully."""
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    ctx = c.Container(_parsing=True, _building=False, _sizing=False, _params=c.Container())
+    sub = c.Container(_=ctx, _params=ctx._params, _root=None, _parsing=True, _building=False,
+                      _sizing=False, _subcons=None, _io=stream, _index=None)
+    for s in schema.subcons:
+        if s.name == name:
+            return stream.tell() - start
+        v = s._parsereport(stream, sub, "")
+        if s.name:
+            sub[s.name] = v
+    return 0

@@ -1,0 +1,292 @@
+"""The MIKEY message model: plain Python objects generated from the construct schemas.
+
+Each wire structure of :mod:`codec.mikey.schemas` becomes a class whose attributes are the
+schema's fields (bit-field groups flattened: ``hdr.v``, ``hdr.prf_func``).  Build them by hand::
+
+    T(ts_type=0, ts_value=0xE8F1C2A300000000)
+
+Length, count and next-payload fields are *computed* on encode while they are "auto": a field
+left at ``None`` is auto, a decoded value that agrees with the computed one stays auto (so editing
+``id_data`` re-computes ``id_len``), and assigning a value makes it explicit — encode then writes
+it as given, even when it lies (fuzzers need that).  Assign ``None`` to make it auto again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import construct as c
+
+from codec.errors import EncodeError
+from codec.mikey import schemas as S
+from codec.mikey.fields import BitFields, Meta
+
+
+def _unwrap(sc):
+    """Strip Renamed/If wrappers to reach the construct that shapes the value."""
+    while isinstance(sc, (c.Renamed, c.IfThenElse)):
+        sc = sc.subcon if isinstance(sc, c.Renamed) else sc.thensubcon
+    return sc
+
+
+class Structure:
+    """Base class of every MIKEY wire structure in the model."""
+
+    SCHEMA: ClassVar[c.Struct]
+    NAME: ClassVar[str]
+    JSON: ClassVar[str]  # Wireshark subtree / JSON object name, e.g. "mikey.t"
+    FIELDS: ClassVar[tuple]  # ((name, Meta), ...) flattened, in wire order
+    GROUPS: ClassVar[dict]  # bit-field group -> member names
+    COMPUTED: ClassVar[dict]  # name -> function(self) | NEXT_PAYLOAD
+    NESTED: ClassVar[dict]  # name -> Structure subclass or {selector value: subclass}
+    PACKED: ClassVar[dict] = {}  # name -> Structure subclass packed in a length-delimited field
+
+    def __init_subclass__(cls, schema=None, **kw):
+        super().__init_subclass__(**kw)
+        if schema is None:
+            return
+        cls.SCHEMA = schema
+        fields, groups, computed = [], {}, {}
+        for sc in schema.subcons:
+            if not sc.name:
+                continue
+            if isinstance(sc.subcon, BitFields):
+                groups[sc.name] = [m for m, _w, _meta in sc.subcon.members]
+                for m, _w, meta in sc.subcon.members:
+                    fields.append((m, meta))
+                    if meta.computed:
+                        computed[m] = meta.computed
+            else:
+                meta = getattr(sc, "meta", None)
+                if meta is None:
+                    raise TypeError(f"{cls.__name__}.{sc.name} has no Meta")
+                fields.append((sc.name, meta))
+                if meta.computed:
+                    computed[sc.name] = meta.computed
+        cls.OPTIONAL = frozenset(sc.name for sc in schema.subcons
+                                 if sc.name and isinstance(getattr(sc, "subcon", None), c.IfThenElse))
+        cls.FIELDS = tuple(fields)
+        cls.FIELD_NAMES = tuple(n for n, _ in fields)
+        cls.GROUPS = groups
+        cls.COMPUTED = computed
+        cls._META = dict(fields)
+        cls._compiled = None
+
+    # -- construction -------------------------------------------------------------------------
+    def __init__(self, **values: Any):
+        unknown = set(values) - set(self.FIELD_NAMES)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
+        d = self.__dict__
+        d["_auto"] = set()
+        for name in self.FIELD_NAMES:
+            v = values.get(name, self._default(name))
+            d[name] = v
+            if name in self.COMPUTED and v is None:
+                d["_auto"].add(name)
+
+    def _default(self, name):
+        meta = self._META[name]
+        if meta.computed or name in self.OPTIONAL:
+            return None
+        if meta.display in ("bytes", "text"):
+            return b""
+        if meta.nested is not None or name in self.NESTED:
+            return []
+        return 0
+
+    def __setattr__(self, name, value):
+        if name not in self._META:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        if name in self.COMPUTED:
+            (self._auto.add if value is None else self._auto.discard)(name)
+        self.__dict__[name] = value
+
+    @classmethod
+    def compiled(cls):
+        if cls._compiled is None:
+            cls._compiled = cls.SCHEMA.compile()
+        return cls._compiled
+
+    # -- conversion to and from construct containers ------------------------------------------
+    @classmethod
+    def _from_container(cls, cont) -> "Structure":
+        obj = cls.__new__(cls)
+        d = obj.__dict__
+        for name in cls.FIELD_NAMES:
+            if name in cont:
+                d[name] = cont[name]
+        for g, members in cls.GROUPS.items():
+            sub = cont[g]
+            for m in members:
+                d[m] = sub[m]
+        for name, nested in cls.NESTED.items():
+            v = d[name]
+            if isinstance(v, list):
+                sub = nested if isinstance(nested, type) else nested.get(cls._selector(d))
+                d[name] = [sub._from_container(x) for x in v]
+        auto = set()
+        for name, fn in cls.COMPUTED.items():
+            if fn is not S.NEXT_PAYLOAD and fn(obj) == d[name]:
+                auto.add(name)
+        d["_auto"] = auto
+        return obj
+
+    @classmethod
+    def _selector(cls, d):
+        return None
+
+    def resolved(self, name):
+        """The value encode will write for ``name``."""
+        if name in self._auto:
+            fn = self.COMPUTED[name]
+            return None if fn is S.NEXT_PAYLOAD else fn(self)
+        return self.__dict__[name]
+
+    def _build_dict(self, next_payload=None) -> dict:
+        d = dict(self.__dict__)
+        del d["_auto"]
+        for name in self._auto:
+            fn = self.COMPUTED[name]
+            d[name] = next_payload if fn is S.NEXT_PAYLOAD else fn(self)
+        for name in self.NESTED:
+            v = d[name]
+            if isinstance(v, list):
+                d[name] = [x._build_dict() for x in v]
+        for name in self.PACKED:
+            v = d[name]
+            if isinstance(v, list):
+                d[name] = b"".join(x.to_bytes() for x in v)
+        for g, members in self.GROUPS.items():
+            d[g] = {m: d[m] for m in members}
+        return d
+
+    def to_bytes(self, next_payload=None) -> bytes:
+        try:
+            return self.compiled().build(self._build_dict(next_payload))
+        except EncodeError:
+            raise
+        except Exception as e:  # construct errors, struct.error, TypeError from bad values
+            raise EncodeError(self.NAME, _reason(e)) from None
+
+    # -- comparison and display ---------------------------------------------------------------
+    def _comparable(self, next_payload=None):
+        out = []
+        for name in self.FIELD_NAMES:
+            if name in self.COMPUTED:
+                v = self.resolved(name)
+                if v is None and self.COMPUTED[name] is S.NEXT_PAYLOAD:
+                    v = next_payload
+            else:
+                v = self.__dict__[name]
+            if isinstance(v, list):
+                v = [x._comparable() if isinstance(x, Structure) else x for x in v]
+            elif name in self.OPTIONAL and not v:
+                v = None
+            out.append((name, v))
+        return out
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._comparable() == other._comparable()
+
+    def __repr__(self):
+        parts = ", ".join(f"{n}={self.__dict__[n]!r}" for n in self.FIELD_NAMES
+                          if not (n in self._auto))
+        return f"{type(self).__name__}({parts})"
+
+    def copy(self):
+        new = type(self).__new__(type(self))
+        d = dict(self.__dict__)
+        d["_auto"] = set(self._auto)
+        for name in (*self.NESTED, *self.PACKED):
+            if isinstance(d[name], list):
+                d[name] = [x.copy() for x in d[name]]
+        new.__dict__.update(d)
+        return new
+
+    def make_auto(self):
+        """Make every computed field auto again (after structural edits)."""
+        self._auto.update(self.COMPUTED)
+        for name in (*self.NESTED, *self.PACKED):
+            for x in self.__dict__[name] if isinstance(self.__dict__[name], list) else ():
+                x.make_auto()
+        return self
+
+
+def _reason(e: Exception) -> str:
+    msg = str(e)
+    return msg.split("\n")[-1].strip() or type(e).__name__
+
+
+def _structure(name, schema, json, **extra):
+    cls = type(name, (Structure,), {"NESTED": {}, "NAME": name, "JSON": json,
+                                    "__doc__": f"MIKEY {name} ({json}).", **extra}, schema=schema)
+    return cls
+
+
+# CS ID map entries and SP parameters ---------------------------------------------------------
+SrtpIdEntry = _structure("SrtpIdEntry", S.SRTP_ID, "mikey.srtp_id")
+GenericIdEntry = _structure("GenericIdEntry", S.GENERIC_ID, "mikey.generic_id")
+Ipsec4IdEntry = _structure("Ipsec4IdEntry", S.IPSEC4_ID, "mikey.ipsec4_id")
+SpParam = _structure("SpParam", S.SP_PARAM, "mikey.sp.param")
+
+CS_ID_MAP_ENTRY = {0: SrtpIdEntry, 2: GenericIdEntry, 7: Ipsec4IdEntry}
+
+
+class HDR(Structure, schema=S.HDR):
+    """RFC 3830 §6.1 Common header."""
+
+    NAME = "HDR"
+    JSON = "mikey.hdr"
+    NESTED = {"cs_id_map": CS_ID_MAP_ENTRY}
+    TYPE = None
+
+    @classmethod
+    def _selector(cls, d):
+        return d["cs_id_map_type"]
+
+    def _default(self, name):
+        if name == "version":
+            return 1
+        return super()._default(name)
+
+
+class Payload(Structure):
+    """A MIKEY payload (everything after HDR)."""
+
+    TYPE: ClassVar[int]
+
+    @property
+    def has_next_payload(self) -> bool:
+        return "next_payload" in self._META
+
+
+PAYLOAD_CLASSES: dict[int, type[Payload]] = {}
+for _type, (_name, _schema, _json) in S.PAYLOAD_SCHEMAS.items():
+    _cls = type(_name, (Payload,), {"NESTED": {}, "NAME": _name, "JSON": _json, "TYPE": _type,
+                                    "__doc__": f"MIKEY {_name} payload (type {_type}, {_json})."},
+                schema=_schema)
+    PAYLOAD_CLASSES[_type] = _cls
+    globals()[_name] = _cls
+
+KEMAC = PAYLOAD_CLASSES[1]; PKE = PAYLOAD_CLASSES[2]; DH = PAYLOAD_CLASSES[3]
+SIGN = PAYLOAD_CLASSES[4]; T = PAYLOAD_CLASSES[5]; ID = PAYLOAD_CLASSES[6]
+CERT = PAYLOAD_CLASSES[7]; CHASH = PAYLOAD_CLASSES[8]; V = PAYLOAD_CLASSES[9]
+SP = PAYLOAD_CLASSES[10]; RAND = PAYLOAD_CLASSES[11]; ERR = PAYLOAD_CLASSES[12]
+TR = PAYLOAD_CLASSES[13]; IDR = PAYLOAD_CLASSES[14]; RANDR = PAYLOAD_CLASSES[15]
+TP = PAYLOAD_CLASSES[16]; TICKET = PAYLOAD_CLASSES[17]; KEY_DATA = PAYLOAD_CLASSES[20]
+GEN_EXT = PAYLOAD_CLASSES[21]; SAKKE = PAYLOAD_CLASSES[26]
+PAYLOAD_BY_NAME = {cls.NAME: cls for cls in PAYLOAD_CLASSES.values()}
+SIGN_TYPE = 4
+
+
+SP.PACKED = {"policy_params": SpParam}
+
+
+def _sp_default(self, name):
+    return [] if name == "policy_params" else Structure._default(self, name)
+
+
+SP._default = _sp_default
