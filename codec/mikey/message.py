@@ -230,6 +230,8 @@ def _locate(schema, data: bytes, start: int):
         _walk(schema, stream, ctx, "")
     except _Located as e:
         return e.path, e.offset, e.reason
+    except Exception as e:  # noqa: BLE001 - the slow path must always produce a location
+        return "", start, f"malformed ({type(e).__name__}: {e})"
     return "", start, "inconsistent structure"
 
 

@@ -32,19 +32,19 @@ def _len(field):
 def KV_FIELDS(prefix: str, ws: bool):
     """Key validity data (RFC 3830 §6.14), selected by the KV nibble of the same payload."""
     return [
-        c.Switch(this.kv, {0: c.Pass, 1: c.Pass, 2: c.Pass},
+        c.Switch(this._flags.kv, {0: c.Pass, 1: c.Pass, 2: c.Pass},
                  default=c.Error) * "unknown KV type",
-        F("spi_len", c.If(this.kv == 1, u8), f"{prefix}.kv.spi.len", "Valid SPI len",
+        F("spi_len", c.If(this._flags.kv == 1, u8), f"{prefix}.kv.spi.len", "Valid SPI len",
           computed=lambda p: len(p.spi) if p.kv == 1 else None, wireshark=ws, bits=8),
-        F("spi", c.If(this.kv == 1, VarBytes("spi_len")), f"{prefix}.kv.spi", "Valid SPI",
+        F("spi", c.If(this._flags.kv == 1, VarBytes("spi_len")), f"{prefix}.kv.spi", "Valid SPI",
           display="bytes", wireshark=ws),
-        F("vf_len", c.If(this.kv == 2, u8), f"{prefix}.kv.from.len", "Valid from len",
+        F("vf_len", c.If(this._flags.kv == 2, u8), f"{prefix}.kv.from.len", "Valid from len",
           computed=lambda p: len(p.vf) if p.kv == 2 else None, wireshark=ws, bits=8),
-        F("vf", c.If(this.kv == 2, VarBytes("vf_len")), f"{prefix}.kv.from", "Valid from",
+        F("vf", c.If(this._flags.kv == 2, VarBytes("vf_len")), f"{prefix}.kv.from", "Valid from",
           display="bytes", wireshark=ws),
-        F("vt_len", c.If(this.kv == 2, u8), f"{prefix}.kv.to.len", "Valid to len",
+        F("vt_len", c.If(this._flags.kv == 2, u8), f"{prefix}.kv.to.len", "Valid to len",
           computed=lambda p: len(p.vt) if p.kv == 2 else None, wireshark=ws, bits=8),
-        F("vt", c.If(this.kv == 2, VarBytes("vt_len")), f"{prefix}.kv.to", "Valid to",
+        F("vt", c.If(this._flags.kv == 2, VarBytes("vt_len")), f"{prefix}.kv.to", "Valid to",
           display="bytes", wireshark=ws),
     ]
 
@@ -292,7 +292,8 @@ TICKET = c.Struct(
       display="bytes"),
 )
 
-# RFC 3830 §6.13 Key data sub-payload (inside KEMAC Encr data)
+# RFC 3830 §6.13 Key data sub-payload (inside KEMAC Encr data); salt only for TGK+SALT, TEK+SALT
+_HAS_SALT = (this._flags.type == 1) | (this._flags.type == 3)
 KEY_DATA = c.Struct(
     NP(),
     "_flags" / BitFields(1, [
@@ -304,10 +305,10 @@ KEY_DATA = c.Struct(
       wireshark=True),
     F("key_data", VarBytes("key_data_len"), "mikey.key.data", "Key", display="bytes",
       wireshark=True, secret=True),
-    F("salt_len", c.If(lambda ctx: ctx._flags.type in R.KEY_TYPES_WITH_SALT, u16),
+    F("salt_len", c.If(_HAS_SALT, u16),
       "mikey.key.salt.len", "Salt key len", bits=16, wireshark=True,
       computed=lambda p: len(p.salt) if p.type in R.KEY_TYPES_WITH_SALT else None),
-    F("salt", c.If(lambda ctx: ctx._flags.type in R.KEY_TYPES_WITH_SALT, VarBytes("salt_len")),
+    F("salt", c.If(_HAS_SALT, VarBytes("salt_len")),
       "mikey.key.salt", "Salt key", display="bytes", wireshark=True, secret=True),
     *KV_FIELDS("mikey.key", ws=True),
 )

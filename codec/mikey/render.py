@@ -1,0 +1,336 @@
+"""MIKEY message <-> JSON records and text trees, derived from the schema metadata.
+
+JSON (``to_json`` / ``from_json``)::
+
+    {"mikey": [{"mikey.hdr": {"mikey.version": 1, ..., "mikey.srtp_id": [{...}]}},
+               {"mikey.t": {"mikey.next_payload": 11, "mikey.t.ts_type": 0, ...}}, ...],
+     "mikey.trailing": "00",                         # only when present
+     "mikey.findings": [{"path": ..., "offset": ..., "message": ...}]}
+
+Keys are Wireshark display-filter names where tshark 4.x has the field, otherwise new names under
+``mikey.``.  Integers are numbers, octet strings lowercase hex, identity strings (Wireshark
+FT_STRING fields) UTF-8 text — or ``<key>_hex`` when they are not valid UTF-8.  Keys that only
+explain (``mikey.t.ntp``, SP parameter names such as ``mikey.sp.encr_alg``, the key-data sub-tree
+``mikey.key`` of a NULL-encrypted KEMAC, ``*_name``) are derived: ``from_json`` ignores them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from codec.errors import DecodeError
+from codec.mikey import registry as R
+from codec.mikey.config import prot_type_name
+from codec.mikey.message import Message, _PARSE_ERRORS
+from codec.mikey.model import (HDR, KEY_DATA, PAYLOAD_CLASSES, CS_ID_MAP_ENTRY, SpParam,
+                               Structure)
+
+HIDDEN = "<hidden>"
+NTP_UNIX_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
+PAYLOAD_BY_JSON = {cls.JSON: cls for cls in PAYLOAD_CLASSES.values()}
+PAYLOAD_BY_JSON[HDR.JSON] = HDR
+DERIVED_SUFFIXES = ("_text", "_name", "_tree")
+DERIVED_KEYS = {"mikey.t.ntp", "mikey.tr.ntp", "mikey.key", "mikey.generic_id.srtp"}
+DERIVED_KEYS |= {ws for _name, ws in R.SRTP_POLICY_PARAMS.values()}
+
+
+class JsonError(ValueError):
+    """A JSON document that does not describe a MIKEY message."""
+
+
+# ----------------------------------------------------------------------------------------------
+def ntp_to_text(value: int, bits: int = 64) -> str:
+    """NTP timestamp in tshark's absolute-time format (``Nov  5, 2023 07:28:35.000000000 UTC``)."""
+    if bits == 64:
+        secs, frac = value >> 32, value & 0xFFFFFFFF
+    else:
+        secs, frac = value, 0
+    nanos = (frac * 1_000_000_000) >> 32
+    try:
+        t = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
+            seconds=secs - NTP_UNIX_OFFSET)
+    except OverflowError:
+        return f"(out of range: {secs})"
+    return f"{t:%b} {t.day:2d}, {t.year} {t:%H:%M:%S}.{nanos:09d} UTC"
+
+
+def _is_secret(structure: Structure, name: str, meta) -> bool:
+    if meta.secret:
+        return True
+    # RFC 3830 §6.2: a NULL-encrypted KEMAC carries the key data in the clear
+    return structure.NAME == "KEMAC" and name == "encr_data" and structure.encr_alg == 0
+
+
+def _value_json(structure, name, meta, value, show_secrets, out):
+    key = meta.json
+    if value is None:
+        return
+    if _is_secret(structure, name, meta) and not show_secrets and value:
+        out[key] = HIDDEN
+        return
+    if isinstance(value, (bytes, bytearray)):
+        if meta.display == "text":
+            try:
+                out[key] = bytes(value).decode("utf-8")
+                return
+            except UnicodeDecodeError:
+                out[key + "_hex"] = bytes(value).hex()
+                return
+        out[key] = bytes(value).hex()
+    elif isinstance(value, list):
+        out[key] = list(value)
+    else:
+        out[key] = value
+
+
+def structure_json(s: Structure, next_payload=None, show_secrets=False) -> dict:
+    """One structure as ``{json key: value}``, in wire order (computed fields resolved)."""
+    out: dict[str, Any] = {}
+    for name, meta in s.FIELDS:
+        value = s.resolved(name) if name in s.COMPUTED else s.__dict__[name]
+        if name == "next_payload" and value is None:
+            value = next_payload
+        if name in s.NESTED:
+            entries = s.__dict__[name]
+            if entries:
+                key = meta.extra["entry_json"].get(s._selector(s.__dict__), meta.json)
+                out[key] = [structure_json(e, show_secrets=show_secrets) for e in entries]
+            continue
+        if name in s.PACKED and isinstance(value, list):
+            out[meta.json] = [_sp_param_json(p, s, show_secrets) for p in value]
+            continue
+        _value_json(s, name, meta, value, show_secrets, out)
+        if meta.vals is not None and isinstance(value, int):
+            label = (prot_type_name(value) if name == "prot_type" else meta.vals.get(value))
+            if label:
+                out[meta.json + "_name"] = label
+    _add_derived(s, out, show_secrets)
+    return out
+
+
+def _sp_param_json(p: SpParam, sp, show_secrets):
+    d = structure_json(p, show_secrets=show_secrets)
+    if sp.prot_type == R.PROT_TYPE_SRTP and p.type in R.SRTP_POLICY_PARAMS and len(p.value) == 1:
+        label, ws = R.SRTP_POLICY_PARAMS[p.type]
+        d[ws] = p.value[0]
+        d["mikey.sp.param.type_name"] = label
+    return d
+
+
+def _add_derived(s: Structure, out: dict, show_secrets: bool):
+    if s.NAME in ("T", "TR") and s.ts_type in (0, 1) and isinstance(s.ts_value, int):
+        out[f"{s.JSON}.ntp"] = ntp_to_text(s.ts_value)
+    if s.NAME == "KEMAC" and s.encr_alg == 0 and s.encr_data:
+        chain = decode_key_data_chain(s.encr_data)
+        if isinstance(chain, list):
+            out["mikey.key"] = [structure_json(k, show_secrets=show_secrets) for k in chain]
+
+
+def decode_key_data_chain(data: bytes):
+    """Key data sub-payloads (RFC 3830 §6.13) of a plaintext KEMAC Encr data field.
+
+    Returns a list of KEY_DATA, or a DecodeError (not raised) when the octets are not a chain.
+    """
+    import io
+
+    from codec.mikey.message import _locate
+
+    items, stream = [], io.BytesIO(data)
+    while True:
+        start = stream.tell()
+        try:
+            k = KEY_DATA._from_container(KEY_DATA.compiled().parse_stream(stream))
+        except _PARSE_ERRORS:
+            path, off, reason = _locate(KEY_DATA.SCHEMA, data, start)
+            return DecodeError(f"key_data[{len(items)}]{path}", off, reason)
+        items.append(k)
+        if k.next_payload != 20 or stream.tell() >= len(data):
+            break
+    if stream.tell() != len(data):
+        return DecodeError(f"key_data[{len(items)}]", stream.tell(), "octets after the last key data")
+    return items
+
+
+def to_json(msg: Message, show_secrets: bool = False) -> dict:
+    """The JSON record of a decoded (or hand-built) message."""
+    recs = [{HDR.JSON: structure_json(msg.hdr, msg.next_payload_of(-1), show_secrets)}]
+    for i, p in enumerate(msg.payloads):
+        recs.append({p.JSON: structure_json(p, msg.next_payload_of(i), show_secrets)})
+    out: dict[str, Any] = {"mikey": recs}
+    if msg.trailing:
+        out["mikey.trailing"] = msg.trailing.hex()
+    if msg.findings:
+        out["mikey.findings"] = [{"path": f.path, "offset": f.offset, "message": f.message}
+                                 for f in msg.findings]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+def _derived(key: str) -> bool:
+    return key in DERIVED_KEYS or key.endswith(DERIVED_SUFFIXES)
+
+
+def structure_from_json(cls, obj: dict, where: str) -> Structure:
+    if not isinstance(obj, dict):
+        raise JsonError(f"{where}: expected an object")
+    by_json = {meta.json: (name, meta) for name, meta in cls.FIELDS}
+    values: dict[str, Any] = {}
+    nested_json = {}
+    for name, meta in cls.FIELDS:
+        if name in cls.NESTED:
+            for sel, key in meta.extra["entry_json"].items():
+                nested_json[key] = (name, CS_ID_MAP_ENTRY[sel])
+    for key, v in obj.items():
+        if key in nested_json:
+            name, sub = nested_json[key]
+            if not isinstance(v, list):
+                raise JsonError(f"{where}.{key}: expected a list")
+            values[name] = [structure_from_json(sub, e, f"{where}.{key}[{i}]")
+                            for i, e in enumerate(v)]
+            continue
+        hexkey = key[:-4] if key.endswith("_hex") else None
+        if key not in by_json and hexkey in by_json:
+            name, meta = by_json[hexkey]
+            values[name] = _from_hex(v, f"{where}.{key}")
+            continue
+        if key not in by_json:
+            if _derived(key):
+                continue
+            raise JsonError(f"{where}: unknown key {key!r}")
+        name, meta = by_json[key]
+        if v == HIDDEN:
+            raise JsonError(f"{where}.{key}: value is hidden; decode with --show-secrets to get it")
+        if name in cls.PACKED:
+            if isinstance(v, list):
+                values[name] = [structure_from_json(cls.PACKED[name], e, f"{where}.{key}[{i}]")
+                                for i, e in enumerate(v)]
+            else:
+                values[name] = _from_hex(v, f"{where}.{key}")
+        elif meta.display == "text":
+            if not isinstance(v, str):
+                raise JsonError(f"{where}.{key}: expected a string")
+            values[name] = v.encode("utf-8")
+        elif meta.display == "bytes":
+            values[name] = None if v is None else _from_hex(v, f"{where}.{key}")
+        elif isinstance(v, list):
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+                raise JsonError(f"{where}.{key}: expected a list of integers")
+            values[name] = v
+        else:
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise JsonError(f"{where}.{key}: expected an integer")
+            values[name] = v
+    # Fields absent from the JSON: computed ones become auto, others keep their defaults.
+    s = cls(**values)
+    return s
+
+
+def _from_hex(v, where):
+    if not isinstance(v, str):
+        raise JsonError(f"{where}: expected a hex string")
+    try:
+        return bytes.fromhex(v.replace(":", ""))
+    except ValueError:
+        raise JsonError(f"{where}: not hex") from None
+
+
+def from_json(doc: dict) -> Message:
+    """The message a ``to_json`` record describes; encoding it gives the original octets."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("mikey"), list) or not doc["mikey"]:
+        raise JsonError('expected {"mikey": [{"mikey.hdr": {...}}, ...]}')
+    recs = doc["mikey"]
+    structures = []
+    for i, rec in enumerate(recs):
+        if not isinstance(rec, dict) or len(rec) != 1:
+            raise JsonError(f"mikey[{i}]: expected one {{payload name: fields}} object")
+        (key, fields), = rec.items()
+        cls = PAYLOAD_BY_JSON.get(key)
+        if cls is None:
+            raise JsonError(f"mikey[{i}]: unknown payload {key!r}")
+        if (cls is HDR) != (i == 0):
+            raise JsonError(f"mikey[{i}]: the header must come first, and only once")
+        structures.append(structure_from_json(cls, fields, f"mikey[{i}].{key}"))
+    trailing = _from_hex(doc.get("mikey.trailing", ""), "mikey.trailing")
+    return Message(structures[0], structures[1:], trailing)
+
+
+# ----------------------------------------------------------------------------------------------
+def to_text(msg: Message, show_secrets: bool = False) -> str:
+    """An indented tree in the manner of ``tshark -V``."""
+    lines = ["Multimedia Internet KEYing"]
+    _text_structure(msg.hdr, "Common Header (HDR)", msg.next_payload_of(-1), 1, lines,
+                    show_secrets)
+    for i, p in enumerate(msg.payloads):
+        _text_structure(p, R.PAYLOAD_TYPES.get(p.TYPE, p.NAME), msg.next_payload_of(i), 1,
+                        lines, show_secrets)
+    if msg.trailing:
+        lines.append(f"    Trailing octets: {msg.trailing.hex()}")
+    for f in msg.findings:
+        lines.append(f"    [Note: {f}]")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(structure, name, meta, value, show_secrets):
+    if value is None:
+        return None
+    if _is_secret(structure, name, meta) and not show_secrets and value:
+        return HIDDEN
+    if isinstance(value, (bytes, bytearray)):
+        if meta.display == "text":
+            try:
+                return bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        return bytes(value).hex() if value else "<MISSING>"
+    if isinstance(value, list):
+        return ", ".join(str(x) for x in value)
+    label = None
+    if meta.vals is not None:
+        label = prot_type_name(value) if name == "prot_type" else meta.vals.get(value)
+        label = label or "Unknown"
+    if meta.display == "hex":
+        text = f"0x{value:0{max(2, (meta.bits or 8) // 4)}x}"
+    else:
+        text = str(value)
+    if label:
+        return f"{label} ({text})"
+    return text
+
+
+def _text_structure(s, title, next_payload, depth, lines, show_secrets):
+    pad = "    " * depth
+    lines.append(f"{pad}{title}")
+    pad += "    "
+    for name, meta in s.FIELDS:
+        value = s.resolved(name) if name in s.COMPUTED else s.__dict__[name]
+        if name == "next_payload" and value is None:
+            value = next_payload
+        if name in s.NESTED:
+            labels = meta.extra["entry_label"]
+            for e in s.__dict__[name]:
+                _text_structure(e, labels.get(s._selector(s.__dict__), "Entry"), None,
+                                depth + 1, lines, show_secrets)
+            continue
+        if name in s.PACKED and isinstance(value, list):
+            for prm in value:
+                label = R.SRTP_POLICY_PARAMS.get(prm.type, (f"Type {prm.type}", None))[0] \
+                    if s.prot_type == R.PROT_TYPE_SRTP else f"Type {prm.type}"
+                vals = R.SRTP_PARAM_VALUE_NAMES.get(prm.type) if s.prot_type == 0 else None
+                v = int.from_bytes(prm.value, "big") if prm.value else None
+                shown = (f"{vals.get(v, 'Unknown')} ({v})" if vals and v is not None
+                         else (str(v) if v is not None and len(prm.value) <= 4 else prm.value.hex()))
+                lines.append(f"{pad}Policy param: {label}: {shown}")
+            continue
+        text = _fmt(s, name, meta, value, show_secrets)
+        if text is not None:
+            lines.append(f"{pad}{meta.label}: {text}")
+    if s.NAME in ("T", "TR") and s.ts_type in (0, 1) and isinstance(s.ts_value, int):
+        lines.append(f"{pad}NTP timestamp: {ntp_to_text(s.ts_value)}")
+    if s.NAME == "KEMAC" and s.encr_alg == 0 and s.encr_data:
+        chain = decode_key_data_chain(s.encr_data)
+        if isinstance(chain, list):
+            for k in chain:
+                _text_structure(k, "Key data (KEY)", None, depth + 1, lines, show_secrets)
+        else:
+            lines.append(f"{pad}[Key data does not decode: {chain}]")
