@@ -47,6 +47,8 @@ def ntp_to_text(value: int, bits: int = 64) -> str:
     else:
         secs, frac = value, 0
     nanos = (frac * 1_000_000_000) >> 32
+    if bits == 64 and not secs & 0x80000000:
+        secs += 1 << 32  # RFC 4330 §3: MSB 0 means era 1 (from 2036-02-07), as tshark shows it
     try:
         t = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
             seconds=secs - NTP_UNIX_OFFSET)
