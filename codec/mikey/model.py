@@ -65,6 +65,8 @@ class Structure:
                     computed[sc.name] = meta.computed
         cls.OPTIONAL = frozenset(sc.name for sc in schema.subcons
                                  if sc.name and isinstance(getattr(sc, "subcon", None), c.IfThenElse))
+        cls.LISTS = frozenset(sc.name for sc in schema.subcons
+                              if sc.name and isinstance(_unwrap(sc), c.Array))
         cls.FIELDS = tuple(fields)
         cls.FIELD_NAMES = tuple(n for n, _ in fields)
         cls.GROUPS = groups
@@ -91,7 +93,7 @@ class Structure:
             return None
         if meta.display in ("bytes", "text"):
             return b""
-        if meta.nested is not None or name in self.NESTED:
+        if name in self.LISTS or name in self.NESTED:
             return []
         return 0
 

@@ -252,7 +252,7 @@ def from_json(doc: dict) -> Message:
             raise JsonError(f"mikey[{i}]: unknown payload {key!r}")
         if (cls is HDR) != (i == 0):
             raise JsonError(f"mikey[{i}]: the header must come first, and only once")
-        structures.append(structure_from_json(cls, fields, f"mikey[{i}].{key}"))
+        structures.append(structure_from_json(cls, fields, f"mikey[{i}]"))
     trailing = _from_hex(doc.get("mikey.trailing", ""), "mikey.trailing")
     return Message(structures[0], structures[1:], trailing)
 
