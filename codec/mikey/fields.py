@@ -9,6 +9,8 @@ derived from the one schema.  The custom constructs here all compile (``_emitpar
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -136,23 +138,39 @@ class BitFields(Construct):
 
 
 class Reject(Construct):
-    """Parsing reaches a value that makes the rest of the payload unparseable."""
+    """Parsing reaches a selector value that makes the rest of the payload unparseable.
 
-    def __init__(self, field_name: str, what: str):
+    ``selector`` is the name of the deciding field (or a ``this`` expression); the slow error path
+    reports the failure at that field.
+    """
+
+    def __init__(self, selector, what: str):
         super().__init__()
-        self.field_name = field_name
+        self.selector = selector
         self.what = what
+        self.flagbuildnone = True
+
+    def selector_value(self, context):
+        return context[self.selector] if isinstance(self.selector, str) else self.selector(context)
+
+    def selector_name(self) -> str:
+        if isinstance(self.selector, str):
+            return self.selector
+        return re.findall(r"\['(\w+)'\]", repr(self.selector))[-1]
 
     def _parse(self, stream, context, path):
-        raise ExplicitError(f"unknown {self.what} {context[self.field_name]}: length cannot be determined",
-                            path=path)
+        raise ExplicitError(f"unknown {self.what} {self.selector_value(context)}: the rest of the "
+                            f"payload cannot be parsed", path=path)
 
     def _build(self, obj, stream, context, path):
         # Building raw bytes for an unknown value: write what the caller gave us.
         if isinstance(obj, (bytes, bytearray)):
             c.stream_write(stream, bytes(obj), len(obj), path)
             return obj
-        raise ExplicitError(f"unknown {self.what} {context[self.field_name]}", path=path)
+        if obj is None or obj == []:
+            return obj
+        raise ExplicitError(f"unknown {self.what} {self.selector_value(context)}: cannot encode "
+                            f"{type(obj).__name__} for it", path=path)
 
 
 def LengthSwitch(selector: str, lengths: dict, what: str) -> Construct:

@@ -16,13 +16,8 @@ import construct as c
 
 from codec.errors import DecodeError, EncodeError, Finding
 from codec.mikey import registry as R
-from codec.mikey.fields import BitFields
+from codec.mikey.fields import BitFields, Reject
 from codec.mikey.model import (HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, SpParam, Structure)
-
-# Payloads whose layout comes from recollection of RFC 6043, not from RFC text or two agreeing
-# implementations: decoded, but flagged in every message that carries them.
-UNCONFIRMED_LAYOUTS = {16: "TP", 17: "TICKET"}
-
 
 @dataclass(eq=False)
 class Message:
@@ -121,29 +116,7 @@ def decode(data: bytes, *, strict: bool = False) -> Message:
     stream = io.BytesIO(data)
     hdr = _parse(HDR, stream, data, "HDR", None)
     msg = Message(hdr, offsets=[0])
-    np_ = hdr.next_payload
-    path_np = "HDR.next_payload"
-    index = 0
-    while np_ != 0:
-        off = stream.tell()
-        cls = PAYLOAD_CLASSES.get(np_)
-        if cls is None:
-            raise DecodeError(path_np, _np_offset(msg, index), f"unknown payload type {np_}: the rest "
-                              f"of the message cannot be parsed", partial=msg)
-        if off >= len(data):
-            raise DecodeError(f"payloads[{index}]({cls.NAME})", off,
-                              f"message ends where {path_np} announces a {cls.NAME} payload",
-                              partial=msg)
-        path = f"payloads[{index}]({cls.NAME})"
-        payload = _parse(cls, stream, data, path, msg)
-        msg.payloads.append(payload)
-        msg.offsets.append(off)
-        _check_payload(payload, path, off, msg)
-        if cls.TYPE == SIGN_TYPE:  # RFC 3830 §6.5: no Next Payload, always last
-            break
-        np_ = payload.next_payload
-        path_np = f"{path}.next_payload"
-        index += 1
+    _decode_chain(data, stream, hdr.next_payload, "HDR.next_payload", 2, msg, "payloads")
     rest = data[stream.tell():]
     if rest:
         where = stream.tell()
@@ -157,9 +130,58 @@ def decode(data: bytes, *, strict: bool = False) -> Message:
     return msg
 
 
-def _np_offset(msg: Message, index: int) -> int:
-    # offset of the next-payload octet that named the unknown type
-    return 2 if index == 0 else msg.offsets[index]
+def _decode_chain(data, stream, np_, path_np, np_offset, msg, prefix):
+    """Parse payloads from ``stream`` while Next Payload is not 0 (RFC 3830 §6)."""
+    index = 0
+    while np_ != 0:
+        off = stream.tell()
+        cls = PAYLOAD_CLASSES.get(np_)
+        if cls is None:
+            raise DecodeError(path_np, np_offset, f"unknown payload type {np_}: the rest of the "
+                              f"message cannot be parsed", partial=msg)
+        path = f"{prefix}[{index}]({cls.NAME})"
+        if off >= len(data):
+            raise DecodeError(path, off, f"data ends where {path_np} announces a {cls.NAME} payload",
+                              partial=msg)
+        payload = _parse(cls, stream, data, path, msg)
+        msg.payloads.append(payload)
+        msg.offsets.append(off)
+        _check_payload(payload, path, off, msg)
+        if cls.TYPE == SIGN_TYPE:  # RFC 3830 §6.5: no Next Payload, always last
+            break
+        np_ = payload.next_payload
+        path_np, np_offset = f"{path}.next_payload", off
+        index += 1
+
+
+def decode_payloads(data: bytes, first_type: int | None = None, *, first=None) -> Message:
+    """Decode a payload chain embedded in another payload (RFC 6043 TP Data, Ticket Data, ...).
+
+    ``first_type`` names the first payload (``None``: it is the first octet of ``data``, as in TP
+    Data).  ``first`` may be a Structure class that leads the chain without a type number of its
+    own (the THDR of the MIKEY base ticket).  Returns a Message whose ``hdr`` is that leading
+    structure (or None); raises DecodeError with offsets relative to ``data``.
+    """
+    stream = io.BytesIO(data)
+    msg = Message(None, offsets=[])
+    np_offset = 0
+    if first is not None:
+        lead = _parse(first, stream, data, first.NAME, msg)
+        msg.hdr = lead
+        np_, path_np = lead.next_payload, f"{first.NAME}.next_payload"
+    elif first_type is None:
+        if not data:
+            return msg
+        np_, path_np = data[0], "first_payload"
+        stream.seek(1)
+    else:
+        np_, path_np = first_type, "first_payload"
+    _decode_chain(data, stream, np_, path_np, np_offset, msg, "payloads")
+    rest = data[stream.tell():]
+    if rest:
+        raise DecodeError("trailing", stream.tell(), f"{len(rest)} octet(s) after the last payload",
+                          partial=msg)
+    return msg
 
 
 def _parse(cls, stream, data, path, msg):
@@ -207,9 +229,6 @@ def _check_payload(p: Payload, path: str, off: int, msg: Message):
                                     f"ECCSI signature is {len(p.signature)} octets, RFC 6507 needs "
                                     f"{R.ECCSI_SIGNATURE_LEN} (r, s, PVT); TS 33.180's '32' is a "
                                     f"known error"))
-    if p.TYPE in UNCONFIRMED_LAYOUTS:
-        msg.findings.append(Finding(path, off, f"{p.NAME} layout is UNCONFIRMED (RFC 6043 text not "
-                                               f"available to mcsec); fields may be mis-split"))
     if p.TYPE == 1 and p.encr_alg not in R.KEMAC_ENCR_ALGS:
         msg.findings.append(Finding(f"{path}.encr_alg", off + 1, f"unknown KEMAC encryption "
                                                                  f"algorithm {p.encr_alg}"))
@@ -235,18 +254,28 @@ def _locate(schema, data: bytes, start: int):
     return "", start, "inconsistent structure"
 
 
-def _walk(sc, stream, ctx, path):
+def _walk(sc, stream, ctx, path, starts=None):
     """Parse ``sc`` like construct does, remembering where each field starts."""
     if isinstance(sc, c.Renamed):
-        return _walk(sc.subcon, stream, ctx, f"{path}.{sc.name}" if sc.name else path)
+        if isinstance(sc.subcon, BitFields):  # a bit group is named by the fields it holds
+            name = sc.subcon.members[0][0]
+            return _walk(sc.subcon, stream, ctx, f"{path}.{name}", starts)
+        return _walk(sc.subcon, stream, ctx, f"{path}.{sc.name}" if sc.name else path, starts)
     if isinstance(sc, c.Struct):
         obj = c.Container()
         sub = c.Container(_=ctx, _params=ctx.get("_params"), _root=None, _parsing=True,
                           _building=False, _sizing=False, _subcons=None, _io=stream,
                           _index=ctx.get("_index"))
         sub._root = ctx.get("_root", sub)
+        mine = {}  # field name -> (path, offset) inside this struct
         for s in sc.subcons:
-            v = _walk(s, stream, sub, path)
+            if s.name:
+                here = (f"{path}.{s.name}", stream.tell())
+                mine[s.name] = here
+                if isinstance(getattr(s, "subcon", None), BitFields):
+                    for m_name, _w, _meta in s.subcon.members:
+                        mine[m_name] = (f"{path}.{m_name}", here[1])
+            v = _walk(s, stream, sub, path, mine)
             if s.name:
                 obj[s.name] = sub[s.name] = v
         return obj
@@ -255,17 +284,19 @@ def _walk(sc, stream, ctx, path):
         out = []
         for i in range(count):
             ctx._index = i
-            out.append(_walk(sc.subcon, stream, ctx, f"{path}[{i}]"))
+            out.append(_walk(sc.subcon, stream, ctx, f"{path}[{i}]", starts))
         return out
     if isinstance(sc, c.Switch):
         key = sc.keyfunc(ctx) if callable(sc.keyfunc) else sc.keyfunc
         case = sc.cases.get(key, sc.default)
-        if case is c.Error or isinstance(case, type(c.Error)):
-            raise _Located(path, stream.tell(), f"unsupported value {key}")
-        return _walk(case, stream, ctx, path)
+        if isinstance(case, Reject):  # report at the field whose value is unknown
+            sel_path, sel_off = (starts or {}).get(case.selector_name(), (path, stream.tell()))
+            raise _Located(sel_path, sel_off, f"unknown {case.what} {key}: the rest of the "
+                                              f"payload cannot be parsed")
+        return _walk(case, stream, ctx, path, starts)
     if isinstance(sc, c.IfThenElse):
         cond = sc.condfunc(ctx) if callable(sc.condfunc) else sc.condfunc
-        return _walk(sc.thensubcon if cond else sc.elsesubcon, stream, ctx, path)
+        return _walk(sc.thensubcon if cond else sc.elsesubcon, stream, ctx, path, starts)
     pos = stream.tell()
     try:
         if isinstance(sc, BitFields):

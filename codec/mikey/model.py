@@ -72,7 +72,18 @@ class Structure:
         cls.GROUPS = groups
         cls.COMPUTED = computed
         cls._META = dict(fields)
+        cls._INDEX = {sc.name: i for i, sc in enumerate(schema.subcons) if sc.name}
         cls._compiled = None
+        cls._finish()
+
+    @classmethod
+    def _finish(cls):
+        """Per-class tables for the decode hot path (re-run when NESTED/PACKED change)."""
+        grouped = {m for ms in cls.GROUPS.values() for m in ms}
+        cls._PLAIN = tuple(n for n in cls.FIELD_NAMES if n not in grouped)
+        cls._GROUP_ITEMS = tuple(cls.GROUPS.items())
+        cls._NESTED_ITEMS = tuple(getattr(cls, "NESTED", {}).items())
+        cls._EAGER_AUTO = bool(cls._NESTED_ITEMS or getattr(cls, "PACKED", None) or cls.LISTS)
 
     # -- construction -------------------------------------------------------------------------
     def __init__(self, **values: Any):
@@ -80,19 +91,20 @@ class Structure:
         if unknown:
             raise TypeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
         d = self.__dict__
-        d["_auto"] = set()
+        auto = d["_autoset"] = set()
         for name in self.FIELD_NAMES:
             v = values.get(name, self._default(name))
             d[name] = v
             if name in self.COMPUTED and v is None:
-                d["_auto"].add(name)
+                auto.add(name)
 
     def _default(self, name):
         meta = self._META[name]
         if meta.computed or name in self.OPTIONAL:
             return None
         if meta.display in ("bytes", "text"):
-            return b""
+            sub = _unwrap(self.SCHEMA.subcons[self._INDEX[name]])
+            return bytes(sub.length) if isinstance(getattr(sub, "length", None), int) else b""
         if name in self.LISTS or name in self.NESTED:
             return []
         return 0
@@ -100,8 +112,9 @@ class Structure:
     def __setattr__(self, name, value):
         if name not in self._META:
             raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        auto = self._auto  # settle what is auto before the data it depends on changes
         if name in self.COMPUTED:
-            (self._auto.add if value is None else self._auto.discard)(name)
+            (auto.add if value is None else auto.discard)(name)
         self.__dict__[name] = value
 
     @classmethod
@@ -115,24 +128,35 @@ class Structure:
     def _from_container(cls, cont) -> "Structure":
         obj = cls.__new__(cls)
         d = obj.__dict__
-        for name in cls.FIELD_NAMES:
-            if name in cont:
-                d[name] = cont[name]
-        for g, members in cls.GROUPS.items():
+        for name in cls._PLAIN:
+            d[name] = cont[name]
+        for g, members in cls._GROUP_ITEMS:
             sub = cont[g]
             for m in members:
                 d[m] = sub[m]
-        for name, nested in cls.NESTED.items():
+        for name, nested in cls._NESTED_ITEMS:
             v = d[name]
             if isinstance(v, list):
                 sub = nested if isinstance(nested, type) else nested.get(cls._selector(d))
                 d[name] = [sub._from_container(x) for x in v]
-        auto = set()
-        for name, fn in cls.COMPUTED.items():
-            if fn is not S.NEXT_PAYLOAD and fn(obj) == d[name]:
-                auto.add(name)
-        d["_auto"] = auto
+        # Which computed fields agree with their data decides what encode recomputes.  Structures
+        # holding lists decide now (the lists may be edited in place); the others lazily.
+        d["_autoset"] = None
+        if cls._EAGER_AUTO:
+            d["_autoset"] = obj._decoded_auto()
         return obj
+
+    def _decoded_auto(self):
+        d = self.__dict__
+        return {name for name, fn in self.COMPUTED.items()
+                if fn is not S.NEXT_PAYLOAD and fn(self) == d[name]}
+
+    @property
+    def _auto(self) -> set:
+        a = self.__dict__["_autoset"]
+        if a is None:
+            a = self.__dict__["_autoset"] = self._decoded_auto()
+        return a
 
     @classmethod
     def _selector(cls, d):
@@ -147,7 +171,7 @@ class Structure:
 
     def _build_dict(self, next_payload=None) -> dict:
         d = dict(self.__dict__)
-        del d["_auto"]
+        del d["_autoset"]
         for name in self._auto:
             fn = self.COMPUTED[name]
             d[name] = next_payload if fn is S.NEXT_PAYLOAD else fn(self)
@@ -181,7 +205,9 @@ class Structure:
                     v = next_payload
             else:
                 v = self.__dict__[name]
-            if isinstance(v, list):
+            if name in self.PACKED and isinstance(v, list):
+                v = b"".join(x.to_bytes() for x in v)  # compare packed lists by their octets
+            elif isinstance(v, list):
                 v = [x._comparable() if isinstance(x, Structure) else x for x in v]
             elif name in self.OPTIONAL and not v:
                 v = None
@@ -201,7 +227,7 @@ class Structure:
     def copy(self):
         new = type(self).__new__(type(self))
         d = dict(self.__dict__)
-        d["_auto"] = set(self._auto)
+        d["_autoset"] = set(self._auto)
         for name in (*self.NESTED, *self.PACKED):
             if isinstance(d[name], list):
                 d[name] = [x.copy() for x in d[name]]
@@ -233,6 +259,8 @@ SrtpIdEntry = _structure("SrtpIdEntry", S.SRTP_ID, "mikey.srtp_id")
 GenericIdEntry = _structure("GenericIdEntry", S.GENERIC_ID, "mikey.generic_id")
 Ipsec4IdEntry = _structure("Ipsec4IdEntry", S.IPSEC4_ID, "mikey.ipsec4_id")
 SpParam = _structure("SpParam", S.SP_PARAM, "mikey.sp.param")
+SrtpSessionData = _structure("SrtpSessionData", S.SRTP_SESSION_DATA, "mikey.generic_id.srtp")
+THDR = _structure("THDR", S.THDR, "mikey.thdr")
 
 CS_ID_MAP_ENTRY = {0: SrtpIdEntry, 2: GenericIdEntry, 7: Ipsec4IdEntry}
 
@@ -285,6 +313,7 @@ SIGN_TYPE = 4
 
 
 SP.PACKED = {"policy_params": SpParam}
+SP._finish()
 
 
 def _sp_default(self, name):

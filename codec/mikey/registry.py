@@ -18,12 +18,14 @@ DATA_TYPES = {
     8: "DHHMAC resp",  # RFC 4650
     9: "RSA-R I_MSG",  # RFC 4738
     10: "RSA-R R_MSG",  # RFC 4738
-    11: "REQUEST_INIT",  # RFC 6043 §6.1
-    12: "REQUEST_RESP",
-    13: "RESOLVE_INIT",
-    14: "RESOLVE_RESP",
-    15: "TRANSFER_INIT",
-    16: "TRANSFER_RESP",
+    11: "REQUEST_INIT_PSK",  # RFC 6043 §6.1 Table 6.1
+    12: "REQUEST_INIT_PK",
+    13: "REQUEST_RESP",
+    14: "TRANSFER_INIT",
+    15: "TRANSFER_RESP",
+    16: "RESOLVE_INIT_PSK",
+    17: "RESOLVE_INIT_PK",
+    18: "RESOLVE_RESP",
     26: "SAKKE",  # RFC 6509 §4.1
     27: "CS Id map Update",  # Wireshark's label; origin UNCONFIRMED
 }
@@ -53,7 +55,7 @@ PAYLOAD_TYPES = {
     26: "SAKKE Encapsulated Data (SAKKE)",
 }
 
-PRF_FUNCS = {0: "MIKEY-1", 1: "MIKEY-256"}  # RFC 3830 §6.1, RFC 6043 §6.1
+PRF_FUNCS = {0: "MIKEY-1", 1: "PRF-HMAC-SHA-256"}  # RFC 3830 §6.1, RFC 6043 §6.1 ("MIKEY-256")
 
 CS_ID_MAP_TYPES = {
     0: "SRTP-ID",  # RFC 3830 §6.1.1
@@ -68,7 +70,7 @@ CS_ID_MAP_TYPES = {
 PROT_TYPE_SRTP = 0
 PROT_TYPES = {0: "SRTP", 7: "IPSEC4 (minisip, unregistered)"}
 
-KEMAC_ENCR_ALGS = {0: "NULL", 1: "AES-CM-128", 2: "AES-KW-128"}  # RFC 3830 §6.2, RFC 6043
+KEMAC_ENCR_ALGS = {0: "NULL", 1: "AES-CM-128", 2: "AES-KW-128", 3: "AES-CM-256"}  # RFC 6043 §6.2
 MAC_ALGS = {0: "NULL", 1: "HMAC-SHA-1-160", 2: "HMAC-SHA-256-256"}  # RFC 3830 §6.2, RFC 6043
 MAC_LENGTHS = {0: 0, 1: 20, 2: 32}
 
@@ -98,8 +100,8 @@ ID_ROLES = {
 }
 
 CERT_TYPES = {0: "X.509v3", 1: "X.509v3 URL", 2: "X.509v3 Sign", 3: "X.509v3 Encr"}
-HASH_FUNCS = {0: "SHA-1", 1: "MD5"}  # RFC 3830 §6.8
-HASH_LENGTHS = {0: 20, 1: 16}
+HASH_FUNCS = {0: "SHA-1", 1: "MD5", 2: "SHA-256"}  # RFC 3830 §6.8, RFC 6043 §6.8
+HASH_LENGTHS = {0: 20, 1: 16, 2: 32}
 
 ERROR_NUMBERS = {
     0: "Authentication failure",
@@ -115,10 +117,13 @@ ERROR_NUMBERS = {
     10: "SP parameters not supported",
     11: "Data type not supported",
     12: "Unspecified error",
+    14: "Invalid TICKET",  # RFC 6043 §6.9
+    15: "Invalid TPpar",  # RFC 6043 §6.9
 }
 
-KEY_TYPES = {0: "TGK", 1: "TGK+SALT", 2: "TEK", 3: "TEK+SALT"}  # RFC 3830 §6.13
-KEY_TYPES_WITH_SALT = (1, 3)
+KEY_TYPES = {0: "TGK", 1: "TGK+SALT", 2: "TEK", 3: "TEK+SALT",  # RFC 3830 §6.13
+             4: "GTGK", 5: "GTGK+SALT", 6: "MPK"}  # RFC 6043 §6.13
+KEY_TYPES_WITH_SALT = (1, 3, 5)
 
 GEN_EXT_TYPES = {
     0: "Vendor-ID",
@@ -167,4 +172,4 @@ SRTP_PARAM_VALUE_NAMES = {
 TS_ROLES = {1: "Time of issue (TRi)", 2: "Start of validity period (TRs)",
             3: "End of validity period (TRe)", 4: "Rekeying interval (TRr)"}
 RAND_ROLES = {1: "Initiator (RANDRi)", 2: "Responder (RANDRr)", 3: "KMS (RANDRkms)"}
-TICKET_TYPES = {1: "MIKEY base ticket", 2: "3GPP SRTP ticket"}
+TICKET_TYPES = {1: "MIKEY Base Ticket", 2: "3GPP Base Ticket"}  # RFC 6043 §6.10 Table 6.15

@@ -31,7 +31,9 @@ NTP_UNIX_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
 PAYLOAD_BY_JSON = {cls.JSON: cls for cls in PAYLOAD_CLASSES.values()}
 PAYLOAD_BY_JSON[HDR.JSON] = HDR
 DERIVED_SUFFIXES = ("_text", "_name", "_tree")
-DERIVED_KEYS = {"mikey.t.ntp", "mikey.tr.ntp", "mikey.key", "mikey.generic_id.srtp"}
+DERIVED_KEYS = {"mikey.t.ntp", "mikey.tr.ntp", "mikey.key", "mikey.generic_id.srtp",
+                "mikey.tp.payloads", "mikey.ticket.tp_payloads", "mikey.ticket.payloads",
+                "mikey.ticket.initiator_payloads"}
 DERIVED_KEYS |= {ws for _name, ws in R.SRTP_POLICY_PARAMS.values()}
 
 
@@ -120,7 +122,62 @@ def _sp_param_json(p: SpParam, sp, show_secrets):
     return d
 
 
+def srtp_session_data(entry):
+    """RFC 6043 §6.1.1 SRTP Session Data of a GENERIC-ID entry, or None when it does not fit."""
+    from codec.mikey.model import SrtpSessionData
+
+    if entry.prot_type != R.PROT_TYPE_SRTP or len(entry.session_data) != (10 if entry.s else 4):
+        return None
+    import io
+    c = SrtpSessionData.compiled().parse_stream(io.BytesIO(entry.session_data), s=entry.s)
+    return SrtpSessionData._from_container(c)
+
+
+def embedded_chains(s: Structure):
+    """Payload chains carried inside RFC 6043 TP / TICKET payloads: (key, label, Message|error)."""
+    from codec.mikey.message import decode_payloads
+    from codec.mikey.model import THDR
+
+    out = []
+    if s.NAME in ("TP", "TICKET") and s.tp_data:
+        out.append((f"{s.JSON}.tp_payloads" if s.NAME == "TICKET" else "mikey.tp.payloads",
+                    "TP Data", _try(decode_payloads, s.tp_data)))
+    if s.NAME == "TICKET":
+        if s.ticket_type == 1 and s.subtype == 1 and s.ticket_data:  # RFC 6043 Appendix A
+            out.append(("mikey.ticket.payloads", "Ticket Data (MIKEY Base Ticket)",
+                        _try(decode_payloads, s.ticket_data, first=THDR)))
+        if s.initiator_data:
+            out.append(("mikey.ticket.initiator_payloads", "Initiator Data",
+                        _try(decode_payloads, s.initiator_data)))
+    return out
+
+
+def _try(fn, *a, **kw):
+    try:
+        return fn(*a, **kw)
+    except DecodeError as e:
+        return e
+
+
+def _chain_json(chain, show_secrets):
+    if isinstance(chain, DecodeError):
+        return {"mikey.decode_error": str(chain)}
+    recs = []
+    if chain.hdr is not None:
+        recs.append({chain.hdr.JSON: structure_json(chain.hdr, chain.next_payload_of(-1),
+                                                    show_secrets)})
+    for i, p in enumerate(chain.payloads):
+        recs.append({p.JSON: structure_json(p, chain.next_payload_of(i), show_secrets)})
+    return recs
+
+
 def _add_derived(s: Structure, out: dict, show_secrets: bool):
+    if s.NAME == "GenericIdEntry":
+        srtp = srtp_session_data(s)
+        if srtp is not None:
+            out["mikey.generic_id.srtp"] = structure_json(srtp)
+    for key, _label, chain in embedded_chains(s):
+        out[key] = _chain_json(chain, show_secrets)
     if s.NAME in ("T", "TR") and s.ts_type in (0, 1) and isinstance(s.ts_value, int):
         out[f"{s.JSON}.ntp"] = ntp_to_text(s.ts_value)
     if s.NAME == "KEMAC" and s.encr_alg == 0 and s.encr_data:
@@ -336,3 +393,18 @@ def _text_structure(s, title, next_payload, depth, lines, show_secrets):
                 _text_structure(k, "Key data (KEY)", None, depth + 1, lines, show_secrets)
         else:
             lines.append(f"{pad}[Key data does not decode: {chain}]")
+    if s.NAME == "GenericIdEntry":
+        srtp = srtp_session_data(s)
+        if srtp is not None:
+            _text_structure(srtp, "SRTP Session Data", None, depth + 1, lines, show_secrets)
+    for _key, label, chain in embedded_chains(s):
+        if isinstance(chain, DecodeError):
+            lines.append(f"{pad}[{label} does not decode: {chain}]")
+            continue
+        lines.append(f"{pad}{label}")
+        if chain.hdr is not None:
+            _text_structure(chain.hdr, "Ticket header (THDR)", chain.next_payload_of(-1),
+                            depth + 2, lines, show_secrets)
+        for i, p in enumerate(chain.payloads):
+            _text_structure(p, R.PAYLOAD_TYPES.get(p.TYPE, p.NAME), chain.next_payload_of(i),
+                            depth + 2, lines, show_secrets)

@@ -1,0 +1,98 @@
+"""Decode/encode throughput of the MIKEY codec, and the ratio to tshark on the same messages.
+
+Run with ``make bench``.  The message is a typical MIKEY-SAKKE I_MESSAGE (RFC 6509 §4: HDR, T,
+RAND, IDRi, IDRr, SAKKE, SIGN).  Our rates come from timeit (best of several repeats, one core).
+tshark's per-message rate is measured on captures of N1 and N2 copies of that message in UDP, as
+(N2 - N1) / (t(N2) - t(N1)), which removes tshark's start-up time from the figure.
+Targets (issue 3): >= 20,000 decodes/s and >= 20,000 encodes/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from codec import mikey as m  # noqa: E402
+
+TARGET = 20_000
+
+
+def sakke_i_message() -> bytes:
+    hdr = m.HDR(data_type=26, prf_func=1, csb_id=0x0ABC1234, cs_id_map_type=1)
+    return m.encode(m.Message(hdr, [
+        m.T(ts_type=0, ts_value=0xECB1C2A3_00000000),
+        m.RAND(rand=bytes(range(16))),
+        m.IDR(id_role=1, id_type=1, id_data=b"sip:alice@mcptt.example.org"),
+        m.IDR(id_role=2, id_type=1, id_data=b"sip:bob@mcptt.example.org"),
+        m.SAKKE(sakke_params=1, id_scheme=2, sakke_data=b"\x04" + bytes(range(256)) + bytes(16)),
+        m.SIGN(s_type=2, signature=bytes(range(129))),
+    ]))
+
+
+def rate(fn, number) -> float:
+    best = min(timeit.repeat(fn, number=number, repeat=5))
+    return number / best
+
+
+def tshark_rate(wire: bytes, n1: int, n2: int, args: list[str]) -> float | None:
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        return None
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.conftest import write_udp_pcap
+
+    with tempfile.TemporaryDirectory() as d:
+        times = {}
+        for n in (n1, n2):
+            pcap = Path(d) / f"{n}.pcap"
+            write_udp_pcap(pcap, [wire] * n)
+            best = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                subprocess.run([tshark, "-r", str(pcap), *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=True,
+                               env={**os.environ, "LC_ALL": "C"})
+                best = min(best, time.perf_counter() - t0)
+            times[n] = best
+        return (n2 - n1) / (times[n2] - times[n1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n1", type=int, default=1000)
+    ap.add_argument("--n2", type=int, default=21000)
+    ap.add_argument("--no-tshark", action="store_true")
+    a = ap.parse_args()
+
+    wire = sakke_i_message()
+    msg = m.decode(wire)
+    assert m.encode(msg) == wire
+    m.decode(wire)  # compile schemas outside the timed region
+    dec = rate(lambda: m.decode(wire), 5000)
+    enc = rate(lambda: m.encode(msg), 5000)
+    print(f"message: MIKEY-SAKKE I_MESSAGE, {len(wire)} octets, {len(msg.payloads)} payloads")
+    print(f"mcsec decode: {dec:>10,.0f} msg/s   target {TARGET:,}  {'OK' if dec >= TARGET else 'BELOW'}")
+    print(f"mcsec encode: {enc:>10,.0f} msg/s   target {TARGET:,}  {'OK' if enc >= TARGET else 'BELOW'}")
+    if a.no_tshark:
+        return 0
+    for label, args in [("tshark -T fields -e mikey.csb_id", ["-T", "fields", "-e", "mikey.csb_id"]),
+                        ("tshark -V", ["-V"])]:
+        t = tshark_rate(wire, a.n1, a.n2, args)
+        if t is None:
+            print("tshark: not installed, no ratio")
+            break
+        print(f"{label:34s}: {t:>10,.0f} msg/s   mcsec decode / tshark = {dec / t:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
