@@ -26,6 +26,7 @@ class Message:
     hdr: HDR
     payloads: list = field(default_factory=list)
     trailing: bytes = b""  # octets after the last payload (e.g. Milestone's extra 0x00)
+    hdr_padding: bytes = b""  # octets between HDR and the first payload (wolfSSL quirk)
     findings: list = field(default_factory=list)  # quirks noticed while decoding
     offsets: list = field(default_factory=list, repr=False)  # start offset of hdr, payload 0, ...
 
@@ -49,7 +50,7 @@ class Message:
     def _comparable(self):
         items = [self.hdr._comparable(self.next_payload_of(-1))]
         items += [p._comparable(self.next_payload_of(i)) for i, p in enumerate(self.payloads)]
-        return items, self.trailing
+        return items, self.trailing, self.hdr_padding
 
     def __eq__(self, other):
         if not isinstance(other, Message):
@@ -58,7 +59,7 @@ class Message:
 
     def copy(self) -> "Message":
         return Message(self.hdr.copy(), [p.copy() for p in self.payloads], self.trailing,
-                       list(self.findings), list(self.offsets))
+                       self.hdr_padding, list(self.findings), list(self.offsets))
 
     def make_auto(self) -> "Message":
         """Recompute every length, count and next-payload field on the next encode."""
@@ -84,7 +85,7 @@ class Message:
 # ----------------------------------------------------------------------------------------------
 def encode(msg: Message) -> bytes:
     """The wire form of ``msg``; computed fields are filled in, explicit ones written as set."""
-    out = [_encode_one(msg.hdr, msg.next_payload_of(-1), "HDR")]
+    out = [_encode_one(msg.hdr, msg.next_payload_of(-1), "HDR"), bytes(msg.hdr_padding)]
     for i, p in enumerate(msg.payloads):
         out.append(_encode_one(p, msg.next_payload_of(i), f"payloads[{i}]({p.NAME})"))
     out.append(bytes(msg.trailing))
@@ -115,11 +116,44 @@ def decode(data: bytes, *, strict: bool = False) -> Message:
     data = bytes(data)
     stream = io.BytesIO(data)
     hdr = _parse(HDR, stream, data, "HDR", None)
-    msg = Message(hdr, offsets=[0])
+    try:
+        msg = _decode_rest(data, stream, hdr, b"", strict)
+    except DecodeError as first_error:
+        msg, error = None, first_error
+    else:
+        error = None
+    if (msg is None or msg.trailing) and _wolfssl_padding(data, hdr):
+        # Pitfall: wolfSSL's MIKEY-SAKKE writer puts 2 zero octets after an Empty map.  Accept
+        # them only when the chain then lines up exactly (reference mikey.md §2.6).
+        try:
+            padded = _decode_rest(data, io.BytesIO(data[12:]), hdr, data[10:12], True)
+        except DecodeError:
+            padded = None
+        if padded is not None:
+            padded.findings.insert(0, Finding("hdr_padding", 10, "2 zero octets after the Empty "
+                                                                 "CS ID map (wolfSSL quirk)"))
+            return padded
+    if error is not None:
+        raise error
+    return msg
+
+
+def _wolfssl_padding(data: bytes, hdr) -> bool:
+    return hdr.cs_id_map_type == 1 and hdr.next_payload != 0 and data[10:12] == b"\0\0"
+
+
+def _decode_rest(data, stream, hdr, padding, strict):
+    """The payload chain after the header, and whatever follows it."""
+    base = len(padding) + 10 if padding else 0
+    if padding:
+        data = data[base:]
+    msg = Message(hdr, offsets=[0], hdr_padding=padding)
     _decode_chain(data, stream, hdr.next_payload, "HDR.next_payload", 2, msg, "payloads")
+    if padding:
+        msg.offsets = [0] + [o + base for o in msg.offsets[1:]]
     rest = data[stream.tell():]
     if rest:
-        where = stream.tell()
+        where = stream.tell() + base
         if strict:
             raise DecodeError("trailing", where, f"{len(rest)} octet(s) after the last payload",
                               partial=msg)

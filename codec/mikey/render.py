@@ -217,6 +217,8 @@ def to_json(msg: Message, show_secrets: bool = False) -> dict:
     for i, p in enumerate(msg.payloads):
         recs.append({p.JSON: structure_json(p, msg.next_payload_of(i), show_secrets)})
     out: dict[str, Any] = {"mikey": recs}
+    if msg.hdr_padding:
+        out["mikey.hdr_padding"] = msg.hdr_padding.hex()
     if msg.trailing:
         out["mikey.trailing"] = msg.trailing.hex()
     if msg.findings:
@@ -311,7 +313,11 @@ def from_json(doc: dict) -> Message:
             raise JsonError(f"mikey[{i}]: the header must come first, and only once")
         structures.append(structure_from_json(cls, fields, f"mikey[{i}]"))
     trailing = _from_hex(doc.get("mikey.trailing", ""), "mikey.trailing")
-    return Message(structures[0], structures[1:], trailing)
+    padding = _from_hex(doc.get("mikey.hdr_padding", ""), "mikey.hdr_padding")
+    unknown = set(doc) - {"mikey", "mikey.trailing", "mikey.hdr_padding", "mikey.findings"}
+    if unknown:
+        raise JsonError(f"unknown top-level key(s) {sorted(unknown)}")
+    return Message(structures[0], structures[1:], trailing, padding)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,6 +326,8 @@ def to_text(msg: Message, show_secrets: bool = False) -> str:
     lines = ["Multimedia Internet KEYing"]
     _text_structure(msg.hdr, "Common Header (HDR)", msg.next_payload_of(-1), 1, lines,
                     show_secrets)
+    if msg.hdr_padding:
+        lines.append(f"    Octets after the header: {msg.hdr_padding.hex()}")
     for i, p in enumerate(msg.payloads):
         _text_structure(p, R.PAYLOAD_TYPES.get(p.TYPE, p.NAME), msg.next_payload_of(i), 1,
                         lines, show_secrets)
