@@ -97,6 +97,13 @@ def cmd_encode(args) -> int:
     return EXIT_OK
 
 
+def cmd_fields(args) -> int:
+    from codec.mikey import fieldtable
+
+    sys.stdout.write(fieldtable.markdown() if args.format == "markdown" else fieldtable.tsv())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcsec", description="MCPTT security signalling codec and "
                                                           "dissector (MIKEY, MIKEY-SAKKE, "
@@ -129,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tls-prot-type", type=int, metavar="N",
                    help="Prot type number meaning TLS (seed 004 Annex X)")
     e.set_defaults(func=cmd_encode)
+
+    f = sub.add_parser("fields", help="list the JSON field names (like tshark -G fields)",
+                       description="List every MIKEY JSON field name, derived from the schemas.")
+    f.add_argument("--format", choices=("tsv", "markdown"), default="tsv")
+    f.set_defaults(func=cmd_fields)
     return p
 
 

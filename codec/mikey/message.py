@@ -221,7 +221,7 @@ def decode_payloads(data: bytes, first_type: int | None = None, *, first=None) -
 def _parse(cls, stream, data, path, msg):
     start = stream.tell()
     try:
-        cont = cls.compiled().parse_stream(stream)
+        cont = cls.parse_fast(stream)
     except _PARSE_ERRORS:
         fpath, foff, reason = _locate(cls.SCHEMA, data, start)
         raise DecodeError(f"{path}{fpath}", foff, reason, partial=msg) from None

@@ -13,6 +13,7 @@ it as given, even when it lies (fuzzers need that).  Assign ``None`` to make it 
 
 from __future__ import annotations
 
+import io
 from typing import Any, ClassVar
 
 import construct as c
@@ -123,6 +124,14 @@ class Structure:
             cls._compiled = cls.SCHEMA.compile()
         return cls._compiled
 
+    _PARSE_CONTEXT = c.Container(_parsing=True, _building=False, _sizing=False,
+                                 _params=c.Container())
+
+    @classmethod
+    def parse_fast(cls, stream):
+        """Compiled parse straight into the generated function (skips construct's wrappers)."""
+        return cls.compiled().parsefunc(stream, Structure._PARSE_CONTEXT)
+
     # -- conversion to and from construct containers ------------------------------------------
     @classmethod
     def _from_container(cls, cont) -> "Structure":
@@ -189,7 +198,9 @@ class Structure:
 
     def to_bytes(self, next_payload=None) -> bytes:
         try:
-            return self.compiled().build(self._build_dict(next_payload))
+            stream = io.BytesIO()
+            self.compiled().buildfunc(self._build_dict(next_payload), stream, _BUILD_CONTEXT)
+            return stream.getvalue()
         except EncodeError:
             raise
         except Exception as e:  # construct errors, struct.error, TypeError from bad values
@@ -241,6 +252,9 @@ class Structure:
             for x in self.__dict__[name] if isinstance(self.__dict__[name], list) else ():
                 x.make_auto()
         return self
+
+
+_BUILD_CONTEXT = c.Container(_parsing=False, _building=True, _sizing=False, _params=c.Container())
 
 
 def _reason(e: Exception) -> str:
