@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench fuzz venv tshark clean
+.PHONY: demo test bench fuzz venv tshark clean readme
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,10 @@ fuzz: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+
+# Regenerate the README's derived tables from the schemas (tests/test_docs.py checks them).
+readme: venv
+	$(BIN)/python -c "import re,pathlib; from codec.mikey import fieldtable as f; p=pathlib.Path('README.md'); t=p.read_text(); \
+	t=re.sub(r'(<!-- fields:begin -->\n).*?(<!-- fields:end -->)', lambda m: m.group(1)+f.markdown()+m.group(2), t, flags=re.S); \
+	t=re.sub(r'(<!-- srtp-params:begin -->\n).*?(<!-- srtp-params:end -->)', lambda m: m.group(1)+f.SRTP_PARAM_NAMES+'\n'+m.group(2), t, flags=re.S); \
+	p.write_text(t)"
