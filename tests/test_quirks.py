@@ -68,3 +68,22 @@ def test_live555_rtsp_keymgmt_without_rand():
     chain = render.decode_key_data_chain(back.find("KEMAC").encr_data)
     assert chain[0].key_data == key and chain[0].spi == b"\x00\x00\x00\x2f"
     assert back.find("RAND") is None
+
+
+def test_tls_crypto_session_rules_of_seed_004_are_checked():
+    good = m.GenericIdEntry(cs_id=1, prot_type=m.tls_prot_type(), spi=b"\x01\x02")
+    bad = m.GenericIdEntry(cs_id=2, prot_type=m.tls_prot_type(), policies=[1], spi=b"\x03")
+    msg = m.Message(m.HDR(data_type=14, cs_id_map_type=2, cs_id_map=[good, bad]),
+                    [m.RAND(rand=bytes(16))])
+    back = m.decode(m.encode(msg))
+    assert [(f.path, f.offset) for f in back.findings] == [("HDR.cs_id_map[1]", 10 + 8)]
+    assert "seed 004" in back.findings[0].message
+
+
+def test_signed_regions_both_conventions():
+    msg = _sakke_like()
+    wire = m.encode(msg)
+    regions = m.decode(wire).signed_regions(wire)
+    assert regions["rfc3830"] == wire[:-129] and regions["rfc3830"].endswith(b"\x20\x81")
+    assert regions["without_sign_header"] == wire[:-131]
+    assert m.decode(m.encode(m.Message(msg.hdr, msg.payloads[:-1]))).signed_regions(wire) == {}

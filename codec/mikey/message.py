@@ -116,6 +116,25 @@ def decode(data: bytes, *, strict: bool = False) -> Message:
     data = bytes(data)
     stream = io.BytesIO(data)
     hdr = _parse(HDR, stream, data, "HDR", None)
+    msg = _decode_with_quirks(data, stream, hdr, strict)
+    _check_hdr(msg)
+    return msg
+
+
+def _check_hdr(msg: Message) -> None:
+    """Spec constraints worth telling an analyst about; the message still decodes."""
+    from codec.mikey.config import tls_prot_type
+
+    offset = 10
+    for i, e in enumerate(msg.hdr.cs_id_map if msg.hdr.cs_id_map_type == 2 else ()):
+        if e.prot_type == tls_prot_type() and (e.s or e.policies or e.session_data):
+            msg.findings.append(Finding(
+                f"HDR.cs_id_map[{i}]", offset, "TLS crypto session should have S = 0, #P = 0 and "
+                                               "no session data (seed 004 Annex X.1)"))
+        offset += len(e.to_bytes())
+
+
+def _decode_with_quirks(data, stream, hdr, strict):
     try:
         msg = _decode_rest(data, stream, hdr, b"", strict)
     except DecodeError as first_error:
