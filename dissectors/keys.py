@@ -1,0 +1,45 @@
+"""Read key files for `--keys`: keyring TOML, KMS XML documents, PEM/DER keys and certificates.
+
+The file contents go to the I/O-free parsers of codec.keyring / codec.kms; nothing read here is
+ever printed or logged (error messages name the file, never its contents).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codec import keyring as K
+
+
+def sniff(data: bytes) -> str:
+    head = data.lstrip()[:200]
+    if head.startswith(b"-----BEGIN") or b"-----BEGIN" in data[:4096]:
+        return "pem"
+    if head.startswith(b"<"):
+        return "xml"
+    if head[:1] == b"\x30":  # DER SEQUENCE
+        return "der"
+    return "toml"
+
+
+def load_keys(paths, transport_key: bytes | None = None) -> K.Keyring:
+    """One keyring from every file in ``paths`` (repeatable --keys)."""
+    ring = K.Keyring()
+    for p in paths:
+        path = Path(p)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise K.KeyringError(f"{p}: cannot read: {e.strerror}") from None
+        kind = sniff(data)
+        if kind == "toml":
+            ring.merge(K.from_toml(data, str(p)))
+        elif kind in ("pem", "der"):
+            ring.merge(K.from_pem_or_der(data, str(p)))
+        else:
+            try:
+                from codec import kms
+            except ImportError:  # pragma: no cover - until KMS XML support lands
+                raise K.KeyringError(f"{p}: KMS XML documents are not supported yet") from None
+            ring.merge(kms.keyring_from_xml(data, source=str(p), transport_key=transport_key))
+    return ring
