@@ -30,12 +30,29 @@ def _apply_common(args) -> None:
         mikey.set_tls_prot_type(args.tls_prot_type)
 
 
+def _load_keyring(args):
+    """The keyring of --keys (None without keys); usage errors are reported and exit 2."""
+    if not getattr(args, "keys", None):
+        return None
+    from codec.keyring import KeyringError
+    from codec.kms import KmsXmlError
+    from dissectors.keys import load_keys
+
+    trk = bytes.fromhex(args.trk) if getattr(args, "trk", None) else None
+    try:
+        return load_keys(args.keys, transport_key=trk)
+    except (KeyringError, KmsXmlError) as e:
+        print(f"mcsec: --keys: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
 def cmd_decode(args) -> int:
     try:
         raw = _read_input(args.input)
     except OSError as e:
         print(f"mcsec: cannot read {args.input}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    keyring = _load_keyring(args)
     try:
         blobs = carriers.mikey_messages(raw, args.input_form)
     except DecodeError as e:
@@ -54,10 +71,28 @@ def cmd_decode(args) -> int:
                 continue
             msg = e.partial
             msg.findings.append(mikey.Finding(e.path, e.offset, f"DECODE ERROR: {e.reason}"))
+        result = None
+        if keyring is not None and (msg.hdr.data_type == 26 or msg.find("SAKKE") is not None):
+            from codec.mikey import mikey_sakke
+
+            result = mikey_sakke.process(msg, blob, keyring,
+                                         decrypt_unverified=args.decrypt_unverified)
+            if result.verified is False:
+                status = max(status, EXIT_DECODE) if args.strict else status
         if args.format == "json":
-            records.append(render.to_json(msg, show_secrets=args.show_secrets))
+            doc = render.to_json(msg, show_secrets=args.show_secrets)
+            if result is not None:
+                from codec.mikey import render_sakke
+
+                render_sakke.annotate_json(doc, msg, result, args.show_secrets)
+            records.append(doc)
         else:
-            texts.append(render.to_text(msg, show_secrets=args.show_secrets))
+            text = render.to_text(msg, show_secrets=args.show_secrets)
+            if result is not None:
+                from codec.mikey import render_sakke
+
+                text += "\n".join(render_sakke.text_lines(result, args.show_secrets)) + "\n"
+            texts.append(text)
     if args.format == "json":
         doc = records[0] if len(records) == 1 and len(blobs) == 1 else records
         json.dump(doc, sys.stdout, indent=2)
@@ -104,6 +139,73 @@ def cmd_fields(args) -> int:
     return EXIT_OK
 
 
+def _ntp_from(text: str) -> int:
+    """NTP seconds from an integer (NTP seconds) or an ISO 8601 time."""
+    import datetime as dt
+
+    from codec.crypto.mcx import NTP_UNIX_OFFSET
+
+    if text.isdigit():
+        return int(text)
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp()) + NTP_UNIX_OFFSET
+
+
+def cmd_uid(args) -> int:
+    from codec.crypto import mcx
+
+    if args.period_no is None:
+        try:
+            ntp = _ntp_from(args.time)
+        except ValueError:
+            print(f"mcsec: --time {args.time!r} is neither NTP seconds nor ISO 8601", file=sys.stderr)
+            return EXIT_USAGE
+        period_no = mcx.key_period_number(ntp, args.key_period, args.key_period_offset)
+    else:
+        period_no = args.period_no
+    uid = mcx.uid(args.uri, args.kms_uri, args.key_period, args.key_period_offset, period_no)
+    print(uid.hex())
+    if args.verbose:
+        print(f"period number {period_no}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_keyring_import(args) -> int:
+    from codec.keyring import KeyringError
+    from codec.kms import KmsXmlError, check_key_set
+    from dissectors.keys import load_keys
+
+    trk = bytes.fromhex(args.trk) if args.trk else None
+    try:
+        ring = load_keys(args.files, transport_key=trk)
+    except (KeyringError, KmsXmlError) as e:
+        print(f"mcsec: {e}", file=sys.stderr)
+        return EXIT_DECODE
+    status = EXIT_OK
+    for u in ring.users:
+        kms = ring.kms_by_uri(u.kms) if u.kms else None
+        if kms is None:
+            continue
+        for problem in check_key_set(u, kms):
+            print(f"mcsec: {u.uri or u.uid.hex()} (period {u.period}): {problem}", file=sys.stderr)
+            status = EXIT_DECODE
+    if ring.private_keys or ring.certificates:
+        print("mcsec: note: PEM/DER keys are not written to the TOML keyring; pass them with "
+              "--keys as they are", file=sys.stderr)
+    text = ring.to_toml()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        import os
+
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # secrets inside
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcsec", description="MCPTT security signalling codec and "
                                                           "dissector (MIKEY, MIKEY-SAKKE, "
@@ -126,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tls-prot-type", type=int, metavar="N",
                    help=f"Prot type number meaning TLS (seed 004 Annex X; default "
                         f"{mikey.DEFAULT_TLS_PROT_TYPE})")
+    d.add_argument("--keys", action="append", metavar="FILE",
+                   help="keyring TOML, KMS XML document or PEM/DER key file (repeatable): "
+                        "verify and decrypt with them")
+    d.add_argument("--trk", metavar="HEX", help="transport key (TrK) for wrapped keys in KMS XML")
+    d.add_argument("--decrypt-unverified", action="store_true",
+                   help="decrypt even when the signature does not verify (marked as such)")
     d.set_defaults(func=cmd_decode)
 
     e = sub.add_parser("encode", help="encode a MIKEY message from the JSON that decode prints",
@@ -141,6 +249,33 @@ def build_parser() -> argparse.ArgumentParser:
                        description="List every MIKEY JSON field name, derived from the schemas.")
     f.add_argument("--format", choices=("tsv", "markdown"), default="tsv")
     f.set_defaults(func=cmd_fields)
+
+    u = sub.add_parser("uid", help="compute a TS 33.180 MIKEY-SAKKE UID",
+                       description="UID of TS 33.180 §F.2.1 (SHA-256 over the KDF-style string).")
+    u.add_argument("--uri", required=True, help="user, group or server URI")
+    u.add_argument("--kms-uri", required=True)
+    u.add_argument("--key-period", type=int, required=True, metavar="SECONDS")
+    u.add_argument("--key-period-offset", type=int, default=0, metavar="SECONDS")
+    g = u.add_mutually_exclusive_group(required=True)
+    g.add_argument("--period-no", type=int, metavar="N")
+    g.add_argument("--time", metavar="NTP-OR-ISO", help="NTP seconds or ISO 8601 time")
+    u.add_argument("-v", "--verbose", action="store_true", help="also print the period number")
+    u.set_defaults(func=cmd_uid)
+
+    k = sub.add_parser("keyring", help="keyring tools")
+    ksub = k.add_subparsers(dest="keyring_command", metavar="ACTION")
+    ksub.required = True
+    ki = ksub.add_parser("import", help="merge key files (TOML, KMS XML) into one keyring TOML",
+                         description="Merge keyring TOML files and KMS XML documents into one "
+                                     "keyring TOML, checking each key set against its KMS.")
+    ki.add_argument("files", nargs="+", metavar="FILE")
+    ki.add_argument("-o", "--output", required=True, metavar="FILE", help="output TOML (- = stdout)")
+    ki.add_argument("--trk", metavar="HEX", help="transport key (TrK) for wrapped keys")
+    ki.set_defaults(func=cmd_keyring_import)
+
+    from dissectors import cli_cms
+
+    cli_cms.register(sub)
     return p
 
 

@@ -228,8 +228,13 @@ def to_json(msg: Message, show_secrets: bool = False) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
+DERIVED_PREFIXES = ("mikey.3gpp.",)
+DERIVED_KEYS |= {"mikey.sign.verified", "mikey.sign.region", "mikey.sign.error", "mikey.sakke.ssv",
+                 "mikey.sakke.error", "mikey.sakke.unverified"}
+
+
 def _derived(key: str) -> bool:
-    return key in DERIVED_KEYS or key.endswith(DERIVED_SUFFIXES)
+    return key in DERIVED_KEYS or key.endswith(DERIVED_SUFFIXES) or key.startswith(DERIVED_PREFIXES)
 
 
 def structure_from_json(cls, obj: dict, where: str) -> Structure:
@@ -314,7 +319,8 @@ def from_json(doc: dict) -> Message:
         structures.append(structure_from_json(cls, fields, f"mikey[{i}]"))
     trailing = _from_hex(doc.get("mikey.trailing", ""), "mikey.trailing")
     padding = _from_hex(doc.get("mikey.hdr_padding", ""), "mikey.hdr_padding")
-    unknown = set(doc) - {"mikey", "mikey.trailing", "mikey.hdr_padding", "mikey.findings"}
+    unknown = {k for k in set(doc) - {"mikey", "mikey.trailing", "mikey.hdr_padding",
+                                      "mikey.findings"} if not _derived(k)}
     if unknown:
         raise JsonError(f"unknown top-level key(s) {sorted(unknown)}")
     return Message(structures[0], structures[1:], trailing, padding)
