@@ -34,14 +34,15 @@ tshark:
 	fi
 
 demo: venv
-	$(BIN)/mcsec decode pcaps/messages/mikey-sakke-gmk.sdp
-	$(BIN)/mcsec decode pcaps/messages/mikey-sakke-gmk.sdp --format json | head -40
+	$(BIN)/mcsec decode pcaps/messages/mikey-sakke-gmk.sdp --keys pcaps/messages/bob.keyring.toml
+	$(BIN)/mcsec decode pcaps/messages/mikey-sakke-pck.hex --keys pcaps/messages/bob.keyring.toml --format json
 
 test: venv tshark
 	$(BIN)/python -m pytest -q
 
 bench: venv tshark
 	$(BIN)/python benchmarks/bench_codec.py
+	$(BIN)/python benchmarks/bench_crypto.py
 
 fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider
