@@ -195,7 +195,9 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
                              "not decrypted: signature could not be checked (use "
                              "--decrypt-unverified)")
     else:
-        _decapsulate(res, sakke_p, idr_r, kms_r, keys, ntp, id_scheme)
+        _decapsulate(res, sakke_p, idr_r, kms_r, keys, ntp, id_scheme, res.responder)
+        if res.ssv is None:
+            _sakke_to_self(res, msg, idr_i, kms_i, keys, ntp)
         res.decrypted_unverified = res.ssv is not None and res.verified is not True
     if res.ssv is None:
         return res
@@ -236,25 +238,47 @@ def _find_kms(keys: Keyring, uri: str | None) -> KmsKeys | None:
     return keys.kms[0] if len(keys.kms) == 1 else None
 
 
-def _decapsulate(res, sakke_p, idr_r, kms_r, keys, ntp, id_scheme):
+def _sakke_to_self(res, msg, idr_i, kms_i, keys, ntp):
+    """TS 33.180 §E.5: GEN_EXT type 6 holds the key encapsulated to the initiator's own UID."""
+    ext = next((e for e in msg.find_all("GEN_EXT") if e.type == 6), None)
+    if ext is None:
+        return
+    import io
+
+    try:
+        inner = M.SAKKE._from_container(M.SAKKE.parse_fast(io.BytesIO(ext.data)))
+    except Exception:  # noqa: BLE001 - malformed extension data
+        res.notes.append("GEN_EXT type 6 does not hold a SAKKE payload")
+        return
+    saved = res.decrypt_error
+    _decapsulate(res, inner, idr_i, kms_i, keys, ntp, inner.id_scheme, res.initiator)
+    if res.ssv is not None:
+        res.notes.append("key recovered from the SAKKE-to-self extension (GEN_EXT type 6) with "
+                         "the initiator's own keys")
+    else:
+        res.decrypt_error = saved
+
+
+def _decapsulate(res, sakke_p, idr_r, kms_r, keys, ntp, id_scheme, owner_uri=None):
     if sakke_p.sakke_params != 1:
         res.decrypt_error = f"SAKKE parameter set {sakke_p.sakke_params} not supported (1)"
         return
     if kms_r is None or kms_r.z is None:
         res.decrypt_error = f"no key: Z of KMS {res.kms_responder or '(no IDRkmsr)'}"
         return
-    cands = candidate_identifiers(idr_r, res.kms_responder or kms_r.uri, kms_r, ntp, id_scheme)
+    cands = candidate_identifiers(idr_r, kms_r.uri, kms_r, ntp, id_scheme)
     users = [u for u in keys.users if u.rsk is not None]
     tried = False
     last_error = None
     for ident, pno in cands:
         for u in users:
-            if not _user_matches(u, ident, pno, res.responder):
+            if not _user_matches(u, ident, pno, owner_uri):
                 continue
             tried = True
             try:
                 rk = _receiver_key(ident, bytes(kms_r.z), bytes(u.rsk))
                 res.ssv = rk.decapsulate(bytes(sakke_p.sakke_data))
+                res.decrypt_error = None
                 res.receiver_uid = ident
                 if res.period_no is None:
                     res.period_no = pno
@@ -334,7 +358,7 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
                     *, ntp_time: int, rand: bytes | None = None, map_style: str = "generic",
                     key_params: KP.KeyParameters | None = None, region: str = REGION_RFC,
                     prf_func: int = 1, id_scheme: int = 2, sp: M.SP | None = None,
-                    iv: bytes | None = None) -> bytes:
+                    iv: bytes | None = None, sakke_to_self: bool = False) -> bytes:
     """A signed, encapsulated MIKEY-SAKKE I_MESSAGE carrying ``key`` (TS 33.180 §E.2–§E.4).
 
     ``key_id`` is the key's ID (GMK-ID, PCK-ID, CSK-ID); for a GMK the HDR carries the
@@ -370,6 +394,10 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
         payloads.append(sp)
     payloads.append(M.SAKKE(sakke_params=1, id_scheme=id_scheme,
                             sakke_data=sakke.encapsulate(key, responder.identifier, responder.z)))
+    if sakke_to_self:  # TS 33.180 §E.5
+        inner = M.SAKKE(next_payload=0, sakke_params=1, id_scheme=id_scheme,
+                        sakke_data=sakke.encapsulate(key, initiator.identifier, initiator.z))
+        payloads.append(M.GEN_EXT(type=6, data=inner.to_bytes()))
     if key_params is not None:
         payloads.append(M.GEN_EXT(type=7, data=KP.protect_key_parameters(key_params, key, csb_id,
                                                                           iv=iv)))
