@@ -19,6 +19,10 @@ def structures():
         if cls.NAME == "SP":
             out.append(("SP policy parameter", SpParam.JSON, SpParam))
     out.append(("THDR (MIKEY base ticket header)", THDR.JSON, THDR))
+    from codec.mikey.keyparams import KeyParameters, ProtectedPayload
+
+    out.append(("TS 33.180 protected payload (GEN_EXT 7)", ProtectedPayload.JSON, ProtectedPayload))
+    out.append(("TS 33.180 key parameters (decrypted)", KeyParameters.JSON, KeyParameters))
     return out
 
 
