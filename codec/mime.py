@@ -1,0 +1,369 @@
+"""MIME entities and SIP MESSAGE bodies carrying S/MIME (RFC 2045/2046, RFC 8551, RFC 3261 §7).
+
+Pure and I/O-free.  Parsing keeps the exact octets of every entity (``Entity.raw``) because the
+first part of a multipart/signed is verified as it was sent (RFC 1847 §2.1).  Malformed input
+raises ``DecodeError(path, offset, reason)``; tolerated oddities are ``Finding``s.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from dataclasses import dataclass, field
+
+from codec.errors import DecodeError, Finding
+
+# RFC 8551 §3.2.2 smime-type tokens, plus RFC 5083 §1's authEnveloped-data
+SMIME_TYPES = ("enveloped-data", "signed-data", "certs-only", "compressed-data",
+               "authEnveloped-data")
+SMIME_TYPE_FOR_KIND = {"SignedData": "signed-data", "EnvelopedData": "enveloped-data",
+                       "AuthEnvelopedData": "authEnveloped-data",
+                       "CompressedData": "compressed-data"}
+PKCS7_MIME = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+PKCS7_SIGNATURE = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+SIP_COMPACT = {"c": "content-type", "l": "content-length", "e": "content-encoding"}
+MICALG = {"sha1": "sha-1", "sha224": "sha-224", "sha256": "sha-256", "sha384": "sha-384",
+          "sha512": "sha-512"}  # RFC 8551 §3.5.3.2
+
+_SIP_REQUEST = re.compile(rb"^[A-Z][A-Za-z-]* \S+ SIP/2\.0\r?$")
+_SIP_STATUS = re.compile(rb"^SIP/2\.0 \d{3}( .*)?\r?$")
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PARAM = re.compile(r'\s*(;)?\s*(' + _TOKEN + r')\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
+
+
+@dataclass
+class Entity:
+    """One MIME entity (or SIP message: then ``start_line`` is set)."""
+
+    headers: list  # [(name as written, unfolded value)]
+    body: bytes  # as on the wire (still transfer-encoded)
+    raw: bytes = field(repr=False)  # the whole entity, headers included, as on the wire
+    offset: int = 0  # first octet of the entity in the parsed input
+    body_offset: int = 0
+    path: str = "MIME"
+    start_line: str | None = None
+    findings: list = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for n, v in self.headers:
+            n = n.lower()
+            if n == name or (self.start_line is not None and SIP_COMPACT.get(n) == name):
+                return v
+        return None
+
+    @property
+    def content_type(self) -> tuple[str, dict]:
+        value = self.header("content-type")
+        if value is None:
+            return "text/plain", {}  # RFC 2045 §5.2 default
+        mtype, params, notes = parse_content_type(value)
+        for n in notes:
+            self.findings.append(Finding(f"{self.path}.Content-Type", self.offset, n))
+        return mtype, params
+
+    def decoded_body(self) -> bytes:
+        """The body without its Content-Transfer-Encoding (RFC 2045 §6)."""
+        cte = (self.header("content-transfer-encoding") or "").strip().lower()
+        where = f"{self.path}.body"
+        if cte == "base64":
+            return _b64(self.body, where, self.body_offset)
+        if cte == "quoted-printable":
+            return binascii.a2b_qp(self.body)
+        if cte not in ("", "7bit", "8bit", "binary"):
+            raise DecodeError(f"{self.path}.Content-Transfer-Encoding", self.offset,
+                              f"unknown transfer encoding {cte!r}")
+        return self.body
+
+    def parts(self) -> list["Entity"]:
+        """Body parts of a multipart entity (RFC 2046 §5.1.1)."""
+        mtype, params = self.content_type
+        if not mtype.startswith("multipart/"):
+            return []
+        boundary = params.get("boundary")
+        if not boundary:
+            raise DecodeError(f"{self.path}.Content-Type", self.offset,
+                              f"{mtype} without a boundary parameter")
+        return _split_multipart(self, boundary.encode("latin-1", "replace"))
+
+
+def _b64(data: bytes, path: str, offset: int) -> bytes:
+    compact = re.sub(rb"\s+", b"", data)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise DecodeError(path, offset, f"invalid base64: {e}") from None
+
+
+def parse_content_type(value: str) -> tuple[str, dict, list]:
+    """(lower-case type/subtype, {lower-case name: value}, findings) of a Content-Type value
+    (RFC 2045 §5.1).  Missing ';' between parameters is tolerated and noted."""
+    m = re.match(r"\s*(" + _TOKEN + r")\s*/\s*(" + _TOKEN + r")", value)
+    notes: list[str] = []
+    if m is None:
+        return "application/octet-stream", {}, [f"unparsable Content-Type {value.strip()!r}"]
+    mtype = f"{m.group(1)}/{m.group(2)}".lower()
+    params: dict = {}
+    pos = m.end()
+    while pos < len(value):
+        pm = _PARAM.match(value, pos)
+        if pm is None:
+            rest = value[pos:].strip().strip(";").strip()
+            if rest:
+                notes.append(f"unparsable Content-Type parameters {rest!r}")
+            break
+        if pm.group(1) is None:
+            notes.append(f"parameter {pm.group(2)!r} not preceded by ';'")
+        v = pm.group(3)
+        if v.startswith('"'):
+            v = re.sub(r"\\(.)", r"\1", v[1:-1])
+        params[pm.group(2).lower()] = v
+        pos = pm.end()
+    return mtype, params, notes
+
+
+def _lines(data: bytes, start: int, end: int):
+    """(line start, line end without EOL, next line start) for data[start:end]."""
+    pos = start
+    while pos < end:
+        nl = data.find(b"\n", pos, end)
+        if nl < 0:
+            yield pos, end, end
+            return
+        yield pos, (nl - 1 if nl > pos and data[nl - 1] == 13 else nl), nl + 1
+
+
+def _parse_headers(data, start, end, path, findings):
+    """Header fields up to the empty line (RFC 5322 §2.2, folding §2.2.3).
+    Returns (headers, body start)."""
+    headers: list = []
+    for ls, le, nxt in _lines(data, start, end):
+        line = data[ls:le]
+        if not line:
+            return headers, nxt
+        text = line.decode("utf-8", "replace")
+        if line[:1] in (b" ", b"\t") and headers:
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {text.strip()}")
+            continue
+        if ":" not in text:
+            raise DecodeError(f"{path}.headers[{len(headers)}]", ls,
+                              f"header line without ':' ({text[:40]!r})")
+        name, value = text.split(":", 1)
+        if not re.fullmatch(_TOKEN, name.strip()):
+            raise DecodeError(f"{path}.headers[{len(headers)}]", ls,
+                              f"invalid header name {name!r}")
+        headers.append((name.strip(), value.strip()))
+    findings.append(Finding(path, end, "no empty line after the header fields: empty body"))
+    return headers, end
+
+
+def parse_entity(data: bytes, start: int = 0, end: int | None = None,
+                 path: str = "MIME") -> Entity:
+    """A MIME entity: header fields, an empty line, the body."""
+    end = len(data) if end is None else end
+    findings: list = []
+    headers, body_start = _parse_headers(data, start, end, path, findings)
+    return Entity(headers, data[body_start:end], data[start:end], start, body_start, path,
+                  findings=findings)
+
+
+def is_sip(data: bytes) -> bool:
+    first = data.split(b"\n", 1)[0]
+    return bool(_SIP_REQUEST.match(first) or _SIP_STATUS.match(first))
+
+
+def parse_sip(data: bytes) -> Entity:
+    """A SIP request or response (RFC 3261 §7): start line, header fields, body limited by
+    Content-Length (compact forms c/l accepted)."""
+    if not is_sip(data):
+        raise DecodeError("SIP.start_line", 0, "not a SIP request or status line")
+    nl = data.find(b"\n")
+    start_line = data[:nl].rstrip(b"\r").decode("utf-8", "replace")
+    findings: list = []
+    headers, body_start = _parse_headers(data, nl + 1, len(data), "SIP", findings)
+    ent = Entity(headers, data[body_start:], data, 0, body_start, "SIP", start_line, findings)
+    length = ent.header("content-length")
+    if length is not None:
+        try:
+            n = int(length.strip())
+        except ValueError:
+            raise DecodeError("SIP.Content-Length", body_start, f"not a number: {length!r}") \
+                from None
+        left = len(data) - body_start
+        if n > left:
+            raise DecodeError("SIP.body", body_start, f"Content-Length {n} but {left} "
+                                                      "octet(s) left: truncated body")
+        if n < left:
+            findings.append(Finding("SIP.body", body_start + n,
+                                    f"{left - n} octet(s) after Content-Length ignored"))
+        ent.body = data[body_start:body_start + n]
+        ent.raw = data[:body_start + n]
+    return ent
+
+
+def parse(data: bytes) -> Entity:
+    """A SIP message or a MIME entity, whichever ``data`` is."""
+    return parse_sip(data) if is_sip(data) else parse_entity(data)
+
+
+def looks_like_mime(data: bytes) -> bool:
+    head = data[:2048]
+    return bool(re.match(rb"(?i)(content-[a-z-]+|mime-version)\s*:", head)) or is_sip(data)
+
+
+def _split_multipart(ent: Entity, boundary: bytes) -> list[Entity]:
+    body, base = ent.body, ent.body_offset
+    delim = re.compile(rb"(?:^|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|$)")
+    marks = list(delim.finditer(body))
+    if not marks:
+        raise DecodeError(f"{ent.path}.body", base, "multipart body without any boundary "
+                                                    "delimiter")
+    parts = []
+    for k, m in enumerate(marks):
+        if m.group(1):  # close delimiter
+            break
+        stop = marks[k + 1].start() if k + 1 < len(marks) else len(body)
+        if k + 1 >= len(marks):
+            ent.findings.append(Finding(f"{ent.path}.body", base + len(body),
+                                        "multipart without close delimiter"))
+        path = f"{ent.path}.parts[{len(parts)}]"
+        part = parse_entity(body, m.end(), stop, path)
+        part.offset += base
+        part.body_offset += base
+        parts.append(part)
+    return parts
+
+
+def normalize_smime_type(value: str | None) -> tuple[str | None, str | None]:
+    """(registered token, note) of an smime-type parameter value."""
+    if value is None:
+        return None, None
+    for token in SMIME_TYPES:
+        if value.lower() == token.lower():
+            return token, None
+    if value.lower() == "auth-enveloped-data":
+        return "authEnveloped-data", ("smime-type=auth-enveloped-data (seed 004 spelling); the "
+                                      "registered token is authEnveloped-data (RFC 5083)")
+    return value, f"unknown smime-type {value!r}"
+
+
+@dataclass
+class SmimePart:
+    """A CMS object found in a MIME tree."""
+
+    der: bytes
+    kind: str  # "pkcs7-mime", "multipart/signed", "pkcs7-signature"
+    smime_type: str | None  # normalised token
+    path: str
+    offset: int
+    signed_content: bytes | None = None  # multipart/signed: the first part, as sent
+    micalg: str | None = None
+    findings: list = field(default_factory=list)
+
+
+def find_smime(entity: Entity, depth: int = 0, max_depth: int = 16) -> list[SmimePart]:
+    """Every application/pkcs7-mime entity and multipart/signed in ``entity`` (multiparts are
+    searched recursively)."""
+    if depth > max_depth:
+        raise DecodeError(entity.path, entity.offset, f"MIME nesting deeper than {max_depth}")
+    mtype, params = entity.content_type
+    out: list[SmimePart] = []
+    if mtype in PKCS7_MIME:
+        token, note = normalize_smime_type(params.get("smime-type"))
+        der = _cms_octets(entity)
+        part = SmimePart(der, "pkcs7-mime", token, entity.path, entity.body_offset,
+                         findings=list(entity.findings))
+        if note:
+            part.findings.append(Finding(f"{entity.path}.Content-Type", entity.offset, note))
+        out.append(part)
+    elif mtype == "multipart/signed":
+        parts = entity.parts()
+        if len(parts) != 2:
+            raise DecodeError(f"{entity.path}.body", entity.body_offset,
+                              f"multipart/signed has {len(parts)} part(s), RFC 1847 needs 2")
+        sig_type, _ = parts[1].content_type
+        if sig_type not in PKCS7_SIGNATURE:
+            raise DecodeError(f"{parts[1].path}.Content-Type", parts[1].offset,
+                              f"second part of multipart/signed is {sig_type}, not "
+                              "application/pkcs7-signature")
+        out.append(SmimePart(_cms_octets(parts[1]), "multipart/signed", "signed-data",
+                             parts[1].path, parts[1].body_offset, signed_content=parts[0].raw,
+                             micalg=params.get("micalg"),
+                             findings=list(entity.findings) + list(parts[0].findings)))
+    elif mtype in PKCS7_SIGNATURE:
+        out.append(SmimePart(_cms_octets(entity), "pkcs7-signature", "signed-data",
+                             entity.path, entity.body_offset, findings=list(entity.findings)))
+    elif mtype.startswith("multipart/"):
+        for part in entity.parts():
+            out.extend(find_smime(part, depth + 1, max_depth))
+    return out
+
+
+def _cms_octets(entity: Entity) -> bytes:
+    """The DER of a pkcs7 entity: transfer-decoded; a SIP body without
+    Content-Transfer-Encoding that is base64 text rather than DER is decoded and noted."""
+    body = entity.decoded_body()
+    cte = entity.header("content-transfer-encoding")
+    if cte is None and body[:1] != b"\x30" and re.fullmatch(rb"[A-Za-z0-9+/=\s]+", body or b"!"):
+        entity.findings.append(Finding(f"{entity.path}.body", entity.body_offset,
+                                       "base64 body without Content-Transfer-Encoding"))
+        return _b64(body, f"{entity.path}.body", entity.body_offset)
+    return body
+
+
+# -- building ----------------------------------------------------------------------------------
+def canonical(text: bytes) -> bytes:
+    """CRLF line ends (RFC 8551 §3.1.1 canonical form)."""
+    return re.sub(rb"\r?\n", b"\r\n", text)
+
+
+def _b64_lines(der: bytes, width: int = 76) -> bytes:
+    enc = base64.b64encode(der)
+    return b"\r\n".join(enc[i:i + width] for i in range(0, len(enc), width)) + b"\r\n"
+
+
+def build_pkcs7_mime(der: bytes, smime_type: str, *, name: str = "smime.p7m",
+                     handling: str | None = "required", transfer_encoding: str = "base64") -> bytes:
+    """An ``application/pkcs7-mime`` entity (RFC 8551 §3.2; seed 003 figure 7.x.3-2)."""
+    token, note = normalize_smime_type(smime_type)
+    if note and token not in SMIME_TYPES:
+        raise ValueError(note)
+    disposition = f"attachment; filename={name}" + (f"; handling={handling}" if handling else "")
+    head = (f"Content-Type: application/pkcs7-mime; smime-type={token}; name={name}\r\n"
+            f"Content-Disposition: {disposition}\r\n")
+    if transfer_encoding == "base64":
+        return (head + "Content-Transfer-Encoding: base64\r\n\r\n").encode() + _b64_lines(der)
+    if transfer_encoding == "binary":
+        return (head + "Content-Transfer-Encoding: binary\r\n\r\n").encode() + der
+    raise ValueError("transfer_encoding must be base64 or binary")
+
+
+def build_multipart_signed(content_entity: bytes, signature_der: bytes, digest: str = "sha256",
+                           boundary: str | None = None) -> bytes:
+    """``multipart/signed; protocol="application/pkcs7-signature"`` (RFC 8551 §3.5.3) around a
+    MIME entity (canonicalised to CRLF) and the DER of its detached SignedData."""
+    boundary = boundary or "----mcsec-" + os.urandom(12).hex()
+    micalg = MICALG.get(digest, digest)
+    content_entity = canonical(content_entity)
+    head = (f'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; '
+            f'micalg={micalg}; boundary="{boundary}"\r\n\r\n').encode()
+    sig = (b"Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+           b"Content-Transfer-Encoding: base64\r\n"
+           b"Content-Disposition: attachment; filename=smime.p7s\r\n\r\n" + _b64_lines(signature_der))
+    b = boundary.encode()
+    return (head + b"This is an S/MIME signed message\r\n\r\n--" + b + b"\r\n" + content_entity
+            + b"\r\n--" + b + b"\r\n" + sig + b"\r\n--" + b + b"--\r\n")
+
+
+def text_entity(content: bytes, content_type: str = "text/plain") -> bytes:
+    """A minimal MIME entity around content (the inner entity that S/MIME protects)."""
+    return f"Content-Type: {content_type}\r\n\r\n".encode() + content
+
+
+__all__ = ["Entity", "SmimePart", "parse", "parse_entity", "parse_sip", "is_sip",
+           "looks_like_mime", "parse_content_type", "normalize_smime_type", "find_smime",
+           "build_pkcs7_mime", "build_multipart_signed", "canonical", "text_entity",
+           "SMIME_TYPES", "SMIME_TYPE_FOR_KIND"]
