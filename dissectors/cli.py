@@ -46,6 +46,42 @@ def _load_keyring(args):
         raise SystemExit(EXIT_USAGE) from None
 
 
+def _annotator(msg, blob, keyring, args, history, replay_cache):
+    """(json annotator, text lines) for messages the keyring can open, else None."""
+    if keyring is None:
+        return None
+    if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:
+        from codec.mikey import mikey_sakke, render_sakke
+
+        res = mikey_sakke.process(msg, blob, keyring, decrypt_unverified=args.decrypt_unverified)
+        return (lambda doc: render_sakke.annotate_json(doc, msg, res, args.show_secrets),
+                lambda: render_sakke.text_lines(res, args.show_secrets))
+    from codec.mikey import render_ticket, ticket
+
+    if msg.hdr.data_type not in (0, 1) and msg.hdr.data_type not in ticket.TICKET_DATA_TYPES:
+        return None
+    init = known = None
+    if msg.hdr.data_type in (ticket.REQUEST_RESP, ticket.RESOLVE_RESP):
+        wanted = (ticket.REQUEST_INIT_PSK,) if msg.hdr.data_type == ticket.REQUEST_RESP \
+            else (ticket.RESOLVE_INIT_PSK,)
+        init = next(((m, b) for m, b in reversed(history)
+                     if m.hdr.data_type in wanted and m.hdr.csb_id == msg.hdr.csb_id), None)
+    if msg.hdr.data_type == ticket.TRANSFER_INIT:
+        for m, b in reversed(history):
+            if m.hdr.data_type == ticket.RESOLVE_RESP:
+                i = next(((mm, bb) for mm, bb in history if mm.hdr.data_type ==
+                          ticket.RESOLVE_INIT_PSK and mm.hdr.csb_id == m.hdr.csb_id), None)
+                known = ticket.process(m, b, keyring, init=i)
+                break
+    res = ticket.process(msg, blob, keyring, init=init, known=known)
+    replay = None
+    if msg.hdr.data_type == ticket.TRANSFER_INIT:
+        t = msg.find("T")
+        replay = replay_cache.check(ticket.replay_key(msg, blob), t.ts_value if t else 0)
+    return (lambda doc: render_ticket.annotate_json(doc, msg, res, args.show_secrets, replay),
+            lambda: render_ticket.text_lines(res, args.show_secrets, replay))
+
+
 def cmd_decode(args) -> int:
     try:
         raw = _read_input(args.input)
@@ -60,6 +96,10 @@ def cmd_decode(args) -> int:
         return EXIT_DECODE
     status = EXIT_OK
     records, texts = [], []
+    history = []  # earlier messages of this input: the INITs that RESPs answer
+    from codec.mikey.ticket import ReplayCache
+
+    replay_cache = ReplayCache(args.replay_cache_size)
     for i, blob in enumerate(blobs):
         where = f"message {i + 1}: " if len(blobs) > 1 else ""
         try:
@@ -71,28 +111,18 @@ def cmd_decode(args) -> int:
                 continue
             msg = e.partial
             msg.findings.append(mikey.Finding(e.path, e.offset, f"DECODE ERROR: {e.reason}"))
-        result = None
-        if keyring is not None and (msg.hdr.data_type == 26 or msg.find("SAKKE") is not None):
-            from codec.mikey import mikey_sakke
-
-            result = mikey_sakke.process(msg, blob, keyring,
-                                         decrypt_unverified=args.decrypt_unverified)
-            if result.verified is False:
-                status = max(status, EXIT_DECODE) if args.strict else status
+        annotate = _annotator(msg, blob, keyring, args, history, replay_cache)
         if args.format == "json":
             doc = render.to_json(msg, show_secrets=args.show_secrets)
-            if result is not None:
-                from codec.mikey import render_sakke
-
-                render_sakke.annotate_json(doc, msg, result, args.show_secrets)
+            if annotate is not None:
+                annotate[0](doc)
             records.append(doc)
         else:
             text = render.to_text(msg, show_secrets=args.show_secrets)
-            if result is not None:
-                from codec.mikey import render_sakke
-
-                text += "\n".join(render_sakke.text_lines(result, args.show_secrets)) + "\n"
+            if annotate is not None:
+                text += "\n".join(annotate[1]()) + "\n"
             texts.append(text)
+        history.append((msg, blob))
     if args.format == "json":
         doc = records[0] if len(records) == 1 and len(blobs) == 1 else records
         json.dump(doc, sys.stdout, indent=2)
@@ -234,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--trk", metavar="HEX", help="transport key (TrK) for wrapped keys in KMS XML")
     d.add_argument("--decrypt-unverified", action="store_true",
                    help="decrypt even when the signature does not verify (marked as such)")
+    d.add_argument("--replay-cache-size", type=int, default=1024, metavar="N",
+                   help="entries of the TRANSFER_INIT replay cache (seed 004; default 1024)")
     d.set_defaults(func=cmd_decode)
 
     e = sub.add_parser("encode", help="encode a MIKEY message from the JSON that decode prints",

@@ -230,7 +230,11 @@ def to_json(msg: Message, show_secrets: bool = False) -> dict:
 # ----------------------------------------------------------------------------------------------
 DERIVED_PREFIXES = ("mikey.3gpp.",)
 DERIVED_KEYS |= {"mikey.sign.verified", "mikey.sign.region", "mikey.sign.error", "mikey.sakke.ssv",
-                 "mikey.sakke.error", "mikey.sakke.unverified"}
+                 "mikey.sakke.error", "mikey.sakke.unverified", "mikey.kemac.verified",
+                 "mikey.kemac.error", "mikey.kemac.keys", "mikey.v.verified", "mikey.v.error",
+                 "mikey.ticket.verified", "mikey.ticket.error", "mikey.ticket.tpk_identity",
+                 "mikey.ticket.mpk", "mikey.ticket.mpk_i", "mikey.ticket.mpk_r", "mikey.ticket.keys",
+                 "mikey.ticket.session_keys", "mikey.ticket.replay", "mikey.ticket.notes"}
 
 
 def _derived(key: str) -> bool:
