@@ -133,6 +133,7 @@ def _lines(data: bytes, start: int, end: int):
             yield pos, end, end
             return
         yield pos, (nl - 1 if nl > pos and data[nl - 1] == 13 else nl), nl + 1
+        pos = nl + 1
 
 
 def _parse_headers(data, start, end, path, findings):
@@ -148,6 +149,10 @@ def _parse_headers(data, start, end, path, findings):
             name, value = headers[-1]
             headers[-1] = (name, f"{value} {text.strip()}")
             continue
+        if ":" not in text and not headers:  # no header fields at all: all body
+            findings.append(Finding(path, ls, "entity without header fields (RFC 2046 §5.1 "
+                                              "wants an empty line first)"))
+            return headers, ls
         if ":" not in text:
             raise DecodeError(f"{path}.headers[{len(headers)}]", ls,
                               f"header line without ':' ({text[:40]!r})")

@@ -96,6 +96,26 @@ def test_mikey_md_reference_values(prf_func, tek, salt):
     assert ref_prf(TGK, label_salt, len(salt), h) == salt
 
 
+# External interop vectors: the unit tests of Streamwide's MIKEY-SAKKE library
+# (test_key_deriv: keyDeriv2 with PRF-HMAC-SHA-256, 16-octet SSV as TGK, 12-octet salt).
+_SW_SSV = bytes.fromhex("A27B7D578EEB9B1EE7705E385996D300")
+_SW_RAND = bytes.fromhex("4339F62F55AAC86348846A482C893802")
+
+
+@pytest.mark.parametrize("constant, cs_id, csb_id, key, salt", [
+    (prf.TEK, 4, 0x0633F457, "59aaa49ebb54813602b7cc165961b4e8", "745eb4df7d155c473114a799"),
+    (prf.ENCR, 4, 0x05A85C16, "3924935940c154ccbc3c2ad05c8f5181", "1725869b80f370cc9f24e13b"),
+    (prf.ENCR, 0, 0x05A85C16, "f17c80a8d2f9befa47cf712603d7229a", "c3b7b561a291a1d3abef482b"),
+])
+def test_streamwide_key_derivation_vectors(constant, cs_id, csb_id, key, salt):
+    f = prf.PRF_HMAC_SHA_256
+    assert prf.derive_from_tgk(_SW_SSV, constant, cs_id, csb_id, _SW_RAND, 16, f).hex() == key
+    assert prf.derive_from_tgk(_SW_SSV, prf.SALT, cs_id, csb_id, _SW_RAND, 12, f).hex() == salt
+    if constant == prf.TEK:
+        assert prf.srtp_master(_SW_SSV, cs_id, csb_id, _SW_RAND, 16, 12, f) == (
+            bytes.fromhex(key), bytes.fromhex(salt))
+
+
 def test_single_slice_shortcut():
     # mikey.md §7.3: for a 16-octet TGK, PRF = HMAC(TGK, HMAC(TGK, label) || label)[:L]
     label = prf.tgk_label(prf.SALT, 6, 0x2000_0001, RAND)

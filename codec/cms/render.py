@@ -33,6 +33,11 @@ def _hex(b) -> str:
     return bytes(b).hex()
 
 
+def int_octets(n: int) -> str:
+    """Hex of an INTEGER's content octets (minimal two's complement), as tshark shows serials."""
+    return n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big", signed=True).hex()
+
+
 def _key(name: str, value) -> str:
     if name in RENAME:
         return RENAME[name]
@@ -136,7 +141,7 @@ def _certificate_json(layer: Layer, path: str) -> dict:
                                                            layer.spans[path].end])
     except (ValueError, KeyError):
         return {"cms.certificate.error": "certificate does not load"}
-    out = {"x509af.serialNumber": format(cert.serial_number, "x"),
+    out = {"x509af.serialNumber": int_octets(cert.serial_number),
            "x509af.issuer": cert.issuer.rfc4514_string(),
            "x509af.subject": cert.subject.rfc4514_string(),
            "x509af.notBefore": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -181,7 +186,7 @@ def _value(value, layer: Layer, path: str, name: str = "") -> Any:
         return str(value)
     if isinstance(value, univ.Integer):
         if name == "serialNumber":
-            return format(int(value), "x")
+            return int_octets(int(value))
         return int(value)
     if isinstance(value, univ.BitString):
         return value.asOctets().hex()

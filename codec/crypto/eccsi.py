@@ -105,8 +105,14 @@ def sign(message: bytes, identifier: bytes, ssk: bytes, pvt: bytes, kpak: bytes,
 @lru_cache(maxsize=4096)
 def _verifying_key(kpak: bytes, identifier: bytes, pvt: bytes):
     """(HS, ECDSA public key Y = [HS]PVT + KPAK) for one signer and key period."""
-    pvt_point = decode_point(pvt)  # raises ValueError when off the curve
-    kpak_point = decode_point(kpak)
+    try:
+        pvt_point = decode_point(pvt)
+    except ValueError as e:
+        raise ValueError(f"PVT: {e}") from None
+    try:
+        kpak_point = decode_point(kpak)
+    except ValueError as e:
+        raise ValueError(f"KPAK: {e}") from None
     hs = hash_hs(kpak, identifier, pvt)
     y = point_add(scalar_mult(hs, pvt_point), kpak_point)
     if y is None:
@@ -131,7 +137,7 @@ def verify(message: bytes, signature: bytes, identifier: bytes, kpak: bytes) -> 
     try:
         hs, y_key = _verifying_key(bytes(kpak), bytes(identifier), pvt)
     except ValueError as e:
-        return Verdict(False, f"PVT: {e}" if "PVT" not in str(e) else str(e))
+        return Verdict(False, str(e))
     he = hash_he(hs, r, message)
     der = utils.encode_dss_signature(r, pow(s, -1, Q))
     try:

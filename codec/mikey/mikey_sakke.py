@@ -91,9 +91,15 @@ def _text(b: bytes | None) -> str | None:
         return None
 
 
+_URI = __import__("re").compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$")
+
+
 def _looks_like_uid(b: bytes | None) -> bool:
     """32 octets that are not a URI: a hashed UID sent in place of the URI (ref. §9)."""
-    return b is not None and len(b) == 32 and b":" not in b
+    if b is None or len(b) != 32:
+        return False
+    text = _text(b)
+    return text is None or not _URI.match(text)
 
 
 def _period(kms: KmsKeys | None) -> tuple[int, int]:
@@ -219,7 +225,10 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
             break
 
     # 5. TS 33.180 §7.4: SRTP master key and salt per crypto session
-    res.crypto_sessions = crypto_sessions(msg, res.ssv, res.key_type, res.key_id)
+    try:
+        res.crypto_sessions = crypto_sessions(msg, res.ssv, res.key_type, res.key_id)
+    except prf.PrfError as e:
+        res.notes.append(f"no SRTP keys: {e}")
     return res
 
 
