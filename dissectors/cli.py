@@ -66,6 +66,11 @@ def _annotator(msg, blob, keyring, args, history, replay_cache):
             else (ticket.RESOLVE_INIT_PSK,)
         init = next(((m, b) for m, b in reversed(history)
                      if m.hdr.data_type in wanted and m.hdr.csb_id == msg.hdr.csb_id), None)
+    if msg.hdr.data_type == ticket.TRANSFER_RESP:
+        init = next(((m, b) for m, b in reversed(history) if m.hdr.data_type ==
+                     ticket.TRANSFER_INIT and m.hdr.csb_id == msg.hdr.csb_id), None)
+        if init is not None:
+            known = ticket.process(init[0], init[1], keyring)
     if msg.hdr.data_type == ticket.TRANSFER_INIT:
         for m, b in reversed(history):
             if m.hdr.data_type == ticket.RESOLVE_RESP:

@@ -301,3 +301,23 @@ def test_cli_psk_kemac_fields_use_wireshark_names(tmp_path, capsys):
     assert kemac["mikey.kemac.verified"] is True
     assert kemac["mikey.kemac.keys"][0]["mikey.key.type"] == 2
     assert kemac["mikey.kemac.keys"][0]["mikey.key.data"] == tek.hex()
+
+
+def test_transfer_resp_checked_with_mpki(round_trip):
+    r = round_trip
+    ring = Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)])
+    init = (decode(r["transfer"]), r["transfer"])
+    opened = TK.process(*init, ring)
+    resp = TK.build_transfer_resp(r["transfer"], r["mpk_i"], t_value=T_VALUE + 1)
+    ok = TK.process(decode(resp), resp, ring, init=init, known=opened)
+    assert ok.verified is True
+    forged = TK.build_transfer_resp(r["transfer"], os.urandom(16), t_value=T_VALUE + 1)
+    assert TK.process(decode(forged), forged, ring, init=init, known=opened).verified is False
+    assert "TRANSFER_INIT" in TK.process(decode(resp), resp, ring).error
+
+
+def test_forked_key_label():
+    mpk_r, id_data, randr = os.urandom(16), b"sip:bob@example.org", os.urandom(16)
+    label = (bytes.fromhex("2B288856") + b"\xff" * 5 + b"\x00" + len(id_data).to_bytes(2, "big")
+             + id_data + bytes([16]) + randr)
+    assert TK.fork_key(mpk_r, TK.MPKR_FORK_CONST, id_data, randr, 1) == ref_prf(mpk_r, label, 16, True)

@@ -263,6 +263,14 @@ def derive_mpk(mpk: bytes, const: int, rand: bytes, prf_func: int) -> bytes:
     return P.prf(mpk, label, len(mpk), prf_func)
 
 
+def fork_key(inkey: bytes, const: int, id_data: bytes, randr_kms: bytes, prf_func: int) -> bytes:
+    """MPKr' / TGK' (RFC 6043 §5.1.1): label const || 0xFF || 0xFFFFFFFF || 0x00 || len16 ID Data
+    || ID Data || len8 RANDRkms || RANDRkms, outkey_len = inkey_len."""
+    label = (const.to_bytes(4, "big") + b"\xff\xff\xff\xff\xff\x00"
+             + len(id_data).to_bytes(2, "big") + id_data + bytes([len(randr_kms)]) + randr_kms)
+    return P.prf(inkey, label, len(inkey), prf_func)
+
+
 def derive_session_key(tgk: bytes, const: int, cs_id: int, rand_i: bytes | None,
                        rand_r: bytes | None, out_len: int, prf_func: int) -> bytes:
     """TEK / salt from a TGK or GTGK (RFC 6043 §5.1.3)."""
@@ -390,6 +398,29 @@ def _process_response(msg, wire, keys, init: tuple[Message, bytes] | None, res: 
     res.verified, res.error = False, "V MAC does not verify with any matching PSK"
 
 
+def _process_transfer_resp(msg, wire, init, known, res: TicketResult):
+    """TRANSFER_RESP: V with MPKi, or MPKr' under key forking, over RESP || INIT (§4.2.2.3)."""
+    if init is None or known is None or known.ticket is None or known.ticket.mpk_i is None:
+        res.error = "the TRANSFER_RESP needs its TRANSFER_INIT opened first (MPKi / MPKr)"
+        return
+    init_msg, init_wire = init
+    t = next((p for p in init_msg.payloads if p.NAME == "TICKET"), None)
+    rand_i, rand_r = _randr(init_msg, 1), _randr(msg, 2)
+    key = known.ticket.mpk_i
+    if t is not None and t.flag_i:  # key forking: MPKr' from MPKr with the modifier
+        modifier_id, randr_kms = _idr(msg, ROLE_R), _randr(msg, 3)
+        if known.ticket.mpk_r is None or modifier_id is None or randr_kms is None:
+            res.error = "key forking without MPKr, IDRr or RANDRkms"
+            return
+        key = fork_key(known.ticket.mpk_r, MPKR_FORK_CONST, modifier_id, randr_kms,
+                       t.prf_func)
+        res.notes.append("V checked with the forked MPKr' (I flag)")
+    use_rr = t is not None and t.flag_g
+    res.verified, res.error = _v_check(
+        msg, wire, key, K.label_rfc6043(msg.hdr.csb_id, 2, rand_i, rand_r if use_rr else None),
+        bytes(init_wire))
+
+
 def _process_init_psk(msg, wire, keys, res: TicketResult, peer_role):
     rand_i, rand_r = _randr(msg, 1), _randr(msg, 2)
     ident = _text(_idr(msg, ROLE_PSK)) or _text(_idr(msg, peer_role))
@@ -429,6 +460,8 @@ def process(msg: Message, wire: bytes, keys: Keyring,
             _process_transfer_init(msg, wire, keys, res, known)
         elif dt in (REQUEST_RESP, RESOLVE_RESP):
             _process_response(msg, wire, keys, init, res)
+        elif dt == TRANSFER_RESP:
+            _process_transfer_resp(msg, wire, init, known, res)
         elif dt == REQUEST_INIT_PSK:
             _process_init_psk(msg, wire, keys, res, ROLE_I)
         elif dt == RESOLVE_INIT_PSK:
@@ -621,6 +654,25 @@ def build_response(init_wire: bytes, psk: bytes, *, data_type: int, kms: str, t_
     msg = Message(M.HDR(data_type=data_type, v=0, prf_func=init.hdr.prf_func,
                         csb_id=init.hdr.csb_id, cs_id_map_type=1), payloads)
     return _finish_v(msg, psk, label, bytes(init_wire), auth_alg)
+
+
+def build_transfer_resp(init_wire: bytes, mpk_i: bytes, *, t_value: int,
+                        rand_r: bytes | None = None, auth_alg: int = K.MAC_HMAC_SHA256) -> bytes:
+    """TRANSFER_RESP = HDR, T, [RANDRr], [IDRr], {SP}, [KEMAC], V without key forking."""
+    from codec.mikey.message import decode
+
+    init = decode(init_wire)
+    rand_i = _randr(init, 1)
+    hdr = init.hdr.copy()
+    hdr.data_type, hdr.v = TRANSFER_RESP, 0
+    hdr.make_auto()
+    payloads = [M.T(ts_type=0, ts_value=t_value)]
+    if rand_r is not None:
+        payloads.append(M.RANDR(rand_role=2, rand=rand_r))
+    payloads.append(M.V(auth_alg=auth_alg))
+    msg = Message(hdr, payloads)
+    return _finish_v(msg, mpk_i, K.label_rfc6043(hdr.csb_id, 2, rand_i, rand_r), bytes(init_wire),
+                     auth_alg)
 
 
 def build_resolve_init(psk: bytes, ticket: M.TICKET, *, csb_id: int, responder: str, kms: str,
