@@ -159,9 +159,13 @@ def verify_reference(message: bytes, signature: bytes, identifier: bytes, kpak: 
         return Verdict(False, str(e))
     if not (0 < r < Q and 0 < s < Q):
         return Verdict(False, "range")
+    try:
+        kpak_point = decode_point(kpak)
+    except ValueError as e:
+        return Verdict(False, f"KPAK: {e}")
     hs = hash_hs(kpak, identifier, signature[2 * N:])
     he = int.from_bytes(hash_he(hs, r, message), "big")
-    y = point_add(scalar_mult(hs, pvt_point), decode_point(kpak))
+    y = point_add(scalar_mult(hs, pvt_point), kpak_point)
     j = scalar_mult(s, point_add(p256.base_mult(he), scalar_mult(r, y)))
     if j is None:
         return Verdict(False, "J is the point at infinity")
