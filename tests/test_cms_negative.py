@@ -56,7 +56,9 @@ def test_tampered_kek_encrypted_key_fails_unwrap():
     assert not result.ok and "key unwrap failed" in result.error
     layer = result.layers[0]
     assert layer.error_path.endswith("recipientInfos[0].kekri.encryptedKey")
-    assert layer.error_offset == off
+    # offsets name the element's first octet (its tag), as DecodeError offsets do
+    assert layer.error_offset == cms.decode(der).span("recipientInfos[0].kekri.encryptedKey").inner
+    assert der[layer.error_offset] == 0x04 and layer.error_offset < off
 
 
 def test_wrong_kek_under_the_right_identifier():
@@ -106,7 +108,8 @@ def test_tampered_signature(pki):
     off, n = _at(layer, "signerInfos[0].signature")
     v = cms.verify(cms.decode(_flip(der, off + n - 5)), ring)
     assert not v.ok and v.error == "signer 0: signature invalid"
-    assert v.error_path.endswith("signerInfos[0].signature") and v.error_offset == off
+    assert v.error_path.endswith("signerInfos[0].signature")
+    assert v.error_offset == layer.span("signerInfos[0].signature").inner
 
 
 def test_tampered_econtent_is_a_message_digest_mismatch(pki):
@@ -132,7 +135,7 @@ def test_content_type_attribute_mismatch(pki):
     layer = cms.decode(der)
     off, n = _at(layer, "encapContentInfo.eContentType")
     assert der[off:off + n] == bytes.fromhex("2a864886f70d010701")  # id-data
-    bad = der[:off + n - 1] + b"\x05" + der[off + n:]  # -> id-digestedData, same length
+    bad = der[:off + n - 1] + b"\x04" + der[off + n:]  # -> PKCS #7 signedAndEnvelopedData
     v = cms.verify(cms.decode(bad), ring)
     assert not v.ok and "content-type attribute mismatch" in v.error
 

@@ -20,6 +20,10 @@ from codec.errors import DecodeError, Finding
 
 MAX_NESTING = 16  # CMS layers inside one another (decode, decrypt, decompress all count)
 
+
+class NestingError(DecodeError):
+    """More CMS layers inside one another than the bound allows."""
+
 SPECS = {
     O.DATA: univ.OctetString,
     O.SIGNED_DATA: rfc5652.SignedData,
@@ -124,7 +128,7 @@ def decode_content(content_type: str, data: bytes, start: int | None = None,
     findings = [] if findings is None else findings
     wrapped = path.endswith("ContentInfo.content") if in_content_info is None else in_content_info
     if depth > max_depth:
-        raise DecodeError(path or "content", start, f"CMS nesting deeper than {max_depth} layers")
+        raise NestingError(path or "content", start, f"CMS nesting deeper than {max_depth} layers")
     kind = O.CONTENT_KINDS.get(content_type)
     if kind is None:
         raise DecodeError(path or "content", start,
@@ -143,14 +147,21 @@ def decode_content(content_type: str, data: bytes, start: int | None = None,
             off, octets = primitive_value(data, sp)
             contiguous = data[off:off + len(octets)] == octets
             ec_path = f"{here}.encapContentInfo.eContent"
-            if contiguous:
-                layer.inner = decode_content(ect, data, off, off + len(octets), ec_path,
-                                             depth=depth + 1, max_depth=max_depth, spans=spans,
-                                             findings=findings, in_content_info=False)
-            else:  # BER segmented eContent: offsets are within the joined octets
-                layer.inner = decode_content(ect, octets, 0, len(octets), ec_path,
-                                             depth=depth + 1, max_depth=max_depth,
-                                             in_content_info=False)
+            try:
+                if contiguous:
+                    layer.inner = decode_content(ect, data, off, off + len(octets), ec_path,
+                                                 depth=depth + 1, max_depth=max_depth,
+                                                 spans=spans, findings=findings,
+                                                 in_content_info=False)
+                else:  # BER segmented eContent: offsets are within the joined octets
+                    layer.inner = decode_content(ect, octets, 0, len(octets), ec_path,
+                                                 depth=depth + 1, max_depth=max_depth,
+                                                 in_content_info=False)
+            except NestingError:
+                raise
+            except DecodeError as e:  # the signed octets are not what eContentType says
+                findings.append(Finding(e.path, e.offset, f"eContent does not decode as "
+                                                          f"{O.CONTENT_KINDS[ect]}: {e.reason}"))
     return layer
 
 

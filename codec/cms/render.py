@@ -41,7 +41,7 @@ def int_octets(n: int) -> str:
 def _key(name: str, value) -> str:
     if name in RENAME:
         return RENAME[name]
-    if isinstance(value, univ.SequenceAndSetBase):
+    if isinstance(value, univ.SequenceAndSetBase) and not isinstance(value, univ.Choice):
         return f"cms.{name}_element"
     return f"cms.{name}"
 
@@ -124,7 +124,7 @@ def _attr_value(attr_type: str, raw: bytes) -> dict:
             caps = []
             for cap in v:
                 c: dict = {}
-                _oid(c, "cms.capability", cap["capabilityID"])
+                _oid(c, "cms.attrType", cap["capabilityID"])  # the name tshark 4.0 prints
                 if cap["parameters"].isValue:
                     c["cms.parameters"] = _hex(cap["parameters"])
                 caps.append(c)
@@ -162,7 +162,7 @@ def _value(value, layer: Layer, path: str, name: str = "") -> Any:
         if alt == "certificate":
             return {"cms.certificate_element": _certificate_json(layer, sub)}
         return {_key(alt, comp): _value(comp, layer, sub, alt)}
-    if isinstance(value, univ.SequenceAndSetBase):
+    if isinstance(value, univ.SequenceAndSetBase):  # (a Choice was handled above)
         if _is_alg_id(value):
             return _alg_json(value)
         if isinstance(value, rfc5652.Attribute):
@@ -220,14 +220,15 @@ def _add_oid_names(obj):
                 _add_oid_names(v)
 
 
-def layer_json(layer: Layer) -> dict:
+def layer_json(layer: Layer, nested: bool = True) -> dict:
     """The structure of one layer; structurally nested content (SignedData eContent of a CMS
-    type) appears inside ``cms.encapContentInfo_element`` under its element name."""
+    type) appears inside ``cms.encapContentInfo_element`` under its element name (derived:
+    tshark 4.0 shows only the eContent octets)."""
     if layer.kind == "Data":
         body: Any = layer.value.hex()
     else:
         body = _value(layer.value, layer, layer.path)
-        if layer.inner is not None and isinstance(body, dict):
+        if nested and layer.inner is not None and isinstance(body, dict):
             eci = body.get("cms.encapContentInfo_element")
             if isinstance(eci, dict):
                 eci.update(layer_json(layer.inner))
