@@ -93,6 +93,21 @@ def _mac_of(layer) -> bytes:
     return bytes(layer.value["mac"])
 
 
+def open_message(data: bytes, keyring: Keyring,
+                 replay_cache: TK.ReplayCache | None = None) -> PskSmimeResult:
+    """A whole SIP MESSAGE (or a MIME entity with its headers) carrying the seed 004 body."""
+    from codec import mime
+
+    try:
+        ent = mime.parse(data)
+    except DecodeError as e:
+        return PskSmimeResult(error=f"not a SIP message or MIME entity: {e}")
+    value = ent.header("content-type")
+    if value is None:
+        return PskSmimeResult(error="no Content-Type")
+    return open_body(ent.body, value, keyring, replay_cache)
+
+
 def open_body(body: bytes, content_type: str, keyring: Keyring,
               replay_cache: TK.ReplayCache | None = None) -> PskSmimeResult:
     """Recover the key from the TRANSFER_INIT and decrypt/authenticate the S/MIME entity."""

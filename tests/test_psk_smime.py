@@ -113,3 +113,27 @@ def test_body_without_mikey_part(tpk):
     only_smime = b"\r\n--".join([parts[0].split(b"\r\n")[0]] + parts[2:])
     res = S.open_body(only_smime, ctype, _ring(tpk))
     assert not res.ok and "application/mikey" in res.error
+
+
+def test_cli_opens_a_sip_message(tpk, tmp_path, capsys):
+    from dissectors.cli import main
+
+    body, ctype, _ = _message(tpk, proof=True)
+    sip = (b"MESSAGE sip:user2@domain.com SIP/2.0\r\nFrom: sip:user1@domain.com;tag=49583\r\n"
+           b"To: sip:user2@domain.com\r\nCall-ID: asd88asd77a@1.2.3.4\r\nCSeq: 1 MESSAGE\r\n"
+           b"Content-Type: " + ctype.encode() + b"\r\nContent-Length: " + str(len(body)).encode()
+           + b"\r\n\r\n" + body)
+    f = tmp_path / "message.sip"
+    f.write_bytes(sip)
+    ring = tmp_path / "ring.toml"
+    ring.write_text(_ring(tpk).to_toml())
+    out = tmp_path / "content.txt"
+    assert main(["psk-smime", str(f), "--keys", str(ring), "--out", str(out)]) == 0
+    assert out.read_bytes() == CONTENT
+    text = capsys.readouterr().out
+    assert "proof_of_origin: True" in text and "transfer_init_verified: True" in text
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(_ring(os.urandom(16)).to_toml())
+    out2 = tmp_path / "none.txt"
+    assert main(["psk-smime", str(f), "--keys", str(wrong), "--out", str(out2)]) == 1
+    assert not out2.exists()  # no plaintext from a message that did not check out
