@@ -367,9 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--replay-cache-size", type=int, default=1024, metavar="N")
     ps.set_defaults(func=cmd_psk_smime)
 
-    from dissectors import cli_cms
+    from dissectors import cli_cms, cli_fuzz, cli_synth, cli_wireshark
 
     cli_cms.register(sub)
+    cli_synth.register(sub)
+    cli_fuzz.register(sub)
+    cli_wireshark.register(sub)
     return p
 
 

@@ -1,0 +1,8 @@
+"""`mcsec wireshark …` subcommands. register() adds them to the main parser."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    """Add the `wireshark` command(s) to the `mcsec` parser (none yet)."""
+    return None
