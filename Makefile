@@ -43,6 +43,7 @@ test: venv tshark
 bench: venv tshark
 	$(BIN)/python benchmarks/bench_codec.py
 	$(BIN)/python benchmarks/bench_crypto.py
+	$(BIN)/python benchmarks/bench_cms.py
 
 fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from codec import cms  # noqa: E402
 from codec.cms import build as B  # noqa: E402
-from codec.keyring import Kek, Keyring  # noqa: E402
+from codec.keyring import Kek  # noqa: E402
 from dissectors.keys import load_keys  # noqa: E402
 
 OPENSSL = shutil.which("openssl")

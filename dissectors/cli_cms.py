@@ -7,7 +7,6 @@ be opened (no key, detached content missing) — the layer and the reason on std
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import re

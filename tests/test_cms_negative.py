@@ -14,7 +14,7 @@ from codec import DecodeError, cms, mime
 from codec.cms import build as B
 from codec.cms import oids as O
 from codec.keyring import Kek, Keyring
-from tests.test_cms_common import KEK_IDS, KEKS, PLAIN, openssl, pki  # noqa: F401
+from tests.test_cms_common import KEK_IDS, KEKS, PLAIN, pki  # noqa: F401
 
 KEY_ID = bytes.fromhex(KEK_IDS[16])
 KEK = bytes.fromhex(KEKS[16])
@@ -345,3 +345,19 @@ def test_mime_parse_never_crashes(data):
             mime.find_smime(mime.parse(blob))
         except DecodeError:
             pass
+
+
+def test_auth_attrs_are_authenticated():
+    """RFC 5083 §2.2: authAttrs (required when the content is not id-data) are GCM AAD.
+    (OpenSSL 3.0 cannot be the oracle here: it declares authAttrs as [2], not RFC 5083's [1],
+    and does not decrypt such objects.)"""
+    inner = B.compress(PLAIN, content_info_wrap=False)
+    der = B.auth_envelope(inner, [B.KekRecipient(KEY_ID, KEK)], content_type=O.COMPRESSED_DATA)
+    layer = cms.decode(der)
+    assert layer.has("authAttrs") and der[layer.span("authAttrs").inner] == 0xA1
+    ok = cms.open_layers(der, RING)
+    assert ok.ok and ok.content == PLAIN
+    assert [r.kind for r in ok.layers] == ["AuthEnvelopedData", "CompressedData"]
+    # the last octet of the content-type attribute's OID value
+    bad = cms.open_layers(_flip(der, layer.span("authAttrs").end - 1), RING)
+    assert not bad.ok and "authentication tag mismatch" in bad.error and bad.content is None

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.keywrap import (InvalidUnwrap, aes_key_unwra
 from pyasn1.codec.ber import decoder as ber_decoder
 from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ, useful
-from pyasn1_modules import rfc4055, rfc5084, rfc5280, rfc5652, rfc5753
+from pyasn1.type import univ
+from pyasn1_modules import rfc4055, rfc5084, rfc5280, rfc5753
 
 from codec.cms import oids as O
 from codec.cms.decode import Layer
