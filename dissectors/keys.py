@@ -6,9 +6,12 @@ ever printed or logged (error messages name the file, never its contents).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from codec import keyring as K
+
+PASSWORD_ENV = "MCSEC_KEYS_PASSWORD"  # password of encrypted PEM/DER private keys
 
 
 def sniff(data: bytes) -> str:
@@ -22,8 +25,14 @@ def sniff(data: bytes) -> str:
     return "toml"
 
 
-def load_keys(paths, transport_key: bytes | None = None) -> K.Keyring:
-    """One keyring from every file in ``paths`` (repeatable --keys)."""
+def load_keys(paths, transport_key: bytes | None = None,
+              password: bytes | None = None) -> K.Keyring:
+    """One keyring from every file in ``paths`` (repeatable --keys).
+
+    Encrypted private keys use ``password``, else the environment variable
+    ``MCSEC_KEYS_PASSWORD`` (never a command-line argument: it would show in process lists)."""
+    if password is None and os.environ.get(PASSWORD_ENV):
+        password = os.environ[PASSWORD_ENV].encode()
     ring = K.Keyring()
     for p in paths:
         path = Path(p)
@@ -35,7 +44,7 @@ def load_keys(paths, transport_key: bytes | None = None) -> K.Keyring:
         if kind == "toml":
             ring.merge(K.from_toml(data, str(p)))
         elif kind in ("pem", "der"):
-            ring.merge(K.from_pem_or_der(data, str(p)))
+            ring.merge(K.from_pem_or_der(data, str(p), password=password))
         else:
             try:
                 from codec import kms

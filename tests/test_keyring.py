@@ -262,3 +262,23 @@ def test_load_keys_errors(tmp_path):
     der.write_bytes(b"\x30\x03\x02\x01\x00")
     with pytest.raises(K.KeyringError, match="DER"):
         load_keys([der])
+
+
+def test_encrypted_pem_key_with_password_from_environment(tmp_path, monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from codec.keyring import KeyringError
+    from dissectors.keys import load_keys
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.BestAvailableEncryption(b"s3cret"))
+    f = tmp_path / "k.pem"
+    f.write_bytes(pem)
+    monkeypatch.delenv("MCSEC_KEYS_PASSWORD", raising=False)
+    with pytest.raises(KeyringError):
+        load_keys([f])
+    monkeypatch.setenv("MCSEC_KEYS_PASSWORD", "s3cret")
+    ring = load_keys([f])
+    assert ring.private_keys[0].private_numbers() == key.private_numbers()
