@@ -1,0 +1,252 @@
+"""Per-capture state and the analysis of every application payload that carries key material.
+
+A :class:`Session` is fed application units (a UDP datagram, or a SIP/HTTP message framed from a
+TCP stream) with their frame numbers and addresses, and returns records: one per MIKEY message or
+CMS object found, each decoded, and — with the keyring — verified and decrypted.  The session
+ties MIKEY messages to their SIP dialog (Call-ID), gives RESP messages their INIT, feeds
+TRANSFER_INITs to the replay cache and adds keys found in KMS XML to the keyring when the
+transport key is known.  Nothing is dropped: a unit that fails to decode gives an error record.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from codec import mime, psk_smime, sip
+from codec.errors import DecodeError
+from codec.keyring import Keyring
+from codec.mikey import decode as mikey_decode
+from codec.mikey import mikey_sakke, render, render_sakke, render_ticket, ticket
+from codec.sdp import key_mgmt_attributes
+
+MIKEY_PORT = 2269
+
+
+@dataclass
+class Unit:
+    """One application payload and where it came from."""
+
+    frames: list
+    time: float
+    transport: str  # "udp" | "tcp" | "tls"
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    data: bytes
+
+
+@dataclass
+class Session:
+    keyring: Keyring = field(default_factory=Keyring)
+    show_secrets: bool = False
+    decrypt_unverified: bool = False
+    transport_key: bytes | None = None
+    replay_cache: ticket.ReplayCache = field(default_factory=lambda: ticket.ReplayCache(1024))
+    history: list = field(default_factory=list)  # (Message, wire) of MIKEY messages seen
+    stats: dict = field(default_factory=lambda: {"units": 0, "sip": 0, "mikey": 0, "cms": 0,
+                                                 "errors": 0, "kms_xml": 0})
+
+    # -- entry point ---------------------------------------------------------------------------
+    def analyze(self, unit: Unit) -> list[dict]:
+        self.stats["units"] += 1
+        base = {"frame": unit.frames[0], "frames": list(unit.frames), "time": unit.time,
+                "transport": unit.transport, "src": unit.src, "sport": unit.sport,
+                "dst": unit.dst, "dport": unit.dport}
+        if MIKEY_PORT in (unit.sport, unit.dport) and not sip.looks_like_sip(unit.data):
+            return [self._mikey(base, unit.data, "port 2269", None)]
+        if sip.looks_like_sip(unit.data):
+            return self._sip(base, unit.data)
+        if unit.data.startswith((b"HTTP/1.", b"POST ", b"GET ", b"PUT ")):
+            return self._http(base, unit.data)
+        return []
+
+    # -- SIP -----------------------------------------------------------------------------------
+    def _sip(self, base, data):
+        self.stats["sip"] += 1
+        try:
+            msg = mime.parse_sip(data)
+        except DecodeError as e:
+            self.stats["errors"] += 1
+            return [dict(base, kind="sip", error=_err(e))]
+        info = {"start_line": msg.start_line, "call_id": msg.header("call-id"),
+                "cseq": msg.header("cseq"), "from": msg.header("from"), "to": msg.header("to")}
+        base = dict(base, sip=info)
+        return self._entity(base, msg, msg.header("call-id"))
+
+    def _entity(self, base, ent, call_id, depth=0):
+        out = []
+        try:
+            ctype, params = ent.content_type
+        except DecodeError as e:
+            return [dict(base, kind="mime", error=_err(e))]
+        if not ent.body:
+            return out
+        try:
+            if ctype == "application/sdp":
+                text = ent.decoded_body().decode("utf-8", "replace")
+                for attr in key_mgmt_attributes(text):
+                    if attr.protocol != "mikey":
+                        continue
+                    where = ("sdp session" if attr.media_index is None
+                             else f"sdp media {attr.media_index}")
+                    out.append(self._mikey(base, attr.data, where, call_id))
+            elif ctype == "application/mikey":
+                out.append(self._mikey(base, ent.decoded_body(), "application/mikey", call_id))
+            elif ctype.startswith("multipart/"):
+                parts = ent.parts()
+                kinds = {p.content_type[0] for p in parts}
+                if "application/mikey" in kinds and any(
+                        k in mime.PKCS7_MIME for k in kinds):  # seed 004 PSK S/MIME
+                    out.extend(self._psk_smime(base, ent, call_id))
+                elif depth < 8:
+                    for p in parts:
+                        out.extend(self._entity(base, p, call_id, depth + 1))
+            elif ctype in mime.PKCS7_MIME or ctype in mime.PKCS7_SIGNATURE:
+                out.extend(self._cms(base, ent))
+        except DecodeError as e:
+            self.stats["errors"] += 1
+            out.append(dict(base, kind="mime", error=_err(e)))
+        return out
+
+    # -- MIKEY ---------------------------------------------------------------------------------
+    def _mikey(self, base, data, carrier, call_id):
+        self.stats["mikey"] += 1
+        rec = dict(base, kind="mikey", carrier=carrier)
+        try:
+            msg = mikey_decode(data)
+        except DecodeError as e:
+            self.stats["errors"] += 1
+            rec["error"] = _err(e)
+            if e.partial is not None:
+                rec["mikey"] = render.to_json(e.partial, show_secrets=self.show_secrets)
+            return rec
+        doc = render.to_json(msg, show_secrets=self.show_secrets)
+        if self.keyring is not None:
+            self._keys(doc, msg, data)
+        rec["mikey"] = doc
+        self.history.append((msg, data))
+        del self.history[:-256]  # bounded
+        return rec
+
+    def _keys(self, doc, msg, data):
+        if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:
+            res = mikey_sakke.process(msg, data, self.keyring,
+                                      decrypt_unverified=self.decrypt_unverified)
+            render_sakke.annotate_json(doc, msg, res, self.show_secrets)
+            return
+        dt = msg.hdr.data_type
+        if dt not in (0, 1) and dt not in ticket.TICKET_DATA_TYPES:
+            return
+        init = known = None
+        if dt in (ticket.REQUEST_RESP, ticket.RESOLVE_RESP):
+            want = ticket.REQUEST_INIT_PSK if dt == ticket.REQUEST_RESP else ticket.RESOLVE_INIT_PSK
+            init = self._find(want, msg.hdr.csb_id)
+        elif dt == ticket.TRANSFER_RESP:
+            init = self._find(ticket.TRANSFER_INIT, msg.hdr.csb_id)
+            if init is not None:
+                known = ticket.process(init[0], init[1], self.keyring)
+        elif dt == ticket.TRANSFER_INIT:
+            resp = self._find(ticket.RESOLVE_RESP, None)
+            if resp is not None:
+                known = ticket.process(resp[0], resp[1], self.keyring,
+                                       init=self._find(ticket.RESOLVE_INIT_PSK, resp[0].hdr.csb_id))
+        res = ticket.process(msg, data, self.keyring, init=init, known=known)
+        replay = None
+        if dt == ticket.TRANSFER_INIT:
+            t = msg.find("T")
+            replay = self.replay_cache.check(data, t.ts_value if t else 0)
+        render_ticket.annotate_json(doc, msg, res, self.show_secrets, replay)
+
+    def _find(self, data_type, csb_id):
+        for m, b in reversed(self.history):
+            if m.hdr.data_type == data_type and (csb_id is None or m.hdr.csb_id == csb_id):
+                return m, b
+        return None
+
+    # -- CMS and S/MIME ------------------------------------------------------------------------
+    def _cms(self, base, ent):
+        from codec import cms
+        from codec.cms import render as cms_render
+
+        out = []
+        for part in mime.find_smime(ent):
+            self.stats["cms"] += 1
+            rec = dict(base, kind="cms", smime_type=part.smime_type)
+            try:
+                layer = cms.decode(part.der)
+            except DecodeError as e:
+                self.stats["errors"] += 1
+                rec["error"] = _err(e)
+                out.append(rec)
+                continue
+            rec["cms"] = cms_render.to_json(layer)
+            if self.keyring is not None and (self.keyring.keks or self.keyring.private_keys
+                                             or self.keyring.certificates):
+                result = cms.open_layers(layer, self.keyring, content=part.signed_content)
+                rec["cms_open"] = cms_render.result_json(result, self.show_secrets)
+            if part.findings:
+                rec["findings"] = [{"path": f.path, "offset": f.offset, "message": f.message}
+                                   for f in part.findings]
+            out.append(rec)
+        return out
+
+    def _psk_smime(self, base, ent, call_id):
+        self.stats["cms"] += 1
+        res = psk_smime.open_body(ent.body, ent.header("content-type") or "", self.keyring,
+                                  self.replay_cache)
+        rec = dict(base, kind="psk-smime", ok=res.ok, error=res.error,
+                   proof_of_origin=res.proof_of_origin, replay=res.replay, notes=res.notes)
+        if res.transfer_init is not None:
+            try:
+                msg = mikey_decode(res.transfer_init)
+                doc = render.to_json(msg, show_secrets=self.show_secrets)
+                if res.transfer is not None:
+                    render_ticket.annotate_json(doc, msg, res.transfer, self.show_secrets)
+                rec["mikey"] = doc
+            except DecodeError as e:
+                rec["mikey_error"] = _err(e)
+        if res.ok:
+            rec["content"] = (res.content.decode("utf-8", "replace") if self.show_secrets
+                              else f"<{len(res.content)} octets decrypted; --show-secrets>")
+        return [rec]
+
+    # -- HTTP (KMS provisioning) ---------------------------------------------------------------
+    def _http(self, base, data):
+        from codec import kms
+
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if not sep or b"<" not in body[:200] or b"mcsecKMSInterface" not in body:
+            return []
+        self.stats["kms_xml"] += 1
+        rec = dict(base, kind="kms-xml")
+        try:
+            doc = kms.parse(body, self.transport_key, source=f"frame {base['frame']}")
+        except kms.KmsXmlError as e:
+            rec["error"] = {"reason": str(e)}
+            return [rec]
+        rec["kms"] = {"certificates": [k.uri for k in doc.certificates],
+                      "key_sets": [{"uri": u.uri, "period": u.period,
+                                    "keys": [n for n in ("rsk", "ssk", "pvt")
+                                             if getattr(u, n) is not None]}
+                                   for u in doc.key_sets], "notes": doc.notes}
+        if self.keyring is not None:  # keys found in the capture are used for later messages
+            self.keyring.kms.extend(doc.certificates)
+            self.keyring.users.extend(u for u in doc.key_sets if u.rsk or u.ssk)
+        return [rec]
+
+
+def _err(e: DecodeError) -> dict[str, Any]:
+    return {"path": e.path, "offset": e.offset, "reason": e.reason}
+
+
+def mikey_from_rtsp(headers_value: str) -> list[bytes]:
+    """MIKEY messages of an RTSP ``KeyMgmt`` header (RFC 4567 §3.3)."""
+    out = []
+    for spec in headers_value.split(","):
+        params = dict(p.strip().split("=", 1) for p in spec.split(";") if "=" in p)
+        if params.get("prot", "").strip('"') == "mikey" and "data" in params:
+            out.append(base64.b64decode(params["data"].strip().strip('"')))
+    return out
