@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from codec.errors import DecodeError, Finding
+from codec.errors import Finding
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 4 * 1024 * 1024
@@ -104,9 +104,13 @@ class StreamFramer:
             length = 0
         else:
             length = int(cl.group(1))
-            if length > MAX_BODY:
-                raise DecodeError("SIP.Content-Length", self.offset,
-                                  f"Content-Length {length} exceeds {MAX_BODY}")
+            if length > MAX_BODY:  # refuse to buffer it: report and drop the header section
+                findings.append(Finding("SIP.Content-Length", self.offset,
+                                        f"Content-Length {length} exceeds {MAX_BODY}: message "
+                                        "dropped"))
+                del buf[:end + sep]
+                self.offset += end + sep
+                return Framed(b"", self.offset, findings)
         total = end + sep + length
         if len(buf) < total:
             return None
