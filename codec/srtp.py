@@ -1,0 +1,134 @@
+"""SRTP and SRTCP with the AES-GCM default profile of TS 33.180 (AEAD_AES_128_GCM, RFC 7714).
+
+Session keys come from the master key (16 octets) and master salt (12 octets) with the AES-CM
+PRF of RFC 3711 §4.3.3 (key derivation rate 0, so r = 0); RFC 7714 §11 keeps that PRF for the
+GCM transforms, the 96-bit master salt taking the place of the 112-bit one.  Packets are sealed
+with ``cryptography``'s AESGCM: RTP header as AAD, IV = salt XOR (0 || SSRC || ROC || SEQ)
+(RFC 7714 §8.1); SRTCP: AAD = the first 8 octets || E-flag+index, IV = salt XOR
+(0 || SSRC || 0 || index) (§9.1).  The MKI, when used, follows the ciphertext (RFC 3711 §3.1,
+§3.4; TS 33.180 §7.4 uses PCK-ID or GMK-ID || GUK-ID).
+
+This lives with the generator for now; the dissector's SRTP decryption should move it to codec/.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# RFC 3711 §4.3.1 / §4.3.2 labels
+LABEL_RTP_ENCR, LABEL_RTP_AUTH, LABEL_RTP_SALT = 0x00, 0x01, 0x02
+LABEL_RTCP_ENCR, LABEL_RTCP_AUTH, LABEL_RTCP_SALT = 0x03, 0x04, 0x05
+TAG_LEN = 16
+
+
+def kdf(master_key: bytes, master_salt: bytes, label: int, n: int, r: int = 0) -> bytes:
+    """RFC 3711 §4.3.1/§4.3.3: x = (label || r) XOR master_salt, aligned on the right of a
+    112-bit field (the 96-bit salt of RFC 7714 §11 occupies its leftmost 96 bits, libsrtp's
+    layout), then AES-CM(master_key, IV = x * 2^16) keystream truncated to n octets."""
+    salt112 = int.from_bytes(master_salt.ljust(14, b"\0"), "big")
+    key_id = (label << 48) | r  # label (8 bits) || r (48 bits)
+    x = salt112 ^ key_id
+    iv = (x << 16).to_bytes(16, "big")
+    enc = Cipher(algorithms.AES(master_key), modes.CTR(iv)).encryptor()
+    return enc.update(bytes(n)) + enc.finalize()
+
+
+class SessionKeys:
+    """SRTP and SRTCP session keys and salts of one master key/salt (GCM profile)."""
+
+    def __init__(self, master_key: bytes, master_salt: bytes):
+        if len(master_salt) != 12:
+            raise ValueError("AEAD_AES_*_GCM needs a 12-octet master salt (RFC 7714 §12)")
+        n = len(master_key)
+        self.rtp_key = kdf(master_key, master_salt, LABEL_RTP_ENCR, n)
+        self.rtp_salt = kdf(master_key, master_salt, LABEL_RTP_SALT, 12)
+        self.rtcp_key = kdf(master_key, master_salt, LABEL_RTCP_ENCR, n)
+        self.rtcp_salt = kdf(master_key, master_salt, LABEL_RTCP_SALT, 12)
+
+
+def rtp_header_len(packet: bytes) -> int:
+    cc = packet[0] & 0x0F
+    n = 12 + 4 * cc
+    if packet[0] & 0x10:  # header extension (RFC 3550 §5.3.1)
+        n += 4 + 4 * int.from_bytes(packet[n + 2:n + 4], "big")
+    return n
+
+
+def _rtp_iv(salt: bytes, ssrc: int, roc: int, seq: int) -> bytes:
+    v = (ssrc << 48) | (roc << 16) | seq  # 0x0000 || SSRC || ROC || SEQ (RFC 7714 §8.1)
+    return (int.from_bytes(salt, "big") ^ v).to_bytes(12, "big")
+
+
+def protect_rtp(keys: SessionKeys, packet: bytes, roc: int = 0, mki: bytes = b"") -> bytes:
+    h = rtp_header_len(packet)
+    ssrc = int.from_bytes(packet[8:12], "big")
+    seq = int.from_bytes(packet[2:4], "big")
+    iv = _rtp_iv(keys.rtp_salt, ssrc, roc, seq)
+    return packet[:h] + AESGCM(keys.rtp_key).encrypt(iv, packet[h:], packet[:h]) + mki
+
+
+def unprotect_rtp(keys: SessionKeys, packet: bytes, roc: int = 0, mki_len: int = 0) -> bytes:
+    """The RTP packet of an SRTP packet (raises cryptography's InvalidTag on a bad tag)."""
+    if mki_len:
+        packet = packet[:-mki_len]
+    h = rtp_header_len(packet)
+    ssrc = int.from_bytes(packet[8:12], "big")
+    seq = int.from_bytes(packet[2:4], "big")
+    iv = _rtp_iv(keys.rtp_salt, ssrc, roc, seq)
+    return packet[:h] + AESGCM(keys.rtp_key).decrypt(iv, packet[h:], packet[:h])
+
+
+def _rtcp_iv(salt: bytes, ssrc: int, index: int) -> bytes:
+    v = (ssrc << 48) | (index & 0x7FFFFFFF)  # 0x0000 || SSRC || 0x0000 || 0 || index (§9.1)
+    return (int.from_bytes(salt, "big") ^ v).to_bytes(12, "big")
+
+
+def protect_rtcp(keys: SessionKeys, packet: bytes, index: int, mki: bytes = b"") -> bytes:
+    """SRTCP (encrypted, E = 1): header(8) || ciphertext+tag || E|index || MKI (RFC 7714 §9)."""
+    ssrc = int.from_bytes(packet[4:8], "big")
+    e_index = (0x80000000 | index).to_bytes(4, "big")
+    iv = _rtcp_iv(keys.rtcp_salt, ssrc, index)
+    ct = AESGCM(keys.rtcp_key).encrypt(iv, packet[8:], packet[:8] + e_index)
+    return packet[:8] + ct + e_index + mki
+
+
+def unprotect_rtcp(keys: SessionKeys, packet: bytes, mki_len: int = 0) -> bytes:
+    if mki_len:
+        packet = packet[:-mki_len]
+    e_index = packet[-4:]
+    index = int.from_bytes(e_index, "big") & 0x7FFFFFFF
+    if not e_index[0] & 0x80:
+        raise ValueError("SRTCP packet not encrypted (E = 0)")
+    ssrc = int.from_bytes(packet[4:8], "big")
+    iv = _rtcp_iv(keys.rtcp_salt, ssrc, index)
+    return packet[:8] + AESGCM(keys.rtcp_key).decrypt(iv, packet[8:-4], packet[:8] + e_index)
+
+
+# -- RTP and MCPTT floor control (TS 24.380) ----------------------------------------------------
+def rtp_packet(ssrc: int, seq: int, timestamp: int, payload: bytes, pt: int = 96,
+               marker: bool = False) -> bytes:
+    return (bytes([0x80, (0x80 if marker else 0) | pt]) + seq.to_bytes(2, "big")
+            + timestamp.to_bytes(4, "big") + ssrc.to_bytes(4, "big") + payload)
+
+
+# TS 24.380 §8.2.2 floor control message subtypes (the 5 low bits of the APP header)
+FLOOR_REQUEST, FLOOR_GRANTED, FLOOR_DENY, FLOOR_RELEASE, FLOOR_IDLE, FLOOR_TAKEN = 0, 1, 3, 4, 5, 2
+FLOOR_NAMES = {0: "Floor Request", 1: "Floor Granted", 2: "Floor Taken", 3: "Floor Deny",
+               4: "Floor Release", 5: "Floor Idle"}
+
+
+def floor_fields(*fields: tuple[int, bytes]) -> bytes:
+    """TS 24.380 §8.2.3 fields: ID (1) || length (1) || value, padded to 32 bits."""
+    out = b""
+    for fid, value in fields:
+        f = bytes([fid, len(value)]) + value
+        out += f + bytes(-len(f) % 4)
+    return out
+
+
+def floor_app(ssrc: int, subtype: int, fields: bytes = b"") -> bytes:
+    """An RTCP APP packet with name "MCPT" (TS 24.380 §8.2.2), subtype = the message type."""
+    body = ssrc.to_bytes(4, "big") + b"MCPT" + fields
+    length = (4 + len(body)) // 4 - 1
+    return bytes([0x80 | subtype, 204]) + length.to_bytes(2, "big") + body

@@ -1,0 +1,154 @@
+"""Packets and pcapng for `mcsec synth`: hosts on documentation networks, UDP datagrams, TCP
+connections (handshake, segmentation, coalescing, teardown) built with scapy, and a byte-stable
+pcapng writer (timestamps from the scenario clock, never from the wall clock)."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    mac: str
+    ip: str
+
+    @property
+    def v6(self) -> bool:
+        return ":" in self.ip
+
+    def uri_host(self) -> str:
+        return f"[{self.ip}]" if self.v6 else self.ip
+
+
+@dataclass
+class Frame:
+    data: bytes
+    time_us: int
+    comment: str | None = None
+
+
+class Capture:
+    """The frames of one pcapng file, numbered from 1 like Wireshark."""
+
+    def __init__(self, name: str, start_us: int):
+        self.name = name
+        self.now_us = start_us
+        self.frames: list[Frame] = []
+
+    def advance(self, ms: float) -> None:
+        self.now_us += int(round(ms * 1000))
+
+    def add(self, pkt, gap_ms: float = 1.0, comment: str | None = None) -> int:
+        self.advance(gap_ms)
+        self.frames.append(Frame(bytes(pkt), self.now_us, comment))
+        return len(self.frames)
+
+    @staticmethod
+    def _ip(src: Host, dst: Host):
+        if src.v6 != dst.v6:
+            raise ValueError("src and dst must use the same IP version")
+        eth = Ether(src=src.mac, dst=dst.mac)
+        if src.v6:
+            return eth / IPv6(src=src.ip, dst=dst.ip, hlim=64)
+        return eth / IP(src=src.ip, dst=dst.ip, ttl=64, id=0, flags="DF")
+
+    def udp(self, src: Host, dst: Host, sport: int, dport: int, payload: bytes,
+            gap_ms: float = 1.0, comment: str | None = None) -> int:
+        return self.add(self._ip(src, dst) / UDP(sport=sport, dport=dport) / payload, gap_ms,
+                        comment)
+
+    def tcp(self, client: Host, server: Host, cport: int, sport: int, isn_c: int,
+            isn_s: int) -> "TcpConnection":
+        return TcpConnection(self, client, server, cport, sport, isn_c, isn_s)
+
+    def pcapng(self) -> bytes:
+        return write_pcapng(self.frames)
+
+
+@dataclass
+class TcpConnection:
+    cap: Capture
+    client: Host
+    server: Host
+    cport: int
+    sport: int
+    seq_c: int
+    seq_s: int
+    opened: bool = field(default=False)
+
+    def _seg(self, from_client: bool, flags: str, payload: bytes = b"", gap_ms: float = 0.3,
+             comment: str | None = None) -> int:
+        src, dst = (self.client, self.server) if from_client else (self.server, self.client)
+        sp, dp = (self.cport, self.sport) if from_client else (self.sport, self.cport)
+        seq, ack = (self.seq_c, self.seq_s) if from_client else (self.seq_s, self.seq_c)
+        pkt = Capture._ip(src, dst) / TCP(sport=sp, dport=dp, seq=seq,
+                                          ack=ack if "A" in flags else 0, flags=flags,
+                                          window=65535, options=[]) / payload
+        n = len(payload) + (1 if ("S" in flags or "F" in flags) else 0)
+        if from_client:
+            self.seq_c = (self.seq_c + n) & 0xFFFFFFFF
+        else:
+            self.seq_s = (self.seq_s + n) & 0xFFFFFFFF
+        return self.cap.add(pkt, gap_ms, comment)
+
+    def open(self) -> None:
+        self._seg(True, "S", gap_ms=1.0)
+        self._seg(False, "SA")
+        self._seg(True, "A")
+        self.opened = True
+
+    def send(self, from_client: bool, data: bytes, split: list[int] | None = None,
+             comment: str | None = None, gap_ms: float = 1.0) -> list[int]:
+        """Send ``data`` in segments of the sizes in ``split`` (the rest in a last one); the
+        peer acknowledges.  Returns the frame numbers of the data segments."""
+        sizes, rest = [], len(data)
+        for s in split or []:
+            if 0 < s < rest:
+                sizes.append(s)
+                rest -= s
+        sizes.append(rest)
+        frames, pos = [], 0
+        for i, s in enumerate(sizes):
+            frames.append(self._seg(from_client, "PA", data[pos:pos + s],
+                                    gap_ms=gap_ms if i == 0 else 0.2,
+                                    comment=comment if i == len(sizes) - 1 else None))
+            pos += s
+        self._seg(not from_client, "A")
+        return frames
+
+    def close(self) -> None:
+        self._seg(True, "FA", gap_ms=1.0)
+        self._seg(False, "FA")
+        self._seg(True, "A")
+
+
+# -- pcapng (draft-ietf-opsawg-pcapng) ---------------------------------------------------------
+def _block(btype: int, body: bytes) -> bytes:
+    body += bytes(-len(body) % 4)
+    n = len(body) + 12
+    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + bytes(-len(value) % 4)
+
+
+def write_pcapng(frames: list[Frame], linktype: int = 1) -> bytes:
+    """SHB, one Ethernet IDB (microsecond timestamps), one EPB per frame (comment as opt_comment)."""
+    shb_opts = _option(4, b"mcsec synth") + _option(0, b"")  # shb_userappl, opt_endofopt
+    out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts)]
+    out.append(_block(1, struct.pack("<HHI", linktype, 0, 262144)))
+    for f in frames:
+        hi, lo = f.time_us >> 32, f.time_us & 0xFFFFFFFF
+        body = struct.pack("<IIIII", 0, hi, lo, len(f.data), len(f.data)) + f.data
+        body += bytes(-len(body) % 4)
+        if f.comment:
+            body += _option(1, f.comment.encode()) + _option(0, b"")
+        out.append(_block(6, body))
+    return b"".join(out)
