@@ -8,7 +8,7 @@ with ``cryptography``'s AESGCM: RTP header as AAD, IV = salt XOR (0 || SSRC || R
 (0 || SSRC || 0 || index) (§9.1).  The MKI, when used, follows the ciphertext (RFC 3711 §3.1,
 §3.4; TS 33.180 §7.4 uses PCK-ID or GMK-ID || GUK-ID).
 
-This lives with the generator for now; the dissector's SRTP decryption should move it to codec/.
+Pure functions used by the capture generator and, next, the dissector's media decryption.
 """
 
 from __future__ import annotations
