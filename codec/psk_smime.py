@@ -56,7 +56,8 @@ class PskSmimeResult:
 
 def build(content_entity: bytes, *, ticket: M.TICKET, mpk: bytes, csb_id: int, initiator: str,
           responder: str, t_value: int, spi: bytes, cs_id: int = 1, proof_of_origin: bool = False,
-          tgk: bytes) -> tuple[bytes, str, bytes]:
+          tgk: bytes, rand_i: bytes | None = None,
+          boundary: str | None = None) -> tuple[bytes, str, bytes]:
     """(SIP MESSAGE body, its Content-Type, the TRANSFER_INIT) for ``content_entity``.
 
     ``tgk`` must be the ticket's TGK named by ``spi`` (the builder derives the same KEK a receiver
@@ -64,7 +65,7 @@ def build(content_entity: bytes, *, ticket: M.TICKET, mpk: bytes, csb_id: int, i
     from codec.cms import build as cms_build
     from codec.mime import build_pkcs7_mime
 
-    rand_i = os.urandom(16)
+    rand_i = rand_i if rand_i is not None else os.urandom(16)
     entry = M.GenericIdEntry(cs_id=cs_id, prot_type=SMIME_PROT_TYPE, spi=spi)
     kek = TK.derive_session_key(tgk, TK.P.TEK, cs_id, rand_i if ticket.flag_h else None, None,
                                 KEK_LEN, 1)
@@ -78,7 +79,7 @@ def build(content_entity: bytes, *, ticket: M.TICKET, mpk: bytes, csb_id: int, i
                                       initiator=initiator, responder=responder, t_value=t_value,
                                       rand_i=rand_i, prf_func=1, extension=ext)
     smime = build_pkcs7_mime(der, "authEnveloped-data")
-    boundary = "mcsec-" + os.urandom(8).hex()
+    boundary = boundary or "mcsec-" + os.urandom(8).hex()
     body = (f"--{boundary}\r\nContent-Type: application/mikey\r\n"
             f"Content-Transfer-Encoding: base64\r\n\r\n").encode()
     body += base64.encodebytes(transfer).replace(b"\n", b"\r\n")

@@ -367,7 +367,8 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
                     *, ntp_time: int, rand: bytes | None = None, map_style: str = "generic",
                     key_params: KP.KeyParameters | None = None, region: str = REGION_RFC,
                     prf_func: int = 1, id_scheme: int = 2, sp: M.SP | None = None,
-                    iv: bytes | None = None, sakke_to_self: bool = False) -> bytes:
+                    iv: bytes | None = None, sakke_to_self: bool = False,
+                    j: int | None = None) -> bytes:
     """A signed, encapsulated MIKEY-SAKKE I_MESSAGE carrying ``key`` (TS 33.180 §E.2–§E.4).
 
     ``key_id`` is the key's ID (GMK-ID, PCK-ID, CSK-ID); for a GMK the HDR carries the
@@ -416,5 +417,5 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
     unsigned = encode(msg)
     region_bytes = signed_region(unsigned, eccsi.SIGNATURE_LEN, region)
     sign.signature = eccsi.sign(region_bytes, initiator.identifier, initiator.ssk, initiator.pvt,
-                                initiator.kpak)
+                                initiator.kpak, j=j)  # j: fixed ephemeral for reproducible output
     return encode(msg)
