@@ -40,6 +40,7 @@ class KmsDocument:
     key_sets: list[UserKeys] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. which key-wrap reading worked
     error: tuple | None = None  # (ErrorCode, ErrorMsg) of a KmsError response
+    request: dict | None = None  # a KmsRequest: what was asked for
 
 
 def _q(tag):
@@ -135,6 +136,11 @@ def parse(data: bytes, transport_key: bytes | None = None, source: str = "") -> 
     except ET.ParseError as e:
         raise KmsXmlError(f"{source}: not well-formed XML: {e}") from None
     doc = KmsDocument()
+    if root.tag in (_q("KmsRequest"), _q("SignedKmsRequest")):  # Annex D.2: no key material
+        req = root if root.tag == _q("KmsRequest") else root.find(_q("KmsRequest"))
+        doc.request = {t: _child_text(req, t) for t in ("UserUri", "KmsUri", "Time",
+                                                         "ClientReqUrl")} if req is not None else {}
+        return doc
     err = root.find(f".//{_q('KmsError')}")
     if err is not None:
         doc.error = (_child_text(err, "ErrorCode"), _child_text(err, "ErrorMsg"))

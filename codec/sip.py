@@ -22,6 +22,7 @@ MAX_BODY = 4 * 1024 * 1024
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$",
                              re.IGNORECASE | re.MULTILINE)
 _START = re.compile(rb"(?:[A-Z]+ \S+ SIP/2\.0|SIP/2\.0 \d{3})")
+HTTP_START = re.compile(rb"(?:HTTP/1\.[01] \d{3}|[A-Z]+ \S+ HTTP/1\.[01])")  # RFC 9112 §3, §4
 
 
 @dataclass
@@ -34,7 +35,8 @@ class Framed:
 class StreamFramer:
     """Cut a SIP byte stream into messages."""
 
-    def __init__(self, max_buffer: int = MAX_HEADER + MAX_BODY):
+    def __init__(self, max_buffer: int = MAX_HEADER + MAX_BODY, start=_START):
+        self.start = start  # start-line pattern: SIP, or HTTP/1.x (same framing by Content-Length)
         self.buffer = bytearray()
         self.offset = 0  # stream offset of buffer[0]
         self.max_buffer = max_buffer
@@ -69,7 +71,7 @@ class StreamFramer:
         if not buf:
             return None
         findings = []
-        m = _START.search(buf, 0, min(len(buf), MAX_HEADER))
+        m = self.start.search(buf, 0, min(len(buf), MAX_HEADER))
         if m is None:
             if len(buf) > MAX_HEADER:
                 findings.append(Finding("SIP", self.offset, "no SIP start line: octets skipped"))

@@ -1,8 +1,205 @@
-"""`mcsec fuzz …` subcommands. register() adds them to the main parser."""
+"""`mcsec fuzz`: structure-aware MIKEY mutants (see :mod:`dissectors.fuzz`).
+register() adds the command to the main parser."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+SEED_SUFFIXES = {".sdp", ".hex", ".b64", ".base64", ".bin", ".mikey", ".raw", ".txt", ".pcap",
+                 ".pcapng", ".cap"}
+DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "pcaps" / "messages"
+MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP) - 8 (UDP)
+EXT = {"raw": "mikey", "hex": "hex", "sdp": "sdp", "sip": "sip"}
+
+
+def _capture_messages(path: Path) -> list[bytes]:
+    """MIKEY messages of a capture: UDP/TCP port 2269 payloads and SDP key-mgmt lines."""
+    from scapy.packet import Raw
+    from scapy.utils import rdpcap
+
+    from dissectors import scapy_mikey as SM
+
+    out = []
+    for frame in rdpcap(str(path)):
+        layer = frame.getlayer(SM.MIKEY)
+        if layer is not None:
+            out.append(bytes(layer))
+            continue
+        raw = frame.getlayer(Raw)
+        if raw is not None and b"key-mgmt:mikey" in raw.load:
+            try:
+                out += [bytes(p) for p in SM.from_sdp(raw.load)]
+            except ValueError:
+                pass
+    return out
+
+
+def load_seeds(paths) -> list[bytes]:
+    from codec.mikey import carriers
+
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in SEED_SUFFIXES)
+        else:
+            files.append(p)
+    seeds = []
+    for f in files:
+        if f.suffix in (".pcap", ".pcapng", ".cap"):
+            seeds += _capture_messages(f)
+        else:
+            seeds += carriers.mikey_messages(f.read_bytes())
+    return seeds
+
+
+def _signer(args):
+    from dissectors import craft
+    from dissectors.keys import load_keys
+
+    ring = load_keys(args.keys)
+    ident = craft.identity(ring, args.signer)
+    if ident.ssk is None or ident.pvt is None:
+        raise ValueError(f"the keyring has no SSK/PVT for {args.signer}")
+    return ident
+
+
+def _send(mutants, target: str, form: str) -> None:
+    import socket
+
+    from dissectors.fuzz import sip_invite
+
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--send wants HOST:PORT, not {target!r}")
+    addr = (host.strip("[]"), int(port))
+    family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    skipped = 0
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        for m in mutants:
+            payload = sip_invite(m.data, m.index) if form == "sip" else m.data
+            if len(payload) > MAX_UDP_PAYLOAD:
+                skipped += 1
+                continue
+            s.sendto(payload, addr)
+    if skipped:
+        print(f"mcsec: fuzz: {skipped} mutant(s) larger than a UDP datagram were not sent",
+              file=sys.stderr)
+
+
+def cmd_fuzz(args) -> int:
+    from codec import DecodeError
+    from dissectors import fuzz as FZ
+
+    try:
+        seeds = load_seeds(args.seeds or [DEFAULT_SEEDS])
+    except (OSError, DecodeError) as e:
+        print(f"mcsec: fuzz: cannot read the seeds: {e}", file=sys.stderr)
+        return 2
+    if not seeds:
+        print("mcsec: fuzz: no MIKEY message in the seeds", file=sys.stderr)
+        return 2
+    if (args.keys is None) != (args.signer is None):
+        print("mcsec: fuzz: --keys and --signer go together", file=sys.stderr)
+        return 2
+    if args.format in ("raw", "pcap") and args.out_dir is None and args.output in (None, "-") \
+            and args.send is None:
+        print(f"mcsec: fuzz: --format {args.format} needs --out-dir or -o FILE", file=sys.stderr)
+        return 2
+    try:
+        signer = _signer(args) if args.keys else None
+        mutator = FZ.Mutator(seeds, seed=args.seed, classes=args.mutation or FZ.CLASSES,
+                             signer=signer, region=args.region)
+    except (KeyError, ValueError) as e:
+        print(f"mcsec: fuzz: {e}", file=sys.stderr)
+        return 2
+    mutants = list(mutator.mutants(args.count))
+
+    manifest = [f"{m.index}\t{m.mutation}\t{int(m.resigned)}\t{m.seed_index}\t{len(m.data)}\t"
+                f"{m.sha256}\t{m.detail}" for m in mutants]
+    if args.out_dir is not None:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        if args.format == "pcap":
+            from scapy.utils import wrpcap
+
+            wrpcap(str(out / "mutants.pcap"), FZ.pcap_frames(mutants))
+        else:
+            for m in mutants:
+                (out / f"{m.index:05d}-{m.mutation}.{EXT[args.format]}").write_bytes(
+                    _render(FZ, m, args.format))
+        (out / "manifest.tsv").write_text(
+            "index\tmutation\tresigned\tseed\tlength\tsha256\tdetail\n"
+            + "".join(line + "\n" for line in manifest))
+    elif args.send is None or args.output is not None:
+        if args.format == "pcap":
+            from scapy.utils import wrpcap
+
+            wrpcap(args.output, FZ.pcap_frames(mutants))
+        else:
+            blob = b"".join(_render(FZ, m, args.format) for m in mutants)
+            if args.output in (None, "-"):
+                sys.stdout.buffer.write(blob)
+                sys.stdout.flush()
+            else:
+                Path(args.output).write_bytes(blob)
+    if args.send is not None:
+        try:
+            _send(mutants, args.send, args.format)
+        except (OSError, ValueError) as e:
+            print(f"mcsec: fuzz: --send: {e}", file=sys.stderr)
+            return 2
+    if args.verbose:
+        for line in manifest:
+            print(line, file=sys.stderr)
+    return 0
+
+
+def _render(FZ, m, form: str) -> bytes:
+    if form == "raw":
+        return m.data
+    if form == "hex":
+        return m.data.hex().encode() + b"\n"
+    if form == "sdp":
+        return FZ.sdp_line(m.data).encode() + b"\r\n"
+    return FZ.sip_invite(m.data, m.index)
+
 
 def register(subparsers) -> None:
-    """Add the `fuzz` command(s) to the `mcsec` parser (none yet)."""
-    return None
+    """Add the `fuzz` command to the `mcsec` parser."""
+    from dissectors.fuzz import CLASSES
+
+    f = subparsers.add_parser(
+        "fuzz", help="write (or send) structure-aware MIKEY mutants",
+        description="Mutate seed MIKEY messages (files: raw, hex, base64, SDP; directories; "
+                    "pcap/pcapng captures) one structural change at a time: lying lengths, "
+                    "next-payload loops and unknown types, #CS/#P overflows, oversized and empty "
+                    "fields, invalid Prot types and policy parameters, SIGN lengths "
+                    "0/32/129/4095, truncations at payload boundaries, points off the curve, "
+                    "r = s = 0, duplicated payloads and re-signing.  The same seeds and --seed "
+                    "give the same mutants.",
+        epilog="mutation classes: " + ", ".join(CLASSES))
+    f.add_argument("seeds", nargs="*", metavar="SEED",
+                   help=f"seed files or directories (default: {DEFAULT_SEEDS.name} samples)")
+    f.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    f.add_argument("-n", "--count", type=int, default=100, metavar="N",
+                   help="number of mutants (default 100)")
+    f.add_argument("--mutation", action="append", choices=list(CLASSES), metavar="CLASS",
+                   help="only this mutation class (repeatable; default: all, in turn)")
+    f.add_argument("--format", choices=("hex", "raw", "sdp", "sip", "pcap"), default="hex",
+                   help="hex / SDP a=key-mgmt lines / SIP INVITEs / raw files / a pcap")
+    f.add_argument("-o", "--output", metavar="FILE", help="write everything to FILE (- = stdout)")
+    f.add_argument("--out-dir", metavar="DIR",
+                   help="one file per mutant and manifest.tsv (pcap: DIR/mutants.pcap)")
+    f.add_argument("--send", metavar="HOST:PORT",
+                   help="also send each mutant (or INVITE with --format sip) in a UDP datagram "
+                        "to HOST:PORT — only to a target you are allowed to test")
+    f.add_argument("--keys", action="append", metavar="FILE",
+                   help="keyring with the signer's SSK/PVT: re-sign every mutant with a SIGN")
+    f.add_argument("--signer", metavar="URI", help="identity of --keys whose SSK signs")
+    f.add_argument("--region", choices=("rfc3830", "without_sign_header"), default="rfc3830",
+                   help="signed-region convention for re-signing (default rfc3830)")
+    f.add_argument("-v", "--verbose", action="store_true",
+                   help="print the manifest (index, class, re-signed, seed, length, sha256, detail)"
+                        " on stderr")
+    f.set_defaults(func=cmd_fuzz)

@@ -95,6 +95,8 @@ class Session:
                     out.append(self._mikey(base, attr.data, where, call_id))
             elif ctype == "application/mikey":
                 out.append(self._mikey(base, ent.decoded_body(), "application/mikey", call_id))
+            elif ctype == "multipart/signed":  # RFC 1847: the signature covers the first part
+                out.extend(self._cms(base, ent))
             elif ctype.startswith("multipart/"):
                 parts = ent.parts()
                 kinds = {p.content_type[0] for p in parts}
@@ -226,6 +228,9 @@ class Session:
             doc = kms.parse(body, self.transport_key, source=f"frame {base['frame']}")
         except kms.KmsXmlError as e:
             rec["error"] = {"reason": str(e)}
+            return [rec]
+        if doc.request is not None:
+            rec["kms_request"] = doc.request
             return [rec]
         rec["kms"] = {"certificates": [k.uri for k in doc.certificates],
                       "key_sets": [{"uri": u.uri, "period": u.period,

@@ -1,0 +1,179 @@
+"""`mcsec dissect`: capture → flows → SIP/HTTP/MIKEY units → decoded, verified, decrypted records.
+
+A pipeline of generators (memory stays flat in capture size): :func:`records` yields one dict per
+MIKEY message, CMS object, seed 004 body, KMS document, capture error or stream anomaly, in
+capture order.  Every frame is counted in the statistics even when it carries nothing of
+interest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from codec.sip import HTTP_START as HTTP_START_RE
+from codec.sip import StreamFramer, looks_like_sip
+from dissectors.capture import CaptureError, read_frames
+from dissectors.flows import (Anomaly, Datagram, FlowTable, StreamData, StreamEnd, StreamGap,
+                              StreamStart)
+from dissectors.session import Session, Unit
+
+HTTP_START = (b"HTTP/1.", b"POST ", b"GET ", b"PUT ")
+
+
+@dataclass
+class _Direction:
+    framer: StreamFramer | None = None
+    frames: list = field(default_factory=list)
+    kind: str | None = None  # "sip" | "http" | "mikey" | None (undecided)
+
+
+def HttpFramer() -> StreamFramer:
+    """HTTP/1.x messages, framed by Content-Length like SIP."""
+    return StreamFramer(start=HTTP_START_RE)
+
+
+def records(path, session: Session, *, max_units: int | None = None) -> Iterator[dict]:
+    """Every record of the capture at ``path`` (see module docstring)."""
+    reader = read_frames(path)
+    table = FlowTable()
+    flows: dict = {}  # flow_id -> StreamStart
+    directions: dict = {}  # (flow_id, direction) -> _Direction
+    times: dict = {}  # frame number -> timestamp, for the frames of pending units
+    units = 0
+    for rec in reader:
+        if isinstance(rec, CaptureError):
+            yield {"kind": "capture-error", "offset": rec.offset, "after_frame": rec.after_frame,
+                   "error": str(rec)}
+            continue
+        times[rec.number] = rec.timestamp
+        if len(times) > 100_000:  # bounded: keep the recent frames only
+            for k in sorted(times)[:50_000]:
+                del times[k]
+        for ev in table.feed(rec):
+            for out in _event(ev, session, flows, directions, times):
+                units += 1
+                yield out
+                if max_units is not None and units >= max_units:
+                    return
+    for ev in table.flush():
+        yield from _event(ev, session, flows, directions, times)
+    secrets = getattr(reader, "tls_keylog", None)
+    if secrets:
+        yield {"kind": "note", "message": "the capture holds TLS key log secrets (pcapng DSB); "
+                                          "SIP over TLS is not decrypted by this version"}
+
+
+def _event(ev, session, flows, directions, times):
+    if isinstance(ev, Datagram):
+        t = times.get(ev.frames[-1], 0.0)
+        yield from session.analyze(Unit(list(ev.frames), t, "udp", ev.src, ev.sport, ev.dst,
+                                        ev.dport, bytes(ev.payload)))
+    elif isinstance(ev, StreamStart):
+        flows[ev.flow_id] = ev
+    elif isinstance(ev, StreamData):
+        start = flows.get(ev.flow_id)
+        if start is None:
+            return
+        d = directions.setdefault((ev.flow_id, ev.direction), _Direction())
+        data = bytes(ev.data)
+        if d.framer is None:
+            if looks_like_sip(data.lstrip(b"\r\n")):
+                d.framer, d.kind = StreamFramer(), "sip"
+            elif data.startswith(HTTP_START):
+                d.framer, d.kind = HttpFramer(), "http"
+            elif 2269 in (start.sport, start.dport):
+                d.kind = "mikey"
+            else:
+                return  # not a protocol that carries key material
+        src, dst, sport, dport = ((start.src, start.dst, start.sport, start.dport)
+                                  if ev.direction == 0 else
+                                  (start.dst, start.src, start.dport, start.sport))
+        d.frames.extend(ev.frames)
+        if d.kind == "mikey":  # raw MIKEY on TCP 2269: one message per segment run
+            yield from session.analyze(Unit(list(ev.frames), times.get(ev.frames[-1], 0.0), "tcp",
+                                            src, sport, dst, dport, data))
+            return
+        for framed in d.framer.feed(data):
+            for f in framed.findings:
+                yield {"kind": "anomaly", "frame": ev.frames[-1], "layer": d.kind,
+                       "what": str(f)}
+            if framed.data:
+                frames = list(dict.fromkeys(d.frames)) or list(ev.frames)
+                d.frames = [] if not d.framer.buffer else [ev.frames[-1]]
+                yield from session.analyze(Unit(frames, times.get(frames[-1], 0.0), "tcp", src,
+                                                sport, dst, dport, framed.data))
+    elif isinstance(ev, StreamGap):
+        d = directions.get((ev.flow_id, ev.direction))
+        if d is not None and d.framer is not None:
+            d.framer = StreamFramer(start=d.framer.start)  # resynchronise after the hole
+            d.frames = []
+        yield {"kind": "anomaly", "layer": "tcp", "flow": ev.flow_id, "direction": ev.direction,
+               "what": f"{ev.missing_bytes} octet(s) missing at stream offset {ev.offset} "
+                       f"({ev.reason})"}
+    elif isinstance(ev, StreamEnd):
+        d = directions.pop((ev.flow_id, ev.direction), None)
+        if d is not None and d.framer is not None and d.framer.buffer:
+            yield {"kind": "anomaly", "layer": d.kind, "flow": ev.flow_id,
+                   "what": f"{len(d.framer.buffer)} octet(s) of an incomplete message at the "
+                           f"end of the stream ({ev.reason})"}
+    elif isinstance(ev, Anomaly):
+        yield {"kind": "anomaly", "frame": ev.frame, "layer": ev.layer, "what": ev.what}
+
+
+def text_line(rec: dict) -> str:
+    """One-line summary of a record, followed by indented verdicts."""
+    kind = rec.get("kind")
+    if kind in ("anomaly", "capture-error", "note"):
+        where = f"frame {rec['frame']}: " if rec.get("frame") else ""
+        return f"[{kind}] {where}{rec.get('what') or rec.get('error') or rec.get('message')}"
+    head = (f"frame {rec['frame']} {rec['transport']} {rec['src']}:{rec['sport']} -> "
+            f"{rec['dst']}:{rec['dport']}")
+    sip = rec.get("sip")
+    if sip:
+        head += f"  SIP {sip['start_line'].split(' SIP/')[0]} (Call-ID {sip['call_id']})"
+    lines = [head]
+    if kind == "mikey":
+        doc = rec.get("mikey") or {}
+        hdr = (doc.get("mikey") or [{}])[0].get("mikey.hdr", {})
+        lines.append(f"    MIKEY {hdr.get('mikey.type_name', hdr.get('mikey.type'))} via "
+                     f"{rec['carrier']}, CSB ID 0x{hdr.get('mikey.csb_id', 0):08x}"
+                     + (f", {hdr['mikey.3gpp.key_type']} 0x{hdr['mikey.3gpp.key_id']:08x}"
+                        if "mikey.3gpp.key_id" in hdr else ""))
+        for p in doc.get("mikey", []):
+            (name, obj), = p.items()
+            for k in ("mikey.sign.verified", "mikey.kemac.verified", "mikey.v.verified",
+                      "mikey.ticket.verified"):
+                if k in obj:
+                    lines.append(f"    {k}: {obj[k]}"
+                                 + (f" ({obj.get(k.replace('verified', 'error'))})"
+                                    if obj.get(k.replace("verified", "error")) else ""))
+            if "mikey.sakke.ssv" in obj:
+                lines.append(f"    mikey.sakke.ssv: {obj['mikey.sakke.ssv']}")
+            if "mikey.sakke.error" in obj:
+                lines.append(f"    mikey.sakke.error: {obj['mikey.sakke.error']}")
+        for cs in doc.get("mikey.3gpp.crypto_sessions", []):
+            lines.append(f"    SRTP CS {cs['mikey.3gpp.cs_id']} MKI {cs['mikey.3gpp.mki']}: key "
+                         f"{cs['mikey.3gpp.srtp_master_key']} salt {cs['mikey.3gpp.srtp_master_salt']}")
+        for sk in doc.get("mikey.ticket.session_keys", []):
+            lines.append(f"    CS {sk['mikey.ticket.cs_id']}: TEK {sk['mikey.ticket.tek']}"
+                         + (" (TLS-PSK)" if "mikey.ticket.tls_psk" in sk else ""))
+        if "mikey.ticket.replay" in doc:
+            lines.append(f"    replay cache: {doc['mikey.ticket.replay']}")
+    elif kind == "cms":
+        opened = rec.get("cms_open")
+        lines.append(f"    CMS {rec.get('smime_type')}"
+                     + (f": {'opened' if opened.get('cms.ok', opened.get('ok')) else 'FAILED'}"
+                        if opened else ""))
+    elif kind == "psk-smime":
+        lines.append(f"    seed 004 PSK S/MIME: {'opened' if rec['ok'] else 'FAILED: ' + str(rec['error'])}"
+                     f", proof of origin {rec['proof_of_origin']}, replay {rec['replay']}")
+    elif kind == "kms-xml":
+        if "kms_request" in rec:
+            lines.append(f"    KMS request: {rec['kms_request']}")
+        else:
+            lines.append(f"    KMS document: {rec.get('kms') or rec.get('error')}")
+    if rec.get("error") and kind not in ("psk-smime", "kms-xml"):
+        e = rec["error"]
+        lines.append(f"    DECODE ERROR {e.get('path')} at offset {e.get('offset')}: {e.get('reason')}")
+    return "\n".join(lines)
