@@ -21,15 +21,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# tshark is the oracle of the differential tests: install it when missing and we are root.
+# tshark is the oracle of the differential tests (and lua5.4 checks the Wireshark plugin under
+# Lua 5.4): install them when missing and we are root.
 tshark:
-	@if ! command -v tshark >/dev/null 2>&1; then \
+	@missing=""; command -v tshark >/dev/null 2>&1 || missing="tshark"; \
+	command -v lua5.4 >/dev/null 2>&1 || missing="$$missing lua5.4"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing tshark with apt-get"; \
+	    echo "installing$$missing with apt-get"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "tshark is missing and cannot be installed here (not root): the tshark tests will fail" >&2; \
+	    echo "missing and cannot be installed here (not root):$$missing; those tests will fail" >&2; \
 	  fi; \
 	fi
 

@@ -39,7 +39,7 @@ __all__ = [
     "Layout", "Bits", "Var", "UpTo", "Rest", "Pad", "StreamError",
     "PCAP_MAGICS", "PCAP_HEADER", "PCAP_RECORD", "PCAP_RECORD_HEADER", "PCAP_MODIFIED_RECORD",
     "PCAP_MODIFIED_RECORD_HEADER",
-    "SHB_START", "BLOCK", "BLOCK_HEADER", "SHB_BODY", "IDB_BODY", "EPB_BODY", "SPB_BODY", "PB_BODY",
+    "SHB_START", "BLOCK", "BLOCK_HEADER", "EPB_BLOCK", "SHB_BODY", "IDB_BODY", "EPB_BODY", "SPB_BODY", "PB_BODY",
     "DSB_BODY", "OPTION", "TSOFFSET", "U8",
     "ETHERNET", "VLAN_TAG", "SLL", "SLL2", "NULL_LE", "NULL_BE", "IP_VERSION",
     "IPV4", "IPV6", "IPV6_EXT", "IPV6_AH", "IPV6_FRAGMENT", "UDP", "TCP", "TLV_OPTION",
@@ -422,6 +422,13 @@ EPB_BODY = _per_order(lambda u32, **_: Layout(
 # §4.4: the captured length is min(original length, snaplen, what the block holds).
 SPB_BODY = _per_order(lambda u32, **_: Layout(
     "SPB", "original_len" / u32, "data" / UpTo(this.original_len)))
+# The whole EPB block in one schema: the reader's fast path for the commonest block.
+EPB_BLOCK = _per_order(lambda u32, **_: Layout(
+    "EPBBlock", "block_type" / u32, "block_total_length" / u32,
+    "interface_id" / u32, "ts_high" / u32, "ts_low" / u32, "captured_len" / u32,
+    "original_len" / u32, "data" / Var(this.captured_len), Pad(-this.captured_len % 4),
+    "options" / Var(this.block_total_length - 32 - this.captured_len - (-this.captured_len % 4)),
+    "trailing_length" / u32))
 # Appendix (obsolete Packet Block, type 2)
 PB_BODY = _per_order(lambda u16, u32, **_: Layout(
     "PB", "interface_id" / u16, "drops_count" / u16, "ts_high" / u32, "ts_low" / u32,

@@ -13,8 +13,10 @@
 Frames are numbered from 1 in file order, as Wireshark numbers them (every pcap record, every
 pcapng EPB, SPB and obsolete PB).  ``ts_ns`` is the exact time in integer nanoseconds since the
 epoch (pcapng ``if_tsresol`` and ``if_tsoffset`` applied; resolutions finer than 1 ns are
-floored), ``timestamp`` the same as a float.  ``interface_id`` counts interfaces across all
-sections of a pcapng file (as Wireshark's ``frame.interface_id``).
+floored; ``None`` for a Simple Packet Block, which has no time), ``timestamp`` the same as a
+float.  ``interface_id`` indexes ``reader.interfaces``, counting IDBs across all sections of a
+pcapng file; ``Interface.local_id`` is the index inside its section, which is what tshark 4.0
+prints as ``frame.interface_id``.
 
 Every byte layout comes from :mod:`codec.capture`; this module only moves bytes from the file
 into bounded in-memory buffers and checks lengths *before* it reads what they announce: a pcap
@@ -62,8 +64,8 @@ class Frame:
         self.offset = offset  # file offset of the record / block
 
     @property
-    def timestamp(self) -> float:
-        return self.ts_ns / 1e9
+    def timestamp(self) -> float | None:
+        return None if self.ts_ns is None else self.ts_ns / 1e9
 
     @property
     def caplen(self) -> int:
@@ -132,15 +134,24 @@ class Interface:
     name: str | None = None
     description: str | None = None
     section: int = 0
+    local_id: int = 0  # the IDB's index inside its section (what tshark 4.0 shows)
     option_error: str | None = None
 
-    def ts_ns(self, units: int) -> int:
-        ups = self.units_per_second
+    def __post_init__(self):
+        self.set_clock(self.units_per_second, self.tsoffset)
+
+    def set_clock(self, units_per_second: int, tsoffset: int) -> None:
+        """if_tsresol / if_tsoffset: ns = units * ns_mul // ns_div + ns_offset (exact integers)."""
+        self.units_per_second, self.tsoffset = units_per_second, tsoffset
+        ups = units_per_second
         if ups <= 1_000_000_000 and 1_000_000_000 % ups == 0:
-            ns = units * (1_000_000_000 // ups)
+            self.ns_mul, self.ns_div = 1_000_000_000 // ups, 1
         else:
-            ns = units * 1_000_000_000 // ups
-        return ns + self.tsoffset * 1_000_000_000
+            self.ns_mul, self.ns_div = 1_000_000_000, ups
+        self.ns_offset = tsoffset * 1_000_000_000
+
+    def ts_ns(self, units: int) -> int:
+        return units * self.ns_mul // self.ns_div + self.ns_offset
 
 
 @dataclass
@@ -384,7 +395,30 @@ class CaptureReader:
         readers = {o: (C.BLOCK_HEADER[o].reader(), C.BLOCK[o].reader(), C.EPB_BODY[o].reader())
                    for o in "<>"}
         stats = self.stats
+        fast = {o: C.EPB_BLOCK[o].reader() for o in "<>"}
+        max_block = self.max_block
         while True:
+            if order is not None:  # fast path: a whole, sound EPB in the buffer
+                stream = src.stream
+                pos = stream.tell()
+                try:
+                    epb = fast[order](stream)
+                except StreamError:
+                    epb = None
+                if (epb is not None and epb.block_type == C.BT_EPB
+                        and epb.trailing_length == epb.block_total_length <= max_block
+                        and not epb.block_total_length & 3
+                        and epb.interface_id < len(local_ifaces)):
+                    g = local_ifaces[epb.interface_id]
+                    iface = self.interfaces[g]
+                    self._number += 1
+                    stats.frames += 1
+                    yield Frame(self._number,
+                                ((epb.ts_high << 32 | epb.ts_low) * iface.ns_mul) // iface.ns_div
+                                + iface.ns_offset, g, iface.linktype, epb.original_len, epb.data,
+                                src.base + pos)
+                    continue
+                stream.seek(pos)
             if not src.ensure(8):
                 if src.available():
                     yield self._error(src.offset(), f"block header cut short: {src.available()} "
@@ -470,8 +504,8 @@ class CaptureReader:
                         continue
                     self._number += 1
                     stats.frames += 1
-                    # §4.4: an SPB carries no timestamp; Wireshark shows it as 0
-                    yield Frame(self._number, 0, local_ifaces[0], iface.linktype,
+                    # §4.4: an SPB carries no timestamp (tshark shows none either)
+                    yield Frame(self._number, None, local_ifaces[0], iface.linktype,
                                 spb.original_len, spb.data, at)
                 elif btype == C.BT_PB:
                     pb = C.PB_BODY[order].reader()(body)
@@ -487,8 +521,10 @@ class CaptureReader:
                                 pb.data, at)
                 elif btype == C.BT_IDB:
                     idb = C.IDB_BODY[order].reader()(body)
+                    iface = self._interface(order, idb, section)
+                    iface.local_id = len(local_ifaces)
                     local_ifaces.append(len(self.interfaces))
-                    self.interfaces.append(self._interface(order, idb, section))
+                    self.interfaces.append(iface)
                 elif btype == C.BT_SHB:
                     shb = C.SHB_BODY[order].reader()(body)
                     if shb.major_version != 1:
@@ -519,9 +555,13 @@ class CaptureReader:
             try:
                 if code == C.IF_TSRESOL and len(value) >= 1:
                     v = C.U8.parse_bytes(value).value
-                    iface.units_per_second = 2 ** (v & 0x7F) if v & 0x80 else 10 ** v
+                    if (v & 0x7F) > 64:
+                        iface.option_error = f"if_tsresol {v:#x} is out of range; ignored"
+                        continue
+                    iface.set_clock(2 ** (v & 0x7F) if v & 0x80 else 10 ** v, iface.tsoffset)
                 elif code == C.IF_TSOFFSET and len(value) >= 8:
-                    iface.tsoffset = C.TSOFFSET[order].parse_bytes(value).seconds
+                    iface.set_clock(iface.units_per_second,
+                                    C.TSOFFSET[order].parse_bytes(value).seconds)
                 elif code == C.IF_NAME:
                     iface.name = value.decode("utf-8", "replace")
                 elif code == C.IF_DESCRIPTION:

@@ -537,14 +537,10 @@ def _make_layer(class_name, codec_name, schema, json, label, mikey_type=None, ba
     return cls
 
 
-_ENTRY_LABELS = {"SrtpIdEntry": "SRTP-ID map entry", "GenericIdEntry": "GENERIC-ID map entry",
-                 "Ipsec4IdEntry": "IPSEC4-ID map entry", "SpParam": "Policy param",
-                 "THDR": "Ticket header (THDR)"}
-_ENTRY_SCHEMAS = {"SrtpIdEntry": (S.SRTP_ID, "mikey.srtp_id"),
-                  "GenericIdEntry": (S.GENERIC_ID, "mikey.generic_id"),
-                  "Ipsec4IdEntry": (S.IPSEC4_ID, "mikey.ipsec4_id"),
-                  "SpParam": (S.SP_PARAM, "mikey.sp.param"),
-                  "THDR": (S.THDR, "mikey.thdr")}
+# Structures that are not payloads (CS ID map entries, SP parameters, the ticket header): their
+# schemas and JSON subtree names come from the codec's model classes.
+_ENTRY_SCHEMAS = {cls.NAME: (cls.SCHEMA, cls.JSON)
+                  for cls in (M.SrtpIdEntry, M.GenericIdEntry, M.Ipsec4IdEntry, M.SpParam, M.THDR)}
 
 
 def _layer_for(schema):
@@ -552,7 +548,7 @@ def _layer_for(schema):
     if cls is None:
         for name, (sch, json) in _ENTRY_SCHEMAS.items():
             if sch is schema:
-                return _make_layer(f"MIKEY_{name}", name, sch, json, f"MIKEY {_ENTRY_LABELS[name]}")
+                return _make_layer(f"MIKEY_{name}", name, sch, json, f"MIKEY {name}")
         raise TypeError("schema without a layer")
     return cls
 

@@ -52,7 +52,7 @@ class Session:
     # -- entry point ---------------------------------------------------------------------------
     def analyze(self, unit: Unit) -> list[dict]:
         self.stats["units"] += 1
-        base = {"frame": unit.frames[0], "frames": list(unit.frames), "time": unit.time,
+        base = {"frame": unit.frames[-1], "frames": list(unit.frames), "time": unit.time,
                 "transport": unit.transport, "src": unit.src, "sport": unit.sport,
                 "dst": unit.dst, "dport": unit.dport}
         if MIKEY_PORT in (unit.sport, unit.dport) and not sip.looks_like_sip(unit.data):
@@ -197,7 +197,8 @@ class Session:
 
     def _psk_smime(self, base, ent, call_id):
         self.stats["cms"] += 1
-        res = psk_smime.open_body(ent.body, ent.header("content-type") or "", self.keyring,
+        res = psk_smime.open_body(ent.body, ent.header("content-type") or "",
+                                  self.keyring if self.keyring is not None else Keyring(),
                                   self.replay_cache)
         rec = dict(base, kind="psk-smime", ok=res.ok, error=res.error,
                    proof_of_origin=res.proof_of_origin, replay=res.replay, notes=res.notes)

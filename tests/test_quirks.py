@@ -87,3 +87,13 @@ def test_signed_regions_both_conventions():
     assert regions["rfc3830"] == wire[:-129] and regions["rfc3830"].endswith(b"\x20\x81")
     assert regions["without_sign_header"] == wire[:-131]
     assert m.decode(m.encode(m.Message(msg.hdr, msg.payloads[:-1]))).signed_regions(wire) == {}
+
+
+def test_findings_after_wolfssl_padding_have_true_offsets():
+    msg = m.Message(m.HDR(data_type=26, cs_id_map_type=1),
+                    [m.T(ts_type=0, ts_value=1 << 32), m.SIGN(s_type=2, signature=bytes(32))])
+    wire = m.encode(msg)
+    quirky = wire[:10] + b"\x00\x00" + wire[10:]
+    back = m.decode(quirky)
+    sign_finding = next(f for f in back.findings if f.path.endswith("signature"))
+    assert sign_finding.offset == quirky.index(bytes([0x20, 32])) + 2

@@ -170,6 +170,7 @@ def _decode_rest(data, stream, hdr, padding, strict):
     _decode_chain(data, stream, hdr.next_payload, "HDR.next_payload", 2, msg, "payloads")
     if padding:
         msg.offsets = [0] + [o + base for o in msg.offsets[1:]]
+        msg.findings = [Finding(f.path, f.offset + base, f.message) for f in msg.findings]
     rest = data[stream.tell():]
     if rest:
         where = stream.tell() + base

@@ -784,7 +784,7 @@ class Malformed(Scenario):
         bad = der[:-7]
         self.cms_case(bad, "enveloped-data", "EnvelopedData truncated by 7 octets (bad length)",
                       {"stage": "decode", "offset": 0, "path": "ContentInfo",
-                       "contains": "needs"})
+                       "contains": "exceeds"})
         der = CB.auth_envelope(content, [kek])
         bad = der[:-1] + bytes([der[-1] ^ 0x01])  # the mac is the last field
         self.cms_case(bad, "authEnveloped-data", "AuthEnvelopedData with a bad GCM tag (mac)",
