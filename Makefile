@@ -37,8 +37,9 @@ tshark:
 	fi
 
 demo: venv
+	$(BIN)/mcsec dissect pcaps/private-call.pcapng --keys pcaps/keyring.toml --keys pcaps/smime-keys.pem --stats
+	$(BIN)/mcsec dissect pcaps/psk-smime.pcapng --keys pcaps/keyring.toml
 	$(BIN)/mcsec decode pcaps/messages/mikey-sakke-gmk.sdp --keys pcaps/messages/bob.keyring.toml
-	$(BIN)/mcsec decode pcaps/messages/mikey-sakke-pck.hex --keys pcaps/messages/bob.keyring.toml --format json
 
 test: venv tshark
 	$(BIN)/python -m pytest -q

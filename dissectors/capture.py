@@ -452,6 +452,8 @@ class CaptureReader:
                                   fatal=True)
                 return
             read_bh, read_block, read_epb = readers[order]
+            stream = src.stream  # ensure() may have moved the buffer
+            pos = stream.tell()
             h = read_bh(stream)
             stream.seek(pos)
             length = h.block_total_length
