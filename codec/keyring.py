@@ -27,6 +27,11 @@ The TOML format is a public interface (README "Keyring")::
     identity = "sip:alice@example.org"   # or csb_id = "12345678" (hex)
     key = "…"
 
+    [[srtp]]                      # SRTP master keys known from elsewhere (matched by MKI)
+    mki = "…"
+    key = "…"                     # master key
+    salt = "…"                    # master salt (12 octets: AES-GCM profile)
+
 Secrets never appear in ``repr`` or ``str`` of these objects.
 """
 
@@ -108,12 +113,25 @@ class Psk:
     SECRET_FIELDS = ("key",)
 
 
+@_secret_repr
+@dataclass
+class SrtpKey:
+    """An SRTP master key and salt known from elsewhere, matched to packets by MKI."""
+
+    mki: bytes
+    key: bytes
+    salt: bytes
+    source: str = ""
+    SECRET_FIELDS = ("key", "salt")
+
+
 @dataclass
 class Keyring:
     kms: list[KmsKeys] = field(default_factory=list)
     users: list[UserKeys] = field(default_factory=list)
     keks: list[Kek] = field(default_factory=list)
     psks: list[Psk] = field(default_factory=list)
+    srtp: list[SrtpKey] = field(default_factory=list)
     private_keys: list[Any] = field(default_factory=list)  # cryptography private key objects
     certificates: list[Any] = field(default_factory=list)  # cryptography x509.Certificate
     sources: list[str] = field(default_factory=list)
@@ -142,7 +160,8 @@ class Keyring:
 
     # -- building ------------------------------------------------------------------------------
     def merge(self, other: "Keyring") -> "Keyring":
-        for name in ("kms", "users", "keks", "psks", "private_keys", "certificates", "sources"):
+        for name in ("kms", "users", "keks", "psks", "srtp", "private_keys", "certificates",
+                     "sources"):
             getattr(self, name).extend(getattr(other, name))
         return self
 
@@ -172,6 +191,9 @@ class Keyring:
         for k in self.keks:
             out.append("[[kek]]")
             emit("kek", [("id", k.id), ("key", k.key)])
+        for k in self.srtp:
+            out.append("[[srtp]]")
+            emit("srtp", [("mki", k.mki), ("key", k.key), ("salt", k.salt)])
         for p in self.psks:
             out.append("[[psk]]")
             emit("psk", [("identity", p.identity),
@@ -234,7 +256,7 @@ def from_toml(text: str | bytes, source: str = "") -> Keyring:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise KeyringError(f"{source}: not TOML: {e}") from None
-    known = {"kms", "user", "kek", "psk"}
+    known = {"kms", "user", "kek", "psk", "srtp"}
     unknown = set(doc) - known
     if unknown:
         raise KeyringError(f"{source}: unknown table(s) {sorted(unknown)}")
@@ -255,6 +277,10 @@ def from_toml(text: str | bytes, source: str = "") -> Keyring:
     for i, t in enumerate(_tables(doc, "kek", source)):
         w = f"{source}: kek[{i}]"
         ring.keks.append(Kek(id=_hex(t, "id", w, True), key=_hex(t, "key", w, True), source=source))
+    for i, t in enumerate(_tables(doc, "srtp", source)):
+        w = f"{source}: srtp[{i}]"
+        ring.srtp.append(SrtpKey(mki=_hex(t, "mki", w, True), key=_hex(t, "key", w, True),
+                                 salt=_hex(t, "salt", w, True), source=source))
     for i, t in enumerate(_tables(doc, "psk", source)):
         w = f"{source}: psk[{i}]"
         csb = _hex(t, "csb_id", w)
@@ -309,5 +335,5 @@ def from_pem_or_der(data: bytes, source: str = "", password: bytes | None = None
     raise KeyringError(f"{source}: neither a DER certificate nor a DER private key")
 
 
-__all__ = ["Keyring", "KmsKeys", "UserKeys", "Kek", "Psk", "KeyringError", "from_toml",
+__all__ = ["Keyring", "KmsKeys", "UserKeys", "Kek", "Psk", "SrtpKey", "KeyringError", "from_toml",
            "from_pem_or_der", "DecodeError"]

@@ -58,7 +58,8 @@ def records(path, session: Session, *, max_units: int | None = None) -> Iterator
                     return
     for ev in table.flush():
         yield from _event(ev, session, flows, directions, times)
-    secrets = getattr(reader, "tls_keylog", None)
+    keylog = reader.tls_keylog
+    secrets = keylog() if callable(keylog) else keylog
     if secrets:
         yield {"kind": "note", "message": "the capture holds TLS key log secrets (pcapng DSB); "
                                           "SIP over TLS is not decrypted by this version"}
@@ -168,12 +169,16 @@ def text_line(rec: dict) -> str:
     elif kind == "psk-smime":
         lines.append(f"    seed 004 PSK S/MIME: {'opened' if rec['ok'] else 'FAILED: ' + str(rec['error'])}"
                      f", proof of origin {rec['proof_of_origin']}, replay {rec['replay']}")
+    elif kind in ("srtp", "srtcp"):
+        lines.append(f"    {kind.upper()} SSRC 0x{rec['ssrc']:08x} MKI {rec['mki']} ({rec['keys']}): "
+                     + ("authenticated and decrypted" if rec["ok"] else f"FAILED: {rec['error']['reason']}")
+                     + (f"; floor control: {rec['floor']}" if rec.get("floor") else ""))
     elif kind == "kms-xml":
         if "kms_request" in rec:
             lines.append(f"    KMS request: {rec['kms_request']}")
         else:
             lines.append(f"    KMS document: {rec.get('kms') or rec.get('error')}")
-    if rec.get("error") and kind not in ("psk-smime", "kms-xml"):
+    if rec.get("error") and kind not in ("psk-smime", "kms-xml", "srtp", "srtcp"):
         e = rec["error"]
         lines.append(f"    DECODE ERROR {e.get('path')} at offset {e.get('offset')}: {e.get('reason')}")
     return "\n".join(lines)

@@ -588,25 +588,37 @@ class FlowTable:
             self._drain(flow, d, half, pieces, frames, out)
             self._deliver(flow, d, half, pieces, frames, out)
             return
-        # out of order: buffer (bounded)
-        prev = half.segs.get(seq)
-        if prev is not None:
-            pdata = prev[0]
-            n = min(len(pdata), len(data))
-            if pdata[:n] != data[:n]:
-                self.stats.tcp_conflicts += 1
-                self._bad(number, f"TCP segment overlaps a buffered one (frame {prev[1]}) with "
-                          "different data; the first received is kept", "tcp", None, out)
-            if len(data) <= len(pdata):
-                self.stats.tcp_retransmitted_bytes += len(data)
-                return
-            self.stats.tcp_retransmitted_bytes += len(pdata)
-            half.buffered -= len(pdata)
-            self._total_buffer -= len(pdata)
-            data = pdata + data[len(pdata):]
-        half.segs[seq] = (data, number)
-        half.buffered += len(data)
-        self._total_buffer += len(data)
+        # out of order: buffer what no buffered segment covers yet (the first received wins)
+        pieces = [(rel, data)]
+        conflict = None
+        for bseq, (bdata, bframe) in half.segs.items():
+            b0 = _rel(bseq, half.next_seq)
+            b1 = b0 + len(bdata)
+            kept = []
+            for p0, pdata in pieces:
+                p1 = p0 + len(pdata)
+                lo, hi = max(p0, b0), min(p1, b1)
+                if lo >= hi:
+                    kept.append((p0, pdata))
+                    continue
+                if conflict is None and pdata[lo - p0:hi - p0] != bdata[lo - b0:hi - b0]:
+                    conflict = bframe
+                self.stats.tcp_retransmitted_bytes += hi - lo
+                if p0 < lo:
+                    kept.append((p0, pdata[:lo - p0]))
+                if hi < p1:
+                    kept.append((hi, pdata[hi - p0:]))
+            pieces = kept
+            if not pieces:
+                break
+        if conflict is not None:
+            self.stats.tcp_conflicts += 1
+            self._bad(number, f"TCP segment overlaps a buffered one (frame {conflict}) with "
+                      "different data; the first received is kept", "tcp", None, out)
+        for p0, pdata in pieces:
+            half.segs[(half.next_seq + p0) & _M32] = (pdata, number)
+            half.buffered += len(pdata)
+            self._total_buffer += len(pdata)
         lim = self.limits
         if half.buffered > lim.max_flow_buffer or len(half.segs) > lim.max_segments:
             self._force_gap(flow, d, half, out, "per-flow buffer limit reached")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec import mime, psk_smime, sip
+from codec.media import MediaKeys
 from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import decode as mikey_decode
@@ -46,8 +47,13 @@ class Session:
     transport_key: bytes | None = None
     replay_cache: ticket.ReplayCache = field(default_factory=lambda: ticket.ReplayCache(1024))
     history: list = field(default_factory=list)  # (Message, wire) of MIKEY messages seen
+    media: MediaKeys = field(default_factory=MediaKeys)  # SRTP/SRTCP keys derived so far
     stats: dict = field(default_factory=lambda: {"units": 0, "sip": 0, "mikey": 0, "cms": 0,
                                                  "errors": 0, "kms_xml": 0})
+
+    def __post_init__(self):
+        for k in (self.keyring.srtp if self.keyring is not None else ()):
+            self.media.add_session(k.mki, k.key, k.salt, f"keyring {k.source}".strip())
 
     # -- entry point ---------------------------------------------------------------------------
     def analyze(self, unit: Unit) -> list[dict]:
@@ -61,7 +67,26 @@ class Session:
             return self._sip(base, unit.data)
         if unit.data.startswith((b"HTTP/1.", b"POST ", b"GET ", b"PUT ")):
             return self._http(base, unit.data)
+        if unit.transport == "udp":
+            return self._media(base, unit.data)
         return []
+
+    # -- SRTP / SRTCP and floor control --------------------------------------------------------
+    def _media(self, base, data):
+        res = self.media.open(data)
+        if res is None:
+            return []
+        self.stats[res.kind] = self.stats.get(res.kind, 0) + 1
+        rec = dict(base, kind=res.kind, ok=res.ok, mki=res.mki.hex(), keys=res.label,
+                   ssrc=res.ssrc)
+        if res.error:
+            rec["error"] = {"reason": res.error}
+        if res.floor:
+            rec["floor"] = res.floor
+        if res.ok:
+            rec["plaintext"] = (res.plaintext.hex() if self.show_secrets
+                                else f"<{len(res.plaintext)} octets decrypted; --show-secrets>")
+        return [rec]
 
     # -- SIP -----------------------------------------------------------------------------------
     def _sip(self, base, data):
@@ -138,6 +163,7 @@ class Session:
             res = mikey_sakke.process(msg, data, self.keyring,
                                       decrypt_unverified=self.decrypt_unverified)
             render_sakke.annotate_json(doc, msg, res, self.show_secrets)
+            self._register_media(msg, res)
             return
         dt = msg.hdr.data_type
         if dt not in (0, 1) and dt not in ticket.TICKET_DATA_TYPES:
@@ -161,6 +187,20 @@ class Session:
             t = msg.find("T")
             replay = self.replay_cache.check(data, t.ts_value if t else 0)
         render_ticket.annotate_json(doc, msg, res, self.show_secrets, replay)
+
+    def _register_media(self, msg, res):
+        """Keys for the media: per crypto session by MKI; a GMK for every sender's GUK-ID."""
+        if res.ssv is None:
+            return
+        label = f"{res.key_type} 0x{(res.key_id or 0):08x}"
+        for cs in res.crypto_sessions:
+            self.media.add_session(cs.mki, cs.master_key, cs.master_salt,
+                                   f"{label} CS {cs.cs_id}")
+        if res.key_type == "GMK" and res.key_id is not None:
+            rand = msg.find("RAND")
+            cs_id = res.crypto_sessions[0].cs_id if res.crypto_sessions else 4
+            self.media.add_group(res.key_id, res.ssv, rand.rand if rand else b"",
+                                 msg.hdr.prf_func, cs_id, label)
 
     def _find(self, data_type, csb_id):
         for m, b in reversed(self.history):

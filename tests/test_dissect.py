@@ -140,3 +140,31 @@ def test_cli_json_lines_and_stats(tmp_path, capsys):
     lines = [json.loads(x) for x in out.splitlines()]
     assert any(r.get("transport") == "tcp" and r["kind"] == "mikey" for r in lines)
     assert json.loads(err.splitlines()[-1])["mcsec.stats"]["units"] > 0
+
+
+@pytest.mark.parametrize("kind", ["srtp", "srtcp"])
+def test_media_is_authenticated_and_decrypted(dissected, kind):
+    entries = _entries(kind)
+    assert entries
+    for e in entries:
+        recs = [r for r in dissected[e["capture"]][0][e["frame"]] if r["kind"] == kind]
+        assert recs, (e["capture"], e["frame"], e["description"])
+        assert recs[0]["ok"] is True and recs[0]["mki"] == e["mki"]
+        plain = bytes.fromhex(recs[0]["plaintext"])
+        assert plain == bytes.fromhex(e["rtp" if kind == "srtp" else "rtcp"])
+        if e.get("floor_message"):
+            assert recs[0]["floor"] == e["floor_message"]
+
+
+def test_tampered_media_fails_authentication():
+    from codec.keyring import Keyring, SrtpKey
+
+    for e in _entries("malformed-srtp"):
+        # the malformed capture has no key management for this stream: give its key directly
+        ring = Keyring(srtp=[SrtpKey(bytes.fromhex(e["mki"]), bytes.fromhex(e["master_key"]),
+                                     bytes.fromhex(e["master_salt"]))])
+        session = Session(keyring=ring)
+        recs = [r for r in dissect.records(PCAPS / e["capture"], session)
+                if r.get("frame") == e["frame"] and r["kind"] == "srtp"]
+        assert recs, e["description"]
+        assert recs[0]["ok"] is False and "tag" in recs[0]["error"]["reason"]

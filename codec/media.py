@@ -1,0 +1,125 @@
+"""SRTP/SRTCP media protected with keys from key management, and MCPTT floor control.
+
+:class:`MediaKeys` collects what MIKEY processing derived — per-crypto-session master keys and
+salts with their MKIs (TS 33.180 §7.4: PCK-ID, CSK-ID …) and GMKs, whose senders' keys depend on
+the sender's GUK-ID carried in the MKI (GMK-ID ‖ GUK-ID, §7.4.2) — and opens packets with the AES-GCM
+default profile of :mod:`codec.srtp`.  Packets are matched to keys by their trailing MKI.
+Floor-control messages (RTCP APP with name "MCPT", TS 24.380 §8.2) are named after opening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+
+from codec.crypto import prf
+from codec import srtp
+
+RTCP_TYPES = range(200, 205)  # SR, RR, SDES, BYE, APP (RFC 3550 §12.1)
+APP = 204
+
+
+@dataclass
+class MediaResult:
+    kind: str  # "srtp" | "srtcp"
+    ok: bool
+    mki: bytes
+    label: str = ""
+    ssrc: int | None = None
+    plaintext: bytes | None = None
+    error: str | None = None
+    floor: str | None = None  # TS 24.380 message name for MCPTT floor control
+
+
+@dataclass
+class _Entry:
+    keys: srtp.SessionKeys
+    label: str
+
+
+@dataclass
+class MediaKeys:
+    sessions: dict = field(default_factory=dict)  # MKI -> [_Entry] (PCK: CS 0 and 1 share one)
+    by_ssrc: dict = field(default_factory=dict)  # (SSRC, MKI, kind) -> the _Entry that opened it
+    groups: dict = field(default_factory=dict)  # GMK-ID -> (gmk, rand, prf_func, cs_id, label)
+    roc: dict = field(default_factory=dict)  # SSRC -> (roc, last seq)
+
+    def add_session(self, mki: bytes, master_key: bytes, master_salt: bytes, label: str):
+        if mki and len(master_salt) == 12:
+            entries = self.sessions.setdefault(bytes(mki), [])
+            entries[:] = [e for e in entries if e.label != label]  # a re-keyed CS replaces its entry
+            entries.append(_Entry(srtp.SessionKeys(master_key, master_salt), label))
+
+    def add_group(self, gmk_id: int, gmk: bytes, rand: bytes, prf_func: int, cs_id: int,
+                  label: str):
+        self.groups[gmk_id] = (gmk, rand, prf_func, cs_id, label)
+
+    def _lookup(self, packet: bytes):
+        for n in (8, 4):
+            if len(packet) <= n + 16:
+                continue
+            mki = bytes(packet[len(packet) - n:])
+            entries = self.sessions.get(mki)
+            if entries:
+                return mki, entries
+            if n == 8:
+                gmk_id = int.from_bytes(mki[:4], "big")
+                group = self.groups.get(gmk_id)
+                if group is not None:  # the sender's GUK-ID is the CSB ID of its keys
+                    gmk, rand, prf_func, cs_id, label = group
+                    guk_id = int.from_bytes(mki[4:], "big")
+                    key, salt = prf.srtp_master(gmk, cs_id, guk_id, rand, 16, 12, prf_func)
+                    entry = _Entry(srtp.SessionKeys(key, salt), f"{label}, sender GUK-ID "
+                                                                 f"0x{guk_id:08x}")
+                    self.sessions[mki] = [entry]
+                    return mki, [entry]
+        return None, None
+
+    def open(self, packet: bytes) -> MediaResult | None:
+        """Open an SRTP or SRTCP packet whose MKI names known keys (None when none does)."""
+        if len(packet) < 12 or packet[0] >> 6 != 2:
+            return None
+        mki, entries = self._lookup(packet)
+        if not entries:
+            return None
+        rtcp = packet[1] in RTCP_TYPES
+        kind = "srtcp" if rtcp else "srtp"
+        ssrc = int.from_bytes(packet[4:8] if rtcp else packet[8:12], "big")
+        known = self.by_ssrc.get((ssrc, mki, kind))
+        ordered = ([known] if known else []) + [e for e in entries if e is not known]
+        res = None
+        for entry in ordered:  # the GCM tag tells which crypto session a stream belongs to
+            res = self._open_with(entry, packet, mki, rtcp, ssrc)
+            if res.ok:
+                self.by_ssrc[(ssrc, mki, kind)] = entry
+                return res
+        if len(ordered) > 1:
+            res.label = " / ".join(e.label for e in ordered)
+        return res
+
+    def _open_with(self, entry, packet, mki, rtcp, ssrc):
+        if rtcp:
+            res = MediaResult("srtcp", False, mki, entry.label, ssrc)
+            try:
+                plain = srtp.unprotect_rtcp(entry.keys, packet, len(mki))
+            except (InvalidTag, ValueError) as e:
+                res.error = "authentication tag mismatch" if isinstance(e, InvalidTag) else str(e)
+                return res
+            res.ok, res.plaintext = True, plain
+            if plain[1] == APP and plain[8:12] == b"MCPT":
+                res.floor = srtp.FLOOR_NAMES.get(plain[0] & 0x1F, f"subtype {plain[0] & 0x1F}")
+            return res
+        seq = int.from_bytes(packet[2:4], "big")
+        roc, last = self.roc.get(ssrc, (0, seq))
+        if seq < last and last - seq > 0x8000:  # RFC 3711 §3.3.1: the sequence number wrapped
+            roc += 1
+        res = MediaResult("srtp", False, mki, entry.label, ssrc)
+        try:
+            plain = srtp.unprotect_rtp(entry.keys, packet, roc, len(mki))
+        except (InvalidTag, ValueError) as e:
+            res.error = "authentication tag mismatch" if isinstance(e, InvalidTag) else str(e)
+            return res
+        self.roc[ssrc] = (roc, seq)
+        res.ok, res.plaintext = True, plain
+        return res
