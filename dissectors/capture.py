@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -262,8 +263,9 @@ class CaptureReader:
         return self.file_size - src.offset()
 
     def _read(self, f) -> Iterator:
-        try:
-            self.file_size = os.fstat(f.fileno()).st_size - f.tell()
+        try:  # regular files only: a pipe's size says nothing
+            st = os.fstat(f.fileno())
+            self.file_size = st.st_size - f.tell() if stat.S_ISREG(st.st_mode) else None
         except (OSError, AttributeError, io.UnsupportedOperation, ValueError):
             self.file_size = None
         src = _Source(f, self.chunk)

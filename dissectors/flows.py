@@ -134,10 +134,10 @@ class Limits:
     max_segments: int = 1_024
     max_flow_buffer: int = 1 << 20
     max_total_buffer: int = 64 << 20
-    max_flows: int = 100_000
+    max_flows: int = 65_536
     max_closed_flows: int = 4_096
     flow_idle_frames: int = 5_000_000
-    history_bytes: int = 16_384
+    history_bytes: int = 4_096
     max_ext_headers: int = 16
 
 

@@ -65,7 +65,7 @@ def test_pcapng_sections_interfaces_blocks_match_tshark(tmp_path, tshark):
     """Two sections (LE then BE), three IDBs with different link types and clocks, EPB, SPB,
     obsolete PB, NRB/ISB/unknown blocks skipped, a DSB with a TLS key log."""
     from scapy.layers.inet import IP, UDP
-    from scapy.layers.l2 import CookedLinux, Ether
+    from scapy.layers.l2 import CookedLinux
     ip = bytes(IP(src="1.1.1.1", dst="2.2.2.2") / UDP(sport=1, dport=2) / b"raw")
     eth = _udp_frames(2)[1]
     sll = bytes(CookedLinux(proto=0x800) / IP(src="1.1.1.1", dst="2.2.2.2") / UDP() / b"sll")
@@ -328,7 +328,7 @@ def test_decode_options_tcp_mss_matches_tshark(tmp_path, tshark):
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
     from scapy.utils import wrpcap
-    pkt = Ether() / IP() / TCP(options=[("MSS", 1380), ("NOP", None), ("WScale", 7),
+    pkt = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(dst="192.0.2.9") / TCP(options=[("MSS", 1380), ("NOP", None), ("WScale", 7),
                                         ("SAckOK", b""), ("Timestamp", (1, 2))])
     wrpcap(str(tmp_path / "o.pcap"), [pkt])
     t = C.TCP.parse_bytes(bytes(pkt)[34:])

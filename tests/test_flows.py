@@ -15,7 +15,7 @@ from scapy.layers.inet6 import (IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv
 from scapy.layers.l2 import CookedLinux, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
-from dissectors.capture import Frame, read_frames
+from dissectors.capture import read_frames
 from dissectors.flows import (Anomaly, Datagram, FlowTable, Limits, StreamData, StreamEnd,
                               StreamGap, StreamStart, flow_events)
 from tests.capture_util import pcap_file, tshark_fields
@@ -24,6 +24,11 @@ try:
     from scapy.layers.l2 import CookedLinuxV2
 except ImportError:  # pragma: no cover
     CookedLinuxV2 = None
+
+
+def Eth(**kw):
+    """Ethernet with both MACs given (else scapy tries to resolve them on the network)."""
+    return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", **kw)
 
 
 def _write(path, linktype, frames):
@@ -55,9 +60,9 @@ def _udp6(payload=b"sip6", sport=5060):
 
 
 LINKS = {
-    "ethernet": (1, lambda ip: Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / ip),
-    "vlan": (1, lambda ip: Ether() / Dot1Q(vlan=42) / ip),
-    "qinq": (1, lambda ip: Ether() / Dot1AD(vlan=7) / Dot1Q(vlan=42) / ip),
+    "ethernet": (1, lambda ip: Eth() / ip),
+    "vlan": (1, lambda ip: Eth() / Dot1Q(vlan=42) / ip),
+    "qinq": (1, lambda ip: Eth() / Dot1AD(vlan=7) / Dot1Q(vlan=42) / ip),
     "sll": (113, lambda ip: CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, src=b"\x02" * 6,
                                         proto=0x0800 if ip.version == 4 else 0x86DD) / ip),
     "raw101": (101, lambda ip: ip),
@@ -96,9 +101,9 @@ def test_fragmented_udp_matches_tshark(tmp_path, tshark):
     v4 = fragment(_udp4(big), fragsize=600)
     v6 = fragment6(IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop()
                    / IPv6ExtHdrFragment(id=77) / UDP(sport=1, dport=2) / Raw(big[:2500]), 1280)
-    frames = ([Ether() / f for f in v4] + [Ether() / f for f in reversed(fragment(
-        _udp4(big[:1800], 5070), fragsize=400))] + [Ether() / f for f in v6]
-        + [Ether() / _udp6(b"after", 7)])
+    frames = ([Eth() / f for f in v4] + [Eth() / f for f in reversed(fragment(
+        _udp4(big[:1800], 5070), fragsize=400))] + [Eth() / f for f in v6]
+        + [Eth() / _udp6(b"after", 7)])
     path = _write(tmp_path / "frag.pcap", 1, frames)
     ours, theirs = _datagrams_vs_tshark(tshark, path)
     assert len(ours) == 4
@@ -112,7 +117,7 @@ def test_ipv6_extension_headers(tmp_path, tshark):
     pkt = (IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop()
            / IPv6ExtHdrRouting(addresses=["2001:db8::9"], segleft=0) / IPv6ExtHdrDestOpt()
            / UDP(sport=9, dport=10) / Raw(b"behind three extension headers"))
-    ours, theirs = _datagrams_vs_tshark(tshark, _write(tmp_path / "ext.pcap", 1, [Ether() / pkt]))
+    ours, theirs = _datagrams_vs_tshark(tshark, _write(tmp_path / "ext.pcap", 1, [Eth() / pkt]))
     assert len(ours) == 1 and ours == theirs
 
 
@@ -122,7 +127,7 @@ def test_ip_fragment_overlap_with_different_data_is_reported(tmp_path):
     evil = f2.copy()
     evil.frag = 2  # overlaps f1's octets 16..31 with other data
     evil[Raw].load = b"Z" * len(evil[Raw].load)
-    frames = [Ether() / f1, Ether() / evil] + [Ether() / f for f in fragment(p, fragsize=32)[1:]]
+    frames = [Eth() / f1, Eth() / evil] + [Eth() / f for f in fragment(p, fragsize=32)[1:]]
     ev = _events(_write(tmp_path / "ov.pcap", 1, frames))
     anomalies = [e for e in ev if isinstance(e, Anomaly)]
     assert any("different data" in a.what and a.frame == 2 for a in anomalies)
@@ -134,16 +139,16 @@ def test_fragment_limits_and_timeout(tmp_path):
     p = _udp4(bytes(3000))
     frags = fragment(p, fragsize=200)
     lim = Limits(max_fragments=4)
-    ev = _events(_write(tmp_path / "many.pcap", 1, [Ether() / f for f in frags]), lim)
+    ev = _events(_write(tmp_path / "many.pcap", 1, [Eth() / f for f in frags]), lim)
     assert not [e for e in ev if isinstance(e, Datagram)]
     assert any("more than 4 fragments" in e.what for e in ev if isinstance(e, Anomaly))
     # an incomplete datagram times out after frag_timeout_frames frames
-    frames = [Ether() / frags[0]] + [Ether() / _udp4(b"x")] * 5
+    frames = [Eth() / frags[0]] + [Eth() / _udp4(b"x")] * 5
     ev = _events(_write(tmp_path / "to.pcap", 1, frames), Limits(frag_timeout_frames=3))
     timeouts = [e for e in ev if isinstance(e, Anomaly) and "incomplete after 3" in e.what]
     assert len(timeouts) == 1 and timeouts[0].frame == 5
     # and at the end of the capture, an incomplete one is reported too
-    ev = _events(_write(tmp_path / "end.pcap", 1, [Ether() / frags[0]]))
+    ev = _events(_write(tmp_path / "end.pcap", 1, [Eth() / frags[0]]))
     assert any("end of the capture" in e.what for e in ev if isinstance(e, Anomaly))
 
 
@@ -151,7 +156,7 @@ def test_fragment_limits_and_timeout(tmp_path):
 # TCP
 def _tcp(src, dst, sport, dport, seq, flags, data=b"", ack=0, v6=False):
     ip = IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
-    pkt = Ether() / ip / TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags)
+    pkt = Eth() / ip / TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags)
     return pkt / Raw(data) if data else pkt
 
 
@@ -255,7 +260,6 @@ def test_tcp_gap_reported_at_end_and_after_buffer_limit(tmp_path):
     events = _events(_write(tmp_path / "lim.pcap", 1, frames), Limits(max_flow_buffer=25))
     gaps = [e for e in events if isinstance(e, StreamGap)]
     assert gaps[0].reason == "per-flow buffer limit reached" and gaps[0].missing_bytes == 95
-    _, data = _streams([e for e in events if not isinstance(e, StreamData) or e.offset < 5])
     tail = b"".join(e.data for e in events if isinstance(e, StreamData) and e.offset >= 99)
     assert tail == b"0123456789" * 5
 
@@ -291,7 +295,7 @@ def test_flow_limit_evicts_least_recently_used(tmp_path):
 
 
 def test_truncated_packet_is_reported(tmp_path):
-    pkt = bytes(Ether() / _udp4(b"x" * 200))
+    pkt = bytes(Eth() / _udp4(b"x" * 200))
     path = tmp_path / "snap.pcap"
     path.write_bytes(pcap_file("<", 1, [(0, 0, pkt[:80])], snaplen=80))
     events = _events(path)
@@ -302,7 +306,8 @@ def test_truncated_packet_is_reported(tmp_path):
 def test_every_frame_is_counted(tmp_path):
     from scapy.layers.l2 import ARP
     from scapy.layers.inet import ICMP
-    frames = [Ether() / ARP(), Ether() / IP() / ICMP(), Ether() / _udp4(), Ether() / b"\x08\x00"]
+    frames = [Eth() / ARP(), Eth() / IP(dst="192.0.2.9") / ICMP(), Eth() / _udp4(),
+              Eth(type=0x0800) / b"\x45\x00"]
     table = FlowTable()
     events = list(flow_events(read_frames(_write(tmp_path / "mix.pcap", 1, frames)), table))
     st = table.stats
