@@ -17,6 +17,7 @@ Everything here wraps the codec's builders (:func:`codec.mikey.mikey_sakke.build
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -110,7 +111,7 @@ def sakke_i_message(initiator: MS.Party, responder: MS.Party, *, key_type: str =
     """
     key = os.urandom(16) if key is None else key
     if key_id is None:
-        key_id = mcx.make_key_id(key_type, int.from_bytes(os.urandom(4), "big"))
+        key_id = mcx.make_key_id(key_type, secrets.randbits(28))
     if ntp_seconds is None:
         ntp_seconds = getattr(initiator, "ntp_seconds", None) or ntp_now()
     return MS.build_i_message(key_type, key, key_id, initiator, responder,
