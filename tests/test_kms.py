@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import keywrap
 
 from codec import kms as K
 from codec.crypto import eccsi, mcx, sakke
-from codec.keyring import KmsKeys, UserKeys
+from codec.keyring import UserKeys
 from codec.mikey import decode
 from codec.mikey import mikey_sakke as MS
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from codec.kms import Kms

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 
 import construct as c
-from construct import this
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 

@@ -17,7 +17,7 @@ import construct as c
 from codec.errors import DecodeError, EncodeError, Finding
 from codec.mikey import registry as R
 from codec.mikey.fields import BitFields, Reject
-from codec.mikey.model import (HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, SpParam, Structure)
+from codec.mikey.model import HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, Structure
 
 @dataclass(eq=False)
 class Message:

@@ -20,7 +20,7 @@ import construct as c
 
 from codec.errors import EncodeError
 from codec.mikey import schemas as S
-from codec.mikey.fields import BitFields, Meta
+from codec.mikey.fields import BitFields
 
 
 def _unwrap(sc):

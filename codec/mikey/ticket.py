@@ -19,7 +19,6 @@ exchanges so tests and fuzzers can run a whole round.
 
 from __future__ import annotations
 
-import io
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
