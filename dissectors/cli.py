@@ -313,6 +313,24 @@ def cmd_dissect(args) -> int:
     return EXIT_OK
 
 
+def cmd_keylog(args) -> int:
+    from dissectors import keylog
+
+    keyring = _load_keyring(args)
+    if keyring is None:
+        print("mcsec: keylog needs --keys", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        n = keylog.write_keylog(args.capture, keyring, args.output,
+                                transport_key=bytes.fromhex(args.trk) if args.trk else None)
+    except OSError as e:
+        print(f"mcsec: {e.filename}: {e.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output != "-":
+        print(f"mcsec: {n} keylog line(s) written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcsec", description="MCPTT security signalling codec and "
                                                           "dissector (MIKEY, MIKEY-SAKKE, "
@@ -399,6 +417,16 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--replay-cache-size", type=int, default=1024, metavar="N")
     ds.add_argument("--stats", action="store_true", help="print counters on stderr at the end")
     ds.set_defaults(func=cmd_dissect)
+
+    kl = sub.add_parser("keylog", help="write the secrets a dissection recovers (for the plugin)",
+                        description="Dissect CAPTURE with --keys and write the keys recovered "
+                                    "(SSVs, SRTP master keys, TEKs) in the mcsec keylog format "
+                                    "(dissectors/keylog.py); the file is created with mode 0600.")
+    kl.add_argument("capture", metavar="CAPTURE")
+    kl.add_argument("--keys", action="append", metavar="FILE", required=True)
+    kl.add_argument("--trk", metavar="HEX")
+    kl.add_argument("-o", "--output", required=True, metavar="FILE", help="keylog file (- = stdout)")
+    kl.set_defaults(func=cmd_keylog)
 
     ps = sub.add_parser("psk-smime", help="open seed 004 PSK S/MIME SIP MESSAGEs",
                         description="Recover the key from the MIKEY-TICKET TRANSFER_INIT of a SIP "
