@@ -123,5 +123,12 @@ class StreamFramer:
         return framed
 
 
+RTSP_START = re.compile(rb"(?:RTSP/[12]\.0 \d{3}|[A-Z_]+ \S+ RTSP/[12]\.0)")  # RFC 2326 §6, §7
+
+
 def looks_like_sip(data: bytes) -> bool:
     return bool(_START.match(data[:64]))
+
+
+def looks_like_rtsp(data: bytes) -> bool:
+    return bool(RTSP_START.match(data[:128]))

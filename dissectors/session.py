@@ -65,11 +65,31 @@ class Session:
             return [self._mikey(base, unit.data, "port 2269", None)]
         if sip.looks_like_sip(unit.data):
             return self._sip(base, unit.data)
+        if sip.looks_like_rtsp(unit.data):
+            return self._rtsp(base, unit.data)
         if unit.data.startswith((b"HTTP/1.", b"POST ", b"GET ", b"PUT ")):
             return self._http(base, unit.data)
         if unit.transport == "udp":
             return self._media(base, unit.data)
         return []
+
+    # -- RTSP (RFC 4567 §3.3 KeyMgmt header; RFC 2326) -----------------------------------------
+    def _rtsp(self, base, data):
+        head, _, _ = data.partition(b"\r\n\r\n")
+        lines = head.decode("utf-8", "replace").split("\r\n")
+        out = []
+        base = dict(base, rtsp={"start_line": lines[0]})
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep and name.strip().lower() == "keymgmt":
+                try:
+                    blobs = mikey_from_rtsp(value)
+                except (ValueError, TypeError) as e:
+                    out.append(dict(base, kind="rtsp", error={"path": "RTSP.KeyMgmt", "offset": 0,
+                                                              "reason": f"bad KeyMgmt: {e}"}))
+                    continue
+                out.extend(self._mikey(base, b, "rtsp KeyMgmt", None) for b in blobs)
+        return out
 
     # -- SRTP / SRTCP and floor control --------------------------------------------------------
     def _media(self, base, data):
@@ -289,10 +309,12 @@ def _err(e: DecodeError) -> dict[str, Any]:
 
 
 def mikey_from_rtsp(headers_value: str) -> list[bytes]:
-    """MIKEY messages of an RTSP ``KeyMgmt`` header (RFC 4567 §3.3)."""
+    """MIKEY messages of an RTSP ``KeyMgmt`` header (RFC 4567 §3.3):
+    ``prot=mikey; uri="…"; data="<base64>"``, several specs separated by commas."""
     out = []
     for spec in headers_value.split(","):
-        params = dict(p.strip().split("=", 1) for p in spec.split(";") if "=" in p)
-        if params.get("prot", "").strip('"') == "mikey" and "data" in params:
-            out.append(base64.b64decode(params["data"].strip().strip('"')))
+        params = {k.strip().lower(): v.strip().strip('"')
+                  for k, _, v in (p.partition("=") for p in spec.split(";")) if v}
+        if params.get("prot") == "mikey" and "data" in params:
+            out.append(base64.b64decode(params["data"], validate=True))
     return out

@@ -118,3 +118,16 @@ def test_kms_xml_over_http_provisions_the_session():
     rec = s.analyze(_unit(wire, 2269, 2269, frame=3))[0]
     sakke = next(p["mikey.sakke"] for p in rec["mikey"]["mikey"] if "mikey.sakke" in p)
     assert sakke["mikey.sakke.ssv"] == "<hidden>"  # decrypted with keys from the capture
+
+
+def test_rtsp_keymgmt_header():
+    pck = bytes.fromhex((SAMPLES / "mikey-sakke-pck.hex").read_text())
+    setup = (b"SETUP rtsp://192.0.2.5/stream/trackID=1 RTSP/1.0\r\nCSeq: 3\r\n"
+             b'KeyMgmt: prot=mikey; uri="rtsp://192.0.2.5/stream"; data="'
+             + base64.b64encode(pck) + b'"\r\nTransport: RTP/SAVP;unicast\r\n\r\n')
+    recs = Session(keyring=None).analyze(_unit(setup, 40000, 554))
+    assert [r["carrier"] for r in recs] == ["rtsp KeyMgmt"]
+    assert recs[0]["rtsp"]["start_line"].startswith("SETUP") and "error" not in recs[0]
+    bad = setup.replace(b'data="', b'data="!!')
+    recs = Session(keyring=None).analyze(_unit(bad, 40000, 554))
+    assert recs[0]["error"]["path"] == "RTSP.KeyMgmt"
