@@ -297,8 +297,16 @@ def cmd_dissect(args) -> int:
                       transport_key=bytes.fromhex(args.trk) if args.trk else None,
                       replay_cache=ReplayCache(args.replay_cache_size))
     out = sys.stdout
+    keylog = None
+    if args.tls_keylog:
+        try:
+            with open(args.tls_keylog, "rb") as f:
+                keylog = f.read()
+        except OSError as e:
+            print(f"mcsec: cannot read {args.tls_keylog}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
     try:
-        for rec in dissect.records(args.capture, session):
+        for rec in dissect.records(args.capture, session, tls_keylog=keylog):
             if args.format == "json":
                 out.write(json.dumps(rec) + "\n")
             else:
@@ -416,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--decrypt-unverified", action="store_true")
     ds.add_argument("--replay-cache-size", type=int, default=1024, metavar="N")
     ds.add_argument("--stats", action="store_true", help="print counters on stderr at the end")
+    ds.add_argument("--tls-keylog", metavar="FILE",
+                    help="NSS key log for SIP over TLS (tshark decrypts it; secrets in pcapng "
+                         "Decryption Secrets Blocks are used without this option)")
     ds.set_defaults(func=cmd_dissect)
 
     kl = sub.add_parser("keylog", help="write the secrets a dissection recovers (for the plugin)",

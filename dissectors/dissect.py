@@ -33,36 +33,48 @@ def HttpFramer() -> StreamFramer:
     return StreamFramer(start=HTTP_START_RE)
 
 
-def records(path, session: Session, *, max_units: int | None = None) -> Iterator[dict]:
-    """Every record of the capture at ``path`` (see module docstring)."""
+def records(path, session: Session, *, max_units: int | None = None,
+            tls_keylog=None) -> Iterator[dict]:
+    """Every record of the capture at ``path`` (see module docstring).  SIP over TLS is decrypted
+    by tshark (:mod:`dissectors.tls`) with ``tls_keylog`` (an NSS key log: bytes or a path)
+    and/or the pcapng's Decryption Secrets Blocks; its SIP messages go through the same
+    ``session.analyze`` in capture order.  Without key material a note says TLS was present."""
+    from dissectors.tls import TlsHook
+
     reader = read_frames(path)
     table = FlowTable()
+    tls = TlsHook(path, reader, tls_keylog)
     flows: dict = {}  # flow_id -> StreamStart
     directions: dict = {}  # (flow_id, direction) -> _Direction
     times: dict = {}  # frame number -> timestamp, for the frames of pending units
     units = 0
-    for rec in reader:
-        if isinstance(rec, CaptureError):
-            yield {"kind": "capture-error", "offset": rec.offset, "after_frame": rec.after_frame,
-                   "error": str(rec)}
-            continue
-        times[rec.number] = rec.timestamp
-        if len(times) > 100_000:  # bounded: keep the recent frames only
-            for k in sorted(times)[:50_000]:
-                del times[k]
-        for ev in table.feed(rec):
-            for out in _event(ev, session, flows, directions, times):
+
+    def _outputs(events, frame_number):
+        for ev in events:
+            claimed = tls.claim(ev)  # TLS stream data is never framed as plain SIP
+            yield from (claimed if claimed is not None
+                        else _event(ev, session, flows, directions, times))
+        for unit in tls.ready(frame_number) if frame_number is not None else tls.finish():
+            yield from (session.analyze(unit) if isinstance(unit, Unit) else [unit])
+
+    try:
+        for rec in reader:
+            if isinstance(rec, CaptureError):
+                yield {"kind": "capture-error", "offset": rec.offset,
+                       "after_frame": rec.after_frame, "error": str(rec)}
+                continue
+            times[rec.number] = rec.timestamp
+            if len(times) > 100_000:  # bounded: keep the recent frames only
+                for k in sorted(times)[:50_000]:
+                    del times[k]
+            for out in _outputs(table.feed(rec), rec.number):
                 units += 1
                 yield out
                 if max_units is not None and units >= max_units:
                     return
-    for ev in table.flush():
-        yield from _event(ev, session, flows, directions, times)
-    keylog = reader.tls_keylog
-    secrets = keylog() if callable(keylog) else keylog
-    if secrets:
-        yield {"kind": "note", "message": "the capture holds TLS key log secrets (pcapng DSB); "
-                                          "SIP over TLS is not decrypted by this version"}
+        yield from _outputs(table.flush(), None)
+    finally:
+        tls.close()
 
 
 def _event(ev, session, flows, directions, times):

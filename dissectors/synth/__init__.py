@@ -43,7 +43,7 @@ def generate(outdir, seed: int = DEFAULT_SEED, calls: int = DEFAULT_CALLS,
     from codec.mikey import config
 
     files: dict[str, bytes] = {}
-    entries, captures = [], {}
+    entries, tls_entries, captures = [], [], {}
     for name in names:
         rng = Rng(seed, f"scenario/{name}")
         sc = SCENARIOS[name](world, rng, calls)
@@ -54,7 +54,9 @@ def generate(outdir, seed: int = DEFAULT_SEED, calls: int = DEFAULT_CALLS,
         files.update(sc.extra_files)
         captures[name] = {"file": f"{name}.pcapng", "description": sc.description,
                           "frames": len(sc.cap.frames), "sha256": hashlib.sha256(data).hexdigest()}
+        captures[name].update(sc.capture_info)
         entries.extend(sc.entries)
+        tls_entries.extend(sc.tls_entries)
     ring = world.keyring()
     files["keyring.toml"] = ("# mcsec synth test keys (a test KMS; never real key material)\n"
                              + ring.to_toml()).encode()
@@ -75,6 +77,8 @@ def generate(outdir, seed: int = DEFAULT_SEED, calls: int = DEFAULT_CALLS,
         "captures": captures,
         "entries": entries,
     }
+    if tls_entries:  # TLS-carried messages: their frames hold ciphertext (see pcaps/README.md)
+        manifest["tls_entries"] = tls_entries
     files["manifest.json"] = (json.dumps(manifest, indent=1) + "\n").encode()
     for rel, data in files.items():
         path = out / rel

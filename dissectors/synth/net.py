@@ -67,8 +67,8 @@ class Capture:
             isn_s: int) -> "TcpConnection":
         return TcpConnection(self, client, server, cport, sport, isn_c, isn_s)
 
-    def pcapng(self) -> bytes:
-        return write_pcapng(self.frames)
+    def pcapng(self, secrets: list[tuple[int, bytes]] = ()) -> bytes:
+        return write_pcapng(self.frames, secrets=secrets)
 
 
 @dataclass
@@ -139,11 +139,19 @@ def _option(code: int, value: bytes) -> bytes:
     return struct.pack("<HH", code, len(value)) + value + bytes(-len(value) % 4)
 
 
-def write_pcapng(frames: list[Frame], linktype: int = 1) -> bytes:
-    """SHB, one Ethernet IDB (microsecond timestamps), one EPB per frame (comment as opt_comment)."""
+SECRETS_TLS_KEYLOG = 0x544C534B  # pcapng DSB secrets type: NSS key log
+
+
+def write_pcapng(frames: list[Frame], linktype: int = 1,
+                 secrets: list[tuple[int, bytes]] = ()) -> bytes:
+    """SHB, one Ethernet IDB (microsecond timestamps), a Decryption Secrets Block per
+    ``(secrets_type, data)`` in ``secrets`` (before the packets they decrypt), one EPB per frame
+    (comment as opt_comment)."""
     shb_opts = _option(4, b"mcsec synth") + _option(0, b"")  # shb_userappl, opt_endofopt
     out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts)]
     out.append(_block(1, struct.pack("<HHI", linktype, 0, 262144)))
+    for stype, data in secrets:  # pcapng §4.7 DSB: type, length, data padded to 32 bits
+        out.append(_block(0x0000000A, struct.pack("<II", stype, len(data)) + data))
     for f in frames:
         hi, lo = f.time_us >> 32, f.time_us & 0xFFFFFFFF
         body = struct.pack("<IIIII", 0, hi, lo, len(f.data), len(f.data)) + f.data

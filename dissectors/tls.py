@@ -1,0 +1,304 @@
+"""SIP over TLS: the capture and its TLS key log are handed to tshark, which decrypts the TLS
+records and reassembles the SIP messages; mcsec then analyses those SIP messages like any other.
+
+    for unit in tls_sip_units("capture.pcapng", b"CLIENT_RANDOM ... ...\\n"):
+        session.analyze(unit)                    # dissectors.session.Unit, transport "tls"
+
+Key material: an NSS key log (``SSLKEYLOGFILE`` format; a path or its bytes) and/or the pcapng's
+own Decryption Secrets Blocks, which tshark reads by itself.
+
+Why tshark is run directly (``tshark -T json -x``) rather than through pyshark: pyshark 0.6
+hands back the ``*_raw`` fields as layer objects rather than the hex, drops the
+``tcp.segments``/``tls.segments`` subtrees from its layer list, and runs an asyncio event loop
+for a plain file read (which clashes with callers that already run one).  The JSON output of
+tshark itself gives, per frame, ``sip_raw`` — the exact octets of every SIP message the SIP
+dissector was handed (from the "Decrypted TLS" or "Reassembled TLS" data source, so messages
+spanning several TLS records or TCP segments come out whole, and several messages in one record
+come out as a list) — and the frame numbers of the TLS records (``tls.segment``) and TCP
+segments (``tcp.segment``) that carried it.  The output is parsed one packet at a time as tshark
+writes it (memory stays flat), in frame order.
+
+:class:`TlsHook` is the glue used by :func:`dissectors.dissect.records`: it recognises TLS
+streams, keeps them away from the plain-text SIP framing, runs tshark when key material is at
+hand, hands the decrypted units back in capture order and says when TLS traffic was present but
+could not be decrypted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Iterator
+
+from codec.sip import looks_like_sip
+from dissectors.flows import StreamData, StreamEnd, StreamStart
+from dissectors.session import Unit
+
+SIPS_PORT = 5061  # RFC 3261 §26.2.2 (tshark's tls.port for SIP)
+MAX_FLOW_NOTES = 20  # TLS streams named one by one in notes; the rest are counted
+TLS_CONTENT_TYPES = range(20, 25)  # change_cipher_spec .. heartbeat (RFC 5246 §6.2.1, RFC 6520)
+
+
+class TlsError(Exception):
+    """tshark is missing or failed."""
+
+
+def looks_like_tls(data: bytes) -> bool:
+    """A TLS record header: content type 20..24, version 3.0..3.4 (SSLv3 .. TLS 1.3 legacy)."""
+    return len(data) >= 5 and data[0] in TLS_CONTENT_TYPES and data[1] == 3 and data[2] <= 4
+
+
+def _as_list(v) -> list:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def _raw_hexes(raw) -> list[str]:
+    """The hex strings of a ``<field>_raw`` value: ``[hex, pos, len, bitmask, type]`` or, for a
+    repeated field (``--no-duplicate-keys``), a list of those."""
+    if not raw:
+        return []
+    if isinstance(raw[0], str):
+        return [raw[0]]
+    return [r[0] for r in raw if isinstance(r, list) and r and isinstance(r[0], str)]
+
+
+def _packets(stream) -> Iterator[dict]:
+    """The packet objects of ``tshark -T json`` output, one at a time.  tshark writes each packet
+    as a pretty-printed object whose first and last lines are ``  {`` and ``  }``."""
+    buf: list[str] = []
+    for line in stream:
+        stripped = line.rstrip("\r\n")
+        if not buf:
+            if stripped == "  {":
+                buf.append(line)
+            continue
+        buf.append(line)
+        if stripped in ("  }", "  },"):
+            text = "".join(buf).rstrip().rstrip(",")
+            buf = []
+            yield json.loads(text)
+
+
+def _unit(layers: dict) -> list[Unit]:
+    frame = layers.get("frame", {})
+    number = int(frame.get("frame.number", 0))
+    when = float(frame.get("frame.time_epoch", 0.0))
+    ip = layers.get("ip") or layers.get("ipv6") or {}
+    if isinstance(ip, list):  # tunnelled: the innermost header
+        ip = ip[-1]
+    pre = "ip" if "ip" in layers else "ipv6"
+    tcp = layers.get("tcp", {})
+    if isinstance(tcp, list):
+        tcp = tcp[-1]
+    frames = {number}
+    for seg_key, seg_field in (("tcp.segments", "tcp.segment"), ("tls.segments", "tls.segment")):
+        for segs in _as_list(layers.get(seg_key)):
+            frames.update(int(f) for f in _as_list(segs.get(seg_field)))
+    ordered = sorted(frames)
+    out = []
+    for hexdata in _raw_hexes(layers.get("sip_raw")):
+        out.append(Unit(list(ordered), when, "tls", ip.get(f"{pre}.src", ""),
+                        int(tcp.get("tcp.srcport", 0)), ip.get(f"{pre}.dst", ""),
+                        int(tcp.get("tcp.dstport", 0)), bytes.fromhex(hexdata)))
+    return out
+
+
+def tshark_path() -> str:
+    path = shutil.which("tshark")
+    if path is None:
+        raise TlsError("tshark is not installed (needed to decrypt SIP over TLS)")
+    return path
+
+
+def tls_sip_units(path, keylog=None, *, sip_ports=(), tshark: str | None = None,
+                  psk: bytes | None = None) -> Iterator[Unit]:
+    """The SIP messages tshark decrypts from the TLS streams of the capture at ``path``, in frame
+    order, as :class:`~dissectors.session.Unit` (transport ``"tls"``; ``frames`` = the TCP
+    segments and TLS records that carried the message, the last one completing it).
+
+    ``keylog``: an NSS key log as bytes, or the path of one (``None``: only the capture's own
+    Decryption Secrets Blocks).  SIP over TLS is looked for on TCP 5061 and on ``sip_ports``.
+    ``psk``: a TLS-PSK (``tls.psk``).  Raises :class:`TlsError` when tshark is missing or fails.
+    """
+    exe = tshark or tshark_path()
+    tmp = None
+    args = [exe, "-r", os.fspath(path), "-n", "-o", "tls.desegment_ssl_records:TRUE",
+            "-o", "tls.desegment_ssl_application_data:TRUE",
+            "-o", "tcp.desegment_tcp_streams:TRUE"]
+    try:
+        if isinstance(keylog, (bytes, bytearray)):
+            fd, tmp = tempfile.mkstemp(prefix="mcsec-keylog-")  # mode 0600
+            with os.fdopen(fd, "wb") as f:
+                f.write(keylog)
+            args += ["-o", f"tls.keylog_file:{tmp}"]
+        elif keylog is not None:
+            args += ["-o", f"tls.keylog_file:{os.fspath(keylog)}"]
+        if psk:
+            args += ["-o", f"tls.psk:{psk.hex()}"]
+        for port in sip_ports:
+            if port != SIPS_PORT:
+                args += ["-d", f"tcp.port=={int(port)},tls", "-d", f"tls.port=={int(port)},sip"]
+        args += ["-Y", "sip && tls", "-T", "json", "-x", "--no-duplicate-keys"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                encoding="utf-8", errors="replace",
+                                env={**os.environ, "LC_ALL": "C"})
+        try:
+            for pkt in _packets(proc.stdout):
+                yield from _unit(pkt.get("_source", {}).get("layers", {}))
+            err = proc.stderr.read()
+            if proc.wait() != 0:
+                raise TlsError(f"tshark failed (exit {proc.returncode}): "
+                               f"{err.strip().splitlines()[-1] if err.strip() else ''}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+
+
+class TlsHook:
+    """SIP over TLS for :func:`dissectors.dissect.records`.
+
+    ``claim(event)`` returns ``None`` for events the plain path handles, else the records it
+    produces instead (TLS stream data is never framed as SIP: it is ciphertext).  ``ready(n)``
+    yields the decrypted units completed by frame ``n``; ``finish()`` the rest and the notes.
+    tshark runs once, when the first TLS stream is seen and key material is at hand (the caller's
+    ``keylog`` or the pcapng's Decryption Secrets Blocks, read before the packets they decrypt)."""
+
+    def __init__(self, path, reader, keylog=None):
+        self.path, self.reader, self.keylog = path, reader, keylog
+        self.flows: dict = {}  # flow_id -> StreamStart
+        self.tls_flows: dict = {}  # flow_id -> (StreamStart, first frame)
+        self.plain: set = set()  # flows decided not TLS
+        self.units: Iterator[Unit] | None = None
+        self.peek: Unit | None = None
+        self.decrypted: set = set()  # (src, sport, dst, dport) of decrypted units
+        self.started = False
+        self.failed: str | None = None
+        self.quiet = 0  # TLS streams noted as not decrypted
+
+    # -- events --------------------------------------------------------------------------------
+    def claim(self, ev) -> list | None:
+        if isinstance(ev, StreamStart):
+            self.flows[ev.flow_id] = ev
+            return None
+        if isinstance(ev, StreamEnd):  # bounded memory: forget what was decided for the flow
+            self.plain.discard(ev.flow_id)
+            self.flows.pop(ev.flow_id, None)
+            return None
+        if not isinstance(ev, StreamData) or ev.flow_id in self.plain:
+            return None
+        if ev.flow_id in self.tls_flows:
+            return []
+        start = self.flows.get(ev.flow_id)
+        data = bytes(ev.data)
+        if start is None or looks_like_sip(data.lstrip(b"\r\n")) or not (
+                looks_like_tls(data) or SIPS_PORT in (start.sport, start.dport)):
+            self.plain.add(ev.flow_id)
+            return None
+        self.tls_flows[ev.flow_id] = (start, ev.frames[0] if ev.frames else None)
+        return self._start(start, ev)
+
+    def _secrets(self):
+        if self.keylog is not None:
+            return self.keylog
+        dsb = self.reader.tls_keylog() if callable(getattr(self.reader, "tls_keylog", None)) \
+            else None
+        return b"" if dsb else None  # b"": tshark reads the DSBs itself
+
+    def _start(self, start, ev) -> list:
+        where = (f"TCP {start.src}:{start.sport} <-> {start.dst}:{start.dport}")
+        frame = ev.frames[0] if ev.frames else None
+        if self.started:
+            return []
+        keys = self._secrets()
+        if keys is None:
+            self.quiet += 1
+            if self.quiet > MAX_FLOW_NOTES:  # one summary in finish()
+                return []
+            return [_note(frame, f"TLS traffic ({where}) present but not decrypted: no TLS key "
+                                 f"log (give one with --tls-keylog FILE, or use a pcapng with "
+                                 f"Decryption Secrets Blocks)")]
+        if not isinstance(self.path, (str, bytes, os.PathLike)):
+            self.started, self.failed = True, "the capture is not a file tshark can read"
+            return [_note(frame, f"TLS traffic ({where}) present but not decrypted: "
+                                 f"{self.failed}")]
+        self.started = True
+        self.units = tls_sip_units(self.path, keys or None)
+        return []
+
+    # -- decrypted units in capture order ------------------------------------------------------
+    def _next(self) -> Unit | None:
+        if self.peek is None and self.units is not None:
+            try:
+                self.peek = next(self.units)
+            except StopIteration:
+                self.units = None
+            except (TlsError, OSError) as e:
+                self.units, self.failed = None, str(e)
+        return self.peek
+
+    def ready(self, frame_number: int) -> Iterator[Unit]:
+        while self.units is not None or self.peek is not None:
+            u = self._next()
+            if u is None or (frame_number is not None and u.frames[-1] > frame_number):
+                return
+            self.peek = None
+            self.decrypted.add(_conn(u.src, u.sport, u.dst, u.dport))
+            yield u
+
+    def finish(self) -> Iterator:
+        """Units not yet handed out (Unit), then notes (dict) about TLS left undecrypted."""
+        yield from self.ready(None)
+        if self.failed:
+            yield _note(None, f"SIP over TLS not decrypted: {self.failed}")
+        if not self.started:
+            if self.quiet > MAX_FLOW_NOTES:
+                yield _note(None, f"{self.quiet - MAX_FLOW_NOTES} more TLS stream(s) present "
+                                  f"but not decrypted (no TLS key log)")
+            return
+        left = [(start, frame) for start, frame in self.tls_flows.values()
+                if _conn(start.src, start.sport, start.dst, start.dport) not in self.decrypted]
+        if len(left) > MAX_FLOW_NOTES:
+            yield _note(None, f"{len(left) - MAX_FLOW_NOTES} more TLS stream(s) not decrypted")
+        for start, frame in left[:MAX_FLOW_NOTES]:
+            why = ("no SIP decrypted: the key log has no secret for this session?"
+                   if SIPS_PORT in (start.sport, start.dport) else
+                   "not SIP over TLS (only TCP 5061 is decrypted as SIP)")
+            yield _note(frame, f"TLS traffic (TCP {start.src}:{start.sport} <-> "
+                               f"{start.dst}:{start.dport}) not decrypted: {why}")
+
+    def close(self) -> None:
+        if self.units is not None:
+            self.units.close()
+            self.units = None
+
+
+def _conn(src, sport, dst, dport) -> frozenset:
+    """A TCP connection's endpoints, either way round, addresses in canonical text."""
+    def norm(a):
+        try:
+            return ipaddress.ip_address(a).compressed
+        except ValueError:
+            return a
+    return frozenset({(norm(src), int(sport)), (norm(dst), int(dport))})
+
+
+def _note(frame, message: str) -> dict:
+    rec = {"kind": "note", "layer": "tls", "message": message}
+    if frame is not None:
+        rec["frame"] = frame
+    return rec
+
+
+__all__ = ["tls_sip_units", "TlsHook", "TlsError", "looks_like_tls"]
