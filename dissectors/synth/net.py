@@ -4,12 +4,13 @@ pcapng writer (timestamps from the scenario clock, never from the wall clock).""
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
+
+from codec import capture as C
 
 
 @dataclass(frozen=True)
@@ -128,18 +129,22 @@ class TcpConnection:
         self._seg(True, "A")
 
 
-# -- pcapng (draft-ietf-opsawg-pcapng) ---------------------------------------------------------
+# -- pcapng (draft-ietf-opsawg-pcapng), built with the reader's schemas in codec.capture --------
+_LE = "<"  # the generator writes little-endian sections
+
+
 def _block(btype: int, body: bytes) -> bytes:
     body += bytes(-len(body) % 4)
     n = len(body) + 12
-    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+    return C.BLOCK[_LE].build(dict(block_type=btype, block_total_length=n, body=body,
+                                   trailing_length=n))
 
 
 def _option(code: int, value: bytes) -> bytes:
-    return struct.pack("<HH", code, len(value)) + value + bytes(-len(value) % 4)
+    return C.OPTION[_LE].build(dict(code=code, length=len(value), value=value))
 
 
-SECRETS_TLS_KEYLOG = 0x544C534B  # pcapng DSB secrets type: NSS key log
+SECRETS_TLS_KEYLOG = C.SECRETS_TLS_KEYLOG  # pcapng DSB secrets type: NSS key log
 
 
 def write_pcapng(frames: list[Frame], linktype: int = 1,
@@ -148,15 +153,17 @@ def write_pcapng(frames: list[Frame], linktype: int = 1,
     ``(secrets_type, data)`` in ``secrets`` (before the packets they decrypt), one EPB per frame
     (comment as opt_comment)."""
     shb_opts = _option(4, b"mcsec synth") + _option(0, b"")  # shb_userappl, opt_endofopt
-    out = [_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + shb_opts)]
-    out.append(_block(1, struct.pack("<HHI", linktype, 0, 262144)))
+    out = [_block(C.BT_SHB, C.SHB_BODY[_LE].build(dict(
+        byte_order_magic=C.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
+        section_length=-1, options=shb_opts)))]
+    out.append(_block(C.BT_IDB, C.IDB_BODY[_LE].build(dict(linktype=linktype, reserved=0,
+                                                         snaplen=262144, options=b""))))
     for stype, data in secrets:  # pcapng §4.7 DSB: type, length, data padded to 32 bits
-        out.append(_block(0x0000000A, struct.pack("<II", stype, len(data)) + data))
+        out.append(_block(C.BT_DSB, C.DSB_BODY[_LE].build(dict(
+            secrets_type=stype, secrets_length=len(data), secrets_data=data, options=b""))))
     for f in frames:
-        hi, lo = f.time_us >> 32, f.time_us & 0xFFFFFFFF
-        body = struct.pack("<IIIII", 0, hi, lo, len(f.data), len(f.data)) + f.data
-        body += bytes(-len(body) % 4)
-        if f.comment:
-            body += _option(1, f.comment.encode()) + _option(0, b"")
-        out.append(_block(6, body))
+        options = _option(1, f.comment.encode()) + _option(0, b"") if f.comment else b""
+        out.append(_block(C.BT_EPB, C.EPB_BODY[_LE].build(dict(
+            interface_id=0, ts_high=f.time_us >> 32, ts_low=f.time_us & 0xFFFFFFFF,
+            captured_len=len(f.data), original_len=len(f.data), data=f.data, options=options))))
     return b"".join(out)
