@@ -20,13 +20,13 @@ log line (``CLIENT_RANDOM <client random> <master secret>``) lets Wireshark decr
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from codec import tls as T
 from dissectors.synth.rng import Rng
 
 TLS12 = 0x0303
@@ -66,30 +66,34 @@ def prf(secret: bytes, label: bytes, seed: bytes, n: int) -> bytes:
 
 # -- encoding helpers ------------------------------------------------------------------------------
 def _u8(b: bytes) -> bytes:
-    return struct.pack("!B", len(b)) + b
+    return T.OPAQUE8.build(b)
 
 
 def _u16(b: bytes) -> bytes:
-    return struct.pack("!H", len(b)) + b
+    return T.OPAQUE16.build(b)
 
 
 def _u24(b: bytes) -> bytes:
-    return struct.pack("!I", len(b))[1:] + b
+    return T.OPAQUE24.build(b)
 
 
 def record(ctype: int, fragment: bytes, version: int = TLS12) -> bytes:
     """TLSPlaintext / TLSCiphertext header + fragment (RFC 5246 §6.2)."""
     if len(fragment) > MAX_FRAGMENT + 2048:
         raise ValueError("TLS record fragment too long")
-    return struct.pack("!BHH", ctype, version, len(fragment)) + fragment
+    return T.RECORD.build(dict(type=ctype, version=version, fragment=fragment))
 
 
 def handshake(msg_type: int, body: bytes) -> bytes:
-    return struct.pack("!B", msg_type) + _u24(body)
+    return T.HANDSHAKE.build(dict(msg_type=msg_type, body=body))
 
 
 def _extension(ext_type: int, data: bytes) -> bytes:
-    return struct.pack("!H", ext_type) + _u16(data)
+    return T.EXTENSION.build(dict(type=ext_type, data=data))
+
+
+def _aad(seq: int, ctype: int, length: int) -> bytes:
+    return T.AEAD_AAD.build(dict(seq_num=seq, type=ctype, version=TLS12, length=length))
 
 
 # -- record protection ---------------------------------------------------------------------------
@@ -103,17 +107,17 @@ class GcmWriter:
 
     def seal(self, ctype: int, plaintext: bytes) -> bytes:
         explicit = self.seq.to_bytes(8, "big")  # explicit nonce = sequence number
-        aad = self.seq.to_bytes(8, "big") + struct.pack("!BHH", ctype, TLS12, len(plaintext))
+        aad = _aad(self.seq, ctype, len(plaintext))
         ct = AESGCM(self.key).encrypt(self.salt + explicit, plaintext, aad)
         self.seq += 1
         return record(ctype, explicit + ct)
 
     def open(self, rec: bytes) -> tuple[int, bytes]:
         """Decrypt one record made by :meth:`seal` (self-check of the generator)."""
-        ctype, _, length = struct.unpack("!BHH", rec[:5])
-        frag = rec[5:5 + length]
+        parsed = T.RECORD.parse(rec)
+        ctype, frag = parsed.type, parsed.fragment
         explicit, ct = frag[:8], frag[8:]
-        aad = self.seq.to_bytes(8, "big") + struct.pack("!BHH", ctype, TLS12, len(ct) - 16)
+        aad = _aad(self.seq, ctype, len(ct) - 16)
         self.seq += 1
         return ctype, AESGCM(self.key).decrypt(self.salt + explicit, ct, aad)
 
@@ -168,7 +172,7 @@ class Tls12Session:
 
 def _hello_random(rng: Rng, unix_time: int) -> bytes:
     """RFC 5246 §7.4.1.2 Random: gmt_unix_time (the capture clock) + 28 random octets."""
-    return struct.pack("!I", unix_time & 0xFFFFFFFF) + rng.bytes(28)
+    return T.U32.build(unix_time & 0xFFFFFFFF) + rng.bytes(28)
 
 
 def _keys(master: bytes, client_random: bytes, server_random: bytes) -> tuple[GcmWriter, GcmWriter]:
@@ -202,15 +206,15 @@ def _finish(suite: int, pms: bytes, client_random: bytes, server_random: bytes,
 
 
 def _client_hello(client_random: bytes, suites: list[int], extensions: bytes) -> bytes:
-    body = (struct.pack("!H", TLS12) + client_random + _u8(b"")
-            + _u16(b"".join(struct.pack("!H", c) for c in suites)) + _u8(b"\x00")  # null only
+    body = (T.U16.build(TLS12) + client_random + _u8(b"")
+            + _u16(b"".join(T.U16.build(c) for c in suites)) + _u8(b"\x00")  # null only
             + (_u16(extensions) if extensions else b""))
     return handshake(CLIENT_HELLO, body)
 
 
 def _server_hello(server_random: bytes, session_id: bytes, suite: int,
                   extensions: bytes) -> bytes:
-    body = (struct.pack("!H", TLS12) + server_random + _u8(session_id) + struct.pack("!HB", suite, 0)
+    body = (T.U16.build(TLS12) + server_random + _u8(session_id) + T.U16.build(suite) + T.U8.build(0)
             + (_u16(extensions) if extensions else b""))
     return handshake(SERVER_HELLO, body)
 
@@ -228,9 +232,9 @@ def ecdhe_ecdsa(rng: Rng, server_key: ec.EllipticCurvePrivateKey, cert_der: byte
                 unix_time: int, server_name: str | None = None) -> Tls12Session:
     """A full TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 handshake (RFC 5246 §7.3, RFC 8422 §5)."""
     client_random = _hello_random(rng, unix_time)
-    groups = _extension(10, _u16(struct.pack("!H", SECP256R1)))  # supported_groups
+    groups = _extension(10, _u16(T.U16.build(SECP256R1)))  # supported_groups
     formats = _extension(11, _u8(b"\x00"))  # ec_point_formats: uncompressed
-    sigalgs = _extension(13, _u16(struct.pack("!H", ECDSA_SECP256R1_SHA256)))
+    sigalgs = _extension(13, _u16(T.U16.build(ECDSA_SECP256R1_SHA256)))
     sni = b""
     if server_name:  # RFC 6066 §3
         name = server_name.encode()
@@ -243,11 +247,11 @@ def ecdhe_ecdsa(rng: Rng, server_key: ec.EllipticCurvePrivateKey, cert_der: byte
                        _extension(11, _u8(b"\x00")))
     cert = handshake(CERTIFICATE, _u24(_u24(cert_der)))
     server_eph = _ec_key(rng)
-    params = struct.pack("!BH", 3, SECP256R1) + _u8(_point(server_eph))  # named_curve
+    params = T.U8.build(3) + T.U16.build(SECP256R1) + _u8(_point(server_eph))  # named_curve
     signed = client_random + server_random + params  # RFC 8422 §5.4
     sig = server_key.sign(signed, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     ske = handshake(SERVER_KEY_EXCHANGE,
-                    params + struct.pack("!H", ECDSA_SECP256R1_SHA256) + _u16(sig))
+                    params + T.U16.build(ECDSA_SECP256R1_SHA256) + _u16(sig))
     shd = handshake(SERVER_HELLO_DONE, b"")
     client_eph = _ec_key(rng)
     cke = handshake(CLIENT_KEY_EXCHANGE, _u8(_point(client_eph)))  # RFC 8422 §5.7
@@ -269,7 +273,7 @@ def psk(rng: Rng, key: bytes, identity: bytes, unix_time: int) -> Tls12Session:
     shd = handshake(SERVER_HELLO_DONE, b"")  # no ServerKeyExchange: no identity hint
     cke = handshake(CLIENT_KEY_EXCHANGE, _u16(identity))
     n = len(key)
-    pms = struct.pack("!H", n) + bytes(n) + struct.pack("!H", n) + key  # RFC 4279 §2
+    pms = T.U16.build(n) + bytes(n) + T.U16.build(n) + key  # RFC 4279 §2
     server_first = record(HANDSHAKE, sh) + record(HANDSHAKE, shd)
     return _finish(PSK_AES128_GCM_SHA256, pms, client_random, server_random, [ch, sh, shd],
                    record(HANDSHAKE, ch), server_first, cke, "PSK-AES128-GCM-SHA256")
