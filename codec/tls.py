@@ -24,3 +24,6 @@ OPAQUE8 = c.Prefixed(c.Int8ub, c.GreedyBytes)
 OPAQUE16 = c.Prefixed(c.Int16ub, c.GreedyBytes)
 OPAQUE24 = c.Prefixed(c.Int24ub, c.GreedyBytes)
 U8, U16, U32 = c.Int8ub, c.Int16ub, c.Int32ub  # RFC 5246 §4.4 numbers (uint8/16/32)
+# RFC 5246 §6.3 key block of an AES-128-GCM suite (no MAC keys; 4-octet implicit nonce parts)
+KEY_BLOCK_AES128_GCM = c.Struct("client_write_key" / c.Bytes(16), "server_write_key" / c.Bytes(16),
+                                "client_write_iv" / c.Bytes(4), "server_write_iv" / c.Bytes(4))

@@ -178,7 +178,9 @@ def _hello_random(rng: Rng, unix_time: int) -> bytes:
 def _keys(master: bytes, client_random: bytes, server_random: bytes) -> tuple[GcmWriter, GcmWriter]:
     """RFC 5246 §6.3 key block for an AES-128-GCM suite: no MAC keys, 16-octet keys, 4-octet IVs."""
     kb = prf(master, b"key expansion", server_random + client_random, 2 * 16 + 2 * 4)
-    return (GcmWriter(kb[0:16], kb[32:36]), GcmWriter(kb[16:32], kb[36:40]))
+    k = T.KEY_BLOCK_AES128_GCM.parse(kb)
+    return (GcmWriter(k.client_write_key, k.client_write_iv),
+            GcmWriter(k.server_write_key, k.server_write_iv))
 
 
 def _finish(suite: int, pms: bytes, client_random: bytes, server_random: bytes,
