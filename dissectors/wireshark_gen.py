@@ -324,7 +324,68 @@ def build(tls_prot_type: int = config.DEFAULT_TLS_PROT_TYPE):
         vals = R.SRTP_PARAM_VALUE_NAMES.get(ptype)
         g.field(Field(ws, label, "uint8", "base.DEC", g.val_table(vals) if vals else None))
         srtp_rows.append(f"  [{ptype}] = F[{lua_str(ws)}],")
-    return _assemble(g, payload_rows, srtp_rows, tls_prot_type), g
+    kp_rows = _keylog_fields(g)
+    return _assemble(g, payload_rows, srtp_rows, kp_rows, tls_prot_type), g
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 10 item 4: values from `mcsec keylog` (dissectors/keylog.py).  The names are the JSON keys
+# `mcsec decode --keys` / `mcsec dissect --keys` add (codec/mikey/render_sakke.py, render_ticket.py);
+# secrets are FT_STRING so that, like the JSON, they carry either lowercase hex or "<hidden>".
+KEYLOG_FIELDS = [
+    # (JSON key, label, kind, base)
+    ("mikey.3gpp.key_type", "Key type (keylog)", "string", None),
+    ("mikey.3gpp.key_id", "Key ID (keylog)", "uint32", "base.HEX"),
+    ("mikey.3gpp.guk_id", "GUK-ID (keylog)", "uint32", "base.HEX"),
+    ("mikey.3gpp.period", "Key period (keylog)", "uint32", "base.DEC"),
+    ("mikey.sign.verified", "Signature verified (keylog)", "flag", None),
+    ("mikey.sign.region", "Signed region (keylog)", "string", None),
+    ("mikey.sakke.ssv", "SSV (keylog)", "string", None),
+    ("mikey.3gpp.key_params", "Key parameters, decrypted (keylog)", "none", None),
+    ("mikey.3gpp.kp.group_id_list", "MC group ID", "string", None),
+    ("mikey.3gpp.kp.legacy", "Legacy unencrypted form", "flag", None),
+    ("mikey.3gpp.crypto_sessions", "SRTP crypto session (keylog)", "none", None),
+    ("mikey.3gpp.cs_id", "CS ID", "uint8", "base.DEC"),
+    ("mikey.3gpp.mki", "MKI", "string", None),
+    ("mikey.3gpp.srtp_master_key", "SRTP master key", "string", None),
+    ("mikey.3gpp.srtp_master_salt", "SRTP master salt", "string", None),
+    ("mikey.ticket.session_keys", "Session key (keylog)", "none", None),
+    ("mikey.ticket.cs_id", "CS ID", "uint8", "base.DEC"),
+    ("mikey.ticket.spi", "SPI", "string", None),
+    ("mikey.ticket.tek", "TEK", "string", None),
+    ("mikey.ticket.tls_psk", "TLS PSK", "string", None),
+    ("mikey.ticket.tls_psk_identity", "TLS PSK identity", "string", None),
+]
+
+
+def _keylog_fields(g: Generator) -> list[str]:
+    """Register the keylog fields; the key parameters' come from the TS 33.180 §E.6 schema.
+
+    Returns the rows of ``KP_FIELDS``: {keylog key, field, how the value is written}."""
+    from codec.mikey.keyparams import KEY_PARAMETERS
+
+    for key, label, kind, base in KEYLOG_FIELDS:
+        g.field(Field(key, label, kind, base or "base.DEC"))
+    rows = []
+    for sc in KEY_PARAMETERS.subcons:
+        meta = sc.meta
+        sub = sc.subcon
+        if meta.display == "text":
+            g.field(Field(meta.json, meta.label, "string"))
+            rows.append(f"  {{\"kp.{sc.name}_b64\", F[{lua_str(meta.json)}], \"b64\"}},")
+        elif meta.display == "bytes":  # octets: hex text, as the JSON writes them
+            g.field(Field(meta.json, meta.label, "string"))
+            rows.append(f"  {{\"kp.{sc.name}\", F[{lua_str(meta.json)}], \"hex\"}},")
+        else:
+            nbytes = sub.length  # FormatField or BytesInteger (u40)
+            kind = "uint64" if nbytes > 4 else f"uint{8 * nbytes}"
+            vals = g.val_table(meta.vals) if meta.vals is not None else None
+            base = "base.HEX" if meta.display == "hex" else "base.DEC"
+            g.field(Field(meta.json, meta.label, kind, base, vals))
+            how = "u64" if nbytes > 4 else "int"
+            rows.append(f"  {{\"kp.{sc.name}\", F[{lua_str(meta.json)}], \"{how}\"}},")
+    return rows
+
 
 
 _EMBEDDED_KEYS = {
@@ -346,6 +407,8 @@ def _field_lua(f: Field) -> str:
         return f"ProtoField.{_KIND[f.kind]}({a}, {lab}, {f.base}, {vals}, {mask})"
     if f.kind == "bool":
         return f"ProtoField.bool({a}, {lab}, {f.bool_bits}, nil, 0x{f.mask:X})"
+    if f.kind == "flag":
+        return f"ProtoField.bool({a}, {lab})"
     if f.kind == "bytes":
         return f"ProtoField.bytes({a}, {lab})"
     if f.kind == "string":
@@ -360,7 +423,7 @@ def _field_lua(f: Field) -> str:
 
 
 _FT = {"uint8": "FT_UINT8", "uint16": "FT_UINT16", "uint24": "FT_UINT24", "uint32": "FT_UINT32",
-       "uint64": "FT_UINT64", "bool": "FT_BOOLEAN", "bytes": "FT_BYTES", "string": "FT_STRING",
+       "uint64": "FT_UINT64", "bool": "FT_BOOLEAN", "flag": "FT_BOOLEAN", "bytes": "FT_BYTES", "string": "FT_STRING",
        "none": "FT_NONE", "abstime": "FT_ABSOLUTE_TIME", "protocol": "FT_PROTOCOL"}
 
 
@@ -370,7 +433,7 @@ def field_types() -> dict:
     return {a: _FT[f.kind] for a, f in g.fields.items()}
 
 
-def _assemble(g: Generator, payload_rows, srtp_rows, tls_prot_type) -> str:
+def _assemble(g: Generator, payload_rows, srtp_rows, kp_rows, tls_prot_type) -> str:
     out = [_HEADER.replace("@PROTO@", PROTO_NAME).replace("@VERSION@", VERSION)]
     out.append("local VALS = {")
     for name in sorted(g.vals):
@@ -403,6 +466,10 @@ def _assemble(g: Generator, payload_rows, srtp_rows, tls_prot_type) -> str:
     out.append("local SRTP_PARAM_FIELDS = {")
     out.extend(srtp_rows)
     out.append("}")
+    out.append("-- TS 33.180 §E.6 key parameters in a keylog line: {key, field, encoding}")
+    out.append("local KP_FIELDS = {")
+    out.extend(kp_rows)
+    out.append("}")
     out.append(_RUNTIME_B)
     return "\n".join(out)
 
@@ -434,6 +501,10 @@ proto.prefs.tls_prot_type = Pref.uint("TLS Prot type", DEFAULT_TLS_PROT_TYPE,
   "mcsec uses the first private-use value until IANA assigns one)")
 proto.prefs.show_secrets = Pref.bool("Show key material", false,
   "Show the key data of NULL-encrypted KEMACs and KEY_DATA keys and salts (hidden otherwise)")
+proto.prefs.keylog_file = Pref.string("mcsec keylog file", "",
+  "A file written by `mcsec keylog`: for the MIKEY messages it lists, show the signature " ..
+  "verification, key type and IDs, decrypted key parameters and session keys (secrets only " ..
+  "with 'Show key material')")
 proto.prefs.media_level = Pref.bool("Decode media-level a=key-mgmt", true,
   "Decode a=key-mgmt:mikey lines inside SDP media descriptions (Wireshark's SDP dissector " ..
   "hands only session-level ones to MIKEY)")
@@ -445,8 +516,10 @@ local EX = {
                             expert.group.PROTOCOL, expert.severity.WARN),
   embedded = ProtoExpert.new("mikey.expert.embedded", "Embedded payload chain does not decode",
                              expert.group.MALFORMED, expert.severity.WARN),
+  keylog = ProtoExpert.new("mikey.expert.keylog", "mcsec keylog file problem",
+                           expert.group.UNDECODED, expert.severity.WARN),
 }
-proto.experts = {EX.malformed, EX.finding, EX.embedded}
+proto.experts = {EX.malformed, EX.finding, EX.embedded, EX.keylog}
 
 -- The protocol item: an FT_PROTOCOL field named "mikey" gives tshark's JSON a "mikey" layer,
 -- as the built-in dissector does.  Fall back to the plugin's own protocol item if refused.
@@ -595,6 +668,165 @@ _RUNTIME_B = r"""
 local function sub_state(st, off, len, finding_expert)
   return {tvb = st.tvb, base = off, limit = off + len, findings = {},
           finding_expert = finding_expert or st.finding_expert}
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- issue 10 item 4: verdicts and secrets from a file written by `mcsec keylog`
+-- (dissectors/keylog.py).  A message is found by its exact octets (the keylog's MSG line; Lua
+-- has no SHA-256), then its MIKEY, SRTP (mid=) and TEK lines by the message-id.
+local KEYLOG = {}
+
+local function keylog_line(line)
+  local tokens = {}
+  for t in line:gmatch("%S+") do tokens[#tokens + 1] = t end
+  local kv = {}
+  for i = 3, #tokens do
+    local k, val = tokens[i]:match("^([^=]+)=(.*)$")
+    if k then kv[k] = val end
+  end
+  return tokens[1], tokens[2], kv
+end
+
+local function load_keylog()
+  local path = proto.prefs.keylog_file or ""
+  if KEYLOG.path == path then return KEYLOG end
+  KEYLOG = {path = path, by_octets = {}, any = false}
+  if path == "" then return KEYLOG end
+  local f, err = io.open(path, "r")
+  if not f then KEYLOG.error = "cannot read " .. tostring(err); return KEYLOG end
+  local msgs = {}
+  local function entry(mid)
+    local e = msgs[mid]
+    if e == nil then e = {srtp = {}, srtp_seen = {}, tek = {}, tek_seen = {}}; msgs[mid] = e end
+    return e
+  end
+  for line in f:lines() do
+    line = line:gsub("\r$", "")
+    if line:sub(1, 1) ~= "#" then
+      local kind, id, kv = keylog_line(line)
+      if id ~= nil then
+        if kind == "MSG" and kv.octets then
+          entry(id).octets = kv.octets:lower()
+        elseif kind == "MIKEY" then
+          entry(id).mikey = kv
+        elseif kind == "SRTP" and kv.mid then
+          local e = entry(kv.mid)
+          kv.mki = id
+          local k = id .. "/" .. tostring(kv.cs)
+          if not e.srtp_seen[k] then e.srtp_seen[k] = true; e.srtp[#e.srtp + 1] = kv end
+        elseif kind == "TEK" then
+          local e = entry(id)
+          local k = tostring(kv.cs) .. "/" .. tostring(kv.spi)
+          if not e.tek_seen[k] then e.tek_seen[k] = true; e.tek[#e.tek + 1] = kv end
+        end
+      end
+    end
+  end
+  f:close()
+  for _, e in pairs(msgs) do
+    if e.octets then KEYLOG.by_octets[e.octets] = e; KEYLOG.any = true end
+  end
+  return KEYLOG
+end
+
+local function keylog_for(tvb, pinfo, tree, off, len)
+  local kl = load_keylog()
+  if kl.error then
+    tree:add_tvb_expert_info(EX.keylog, tvb(off, 0), "mcsec keylog " .. kl.path .. ": " .. kl.error)
+    return nil
+  end
+  if not kl.any or len == 0 then return nil end
+  return kl.by_octets[string.lower(tostring(tvb(off, len):bytes()))]
+end
+
+local function gen(item) item:set_generated(); return item end
+
+local function secret(hex)
+  if hex == nil then return nil end
+  if proto.prefs.show_secrets then return hex:lower() end
+  return "<hidden>"
+end
+
+local function b64text(b64)
+  if b64 == nil or b64 == "" then return "" end
+  local ok, s = pcall(function() return ByteArray.new(b64, true):base64_decode():raw() end)
+  if ok then return s end
+  return ""
+end
+
+local function u64(n)
+  return UInt64.new(n % 4294967296, math.floor(n / 4294967296))
+end
+
+-- HDR: key type and IDs (render_sakke.py puts them on mikey.hdr)
+local function keylog_hdr(st, item)
+  local m = st.keylog.mikey
+  if m == nil then return end
+  local r = st.tvb(st.base, 0)
+  if m.type then gen(item:add(F["mikey.3gpp.key_type"], r, m.type)) end
+  if m.id then gen(item:add(F["mikey.3gpp.key_id"], r, tonumber(m.id, 16))) end
+  if m.guk then gen(item:add(F["mikey.3gpp.guk_id"], r, tonumber(m.guk, 16))) end
+  if m.period then gen(item:add(F["mikey.3gpp.period"], r, tonumber(m.period))) end
+end
+
+local function keylog_key_params(st, item, m, off)
+  local r = st.tvb(off, 0)
+  local kp = gen(item:add(F["mikey.3gpp.key_params"], r))
+  for _, row in ipairs(KP_FIELDS) do
+    local val = m[row[1]]
+    if val ~= nil then
+      if row[3] == "b64" then gen(kp:add(row[2], r, b64text(val)))
+      elseif row[3] == "hex" then gen(kp:add(row[2], r, val:lower()))
+      elseif row[3] == "u64" then gen(kp:add(row[2], r, u64(tonumber(val))))
+      else gen(kp:add(row[2], r, tonumber(val))) end
+    end
+  end
+  if m["kp.group_id_list_b64"] then
+    for g in m["kp.group_id_list_b64"]:gmatch("[^,]+") do
+      gen(kp:add(F["mikey.3gpp.kp.group_id_list"], r, b64text(g)))
+    end
+  end
+  if m["kp.legacy"] then gen(kp:add(F["mikey.3gpp.kp.legacy"], r, m["kp.legacy"] == "1")) end
+end
+
+local function keylog_payload(st, item, name, v, off)
+  local m = st.keylog.mikey
+  if m == nil then return end
+  local r = st.tvb(off, 0)
+  if name == "SIGN" then
+    gen(item:add(F["mikey.sign.verified"], r, m.verified == "1"))
+    if m.region then gen(item:add(F["mikey.sign.region"], r, m.region)) end
+  elseif name == "SAKKE" and m.ssv then
+    gen(item:add(F["mikey.sakke.ssv"], r, secret(m.ssv)))
+  elseif name == "GEN_EXT" and v.type == 7 and m["kp.key_type"] then
+    keylog_key_params(st, item, m, off)
+  end
+end
+
+-- top level: SRTP master key and salt per crypto session, TEKs (mikey.3gpp.crypto_sessions,
+-- mikey.ticket.session_keys)
+local function keylog_top(st, top)
+  local e = st.keylog
+  local r = st.tvb(st.base, 0)
+  for _, s in ipairs(e.srtp) do
+    local t = gen(top:add(F["mikey.3gpp.crypto_sessions"], r))
+    t:append_text(": CS " .. tostring(s.cs) .. ", MKI " .. s.mki)
+    gen(t:add(F["mikey.3gpp.cs_id"], r, tonumber(s.cs)))
+    gen(t:add(F["mikey.3gpp.mki"], r, s.mki:lower()))
+    if s.key then gen(t:add(F["mikey.3gpp.srtp_master_key"], r, secret(s.key))) end
+    if s.salt then gen(t:add(F["mikey.3gpp.srtp_master_salt"], r, secret(s.salt))) end
+  end
+  for _, k in ipairs(e.tek) do
+    local t = gen(top:add(F["mikey.ticket.session_keys"], r))
+    t:append_text(": CS " .. tostring(k.cs))
+    gen(t:add(F["mikey.ticket.cs_id"], r, tonumber(k.cs)))
+    if k.spi then gen(t:add(F["mikey.ticket.spi"], r, k.spi:lower())) end
+    if k.tek then gen(t:add(F["mikey.ticket.tek"], r, secret(k.tek))) end
+    if k.tls_psk_identity_b64 then
+      gen(t:add(F["mikey.ticket.tls_psk"], r, secret(k.tek)))
+      gen(t:add(F["mikey.ticket.tls_psk_identity"], r, b64text(k.tls_psk_identity_b64)))
+    end
+  end
 end
 
 -- RFC 3830 §6.10: SP policy parameters are a TLV list (SRTP: named by type, RFC 3830 §6.10.1).
@@ -771,6 +1003,7 @@ dissect_chain = function(st, off, tree, np, np_path, np_off, prefix)
     item:set_len(r - off)
     check_payload(st, item, pd.name, v, path, off)
     derived_payload(st, item, pd.name, v, path)
+    if st.keylog then keylog_payload(st, item, pd.name, v, off) end
     if np == 4 then return r end
     np, np_path, np_off = v.next_payload, path .. ".next_payload", off
     off, index = r, index + 1
@@ -786,6 +1019,7 @@ local function decode_message(st, tree, padded)
   if not off then item:set_len(st.limit - st.base); return hv end
   item:set_len(off - st.base)
   st.hdr = hv
+  if st.keylog then keylog_hdr(st, item) end
   if padded then
     tree:add(F["mikey.hdr_padding"], st.tvb(off, 2))
     finding(st, tree, "hdr_padding", off, "2 zero octets after the Empty CS ID map (wolfSSL quirk)", 2)
@@ -835,7 +1069,9 @@ local function dissect_mikey(tvb, pinfo, tree, off, len, what)
   else top = tree:add(proto, tvb(off, len)) end
   if what then top:append_text(" (" .. what .. ")") end
   local st = new_state(tvb, off, len)
+  st.keylog = keylog_for(tvb, pinfo, top, off, len)
   hv = decode_message(st, top, padded)
+  if st.keylog then keylog_top(st, top) end
   local dt = hv.data_type and VALS.DATA_TYPES[hv.data_type]
   if dt then top:append_text(": " .. dt) end
   local info = "MIKEY " .. (dt or "?")
@@ -855,6 +1091,11 @@ end
 
 function proto.dissector(tvb, pinfo, tree)
   return dissect_mikey(tvb, pinfo, tree)
+end
+
+-- re-read the keylog file at every (re)dissection: it may have been rewritten meanwhile
+function proto.init()
+  KEYLOG = {}
 end
 
 DissectorTable.get("udp.port"):add(2269, proto)
