@@ -49,6 +49,7 @@ bench: venv tshark
 	$(BIN)/python benchmarks/bench_crypto.py
 	$(BIN)/python benchmarks/bench_cms.py
 	$(BIN)/python benchmarks/bench_capture.py
+	$(BIN)/python benchmarks/bench_dissect.py
 
 fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider

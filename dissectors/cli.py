@@ -287,15 +287,17 @@ def cmd_psk_smime(args) -> int:
 
 
 def cmd_dissect(args) -> int:
-    from dissectors import dissect
-    from dissectors.session import Session
+    from dissectors import dissect, output
+    from dissectors.capture import read_frames
     from codec.mikey.ticket import ReplayCache
 
     keyring = _load_keyring(args)
-    session = Session(keyring=keyring, show_secrets=args.show_secrets,
-                      decrypt_unverified=args.decrypt_unverified,
-                      transport_key=bytes.fromhex(args.trk) if args.trk else None,
-                      replay_cache=ReplayCache(args.replay_cache_size))
+    per_record = args.format == "jsonl-records"
+    session = output.PacketSession(keyring=keyring, show_secrets=args.show_secrets,
+                                   decrypt_unverified=args.decrypt_unverified,
+                                   transport_key=bytes.fromhex(args.trk) if args.trk else None,
+                                   replay_cache=ReplayCache(args.replay_cache_size),
+                                   want_fields=not per_record)
     out = sys.stdout
     keylog = None
     if args.tls_keylog:
@@ -305,19 +307,40 @@ def cmd_dissect(args) -> int:
         except OSError as e:
             print(f"mcsec: cannot read {args.tls_keylog}: {e.strerror}", file=sys.stderr)
             return EXIT_USAGE
+    progress = output.Progress(args.capture) if not args.no_progress else None
+    if progress is not None and not progress.enabled:
+        progress = None
+    stats = output.Stats() if args.stats else None
     try:
-        for rec in dissect.records(args.capture, session, tls_keylog=keylog):
-            if args.format == "json":
+        recs = dissect.records(args.capture, session, tls_keylog=keylog)
+        if per_record:  # compatibility: one record per line, as before
+            for rec in recs:
+                if stats is not None:
+                    stats.record(rec)
                 out.write(json.dumps(rec) + "\n")
-            else:
-                out.write(dissect.text_line(rec) + "\n")
+        else:
+            lockstep = stats is not None or args.filter == "all" or progress is not None
+            packets = output.Packets(recs, session, filt=args.filter, stats=stats,
+                                     frames=read_frames(args.capture) if lockstep else None,
+                                     progress=progress, keep_records=args.format == "text")
+            for pkt in packets:
+                if args.brief:
+                    out.write(output.brief_line(pkt) + "\n")
+                elif args.format == "json":
+                    out.write(json.dumps(pkt) + "\n")
+                else:
+                    recs_text = [dissect.text_line(r) for r in pkt.pop("_records", ())]
+                    out.write(output.packet_text(pkt, recs_text) + "\n")
     except BrokenPipeError:
         return EXIT_OK
     except OSError as e:
         print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    if args.stats:
-        print(json.dumps({"mcsec.stats": session.stats}), file=sys.stderr)
+    finally:
+        if progress is not None:
+            progress.close()
+    if stats is not None:
+        print(json.dumps({"mcsec.stats": stats.to_json(session)}), file=sys.stderr)
     return EXIT_OK
 
 
@@ -418,12 +441,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keyring TOML, KMS XML or PEM/DER key file (repeatable)")
     ds.add_argument("--trk", metavar="HEX",
                     help="transport key (TrK) for wrapped keys in KMS XML (files or captured)")
-    ds.add_argument("--format", choices=("text", "json"), default="text",
-                    help="text summary, or one JSON record per line")
+    ds.add_argument("--format", choices=("text", "json", "jsonl-records"), default="text",
+                    help="text: a summary line and the decoded objects per packet; json: one "
+                         "JSON object per packet (frame, time, addresses, then layers keyed by "
+                         "Wireshark field names: sip, sdp, mikey, cms, srtp, srtcp, ...); "
+                         "jsonl-records: one JSON record per MIKEY/CMS/SRTP object (the format "
+                         "of mcsec 0.x)")
+    ds.add_argument("--brief", action="store_true", help="one summary line per packet")
+    ds.add_argument("--filter", choices=("any", "mikey", "cms", "srtp", "all"), default="any",
+                    help="packets to list: any (default: those with MIKEY, CMS, SRTP/SRTCP, "
+                         "KMS XML or an error), mikey, cms, srtp, or all (every frame)")
+    ds.add_argument("--no-progress", action="store_true",
+                    help="no progress bar (it is shown only when stderr is a terminal)")
     ds.add_argument("--show-secrets", action="store_true")
     ds.add_argument("--decrypt-unverified", action="store_true")
     ds.add_argument("--replay-cache-size", type=int, default=1024, metavar="N")
-    ds.add_argument("--stats", action="store_true", help="print counters on stderr at the end")
+    ds.add_argument("--stats", action="store_true",
+                    help="print counters on stderr at the end (JSON): per message type, "
+                         "verified/failed, decrypted/undecryptable and why, errors, and every "
+                         "frame of the capture accounted for")
     ds.add_argument("--tls-keylog", metavar="FILE",
                     help="NSS key log for SIP over TLS (tshark decrypts it; secrets in pcapng "
                          "Decryption Secrets Blocks are used without this option)")

@@ -702,18 +702,37 @@ class FlowTable:
         """Skip to the first buffered segment (reporting the gap) and deliver what follows."""
         if not half.segs:
             return
-        seq = min(half.segs, key=lambda s: _rel(s, half.next_seq))
-        missing = _rel(seq, half.next_seq)
-        out.append(StreamGap(flow.id, d, half.offset, missing, reason))
-        self.stats.tcp_gaps += 1
-        self.stats.tcp_gap_bytes += missing
-        half.offset += missing
-        half.next_seq = seq
-        half.history = b""
+        while True:  # segments starting before next_seq (a late SYN re-anchored it): trim
+            seq = min(half.segs, key=lambda s: _rel(s, half.next_seq))
+            missing = _rel(seq, half.next_seq)
+            if missing >= 0:
+                break
+            data, frame = half.segs.pop(seq)
+            half.buffered -= len(data)
+            self._total_buffer -= len(data)
+            if missing + len(data) > 0 and half.next_seq not in half.segs:
+                rest = data[-missing:]
+                half.segs[half.next_seq] = (rest, frame)
+                half.buffered += len(rest)
+                self._total_buffer += len(rest)
+            if not half.segs:
+                return
+        if missing:  # a zero-length "gap" is no gap (e.g. a late SYN re-anchored the stream)
+            out.append(StreamGap(flow.id, d, half.offset, missing, reason))
+            self.stats.tcp_gaps += 1
+            self.stats.tcp_gap_bytes += missing
+            half.offset += missing
+            half.next_seq = seq
+            half.history = b""
+        before = len(half.segs)
         pieces, frames = [], []
         self._drain(flow, d, half, pieces, frames, out)
         if pieces:
             self._deliver(flow, d, half, pieces, frames, out)
+        elif not missing and len(half.segs) == before:  # nothing deliverable there: drop it
+            data, _frame = half.segs.pop(seq)
+            half.buffered -= len(data)
+            self._total_buffer -= len(data)
 
     def _close_flow(self, key, flow, reason, out, number):
         """End both directions: report gaps, deliver what was buffered, then StreamEnd."""

@@ -135,7 +135,8 @@ def test_every_key_carrying_frame_is_reported():
 def test_cli_json_lines_and_stats(tmp_path, capsys):
     from dissectors.cli import main
 
-    assert main(["dissect", str(PCAPS / "transports.pcapng"), "--format", "json", "--stats"]) == 0
+    assert main(["dissect", str(PCAPS / "transports.pcapng"), "--format", "jsonl-records",
+                 "--stats"]) == 0
     out, err = capsys.readouterr()
     lines = [json.loads(x) for x in out.splitlines()]
     assert any(r.get("transport") == "tcp" and r["kind"] == "mikey" for r in lines)

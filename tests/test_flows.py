@@ -7,7 +7,7 @@ import struct
 import subprocess
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP, UDP, fragment
 from scapy.layers.inet6 import (IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop,
@@ -335,6 +335,9 @@ def test_random_frames_never_raise(frames):
 @given(st.lists(st.tuples(st.integers(0, 60), st.binary(min_size=0, max_size=12),
                           st.sampled_from(["PA", "S", "F", "R", "A", "FA"])), max_size=30),
        st.integers(0, 2**32 - 1))
+# regressions: a late SYN re-anchoring the stream gave gaps of 0 and -1 octets
+@example(segs=[(0, b"\x00", "PA"), (2, b"\x00", "PA"), (1, b"", "S")], isn=0)
+@example(segs=[(0, b"\x00", "PA"), (2, b"\x00", "PA"), (2, b"", "S")], isn=0)
 def test_random_tcp_segments_stay_consistent(segs, isn):
     """Whatever arrives, delivered offsets are contiguous between gaps and memory stays bounded."""
     c, s = "10.0.0.1", "10.0.0.2"

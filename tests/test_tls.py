@@ -266,7 +266,7 @@ def test_cli_tls_keylog_option(tmp_path, capsys):
 
     pcaps = _Path(__file__).resolve().parent.parent / "pcaps"
     argv = ["dissect", str(pcaps / "sip-tls.pcapng"), "--keys", str(pcaps / "keyring.toml"),
-            "--format", "json"]
+            "--format", "jsonl-records"]
     assert main(argv + ["--tls-keylog", str(pcaps / "sip-tls.keylog")]) == 0
     recs = [_json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert any(r.get("transport") == "tls" and r["kind"] == "mikey" for r in recs)

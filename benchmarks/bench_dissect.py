@@ -1,0 +1,144 @@
+"""`mcsec dissect --format json` against `tshark -T json` on a generated SIP+MIKEY capture.
+
+Run with ``make bench`` (or ``python benchmarks/bench_dissect.py [--packets N] [--sakke N]``).
+
+The capture (pcap, Ethernet/IPv4/UDP) replicates the private-call INVITE of
+``pcaps/private-call.pcapng`` (MIKEY-SAKKE PCK I_MESSAGE in SDP ``a=key-mgmt:mikey``) once every
+``--every`` packets, each call with its own ``c=`` address and ``m=`` port (tshark is quadratic
+when every call reuses one media address; it also runs with
+``-o sdp.establish_conversation:FALSE``), the other packets being RTP-sized UDP filler to the
+call's media port.  Reported, in the same run on the same file:
+
+- packets/s and MIKEY messages/s of both tools, and the ratio mcsec / tshark (target ≥ 1.0);
+- peak RSS (``wait4`` rusage of the child) of ``mcsec dissect`` on N and 10·N packets: it must
+  not grow with the capture (streaming);
+- with ``--keys pcaps/keyring.toml``: the time to verify (ECCSI) and decrypt (SAKKE) ``--sakke``
+  I_MESSAGEs (target ≤ 60 s for 10,000 on 2 cores).  The I_MESSAGEs are replays of one message,
+  so the identity caches (ECCSI Y, SAKKE RSK tables) are warm as in a real capture of one KMS
+  period; every message is still verified and decapsulated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dissectors.capture import read_frames  # noqa: E402
+
+MCSEC = [str(ROOT / ".venv" / "bin" / "mcsec")] if (ROOT / ".venv/bin/mcsec").exists() else [
+    sys.executable, "-m", "dissectors.cli"]
+
+
+def _invite_payload() -> bytes:
+    """The UDP payload of the first session-level MIKEY INVITE of private-call.pcapng."""
+    for fr in read_frames(ROOT / "pcaps" / "private-call.pcapng"):
+        d = getattr(fr, "data", b"")
+        if b"INVITE sip:" in d and b"a=key-mgmt:mikey" in d:
+            ihl = (d[14] & 15) * 4
+            return d[14 + ihl + 8:]
+    raise SystemExit("no INVITE with key-mgmt in pcaps/private-call.pcapng")
+
+
+def _ip_checksum(h: bytes) -> int:
+    s = sum(struct.unpack("!10H", h))
+    s = (s & 0xFFFF) + (s >> 16)
+    return ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
+
+
+def _packet(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst)
+    h = h[:10] + struct.pack("!H", _ip_checksum(h)) + h[12:]
+    return b"\x02\x00\x5e\x00\x00\x02\x02\x00\x5e\x00\x00\x01\x08\x00" + h + udp
+
+
+def make_capture(path: Path, n: int, every: int) -> int:
+    """Write ``n`` packets; returns the number of MIKEY-carrying INVITEs."""
+    invite = _invite_payload()
+    text = invite
+    assert b"c=IN IP4 192.0.2.10" in text
+    filler = bytes(12) + bytes(160)
+    a, b = bytes([192, 0, 2, 10]), bytes([198, 51, 100, 10])
+    calls = 0
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        port = 20000
+        for i in range(n):
+            if i % every == 0:
+                calls += 1
+                addr = f"10.{calls % 256:03d}.{(calls >> 8) % 10}.{(calls >> 12) % 10}".encode()
+                port = 10000 + (calls * 2) % 50000
+                body = text.replace(b"c=IN IP4 192.0.2.10", b"c=IN IP4 " + addr)
+                body = body.replace(b"m=audio ", b"m=audio %05d " % port, 1) if b"m=audio " in body else body
+                # keep Content-Length right: the m= port change may add octets
+                head, _, sdp = body.partition(b"\r\n\r\n")
+                import re
+                head = re.sub(rb"Content-Length: *\d+", b"Content-Length: %d" % len(sdp), head)
+                pkt = _packet(a, b, 5060, 5060, head + b"\r\n\r\n" + sdp)
+            else:
+                pkt = _packet(a, bytes([10, 1, 2, 3]), 30000, port, filler)
+            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, (i % 1000) * 1000,
+                                len(pkt), len(pkt)))
+            f.write(pkt)
+    return calls
+
+
+def run(cmd) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one child, output discarded."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(map(str, cmd))}")
+    return dt, ru.ru_maxrss
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=100_000)
+    ap.add_argument("--every", type=int, default=10, help="one INVITE+MIKEY per this many packets")
+    ap.add_argument("--sakke", type=int, default=10_000, help="I_MESSAGEs for the keyed run")
+    ap.add_argument("--no-large", action="store_true", help="skip the 10x RSS run")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "small.pcap"
+        calls = make_capture(small, args.packets, args.every)
+        print(f"capture: {args.packets} packets, {calls} INVITEs with MIKEY-SAKKE, "
+              f"{small.stat().st_size / 1e6:.1f} MB")
+        t_m, rss_m = run(MCSEC + ["dissect", str(small), "--format", "json", "--no-progress"])
+        t_t, rss_t = run(["tshark", "-r", str(small), "-T", "json", "-n",
+                          "-o", "sdp.establish_conversation:FALSE"])
+        print(f"mcsec dissect --format json: {t_m:6.2f} s  {args.packets / t_m:9.0f} pkt/s  "
+              f"{calls / t_m:8.0f} MIKEY/s  peak RSS {rss_m / 1024:.0f} MiB")
+        print(f"tshark -T json             : {t_t:6.2f} s  {args.packets / t_t:9.0f} pkt/s  "
+              f"{calls / t_t:8.0f} MIKEY/s  peak RSS {rss_t / 1024:.0f} MiB")
+        print(f"ratio mcsec / tshark (messages/s): {t_t / t_m:.2f}x (target >= 1.0)")
+        if not args.no_large:
+            large = Path(tmp) / "large.pcap"
+            make_capture(large, args.packets * 10, args.every)
+            small.unlink()
+            t_l, rss_l = run(MCSEC + ["dissect", str(large), "--format", "json", "--no-progress"])
+            large.unlink()
+            print(f"peak RSS mcsec: {args.packets} pkts {rss_m / 1024:.0f} MiB, "
+                  f"{args.packets * 10} pkts {rss_l / 1024:.0f} MiB ({t_l:.1f} s)")
+        keyed = Path(tmp) / "keyed.pcap"
+        make_capture(keyed, args.sakke, 1)
+        t_k, _ = run(MCSEC + ["dissect", str(keyed), "--format", "json", "--no-progress",
+                              "--keys", str(ROOT / "pcaps" / "keyring.toml")])
+        print(f"with keys: {args.sakke} MIKEY-SAKKE I_MESSAGEs verified and decrypted in "
+              f"{t_k:.1f} s ({args.sakke / t_k:.0f}/s; target 10,000 in <= 60 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

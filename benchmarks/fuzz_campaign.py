@@ -1,0 +1,788 @@
+"""Fuzz campaign against mcsec's own decoders (issue 9 item 4).
+
+    .venv/bin/python benchmarks/fuzz_campaign.py --seed 1 --inputs 100000 --seconds 600
+    .venv/bin/python benchmarks/fuzz_campaign.py --targets mikey.raw,pcap --seed 2 --json out.json
+
+Every target is fed deterministic mutants (``--seed``) of the sample inputs in ``pcaps/``; the
+documented outcome for any input is a result or the target's typed error:
+
+=============== ======================================================= ==========================
+target          what is called                                          allowed exceptions
+=============== ======================================================= ==========================
+mikey.raw       codec.mikey.decode on byte mutants / random octets;     codec.DecodeError
+                what decodes must re-encode to the same octets
+mikey.struct    codec.mikey.decode on dissectors.fuzz.Mutator mutants   codec.DecodeError
+                (all 14 mutation classes), stacked with byte mutations
+cms.decode      codec.cms.decode on DER-aware mutants / random octets   codec.DecodeError
+cms.open        codec.cms.open_layers(der, keyring of pcaps/)           DecodeError, cms.CmsError
+mime            codec.mime.parse + find_smime on mutated SIP messages   codec.DecodeError
+sip.framer      codec.sip.StreamFramer fed mutated SIP streams in       (none)
+                random chunks
+sdp             codec.sdp.key_mgmt_attributes (+ mikey.decode of each)  codec.DecodeError
+kms             codec.kms.parse(xml, transport key)                     codec.kms.KmsXmlError
+pcap            dissectors.capture.read_frames + flows.flow_events on   (none: CaptureError
+                mutated pcapng / pcap files (io.BytesIO)                records are results)
+=============== ======================================================= ==========================
+
+Per input the harness measures wall time (an input over ``--slow-ms`` is re-run once; it counts
+as slow only if it is slow again), a watchdog (``--hang-seconds``) turns a hang into a finding,
+and every ``--trace-every``-th input runs under tracemalloc to measure its peak allocation.
+RSS growth of the process over each target (after a warm-up) shows leaks.  The table printed at
+the end is the campaign's record (docs/FUZZING.md).  Inputs that raise anything else are saved
+under ``--save-dir`` (one per distinct exception site) for tests/regressions/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gc
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import re
+import resource
+import signal
+import struct
+import sys
+import time
+import tracemalloc
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PCAPS = ROOT / "pcaps"
+INTERESTING8 = (0x00, 0x01, 0x7F, 0x80, 0xFF, 0x02, 0x10, 0x20, 0x40, 0xFE)
+INTERESTING16 = (0, 1, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0xFFFE)
+INTERESTING32 = (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE, 0x10000, 12, 28, 32)
+
+
+class Hang(BaseException):
+    """Raised by the watchdog: an input ran longer than --hang-seconds."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Corpus: everything from pcaps/ (sample messages, manifest objects, captures, KMS documents)
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Corpus:
+    mikey: list = field(default_factory=list)
+    cms: list = field(default_factory=list)
+    sip: list = field(default_factory=list)  # complete SIP messages (bytes)
+    sip_streams: list = field(default_factory=list)  # TCP SIP byte streams (one direction)
+    sdp: list = field(default_factory=list)
+    kms: list = field(default_factory=list)
+    captures: list = field(default_factory=list)  # (name, bytes)
+    trk: bytes = b""
+    keyring: object = None
+
+
+def _pcap_from_frames(frames, linktype) -> bytes:
+    """A classic pcap (µs, little endian) of the same frames, so the pcap path is fuzzed too."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
+    for f in frames:
+        ts = f.ts_ns or 0
+        out.append(struct.pack("<IIII", ts // 10**9, (ts % 10**9) // 1000, len(f.data),
+                               f.orig_len) + f.data)
+    return b"".join(out)
+
+
+def load_corpus() -> Corpus:
+    from codec import sdp as S
+    from codec import sip as SIP
+    from dissectors.capture import CaptureError, read_frames
+    from dissectors.flows import Datagram, StreamData, flow_events
+    from dissectors.keys import load_keys
+
+    c = Corpus()
+    manifest = json.loads((PCAPS / "manifest.json").read_text())
+    c.trk = bytes.fromhex(manifest["transport_key"])
+    c.keyring = load_keys([PCAPS / manifest["keyring"], PCAPS / manifest["pem"]],
+                          transport_key=c.trk)
+    for e in manifest["entries"]:
+        if e.get("mikey"):
+            c.mikey.append(bytes.fromhex(e["mikey"]))
+        if e.get("cms"):
+            c.cms.append(bytes.fromhex(e["cms"]))
+    msgs = PCAPS / "messages"
+    c.mikey.append(bytes.fromhex((msgs / "mikey-sakke-pck.hex").read_text().split()[0]))
+    gmk_sdp = (msgs / "mikey-sakke-gmk.sdp").read_text()
+    c.sdp.append(gmk_sdp)
+    c.mikey += [k.data for k in S.key_mgmt_attributes(gmk_sdp)]
+    for p in sorted((PCAPS / "kms").glob("*.xml")):
+        c.kms.append(p.read_bytes())
+    for p in sorted(PCAPS.glob("*.pcapng")):
+        data = p.read_bytes()
+        c.captures.append((p.name, data))
+        frames = [r for r in read_frames(io.BytesIO(data)) if not isinstance(r, CaptureError)]
+        if frames and len({f.linktype for f in frames}) == 1:
+            c.captures.append((p.stem + ".pcap", _pcap_from_frames(frames, frames[0].linktype)))
+        streams: dict = {}
+        for ev in flow_events(read_frames(io.BytesIO(data))):
+            if isinstance(ev, Datagram) and SIP.looks_like_sip(ev.payload):
+                c.sip.append(ev.payload)
+            elif isinstance(ev, StreamData):
+                streams.setdefault((ev.flow_id, ev.direction), bytearray()).extend(ev.data)
+        for s in streams.values():
+            if SIP.looks_like_sip(bytes(s[:64])):
+                c.sip_streams.append(bytes(s))
+                c.sip += [f.data for f in SIP.StreamFramer().feed(bytes(s)) if f.data]
+    for m in c.sip:
+        if b"v=0" in m:
+            body = m.split(b"\r\n\r\n", 1)[-1]
+            if b"a=key-mgmt" in body:
+                c.sdp.append(body.decode("latin-1"))
+    # dedupe, keep order
+    for name in ("mikey", "cms", "sip", "sip_streams", "sdp", "kms"):
+        setattr(c, name, list(dict.fromkeys(getattr(c, name))))
+    return c
+
+
+# ----------------------------------------------------------------------------------------------
+# Mutators
+# ----------------------------------------------------------------------------------------------
+def byte_mutate(rng: random.Random, data: bytes, others=(), max_ops: int = 6) -> bytes:
+    """AFL-style havoc: 1..max_ops of bit flips, interesting values, inserts, deletes, duplicated
+    and spliced ranges, truncation."""
+    b = bytearray(data)
+    for _ in range(rng.randint(1, max_ops)):
+        op = rng.randrange(13)
+        n = len(b)
+        if n == 0:
+            b += rng.randbytes(rng.randint(1, 16))
+            continue
+        i = rng.randrange(n)
+        if op == 0:
+            b[i] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            b[i] = rng.choice(INTERESTING8)
+        elif op == 2:
+            b[i] = rng.randrange(256)
+        elif op == 3 and n >= 2:
+            b[i:i + 2] = struct.pack(rng.choice((">H", "<H")), rng.choice(INTERESTING16))[:n - i]
+        elif op == 4 and n >= 4:
+            b[i:i + 4] = struct.pack(rng.choice((">I", "<I")), rng.choice(INTERESTING32))[:n - i]
+        elif op == 5:
+            b[i:i] = rng.randbytes(rng.choice((1, 2, 4, 16, 64)))
+        elif op == 6:
+            del b[i:i + rng.choice((1, 2, 4, 16, 64, n))]
+        elif op == 7:
+            j = rng.randrange(n)
+            chunk = b[j:j + rng.choice((1, 4, 16, 64, 256))]
+            b[i:i] = chunk * rng.choice((1, 1, 2, 8))
+        elif op == 8:
+            del b[i:]
+        elif op == 9 and others:
+            o = rng.choice(others)
+            if o:
+                j = rng.randrange(len(o))
+                b[i:] = o[j:j + rng.randint(1, len(o))]
+        elif op == 10:
+            b[i] = (b[i] + rng.choice((1, -1, 2, -2, 16, -16))) & 0xFF
+        elif op == 11:  # overwrite with a copy of another region
+            j = rng.randrange(n)
+            k = rng.randint(1, 32)
+            b[i:i + k] = b[j:j + k]
+        else:
+            b[i] = rng.choice(b"\r\n:;=<>/ \"'0123456789-")
+    return bytes(b)
+
+
+def random_bytes(rng: random.Random, max_size: int = 2048) -> bytes:
+    return rng.randbytes(rng.choice((0, 1, 2, 4, 10, 16, 64, 256, rng.randint(0, max_size))))
+
+
+# -- DER ---------------------------------------------------------------------------------------
+def der_headers(data: bytes, start: int = 0, end: int | None = None, depth: int = 0, out=None):
+    """(offset of the tag, offset of the length, length of the length octets) of every TLV."""
+    out = [] if out is None else out
+    end = len(data) if end is None else end
+    i = start
+    while i + 2 <= end and depth < 40 and len(out) < 4000:
+        tag_at = i
+        tag = data[i]
+        i += 1
+        if tag & 0x1F == 0x1F:
+            while i < end and data[i] & 0x80:
+                i += 1
+            i += 1
+        if i >= end:
+            break
+        len_at = i
+        first = data[i]
+        if first < 0x80:
+            length, nlen = first, 1
+        elif first == 0x80:
+            break
+        else:
+            k = first & 0x7F
+            if k > 4 or i + 1 + k > end:
+                break
+            length, nlen = int.from_bytes(data[i + 1:i + 1 + k], "big"), 1 + k
+        out.append((tag_at, len_at, nlen))
+        body = len_at + nlen
+        if body + length > end:
+            break
+        if tag & 0x20:  # constructed: descend
+            der_headers(data, body, body + length, depth + 1, out)
+        elif tag in (0x04, 0x03) and length > 2 and data[body + (tag == 0x03)] in (0x30, 0x31):
+            der_headers(data, body + (tag == 0x03), body + length, depth + 1, out)  # wrapped DER
+        i = body + length
+    return out
+
+
+def der_mutate(rng: random.Random, data: bytes, others=()) -> bytes:
+    heads = der_headers(data)
+    if not heads or rng.random() < 0.3:
+        return byte_mutate(rng, data, others)
+    b = bytearray(data)
+    tag_at, len_at, nlen = rng.choice(heads)
+    cur = int.from_bytes(b[len_at + 1:len_at + nlen], "big") if nlen > 1 else b[len_at]
+    op = rng.randrange(9)
+    if op == 0:  # a lying length in the same number of octets
+        if nlen == 1:
+            b[len_at] = rng.choice([0, 0x7F, max(cur - 1, 0), min(cur + 1, 0x7F)])
+        else:
+            v = rng.choice([0, cur + 1, max(cur - 1, 0), (1 << (8 * (nlen - 1))) - 1])
+            b[len_at + 1:len_at + nlen] = (v % (1 << (8 * (nlen - 1)))).to_bytes(nlen - 1, "big")
+    elif op == 1:  # indefinite length (BER), or a long-form length that claims everything
+        b[len_at:len_at + nlen] = rng.choice([b"\x80", b"\x84\xff\xff\xff\xff", b"\x85",
+                                              b"\x88" + b"\xff" * 8, b"\x81\x00"])
+    elif op == 2:  # another tag
+        b[tag_at] = rng.choice([0x30, 0x31, 0x02, 0x04, 0x05, 0x06, 0x03, 0x0C, 0x17, 0x18,
+                                0xA0, 0xA1, 0xA2, 0xA3, 0x80, 0x81, 0x1F, 0xFF, 0x24, 0x00])
+    elif op == 3:  # non-minimal long form of the same length
+        b[len_at:len_at + nlen] = b"\x82" + cur.to_bytes(2, "big") if cur < 65536 else b"\x80"
+    elif op == 4:  # drop the TLV's content
+        body = len_at + nlen
+        del b[body:body + cur]
+    elif op == 5:  # duplicate the TLV
+        body = len_at + nlen
+        tlv = b[tag_at:body + cur]
+        b[tag_at:tag_at] = tlv
+    elif op == 6:  # deep nesting
+        n = rng.choice([20, 40, 200, 2000])
+        body = len_at + nlen
+        inner = bytes(b[tag_at:body + cur])
+        for _ in range(n):
+            inner = b"\x30" + _der_len(len(inner)) + inner
+            if len(inner) > 1 << 20:
+                break
+        b[tag_at:body + cur] = inner
+    elif op == 7:  # a huge INTEGER / OID
+        b[tag_at:tag_at] = rng.choice([b"\x02\x82\x10\x00" + b"\xff" * 4096,
+                                       b"\x06\x82\x01\x00" + b"\x81" * 256,
+                                       b"\x06\x00", b"\x02\x00"])
+    else:
+        return byte_mutate(rng, bytes(b), others, max_ops=2)
+    return bytes(b)
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    k = (n.bit_length() + 7) // 8
+    return bytes([0x80 | k]) + n.to_bytes(k, "big")
+
+
+# -- text (SIP, SDP, XML) ----------------------------------------------------------------------
+def text_mutate(rng: random.Random, data: bytes, others=()) -> bytes:
+    if rng.random() < 0.45:
+        return byte_mutate(rng, data, others)
+    lines = data.split(b"\n")
+    for _ in range(rng.randint(1, 3)):
+        if not lines:
+            lines = [b""]
+        i = rng.randrange(len(lines))
+        op = rng.randrange(12)
+        if op == 0:
+            del lines[i]
+        elif op == 1:
+            lines.insert(i, lines[rng.randrange(len(lines))])
+        elif op == 2:  # numbers lie
+            lines[i] = re.sub(rb"\d+", lambda m: rng.choice(
+                [b"0", b"-1", b"99999999999999999999", b"4294967296", str(
+                    int(m.group()) + rng.choice((-1, 1, 100))).encode()]), lines[i], count=1)
+        elif op == 3:  # a very long line
+            lines[i] = lines[i] + rng.choice([b"A", b";", b" ", b"=", b"<a>"]) * rng.choice(
+                (100, 5000, 70000))
+        elif op == 4:
+            lines[i] = lines[i].replace(b":", b"", 1)
+        elif op == 5:
+            lines[i] = lines[i].rstrip(b"\r")
+        elif op == 6:  # boundary and parameters games
+            lines[i] = re.sub(rb'boundary="?[^";\r]*"?', rng.choice(
+                [b"boundary=", b'boundary=""', b"boundary=x", b'boundary="' + b"-" * 80 + b'"']),
+                lines[i])
+        elif op == 7:  # base64 damage
+            lines[i] = re.sub(rb"[A-Za-z0-9+/]{8,}={0,2}", lambda m: rng.choice(
+                [m.group()[:-1], m.group() + b"=", m.group().replace(b"A", b"*", 1), b"",
+                 base64.b64encode(rng.randbytes(rng.randint(0, 300)))]), lines[i], count=1)
+        elif op == 8:
+            lines[i:i] = [rng.choice([b"Content-Type: multipart/mixed; boundary=zz",
+                                      b"Content-Length: 0", b"l: 100000000",
+                                      b"Content-Type: application/pkcs7-mime; smime-type=x",
+                                      b"Content-Transfer-Encoding: base64", b"--zz", b"--zz--",
+                                      b"a=key-mgmt:mikey AAAA", b"m=audio 0 RTP/SAVP 0",
+                                      b"\r", b"", b" folded", b"\t"])]
+        elif op == 9:
+            cut = rng.randrange(len(lines) + 1)
+            lines = lines[:cut]
+        elif op == 10:  # XML structure games
+            lines[i] = re.sub(rb"<(/?)([A-Za-z:]+)", lambda m: rng.choice(
+                [b"<" + m.group(1) + m.group(2) + b"X", b"<" + m.group(1) + m.group(2),
+                 b"<!-- -->", b"<" + m.group(1) + m.group(2) + b' a="&#0;"']), lines[i], count=1)
+        else:
+            lines[i] = byte_mutate(rng, lines[i], max_ops=2)
+    return b"\n".join(lines)
+
+
+XML_ATTACKS = (
+    b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>',
+    b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><a/>',
+    b'<?xml version="1.0"?><!DOCTYPE a SYSTEM "http://127.0.0.1/x.dtd"><a/>',
+    b"<a>" * 5000 + b"</a>" * 5000,
+    b'<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"/>',
+    b'<x:KmsResponse xmlns:x="urn:3gpp:ns:mcsecKMSInterface:1.0"><x:KmsMessage/></x:KmsResponse>',
+)
+
+
+def xml_mutate(rng: random.Random, data: bytes, others=()) -> bytes:
+    r = rng.random()
+    if r < 0.04:
+        return rng.choice(XML_ATTACKS)
+    if r < 0.35:  # damage the text of one element (keys, numbers, base64, URIs)
+        spans = [m.span(1) for m in re.finditer(rb">([^<]+)<", data)]
+        if spans:
+            a, z = rng.choice(spans)
+            repl = rng.choice([b"", b"00", b"zz", data[a:z][:-2], data[a:z] + b"00",
+                               data[a:z].lower(), b"-1", b"99999999999999999999999",
+                               rng.randbytes(8).hex().encode(), b"&amp;", b"\xff\xfe",
+                               base64.b64encode(rng.randbytes(rng.choice((0, 32, 65, 257, 300))))])
+            return data[:a] + repl + data[z:]
+    if r < 0.45:  # an xsi:type that asks for unwrapping, with garbage
+        return data.replace(b'xsi:type="KeyContentType"', rng.choice(
+            [b'xsi:type="EncKeyContentType"', b'xsi:type="Other"', b""]), rng.randint(1, 3))
+    return text_mutate(rng, data, others)
+
+
+def pcap_mutate(rng: random.Random, data: bytes, others=()) -> bytes:
+    """Mostly small changes (a big one only exercises the first error): block lengths, EPB
+    lengths, link/IP/TCP header octets; sometimes block surgery or truncation."""
+    b = bytearray(data)
+    blocks = []
+    if data[:4] == b"\x0a\x0d\x0d\x0a":
+        i = 0
+        while i + 12 <= len(b) and len(blocks) < 10000:
+            n = struct.unpack_from("<I", b, i + 4)[0]
+            if n < 12 or n % 4:
+                break
+            blocks.append((i, n))
+            i += n
+    op = rng.randrange(10)
+    if blocks and op == 0:  # block length lies
+        i, n = rng.choice(blocks)
+        where = rng.choice([i + 4, i + n - 4])
+        struct.pack_into("<I", b, where, rng.choice([0, 12, n + 4, n - 4, n + 1, 0xFFFFFFFF,
+                                                     16 << 20, n * 2]))
+    elif blocks and op == 1:  # EPB captured / original length lies
+        epbs = [(i, n) for i, n in blocks if struct.unpack_from("<I", b, i)[0] == 6]
+        if epbs:
+            i, n = rng.choice(epbs)
+            struct.pack_into("<I", b, i + rng.choice([20, 24]),
+                             rng.choice([0, 1, n, 0xFFFFFFFF, 65535, 262145]))
+    elif blocks and op == 2:  # block surgery: drop, duplicate, swap
+        i, n = rng.choice(blocks)
+        blk = bytes(b[i:i + n])
+        k = rng.randrange(3)
+        if k == 0:
+            del b[i:i + n]
+        elif k == 1:
+            b[i:i] = blk * rng.choice((1, 2, 50))
+        else:
+            j, m = rng.choice(blocks)
+            b[i:i + n] = bytes(b[j:j + m])
+    elif op == 3:
+        del b[rng.randrange(len(b) + 1):]
+    elif op in (4, 5, 6):  # a few octets inside one frame's headers
+        i, n = rng.choice(blocks) if blocks else (0, len(b))
+        for _ in range(rng.randint(1, 4)):
+            k = i + 28 + rng.randrange(min(max(n - 28, 1), 80))
+            if k < len(b):
+                b[k] = rng.choice(INTERESTING8) if rng.random() < 0.5 else rng.randrange(256)
+    else:
+        return byte_mutate(rng, bytes(b), others, max_ops=3)
+    return bytes(b)
+
+
+# ----------------------------------------------------------------------------------------------
+# Targets
+# ----------------------------------------------------------------------------------------------
+class Invariant(Exception):
+    """A target returned, but broke a documented property (reported like an exception)."""
+
+
+@dataclass
+class Target:
+    name: str
+    allowed: tuple
+    run: object  # callable(data)
+    generate: object  # callable(rng) -> data
+    seeds: list = field(default_factory=list)  # unmutated inputs (warm-up)
+
+
+def make_targets(corpus: Corpus, seed: int, struct_pool: int = 2000) -> dict:
+    from codec import DecodeError
+    from codec import cms, kms, mime, mikey, sdp, sip
+    from dissectors.capture import read_frames
+    from dissectors.flows import flow_events
+
+    def mikey_run(data):
+        try:
+            msg = mikey.decode(data)
+        except DecodeError as e:
+            if not (isinstance(e.path, str) and 0 <= e.offset <= len(data)):
+                raise Invariant(f"DecodeError with path {e.path!r} offset {e.offset} "
+                                f"(input of {len(data)} octets)") from None
+            raise
+        if mikey.encode(msg) != data:
+            raise Invariant("decoded message does not re-encode to the same octets")
+
+    def mikey_raw_gen(rng):
+        if rng.random() < 0.1:
+            return random_bytes(rng)
+        return byte_mutate(rng, rng.choice(corpus.mikey), corpus.mikey)
+
+    pool: list = []
+
+    def mikey_struct_gen(rng):
+        if not pool:
+            from dissectors import fuzz as F
+            for m in F.Mutator(corpus.mikey, seed=seed).mutants(struct_pool):
+                pool.append(m.data)
+        base = rng.choice(pool)
+        return base if rng.random() < 0.5 else byte_mutate(rng, base, pool, max_ops=2)
+
+    def cms_gen(rng):
+        if rng.random() < 0.05:
+            return random_bytes(rng)
+        if rng.random() < 0.05:
+            return b"\x30" + random_bytes(rng, 64)
+        return der_mutate(rng, rng.choice(corpus.cms), corpus.cms)
+
+    def cms_open(data):
+        cms.open_layers(data, corpus.keyring)
+
+    def mime_run(data):
+        ent = mime.parse(data)
+        for part in mime.find_smime(ent):
+            assert isinstance(part.der, bytes)
+
+    def sip_gen(rng):
+        return text_mutate(rng, rng.choice(corpus.sip), corpus.sip)
+
+    def framer_gen(rng):
+        base = rng.choice(corpus.sip_streams + corpus.sip)
+        return text_mutate(rng, base, corpus.sip) if rng.random() < 0.9 else random_bytes(rng)
+
+    def framer_run(data):
+        # deterministic chunking derived from the input itself
+        # deterministic chunking derived from the input itself.  Tiny segments only for small
+        # inputs: the framer rescans its whole buffer on every feed (quadratic, docs/FUZZING.md
+        # finding F1), which would make every long input "slow" for a known reason.
+        r = random.Random(hashlib.blake2b(data, digest_size=8).digest())
+        fr = sip.StreamFramer()
+        total, i = 0, 0
+        sizes = (1, 7, 100, 536, 1460, len(data)) if len(data) <= 4096 else (536, 1460, len(data))
+        while i < len(data):
+            n = r.choice(sizes)
+            for f in fr.feed(data[i:i + n]):
+                total += len(f.data)
+            i += n
+        if total + len(fr.buffer) + fr.dropped > len(data):
+            raise Invariant("framer delivered more octets than it was fed")
+
+    def sdp_gen(rng):
+        return text_mutate(rng, rng.choice(corpus.sdp).encode("latin-1"), [])
+
+    def sdp_run(data):
+        for km in sdp.key_mgmt_attributes(data.decode("latin-1")):
+            try:
+                mikey.decode(km.data)
+            except DecodeError:
+                pass
+
+    def kms_gen(rng):
+        return xml_mutate(rng, rng.choice(corpus.kms), corpus.kms)
+
+    def kms_run(data):
+        kms.parse(data, transport_key=corpus.trk, source="fuzz")
+
+    caps = [d for _n, d in corpus.captures]
+
+    def pcap_gen(rng):
+        return pcap_mutate(rng, rng.choice(caps), caps)
+
+    def pcap_run(data):
+        reader = read_frames(io.BytesIO(data))
+        for _ev in flow_events(reader):
+            pass
+
+    return {
+        "mikey.raw": Target("mikey.raw", (DecodeError,), mikey_run, mikey_raw_gen, corpus.mikey),
+        "mikey.struct": Target("mikey.struct", (DecodeError,), mikey_run, mikey_struct_gen,
+                               corpus.mikey),
+        "cms.decode": Target("cms.decode", (DecodeError,), cms.decode, cms_gen, corpus.cms),
+        "cms.open": Target("cms.open", (DecodeError, cms.CmsError), cms_open, cms_gen,
+                           corpus.cms),
+        "mime": Target("mime", (DecodeError,), mime_run, sip_gen, corpus.sip),
+        "sip.framer": Target("sip.framer", (), framer_run, framer_gen, corpus.sip_streams),
+        "sdp": Target("sdp", (DecodeError,), sdp_run, sdp_gen,
+                      [x.encode("latin-1") for x in corpus.sdp]),
+        "kms": Target("kms", (kms.KmsXmlError,), kms_run, kms_gen, corpus.kms),
+        "pcap": Target("pcap", (), pcap_run, pcap_gen, caps),
+    }
+
+
+TARGETS = ("mikey.raw", "mikey.struct", "cms.decode", "cms.open", "mime", "sip.framer", "sdp",
+           "kms", "pcap")
+
+
+# ----------------------------------------------------------------------------------------------
+# The campaign
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    target: str
+    inputs: int = 0
+    typed_errors: int = 0
+    unexpected: int = 0
+    hangs: int = 0
+    slow: int = 0  # over slow_ms twice
+    max_ms: float = 0.0  # slowest input (first run)
+    max_ms_confirmed: float = 0.0  # slowest input, min of two runs when it was re-run
+    mean_us: float = 0.0
+    peak_kib: float = 0.0  # tracemalloc peak of one input (sampled inputs)
+    traced: int = 0
+    rss_growth_kib: int = 0
+    seconds: float = 0.0
+    max_input: int = 0
+    crashes: dict = field(default_factory=dict)  # site -> {type, message, sha256, count, file}
+    slow_inputs: list = field(default_factory=list)
+
+
+def _rss_kib() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _site(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    here = [fr for fr in tb if str(ROOT) in fr.filename and "fuzz_campaign" not in fr.filename]
+    fr = (here or tb or [None])[-1]
+    where = f"{Path(fr.filename).relative_to(ROOT) if str(ROOT) in fr.filename else fr.filename}:{fr.lineno}" if fr else "?"
+    return f"{type(exc).__name__}@{where}"
+
+
+def _on_alarm(signum, frame):
+    raise Hang()
+
+
+def run_target(t: Target, seed: int, inputs: int, seconds: float, *, slow_ms: float = 100.0,
+               hang_seconds: float = 10.0, trace_every: int = 500, save_dir: Path | None = None,
+               warmup: int = 200, progress=None) -> Result:
+    rng = random.Random(f"{seed}:{t.name}")
+    res = Result(t.name)
+    use_alarm = hang_seconds > 0 and hasattr(signal, "setitimer")
+    if use_alarm:
+        old = signal.signal(signal.SIGALRM, _on_alarm)
+    for seed_input in t.seeds:  # warm up: lazy compilation and caches are not what we time
+        try:
+            t.run(seed_input)
+        except Exception:  # noqa: BLE001
+            pass
+    total_ns = 0
+    start = time.monotonic()
+    rss0 = None
+    try:
+        while res.inputs < inputs and time.monotonic() - start < seconds:
+            data = t.generate(rng)
+            res.inputs += 1
+            res.max_input = max(res.max_input, len(data))
+            traced = trace_every and res.inputs % trace_every == 0
+            if traced:
+                tracemalloc.start()
+                tracemalloc.reset_peak()
+            if use_alarm:
+                signal.setitimer(signal.ITIMER_REAL, hang_seconds)
+            t0 = time.perf_counter_ns()
+            exc = None
+            try:
+                t.run(data)
+            except t.allowed:
+                res.typed_errors += 1
+            except Hang as e:
+                exc = e
+            except Exception as e:  # noqa: BLE001 - this is what we are looking for
+                exc = e
+            finally:
+                dt = time.perf_counter_ns() - t0
+                if use_alarm:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                if traced:
+                    res.peak_kib = max(res.peak_kib, tracemalloc.get_traced_memory()[1] / 1024)
+                    tracemalloc.stop()
+                    res.traced += 1
+            total_ns += dt
+            ms = dt / 1e6
+            res.max_ms = max(res.max_ms, ms)
+            if ms > slow_ms and exc is None:  # re-run once: GC pauses and scheduling are noise
+                t1 = time.perf_counter_ns()
+                try:
+                    t.run(data)
+                except Exception:  # noqa: BLE001
+                    pass
+                ms2 = (time.perf_counter_ns() - t1) / 1e6
+                ms = min(ms, ms2)
+                if ms > slow_ms:
+                    res.slow += 1
+                    if len(res.slow_inputs) < 5:
+                        res.slow_inputs.append({"ms": round(ms, 1), "len": len(data),
+                                                "sha256": hashlib.sha256(data).hexdigest()})
+                        if save_dir:
+                            save_dir.mkdir(parents=True, exist_ok=True)
+                            (save_dir / f"{t.name}__slow__{hashlib.sha256(data).hexdigest()[:12]}.bin").write_bytes(data)
+            res.max_ms_confirmed = max(res.max_ms_confirmed, ms)
+            if exc is not None:
+                if isinstance(exc, Hang):
+                    res.hangs += 1
+                    site = "Hang"
+                else:
+                    res.unexpected += 1
+                    site = _site(exc)
+                rec = res.crashes.get(site)
+                if rec is None:
+                    sha = hashlib.sha256(data).hexdigest()
+                    rec = {"type": type(exc).__name__, "message": str(exc)[:300], "sha256": sha,
+                           "count": 0, "len": len(data)}
+                    if save_dir:
+                        save_dir.mkdir(parents=True, exist_ok=True)
+                        p = save_dir / f"{t.name}__{sha[:12]}.bin"
+                        p.write_bytes(data)
+                        rec["file"] = str(p)
+                    res.crashes[site] = rec
+                rec["count"] += 1
+            if res.inputs == warmup:
+                gc.collect()
+                rss0 = _rss_kib()
+            if progress and res.inputs % 20000 == 0:
+                progress(res)
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    gc.collect()
+    if rss0 is not None:
+        res.rss_growth_kib = _rss_kib() - rss0
+    res.seconds = time.monotonic() - start
+    res.mean_us = total_ns / max(res.inputs, 1) / 1000
+    return res
+
+
+def table(results) -> str:
+    head = ("target", "inputs", "typed err", "unexpected", "hangs", "slow>100ms", "max ms",
+            "max ms (re-run)", "mean µs", "peak KiB/input", "RSS growth KiB", "s")
+    rows = [head]
+    for r in results:
+        rows.append((r.target, f"{r.inputs:,}", f"{r.typed_errors:,}", str(r.unexpected),
+                     str(r.hangs), str(r.slow), f"{r.max_ms:.1f}", f"{r.max_ms_confirmed:.1f}",
+                     f"{r.mean_us:.0f}", f"{r.peak_kib:,.0f}", f"{r.rss_growth_kib:,}",
+                     f"{r.seconds:.0f}"))
+    tot = sum(r.inputs for r in results)
+    rows.append(("TOTAL", f"{tot:,}", f"{sum(r.typed_errors for r in results):,}",
+                 str(sum(r.unexpected for r in results)), str(sum(r.hangs for r in results)),
+                 str(sum(r.slow for r in results)), f"{max((r.max_ms for r in results), default=0):.1f}",
+                 f"{max((r.max_ms_confirmed for r in results), default=0):.1f}", "",
+                 f"{max((r.peak_kib for r in results), default=0):,.0f}",
+                 f"{max((r.rss_growth_kib for r in results), default=0):,}",
+                 f"{sum(r.seconds for r in results):.0f}"))
+    w = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(row)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (x + 2) for x in w) + "|")
+    return "\n".join(lines)
+
+
+def campaign(targets=TARGETS, seed: int = 1, inputs: int = 10_000, seconds: float = 60.0,
+             save_dir: Path | None = None, slow_ms: float = 100.0, hang_seconds: float = 10.0,
+             trace_every: int = 500, struct_pool: int = 2000, progress=None) -> list:
+    """Run the campaign; ``seconds`` is the whole budget, split evenly over ``targets``."""
+    corpus = load_corpus()
+    all_targets = make_targets(corpus, seed, struct_pool)
+    results = []
+    share = seconds / max(len(targets), 1)
+    for name in targets:
+        results.append(run_target(all_targets[name], seed, inputs, share, slow_ms=slow_ms,
+                                  hang_seconds=hang_seconds, trace_every=trace_every,
+                                  save_dir=save_dir, progress=progress))
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--inputs", type=int, default=200_000, help="at most this many per target")
+    ap.add_argument("--seconds", type=float, default=1800.0,
+                    help="time budget of the whole run, split evenly over the targets")
+    ap.add_argument("--targets", default=",".join(TARGETS), help="comma-separated; default all")
+    ap.add_argument("--slow-ms", type=float, default=100.0)
+    ap.add_argument("--hang-seconds", type=float, default=10.0)
+    ap.add_argument("--trace-every", type=int, default=500,
+                    help="run every Nth input under tracemalloc (0: never)")
+    ap.add_argument("--struct-pool", type=int, default=2000,
+                    help="dissectors.fuzz mutants generated for mikey.struct")
+    ap.add_argument("--save-dir", type=Path, default=Path("fuzz-findings"),
+                    help="where inputs that raise unexpected exceptions are written")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    names = [x.strip() for x in a.targets.split(",") if x.strip()]
+    bad = [x for x in names if x not in TARGETS]
+    if bad:
+        ap.error(f"unknown target(s) {bad}; choose from {', '.join(TARGETS)}")
+
+    def progress(r):
+        if not a.quiet:
+            print(f"  {r.target}: {r.inputs:,} inputs, {r.unexpected} unexpected", flush=True,
+                  file=sys.stderr)
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results = campaign(names, a.seed, a.inputs, a.seconds, a.save_dir, a.slow_ms,
+                       a.hang_seconds, a.trace_every, a.struct_pool, progress)
+    print(f"mcsec fuzz campaign: seed {a.seed}, started {started}, python "
+          f"{platform.python_version()}, {platform.machine()} {os.cpu_count()} CPU(s)")
+    print(table(results))
+    for r in results:
+        for site, rec in r.crashes.items():
+            print(f"{r.target}: {site} x{rec['count']}: {rec['type']}: {rec['message']} "
+                  f"(input {rec['sha256'][:12]}, {rec['len']} octets{', ' + rec['file'] if rec.get('file') else ''})")
+        for s in r.slow_inputs:
+            print(f"{r.target}: slow input {s}")
+    if a.json:
+        a.json.write_text(json.dumps({"seed": a.seed, "started": started,
+                                      "machine": platform.platform(),
+                                      "results": [r.__dict__ for r in results]}, indent=1))
+    return 1 if any(r.unexpected or r.hangs or r.slow for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,609 @@
+"""Per-packet output of ``mcsec dissect``: records grouped by frame, Wireshark field names.
+
+:func:`dissect.records` yields one record per MIKEY message, CMS object, SRTP packet, … .  Here
+they are grouped by the frame that carries them (records of one frame arrive together or close
+together — a message reassembled from TCP segments is reported at the segment that completes
+it, as Wireshark does) into one object per packet::
+
+    {"frame": 31, "time": 1761009631.0, "src": …, "sport": …, "dst": …, "dport": …,
+     "transport": "udp", "layers": {"sip": {"sip.Method": "INVITE", …},
+                                    "sdp": {"sdp.media": […], …},
+                                    "mikey": [<codec.mikey.render JSON doc + decrypted fields>],
+                                    "cms": […], "srtp": […], "srtcp": […], …}}
+
+The ``sip`` and ``sdp`` layers use the field names of Wireshark's SIP and SDP dissectors (values as
+tshark gives them: header values trimmed, repeated fields as lists), taken from the SIP message of
+the unit by :class:`PacketSession`, a :class:`~dissectors.session.Session` that keeps them aside.
+
+``--filter all`` (and ``--stats``, and the progress bar) read the capture a second time in
+lockstep, so that every frame is listed / accounted for; memory stays bounded either way.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from codec import capture as C
+from codec.sip import looks_like_sip
+from dissectors.session import Session, Unit
+
+LAG = 64  # frames: a packet is complete when a record this much later has been seen
+BASE_KEYS = ("frame", "frames", "time", "transport", "src", "sport", "dst", "dport", "sip",
+             "kind")
+KEY_KINDS = ("mikey", "cms", "psk-smime", "kms-xml", "mime", "rtsp")
+MEDIA_KINDS = ("srtp", "srtcp")
+PRIMARY = ("mikey", "psk-smime", "cms", "kms-xml", "srtcp", "srtp", "mime", "rtsp", "sip",
+           "mcsec.capture-error", "mcsec.anomaly", "mcsec.note")
+FILTERS = ("any", "mikey", "cms", "srtp", "all")
+
+# -- SIP / SDP fields as Wireshark names them ------------------------------------------------------
+# packet-sip.c header table: the header names whose field is ``sip.<Name>``.
+SIP_HEADERS = {n.lower(): n for n in (
+    "Accept", "Accept-Contact", "Allow", "Authorization", "Call-ID", "Contact",
+    "Content-Disposition", "Content-Encoding", "Content-Length", "Content-Type", "CSeq",
+    "Event", "Expires", "From", "Max-Forwards", "P-Asserted-Identity", "P-Preferred-Identity",
+    "Record-Route", "Require", "Route", "Server", "Subject", "Supported", "To", "User-Agent",
+    "Via", "WWW-Authenticate", "Proxy-Authorization", "Session-Expires", "Subscription-State",
+    "Refer-To", "Referred-By", "Privacy", "Priority", "Reason", "Resource-Priority",
+    "Allow-Events", "Date", "Warning", "Organization", "Min-Expires", "Accept-Encoding",
+    "Accept-Language", "Content-Language", "Replaces", "Unsupported")}
+SIP_COMPACT = {"i": "Call-ID", "f": "From", "t": "To", "v": "Via", "m": "Contact",
+               "c": "Content-Type", "l": "Content-Length", "s": "Subject", "k": "Supported",
+               "e": "Content-Encoding", "o": "Event", "u": "Allow-Events", "r": "Refer-To",
+               "b": "Referred-By", "a": "Accept-Contact", "x": "Session-Expires"}
+SIP_UINT = {"Content-Length", "Max-Forwards", "Expires"}
+SDP_LINES = {"v": "sdp.version", "o": "sdp.owner", "s": "sdp.session_name",
+             "i": "sdp.session_info", "u": "sdp.uri", "e": "sdp.email", "p": "sdp.phone",
+             "c": "sdp.connection_info", "b": "sdp.bandwidth", "t": "sdp.time",
+             "r": "sdp.repeat_time", "z": "sdp.timezone", "k": "sdp.encryption_key",
+             "m": "sdp.media"}
+
+
+def _add(layer: dict, name: str, value) -> None:
+    old = layer.get(name)
+    if old is None:
+        layer[name] = value
+    elif isinstance(old, list):
+        old.append(value)
+    else:
+        layer[name] = [old, value]
+
+
+def sip_layers(data: bytes) -> dict:
+    """``{"sip": {...}, "sdp": {...}}`` of one SIP message, Wireshark field names."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = data.partition(b"\n\n")
+    lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    while lines and not lines[0]:
+        del lines[0]
+    sip: dict = {}
+    if not lines:
+        return {}
+    start = lines[0].strip()
+    if start.startswith("SIP/"):
+        sip["sip.Status-Line"] = start
+        parts = start.split(" ", 2)
+        if len(parts) > 1 and parts[1].isdigit():
+            sip["sip.Status-Code"] = int(parts[1])
+    else:
+        sip["sip.Request-Line"] = start
+        parts = start.split(" ")
+        sip["sip.Method"] = parts[0]
+        if len(parts) > 1:
+            sip["sip.r-uri"] = parts[1]
+    folded: list = []  # RFC 3261 §7.3.1: continuation lines start with white space
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and folded:
+            folded[-1] += " " + line.strip()
+        elif line:
+            folded.append(line)
+    ctype = None
+    for line in folded:
+        name, colon, value = line.partition(":")
+        if not colon:
+            continue
+        key = name.strip()
+        canon = SIP_HEADERS.get(key.lower()) or SIP_COMPACT.get(key.lower() if len(key) == 1
+                                                               else "")
+        if canon is None:
+            continue
+        value = value.strip()
+        if canon in SIP_UINT and value.isdigit():
+            _add(sip, f"sip.{canon}", int(value))
+        else:
+            _add(sip, f"sip.{canon}", value)
+        if canon == "CSeq":
+            seq, _, method = value.partition(" ")
+            if seq.isdigit():
+                _add(sip, "sip.CSeq.seq", int(seq))
+            _add(sip, "sip.CSeq.method", method.strip())
+        elif canon == "Content-Type" and ctype is None:
+            ctype = value.split(";")[0].strip().lower()
+    out = {"sip": sip}
+    if ctype == "application/sdp" and body:
+        out["sdp"] = sdp_fields(body)
+    return out
+
+
+def sdp_fields(body: bytes) -> dict:
+    """The SDP lines of a body under Wireshark's ``sdp.*`` names (RFC 4566 §5)."""
+    sdp: dict = {}
+    media = False
+    for line in body.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
+        if len(line) < 2 or line[1] != "=":
+            continue
+        t, value = line[0], line[2:]
+        if t == "a":
+            _add(sdp, "sdp.media_attr" if media else "sdp.session_attr", value)
+            if value.startswith("key-mgmt:"):
+                _add(sdp, "sdp.key_mgmt", value[9:])
+            continue
+        if t == "m":
+            media = True
+        name = SDP_LINES.get(t)
+        if name is not None:
+            _add(sdp, name, value)
+    return sdp
+
+
+@dataclass
+class PacketSession(Session):
+    """A :class:`Session` that also keeps, per frame, the SIP/SDP fields of the SIP messages
+    it analyses and which frames were parts of a unit reported at a later frame."""
+
+    sip_fields: dict = field(default_factory=dict)  # frame -> {"sip": …, "sdp": …}
+    part_of: dict = field(default_factory=dict)  # frame -> frame its unit is reported at
+    want_fields: bool = True
+
+    def analyze(self, unit: Unit) -> list[dict]:
+        if len(unit.frames) > 1:
+            last = unit.frames[-1]
+            for f in unit.frames[:-1]:
+                self.part_of[f] = last
+        if self.want_fields and looks_like_sip(unit.data):
+            try:
+                layers = sip_layers(unit.data)
+            except Exception as e:  # never lose the records for a display field
+                layers = {"sip": {"mcsec.error": str(e)}}
+            old = self.sip_fields.get(unit.frames[-1])
+            if old is None:
+                self.sip_fields[unit.frames[-1]] = layers
+            else:  # several SIP messages end in one segment: repeated fields, as tshark
+                for name, layer in layers.items():
+                    for k, v in layer.items():
+                        for x in (v if isinstance(v, list) else [v]):
+                            _add(old.setdefault(name, {}), k, x)
+            if len(self.sip_fields) > 200_000:  # out-of-order keys never forgotten: bounded
+                for k in list(self.sip_fields)[:100_000]:
+                    del self.sip_fields[k]
+        return super().analyze(unit)
+
+    def forget(self, upto: int) -> None:
+        """Drop what was kept for frames ≤ ``upto`` (bounded memory)."""
+        for d in (self.sip_fields, self.part_of):
+            while d:
+                k = next(iter(d))
+                if k > upto:
+                    break
+                del d[k]
+
+
+# -- light frame decoding for frames that carry nothing (``--filter all``) -------------------------
+def frame_addresses(frame) -> dict:
+    """Addresses and ports of a frame (link → IPv4/IPv6 → UDP/TCP), best effort, no reassembly."""
+    d, lt = frame.data, frame.linktype
+    try:
+        if lt == C.LINKTYPE_ETHERNET:
+            off, et = 14, struct.unpack_from("!H", d, 12)[0]
+            while et in C.ETHERTYPE_VLAN:
+                et = struct.unpack_from("!H", d, off + 2)[0]
+                off += 4
+        elif lt == C.LINKTYPE_LINUX_SLL:
+            off, et = 16, struct.unpack_from("!H", d, 14)[0]
+        elif lt == C.LINKTYPE_LINUX_SLL2:
+            off, et = 20, struct.unpack_from("!H", d, 0)[0]
+        elif lt in (C.LINKTYPE_RAW, C.LINKTYPE_IPV4, C.LINKTYPE_IPV6) or lt in C.LINKTYPE_DLT_RAW:
+            off, et = 0, {4: C.ETHERTYPE_IPV4, 6: C.ETHERTYPE_IPV6}.get(d[0] >> 4)
+        elif lt in (C.LINKTYPE_NULL, C.LINKTYPE_LOOP):
+            fam = struct.unpack_from("<I" if lt == C.LINKTYPE_NULL else "!I", d, 0)[0]
+            off, et = 4, {4: C.ETHERTYPE_IPV4, 6: C.ETHERTYPE_IPV6}.get(C.NULL_FAMILIES.get(fam))
+        else:
+            return {}
+        if et == C.ETHERTYPE_IPV4:
+            import ipaddress
+            ihl = (d[off] & 15) * 4
+            proto, frag = d[off + 9], struct.unpack_from("!H", d, off + 6)[0] & 0x1FFF
+            out = {"src": str(ipaddress.IPv4Address(d[off + 12:off + 16])),
+                   "dst": str(ipaddress.IPv4Address(d[off + 16:off + 20]))}
+            l4 = off + ihl if frag == 0 else None
+        elif et == C.ETHERTYPE_IPV6:
+            import ipaddress
+            proto = d[off + 6]
+            out = {"src": str(ipaddress.IPv6Address(d[off + 8:off + 24])),
+                   "dst": str(ipaddress.IPv6Address(d[off + 24:off + 40]))}
+            l4 = off + 40
+        else:
+            return {}
+        if l4 is not None and proto in (6, 17) and len(d) >= l4 + 4:
+            out["transport"] = "tcp" if proto == 6 else "udp"
+            out["sport"], out["dport"] = struct.unpack_from("!HH", d, l4)
+        return out
+    except (struct.error, IndexError, ValueError):
+        return {}
+
+
+# -- grouping ---------------------------------------------------------------------------------------
+def _layer_entry(rec: dict) -> dict:
+    if rec.get("kind") == "mikey":
+        entry = dict(rec.get("mikey") or {})
+        entry["mcsec.carrier"] = rec.get("carrier")
+        if rec.get("error"):
+            entry["mcsec.error"] = rec["error"]
+        return entry
+    return {k: v for k, v in rec.items() if k not in BASE_KEYS}
+
+
+def _layer_name(kind: str | None) -> str:
+    if kind in ("anomaly", "capture-error", "note"):
+        return f"mcsec.{kind}"
+    return kind or "mcsec.unknown"
+
+
+def _new_packet(frame, rec: dict | None) -> dict:
+    pkt = {"frame": frame}
+    if rec is not None and "src" in rec:
+        pkt["time"] = rec.get("time")
+        if rec.get("frames") and len(rec["frames"]) > 1:
+            pkt["frames"] = rec["frames"]
+        for k in ("src", "dst", "sport", "dport", "transport"):
+            pkt[k] = rec.get(k)
+    pkt["layers"] = {}
+    return pkt
+
+
+def _matches(pkt: dict, filt: str) -> bool:
+    layers = pkt["layers"]
+    if filt in ("any", "all"):
+        return filt == "all" or bool(layers)
+    if filt == "mikey":
+        return "mikey" in layers or any("mikey" in e for e in layers.get("psk-smime", ()))
+    if filt == "cms":
+        return "cms" in layers or "psk-smime" in layers
+    if filt == "srtp":
+        return "srtp" in layers or "srtcp" in layers
+    return True
+
+
+class Packets:
+    """Iterate the per-packet objects of a dissection (see module docstring).
+
+    ``records``: the iterator of :func:`dissectors.dissect.records`; ``session``: the
+    :class:`PacketSession` it feeds; ``frames``: optional iterator over the capture's frames
+    (:func:`dissectors.capture.read_frames` on the same file) read in lockstep, for ``all`` and
+    for the frame accounting.  ``stats`` (a :class:`Stats`) is updated as packets go out."""
+
+    def __init__(self, records: Iterable[dict], session: PacketSession, *, filt: str = "any",
+                 frames: Iterable | None = None, stats: "Stats | None" = None,
+                 progress=None, keep_records: bool = False):
+        self.records, self.session, self.filt = iter(records), session, filt
+        self.frames = iter(frames) if frames is not None else None
+        self.stats = stats
+        self.progress = progress
+        self.keep_records = keep_records
+        self.pending: dict = {}
+        self.done = 0  # every frame ≤ done has been released
+
+    def __iter__(self) -> Iterator[dict]:
+        pending, max_seen = self.pending, 0
+        for rec in self.records:
+            if self.stats is not None:
+                self.stats.record(rec)
+            f = rec.get("frame")
+            if f is None:  # stream anomalies and capture errors: with the latest frame
+                f = max(max_seen, self.done + 1) if rec.get("kind") != "capture-error" else (
+                    max(rec.get("after_frame") or 0, self.done + 1))
+            if f <= self.done:  # late record (should not happen): a packet of its own
+                pkt = _new_packet(f, rec)
+                pkt["layers"][_layer_name(rec.get("kind"))] = [_layer_entry(rec)]
+                if self.keep_records:
+                    pkt["_records"] = [rec]
+                if _matches(pkt, self.filt):
+                    yield self._finish(pkt)
+                continue
+            pkt = pending.get(f)
+            if pkt is None:
+                pkt = pending[f] = _new_packet(f, rec)
+            elif "src" not in pkt and "src" in rec:
+                pkt.update({k: v for k, v in _new_packet(f, rec).items() if k != "layers"})
+            pkt["layers"].setdefault(_layer_name(rec.get("kind")), []).append(_layer_entry(rec))
+            if self.keep_records:
+                pkt.setdefault("_records", []).append(rec)
+            if f > max_seen:
+                max_seen = f
+                if max_seen - LAG > self.done:
+                    yield from self._release(max_seen - LAG)
+        yield from self._release(None)
+
+    def _finish(self, pkt: dict):
+        f = pkt["frame"]
+        fields = self.session.sip_fields.get(f)
+        if fields:
+            layers = dict(fields)
+            layers.update(pkt["layers"])
+            pkt["layers"] = layers
+        # the packet's main kind of interest (for `jq 'select(.kind == "mikey")'`)
+        pkt["kind"] = next((k for k in PRIMARY if k in pkt["layers"]), "frame")
+        return pkt
+
+    def _release(self, upto):
+        pending = self.pending
+        if self.frames is not None:
+            for fr in self.frames:
+                if not hasattr(fr, "number"):
+                    continue  # capture errors come as records too
+                n = fr.number
+                if self.progress is not None:
+                    self.progress(fr.offset)
+                yield from self._out(pending.pop(n, None), fr)
+                if upto is not None and n >= upto:
+                    break
+        keys = sorted(k for k in pending if upto is None or k <= upto)
+        for k in keys:
+            yield from self._out(pending.pop(k), None)
+        if upto is not None:
+            self.done = max(self.done, upto)
+            self.session.forget(upto)
+        else:
+            self.done = float("inf")
+
+    def _out(self, pkt, fr):
+        n = fr.number if fr is not None else pkt["frame"]
+        if self.stats is not None and fr is not None:
+            self.stats.frame(n, pkt, self.session)
+        if pkt is None:
+            if self.filt != "all":
+                return
+            pkt = {"frame": n, "time": fr.timestamp, **frame_addresses(fr), "layers": {}}
+        elif fr is not None and pkt.get("time") is None:
+            pkt.update({"time": fr.timestamp, **frame_addresses(fr)})
+        pkt = self._finish(pkt)
+        if _matches(pkt, self.filt):
+            yield pkt
+
+
+# -- statistics --------------------------------------------------------------------------------------
+class Stats:
+    """Counters of ``--stats``: per message type, verification and decryption outcomes (with the
+    reasons of failures), errors, and an accounting of every frame of the capture."""
+
+    def __init__(self):
+        self.frames = Counter()
+        self.mikey_types = Counter()
+        self.cms_kinds = Counter()
+        self.kinds = Counter()
+        self.checks = Counter()  # (check, "verified"|"failed")
+        self.decrypted = Counter()
+        self.undecryptable = Counter()  # reason -> n
+        self.media = Counter()  # (kind, "ok"|"failed")
+        self.media_failures = Counter()
+        self.floor = Counter()
+        self.errors = Counter()  # layer/path -> n
+        self.capture_errors = 0
+        self.anomalies = Counter()
+
+    def record(self, rec: dict) -> None:
+        kind = rec.get("kind")
+        self.kinds[kind] += 1
+        if kind == "capture-error":
+            self.capture_errors += 1
+            return
+        if kind == "anomaly":
+            self.anomalies[rec.get("layer")] += 1
+            return
+        if kind == "mikey":
+            self._mikey(rec)
+        elif kind == "cms":
+            self.cms_kinds[rec.get("smime_type") or "unknown"] += 1
+            opened = rec.get("cms_open")
+            if opened is not None:
+                ok = opened.get("cms.ok", opened.get("ok"))
+                self.checks[("cms", "verified/opened" if ok else "failed")] += 1
+                if not ok:
+                    self.undecryptable[f"cms: {_first_failure(opened)}"] += 1
+            elif not rec.get("error"):
+                self.undecryptable["cms: no keys"] += 1
+        elif kind == "psk-smime":
+            self.cms_kinds["seed 004 PSK S/MIME"] += 1
+            self.decrypted["psk-smime"] += bool(rec.get("ok"))
+            if not rec.get("ok"):
+                self.undecryptable[f"psk-smime: {rec.get('error')}"] += 1
+        elif kind in MEDIA_KINDS:
+            self.media[(kind, "ok" if rec.get("ok") else "failed")] += 1
+            if not rec.get("ok"):
+                self.media_failures[f"{kind}: {(rec.get('error') or {}).get('reason')}"] += 1
+            if rec.get("floor"):
+                fl = rec["floor"]
+                self.floor[fl.get("name") if isinstance(fl, dict) and fl.get("name")
+                           else str(fl)[:60]] += 1
+        if rec.get("error") and kind not in ("psk-smime",) + MEDIA_KINDS:
+            e = rec["error"]
+            self.errors[f"{kind}: {e.get('path') or ''} {e.get('reason')}".strip()] += 1
+
+    def _mikey(self, rec):
+        doc = rec.get("mikey") or {}
+        payloads = doc.get("mikey") or []
+        hdr = (payloads[0] if payloads else {}).get("mikey.hdr", {})
+        self.mikey_types[hdr.get("mikey.type_name") or str(hdr.get("mikey.type", "undecodable"))] += 1
+        if rec.get("error"):
+            return
+        attempted = decrypted = False
+        for p in payloads:
+            (name, obj), = p.items() if len(p) == 1 else (("", {}),)
+            for check in ("mikey.sign", "mikey.kemac", "mikey.v", "mikey.ticket"):
+                if f"{check}.verified" in obj:
+                    attempted = True
+                    ok = obj[f"{check}.verified"]
+                    self.checks[(check, "verified" if ok else "failed")] += 1
+            if "mikey.sakke.ssv" in obj:
+                attempted = decrypted = True
+            if "mikey.sakke.error" in obj:
+                attempted = True
+                self.undecryptable[f"mikey: {obj['mikey.sakke.error']}"] += 1
+        if doc.get("mikey.ticket.session_keys") or doc.get("mikey.3gpp.crypto_sessions"):
+            decrypted = True
+        if decrypted:
+            self.decrypted["mikey"] += 1
+        elif not attempted:
+            self.undecryptable["mikey: no keys for this message (or not a keyed type)"] += 1
+
+    def frame(self, n, pkt, session: PacketSession) -> None:
+        layers = pkt["layers"] if pkt is not None else {}
+        if any(k in layers for k in KEY_KINDS):
+            cat = "key material"
+        elif any(k in layers for k in MEDIA_KINDS):
+            cat = "SRTP/SRTCP media"
+        elif n in session.sip_fields:
+            cat = "SIP without key material"
+        elif n in session.part_of:
+            cat = "segment of a message reported at a later frame"
+        elif layers:
+            cat = "anomalies/notes only"
+        else:
+            cat = "other traffic"
+        self.frames[cat] += 1
+
+    def to_json(self, session: Session | None = None) -> dict:
+        def flat(c):
+            return {" ".join(k) if isinstance(k, tuple) else str(k): v for k, v in c.items()}
+        out = {"frames": dict(self.frames, total=sum(self.frames.values())),
+               "capture_errors": self.capture_errors,
+               "mikey_types": dict(self.mikey_types), "cms_kinds": dict(self.cms_kinds),
+               "media": flat(self.media), "floor_control": dict(self.floor),
+               "checks": flat(self.checks), "decrypted": dict(self.decrypted),
+               "undecryptable": dict(self.undecryptable),
+               "media_failures": dict(self.media_failures),
+               "error_reasons": dict(self.errors), "anomalies": flat(self.anomalies),
+               "records": flat(self.kinds)}
+        if session is not None:  # the session's counters (units, sip, mikey, cms, errors, …)
+            out = {**session.stats, **out}
+        return out
+
+
+def _first_failure(opened: dict) -> str:
+    for layer in opened.get("cms.layers", opened.get("layers", [])) or []:
+        if isinstance(layer, dict):
+            for c in layer.get("checks", []) or []:
+                if isinstance(c, dict) and not c.get("ok"):
+                    return f"{c.get('check')}: {c.get('detail', '')}".strip(": ")
+            if layer.get("error"):
+                return str(layer["error"])
+    return str(opened.get("error") or "failed")
+
+
+# -- text ---------------------------------------------------------------------------------------------
+def brief_line(pkt: dict) -> str:
+    """One summary line per packet (``--brief``)."""
+    head = f"{pkt['frame']:>6} {pkt.get('time') or 0:.6f} "
+    if pkt.get("src") is not None:
+        head += (f"{pkt['src']}:{pkt.get('sport', '')} -> {pkt['dst']}:{pkt.get('dport', '')} "
+                 f"{(pkt.get('transport') or '').upper()}")
+    parts = []
+    layers = pkt["layers"]
+    sip = layers.get("sip") or {}
+    if sip:
+        parts.append("SIP " + (sip.get("sip.Method") or str(sip.get("sip.Status-Code", ""))))
+    for e in layers.get("mikey", []):
+        hdr = ((e.get("mikey") or [{}])[0]).get("mikey.hdr", {})
+        s = f"MIKEY {hdr.get('mikey.type_name', '?')}"
+        if "mikey.3gpp.key_type" in hdr:
+            s += f" {hdr['mikey.3gpp.key_type']}"
+        flags = _mikey_flags(e)
+        parts.append(s + (f" ({flags})" if flags else ""))
+    for e in layers.get("cms", []):
+        op = e.get("cms_open")
+        parts.append(f"CMS {e.get('smime_type')}" + (
+            "" if op is None else " opened" if op.get("cms.ok", op.get("ok")) else " FAILED")
+            + (" ERROR" if e.get("error") else ""))
+    for e in layers.get("psk-smime", []):
+        parts.append("PSK S/MIME " + ("opened" if e.get("ok") else "FAILED"))
+    for kind in MEDIA_KINDS:
+        for e in layers.get(kind, []):
+            parts.append(f"{kind.upper()} " + ("ok" if e.get("ok") else "FAILED")
+                         + (f" floor {e['floor'].get('name')}" if isinstance(e.get("floor"), dict)
+                            and e["floor"].get("name") else ""))
+    for e in layers.get("kms-xml", []):
+        parts.append("KMS XML" + (" ERROR" if e.get("error") else ""))
+    for k in ("mcsec.anomaly", "mcsec.capture-error", "mcsec.note"):
+        if layers.get(k):
+            parts.append(f"{len(layers[k])} {k[6:]}(s)")
+    return head + ("  " + "; ".join(parts) if parts else "")
+
+
+def _mikey_flags(e: dict) -> str:
+    if e.get("mcsec.error"):
+        return "DECODE ERROR"
+    flags = []
+    for p in e.get("mikey") or []:
+        for obj in p.values():
+            if not isinstance(obj, dict):
+                continue
+            for check in ("sign", "kemac", "v", "ticket"):
+                if f"mikey.{check}.verified" in obj:
+                    flags.append(f"{check} {'ok' if obj[f'mikey.{check}.verified'] else 'FAILED'}")
+            if "mikey.sakke.ssv" in obj:
+                flags.append("decrypted")
+            if "mikey.sakke.error" in obj:
+                flags.append("not decrypted")
+    return ", ".join(flags)
+
+
+def packet_text(pkt: dict, records_text) -> str:
+    """``--format text``: the packet's summary line, then each object's tree lines."""
+    lines = [brief_line(pkt)]
+    sip = pkt["layers"].get("sip") or {}
+    for k in ("sip.Request-Line", "sip.Status-Line", "sip.Call-ID", "sip.CSeq"):
+        if k in sip:
+            lines.append(f"    {k}: {sip[k]}")
+    for text in records_text:
+        lines.extend("  " + t for t in text.split("\n")[1:] if t.strip())
+    return "\n".join(lines)
+
+
+# -- progress ------------------------------------------------------------------------------------------
+class Progress:
+    """A rich progress bar on stderr (only when stderr is a terminal), by file offset."""
+
+    def __init__(self, path, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.bar = self.task = None
+        self._last = 0
+        if not self.enabled:
+            return
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress as RichProgress,
+                                   TimeRemainingColumn)
+        self.bar = RichProgress("[progress.description]{task.description}", BarColumn(),
+                                DownloadColumn(), TimeRemainingColumn(),
+                                console=Console(file=self.stream), transient=True)
+        self.task = self.bar.add_task(f"dissecting {os.path.basename(str(path))}", total=size)
+        self.bar.start()
+
+    def __call__(self, offset: int) -> None:
+        if self.bar is not None and offset - self._last >= 1 << 16:
+            self._last = offset
+            self.bar.update(self.task, completed=offset)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
