@@ -7,7 +7,7 @@ truncated DER, wrong tags, absurd lengths, deep nesting, decompression bombs, ra
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codec import DecodeError, cms, mime
@@ -329,6 +329,7 @@ def test_random_bytes_decode_or_decode_error(data):
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)),
                                    min_size=1, max_size=4))
+@example(which=0, edits=[(121, 96)])  # regression: empty pyasn1 error text made an IndexError
 def test_mutated_objects_decode_or_decode_error(which, edits):
     data = bytearray(_samples()[which])
     for pos, value in edits:

@@ -108,7 +108,7 @@ def _decode_param(spec, octets: bytes, what: str):
     try:
         value, rest = ber_decoder.decode(octets, asn1Spec=spec)
     except (PyAsn1Error, ValueError, TypeError) as e:
-        raise Verdict(f"{what} parameters do not decode: {str(e).splitlines()[0][:100]}")
+        raise Verdict(f"{what} parameters do not decode: {(str(e).splitlines() or [type(e).__name__])[0][:100]}")
     if rest:
         raise Verdict(f"{what} parameters: trailing octets")
     return value
