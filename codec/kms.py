@@ -135,6 +135,8 @@ def parse(data: bytes, transport_key: bytes | None = None, source: str = "") -> 
                           f"references are not allowed in KMS documents)") from None
     except ET.ParseError as e:
         raise KmsXmlError(f"{source}: not well-formed XML: {e}") from None
+    except (LookupError, ValueError) as e:  # e.g. an unknown encoding in the XML declaration
+        raise KmsXmlError(f"{source}: XML cannot be read: {e}") from None
     doc = KmsDocument()
     if root.tag in (_q("KmsRequest"), _q("SignedKmsRequest")):  # Annex D.2: no key material
         req = root if root.tag == _q("KmsRequest") else root.find(_q("KmsRequest"))

@@ -1,7 +1,8 @@
 """SIP message framing over a byte stream (RFC 3261 §18.3) and key-material discovery in SIP.
 
 :class:`StreamFramer` is sans-I/O: feed it the contiguous bytes of one TCP direction, take the
-complete messages it yields (several per segment, or one across many).  A message ends after
+complete messages it yields (several per segment, or one across many).  After garbage (a capture
+gap) it resynchronises at the next line that begins with a SIP start line.  A message ends after
 its headers and Content-Length octets (compact form ``l``); a stream message without
 Content-Length is an error of the sender (§18.3) and is framed as header-only with a finding.
 
@@ -21,8 +22,10 @@ MAX_HEADER = 64 * 1024
 MAX_BODY = 4 * 1024 * 1024
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$",
                              re.IGNORECASE | re.MULTILINE)
-_START = re.compile(rb"(?:[A-Z]+ \S+ SIP/2\.0|SIP/2\.0 \d{3})")
-HTTP_START = re.compile(rb"(?:HTTP/1\.[01] \d{3}|[A-Z]+ \S+ HTTP/1\.[01])")  # RFC 9112 §3, §4
+# Start lines are only looked for at line starts, with bounded tokens, so a long run of
+# capitals or of non-space octets cannot make the search quadratic.
+_START = re.compile(rb"(?m)^(?:[A-Z]{1,32} \S{1,4096} SIP/2\.0|SIP/2\.0 \d{3})")
+HTTP_START = re.compile(rb"(?m)^(?:HTTP/1\.[01] \d{3}|[A-Z]{1,32} \S{1,4096} HTTP/1\.[01])")
 
 
 @dataclass
@@ -123,7 +126,7 @@ class StreamFramer:
         return framed
 
 
-RTSP_START = re.compile(rb"(?:RTSP/[12]\.0 \d{3}|[A-Z_]+ \S+ RTSP/[12]\.0)")  # RFC 2326 §6, §7
+RTSP_START = re.compile(rb"(?m)^(?:RTSP/[12]\.0 \d{3}|[A-Z_]{1,32} \S{1,4096} RTSP/[12]\.0)")
 
 
 def looks_like_sip(data: bytes) -> bool:

@@ -159,16 +159,22 @@ def _ski(cert) -> bytes:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
         return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    except ValueError:  # a malformed certificate (cryptography parses lazily): matches nothing
+        return b""
 
 
 def _matches_ias(layer: Layer, suffix: str, ias, cert) -> bool:
     """IssuerAndSerialNumber (RFC 5652 §10.2.4) equal to the certificate's issuer and serial."""
-    if int(ias["serialNumber"]) != cert.serial_number:
+    try:
+        if int(ias["serialNumber"]) != cert.serial_number:
+            return False
+        issuer = cert.issuer.public_bytes()
+    except ValueError:  # a malformed certificate (cryptography parses lazily): matches nothing
         return False
     try:
-        return layer.raw(f"{suffix}.issuer") == cert.issuer.public_bytes()
+        return layer.raw(f"{suffix}.issuer") == issuer
     except KeyError:
-        return _der(ias["issuer"]) == cert.issuer.public_bytes()
+        return _der(ias["issuer"]) == issuer
 
 
 def _describe_ias(ias) -> str:
