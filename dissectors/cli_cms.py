@@ -16,6 +16,7 @@ from codec import DecodeError, mime
 from codec import cms
 from codec.cms import build as B
 from codec.cms import oids as O
+from codec.cms.crypto import subject_text
 from codec.cms import render
 from codec.keyring import Keyring, KeyringError
 
@@ -257,7 +258,7 @@ def cmd_open(args) -> int:
     for r in result.layers:
         print(f"mcsec: layer {r.index} {r.kind}: OK" + (
             f" ({r.decrypt.recipient_key})" if r.decrypt else "") + (
-            "".join(f" (signer {s.certificate.subject.rfc4514_string()})"
+            "".join(f" (signer {subject_text(s.certificate)})"
                     for s in r.verify.signers) if r.verify else ""), file=sys.stderr)
     content = result.content
     if args.out:

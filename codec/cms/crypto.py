@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, padding as sympad, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -126,6 +126,18 @@ def _hash(oid: str, what: str):
     return cls()
 
 
+# What cryptography raises for certificates it accepted to load but cannot fully parse later
+CERTIFICATE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion)
+
+
+def subject_text(cert) -> str:
+    """The certificate's subject as RFC 4514 text, or a note when it does not parse."""
+    try:
+        return cert.subject.rfc4514_string()
+    except CERTIFICATE_ERRORS as e:
+        return f"<subject does not parse: {type(e).__name__}>"
+
+
 def certificate_from_choice(layer: Layer, suffix: str):
     """cryptography certificate of CertificateChoices ``suffix`` (the ``certificate`` choice)."""
     return x509.load_der_x509_certificate(layer.raw(suffix))
@@ -138,7 +150,7 @@ def embedded_certificates(layer: Layer) -> list:
             if choice.getName() == "certificate":
                 try:
                     certs.append(certificate_from_choice(layer, f"certificates[{i}].certificate"))
-                except ValueError:
+                except (ValueError, TypeError, x509.InvalidVersion, UnsupportedAlgorithm):
                     layer.findings.append(_finding(layer, f"certificates[{i}]",
                                                    "certificate cryptography cannot load"))
     return certs
@@ -374,7 +386,7 @@ def _ktri(layer, i, ri, keyring, missing, findings):
         raise Verdict(f"key transport decryption failed ({pad_name}): wrong key or tampered "
                       "encryptedKey", f"{where}.encryptedKey",
                       layer.offset_of(f"{suffix}.encryptedKey")) from None
-    return cek, f"RSA key of {cert.subject.rfc4514_string()} ({pad_name})"
+    return cek, f"RSA key of {subject_text(cert)} ({pad_name})"
 
 
 def _originator_public(layer, suffix, kari, curve):
@@ -451,7 +463,7 @@ def _kari(layer, i, ri, keyring, missing):
                     v.path = f"{layer.path}.{rsuffix}.encryptedKey"
                     v.offset = layer.offset_of(f"{rsuffix}.encryptedKey")
                     raise
-                return cek, (f"EC key of {cert.subject.rfc4514_string()} "
+                return cek, (f"EC key of {subject_text(cert)} "
                              f"({O.name(scheme)}, {O.name(wrap_oid)})")
         desc = (_describe_ias(rid["issuerAndSerialNumber"]) if rid.getName() ==
                 "issuerAndSerialNumber" else "subjectKeyIdentifier " +
@@ -684,7 +696,7 @@ def verify(layer: Layer, keyring=None, content: bytes | None = None, *,
                 raise Verdict(f"signer certificate not found ({desc}) in the SignedData or "
                               "the keyring", f"{r.path}.sid", layer.offset_of(f"{suffix}.sid"))
             r.certificate = cert
-            r.checks.append(Check("certificate", True, f"{cert.subject.rfc4514_string()} "
+            r.checks.append(Check("certificate", True, f"{subject_text(cert)} "
                                                        f"(from the {r.certificate_source})"))
             digest_oid = str(si["digestAlgorithm"]["algorithm"])
             h = hashes.Hash(_hash(digest_oid, r.path))
@@ -728,7 +740,7 @@ def verify(layer: Layer, keyring=None, content: bytes | None = None, *,
             if r.trusted:
                 r.checks.append(Check("trust", True, "certificate in, or issued by, the keyring"))
             elif require_trust:
-                raise Verdict(f"signer certificate {cert.subject.rfc4514_string()} is not "
+                raise Verdict(f"signer certificate {subject_text(cert)} is not "
                               "trusted (not in, nor issued by, a keyring certificate)",
                               f"{r.path}.sid", layer.offset_of(f"{suffix}.sid"))
             else:
@@ -738,6 +750,10 @@ def verify(layer: Layer, keyring=None, content: bytes | None = None, *,
         except Verdict as v:
             r.error, r.error_path, r.error_offset = v.reason, v.path, v.offset
             r.checks.append(Check("verify", False, v.reason))
+        except CERTIFICATE_ERRORS as e:  # cryptography parses certificates lazily
+            r.error = f"a certificate does not parse: {type(e).__name__}: {e}"[:200]
+            r.error_path, r.error_offset = r.path, layer.offset_of(suffix)
+            r.checks.append(Check("certificate", False, r.error))
     bad = next((s for s in signers if not s.ok), None)
     if bad is not None:
         return VerifyResult(False, f"signer {bad.index}: {bad.error}", signers, None,

@@ -136,18 +136,22 @@ def _certificate_json(layer: Layer, path: str) -> dict:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
+    from codec.cms.crypto import CERTIFICATE_ERRORS
+
     try:
         cert = x509.load_der_x509_certificate(layer.source[layer.spans[path].inner:
                                                            layer.spans[path].end])
-    except (ValueError, KeyError):
+        out = {"x509af.serialNumber": int_octets(cert.serial_number),
+               "x509af.issuer": cert.issuer.rfc4514_string(),
+               "x509af.subject": cert.subject.rfc4514_string(),
+               "x509af.notBefore": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "x509af.notAfter": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        _oid(out, "x509af.algorithm.id", cert.signature_algorithm_oid.dotted_string)
+        out["cms.certificate.sha256"] = cert.fingerprint(hashes.SHA256()).hex()
+    except KeyError:
         return {"cms.certificate.error": "certificate does not load"}
-    out = {"x509af.serialNumber": int_octets(cert.serial_number),
-           "x509af.issuer": cert.issuer.rfc4514_string(),
-           "x509af.subject": cert.subject.rfc4514_string(),
-           "x509af.notBefore": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-           "x509af.notAfter": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    _oid(out, "x509af.algorithm.id", cert.signature_algorithm_oid.dotted_string)
-    out["cms.certificate.sha256"] = cert.fingerprint(hashes.SHA256()).hex()
+    except CERTIFICATE_ERRORS as e:  # cryptography parses lazily: any field may fail here
+        return {"cms.certificate.error": f"certificate does not parse: {type(e).__name__}"}
     return out
 
 
@@ -324,7 +328,12 @@ def _signer_json(s) -> dict:
            "cms.signer.signature_algorithm": s.signature_algorithm,
            "cms.checks": _checks(s.checks)}
     if s.certificate is not None:
-        out["cms.signer.certificate"] = s.certificate.subject.rfc4514_string()
+        from codec.cms.crypto import CERTIFICATE_ERRORS
+
+        try:
+            out["cms.signer.certificate"] = s.certificate.subject.rfc4514_string()
+        except CERTIFICATE_ERRORS as e:
+            out["cms.signer.certificate"] = f"<subject does not parse: {type(e).__name__}>"
         out["cms.signer.certificate_source"] = s.certificate_source
         out["cms.signer.trusted"] = bool(s.trusted)
     if s.error:
