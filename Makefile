@@ -53,6 +53,15 @@ bench: venv tshark
 
 fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider
+	@# the campaign of docs/FUZZING.md on both cores (FUZZ_SEED, FUZZ_SECONDS per process)
+	@mkdir -p out; seed=$(or $(FUZZ_SEED),1); secs=$(or $(FUZZ_SECONDS),900); \
+	$(BIN)/python benchmarks/fuzz_campaign.py --quiet --seed $$seed --seconds $$secs \
+	  --inputs 1000000 --targets mikey.raw,mikey.struct,cms.decode,cms.open \
+	  --save-dir out/fuzz-findings --json out/fuzz-campaign-a.json > out/fuzz-campaign-a.txt & a=$$!; \
+	$(BIN)/python benchmarks/fuzz_campaign.py --quiet --seed $$((seed + 1)) --seconds $$secs \
+	  --inputs 1000000 --targets mime,sip.framer,sdp,kms,pcap \
+	  --save-dir out/fuzz-findings --json out/fuzz-campaign-b.json > out/fuzz-campaign-b.txt; rb=$$?; \
+	wait $$a; ra=$$?; cat out/fuzz-campaign-a.txt out/fuzz-campaign-b.txt; exit $$((ra | rb))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from codec.errors import DecodeError
 
-_KEY_MGMT = re.compile(r"^a=key-mgmt:(?P<prot>[^\s]+)[ \t]+(?P<data>[A-Za-z0-9+/=\s]*?)\s*$",
-                       re.MULTILINE)
+_KEY_MGMT_PREFIX = "a=key-mgmt:"
 
 
 @dataclass(frozen=True)
@@ -30,12 +29,25 @@ def b64decode_strict(text: str, where: str = "base64", offset: int = 0) -> bytes
 
 
 def key_mgmt_attributes(sdp: str) -> list[KeyMgmt]:
-    """Every ``a=key-mgmt`` attribute of an SDP body (or a lone attribute line)."""
+    """Every ``a=key-mgmt`` attribute of an SDP body (or a lone attribute line).
+
+    A line scan (RFC 4566 §5: one attribute per line), linear in the text whatever it holds."""
     out = []
-    text = sdp.replace("\r\n", "\n")
-    media_starts = [m.start() for m in re.finditer(r"^m=", text, re.MULTILINE)]
-    for m in _KEY_MGMT.finditer(text):
-        media = sum(1 for s in media_starts if s < m.start()) - 1
-        data = b64decode_strict(m.group("data"), "a=key-mgmt", m.start("data"))
-        out.append(KeyMgmt(m.group("prot"), data, None if media < 0 else media, m.start()))
+    media = -1
+    offset = 0
+    for line in sdp.split("\n"):
+        start = offset
+        offset += len(line) + 1
+        line = line.rstrip("\r")
+        if line.startswith("m="):
+            media += 1
+            continue
+        if not line.startswith(_KEY_MGMT_PREFIX):
+            continue
+        prot, _, data = line[len(_KEY_MGMT_PREFIX):].partition(" ")
+        if not prot or not data.strip():
+            continue
+        data_at = start + len(_KEY_MGMT_PREFIX) + len(prot) + 1
+        blob = b64decode_strict(data.strip(), "a=key-mgmt", data_at)
+        out.append(KeyMgmt(prot, blob, None if media < 0 else media, start))
     return out

@@ -50,5 +50,6 @@ def load_keys(paths, transport_key: bytes | None = None,
                 from codec import kms
             except ImportError:  # pragma: no cover - until KMS XML support lands
                 raise K.KeyringError(f"{p}: KMS XML documents are not supported yet") from None
-            ring.merge(kms.keyring_from_xml(data, source=str(p), transport_key=transport_key))
+            ring.merge(kms.keyring_from_xml(data, source=str(p), transport_key=transport_key,
+                                            max_size=16 * 1024 * 1024))  # the user's own file
     return ring
