@@ -28,6 +28,17 @@ class _Usage(Exception):
     pass
 
 
+
+def _write(path: str, data: bytes) -> bool:
+    """Write ``data`` to ``path``; False (and a message) when it cannot be written."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        print(f"mcsec: cannot write {path}: {e.strerror}", file=sys.stderr)
+        return False
+    return True
+
 def _read(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
@@ -262,11 +273,7 @@ def cmd_open(args) -> int:
                     for s in r.verify.signers) if r.verify else ""), file=sys.stderr)
     content = result.content
     if args.out:
-        try:
-            with open(args.out, "wb") as f:
-                f.write(content)
-        except OSError as e:
-            print(f"mcsec: cannot write {args.out}: {e.strerror}", file=sys.stderr)
+        if not _write(args.out, content):
             return EXIT_USAGE
     elif args.format == "text":
         sys.stdout.buffer.write(content)
@@ -401,11 +408,7 @@ def cmd_build(args) -> int:
     else:
         out = der
     if args.out:
-        try:
-            with open(args.out, "wb") as f:
-                f.write(out)
-        except OSError as e:
-            print(f"mcsec: cannot write {args.out}: {e.strerror}", file=sys.stderr)
+        if not _write(args.out, out):
             return EXIT_USAGE
     else:
         sys.stdout.buffer.write(out)
