@@ -1,0 +1,48 @@
+"""The generated Lua plugin on every sample capture in real tshark: no Lua error, and the
+malformed capture's decode errors appear as expert info with the codec's own error text."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "wireshark" / "mcsec_mikey.lua"
+PCAPS = ROOT / "pcaps"
+MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
+
+
+def _tshark(capture, *fields):
+    from tests.conftest import TSHARK
+
+    assert TSHARK, "tshark is needed (make test installs it)"
+    args = [TSHARK, "-X", f"lua_script:{PLUGIN}", "-r", str(capture), "-T", "fields"]
+    for f in fields:
+        args += ["-e", f]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in PCAPS.glob("*.pcapng")))
+def test_no_lua_error_on_any_sample_capture(capture):
+    r = _tshark(PCAPS / capture, "frame.number", "mikey.type")
+    assert r.returncode == 0, r.stderr
+    assert "Lua" not in r.stderr and "lua" not in r.stderr.replace("lua_script", ""), r.stderr
+    assert r.stdout.strip()
+
+
+def test_malformed_capture_gives_expert_info_with_the_codec_error():
+    r = _tshark(PCAPS / "malformed.pcapng", "frame.number", "_ws.expert.message")
+    assert r.returncode == 0, r.stderr
+    experts = {}
+    for line in r.stdout.splitlines():
+        number, _, messages = line.partition("\t")
+        experts[int(number)] = messages
+    decode_errors = [e for e in MANIFEST["entries"]
+                     if e["kind"] == "malformed-mikey" and e["error"]["stage"] == "decode"]
+    assert decode_errors
+    for e in decode_errors:
+        want = f"{e['error']['path']} at offset {e['error']['offset']}"
+        assert want in experts.get(e["frame"], ""), (e["frame"], experts.get(e["frame"]))
