@@ -21,8 +21,8 @@ lockstep, so that every frame is listed / accounted for; memory stays bounded ei
 
 from __future__ import annotations
 
+import io
 import os
-import struct
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -196,46 +196,53 @@ class PacketSession(Session):
 
 # -- light frame decoding for frames that carry nothing (``--filter all``) -------------------------
 def frame_addresses(frame) -> dict:
-    """Addresses and ports of a frame (link → IPv4/IPv6 → UDP/TCP), best effort, no reassembly."""
-    d, lt = frame.data, frame.linktype
+    """Addresses and ports of a frame (link → IPv4/IPv6 → UDP/TCP), best effort, no reassembly.
+
+    Decoded with the codec/capture.py schemas, like flows.FlowTable; what cannot be decoded is
+    left out (a fragment or a cut-short transport header keeps just the addresses)."""
+    lt = frame.linktype
+    s = io.BytesIO(frame.data)
     try:
         if lt == C.LINKTYPE_ETHERNET:
-            off, et = 14, struct.unpack_from("!H", d, 12)[0]
+            et = C.ETHERNET.reader()(s).ethertype
             while et in C.ETHERTYPE_VLAN:
-                et = struct.unpack_from("!H", d, off + 2)[0]
-                off += 4
+                et = C.VLAN_TAG.reader()(s).ethertype
+            version = _IP_VERSION_OF_ETHERTYPE.get(et)
         elif lt == C.LINKTYPE_LINUX_SLL:
-            off, et = 16, struct.unpack_from("!H", d, 14)[0]
+            version = _IP_VERSION_OF_ETHERTYPE.get(C.SLL.reader()(s).protocol)
         elif lt == C.LINKTYPE_LINUX_SLL2:
-            off, et = 20, struct.unpack_from("!H", d, 0)[0]
+            version = _IP_VERSION_OF_ETHERTYPE.get(C.SLL2.reader()(s).protocol)
         elif lt in (C.LINKTYPE_RAW, C.LINKTYPE_IPV4, C.LINKTYPE_IPV6) or lt in C.LINKTYPE_DLT_RAW:
-            off, et = 0, {4: C.ETHERTYPE_IPV4, 6: C.ETHERTYPE_IPV6}.get(d[0] >> 4)
+            version = C.IP_VERSION.reader()(s).version
+            s.seek(0)
         elif lt in (C.LINKTYPE_NULL, C.LINKTYPE_LOOP):
-            fam = struct.unpack_from("<I" if lt == C.LINKTYPE_NULL else "!I", d, 0)[0]
-            off, et = 4, {4: C.ETHERTYPE_IPV4, 6: C.ETHERTYPE_IPV6}.get(C.NULL_FAMILIES.get(fam))
+            family = (C.NULL_LE if lt == C.LINKTYPE_NULL else C.NULL_BE).reader()(s).family
+            version = C.NULL_FAMILIES.get(family)
         else:
             return {}
-        if et == C.ETHERTYPE_IPV4:
-            import ipaddress
-            ihl = (d[off] & 15) * 4
-            proto, frag = d[off + 9], struct.unpack_from("!H", d, off + 6)[0] & 0x1FFF
-            out = {"src": str(ipaddress.IPv4Address(d[off + 12:off + 16])),
-                   "dst": str(ipaddress.IPv4Address(d[off + 16:off + 20]))}
-            l4 = off + ihl if frag == 0 else None
-        elif et == C.ETHERTYPE_IPV6:
-            import ipaddress
-            proto = d[off + 6]
-            out = {"src": str(ipaddress.IPv6Address(d[off + 8:off + 24])),
-                   "dst": str(ipaddress.IPv6Address(d[off + 24:off + 40]))}
-            l4 = off + 40
+        if version == 4:
+            ip = C.IPV4.reader()(s)
+            proto = ip.protocol if not (ip.mf or ip.frag_offset) else None
+        elif version == 6:
+            ip = C.IPV6.reader()(s)
+            proto = ip.next_header  # extension headers are not walked here
         else:
             return {}
-        if l4 is not None and proto in (6, 17) and len(d) >= l4 + 4:
-            out["transport"] = "tcp" if proto == 6 else "udp"
-            out["sport"], out["dport"] = struct.unpack_from("!HH", d, l4)
-        return out
-    except (struct.error, IndexError, ValueError):
+    except C.StreamError:
         return {}
+    out = {"src": C.ip_text(ip.src), "dst": C.ip_text(ip.dst)}
+    if proto in _TRANSPORTS:
+        name, layout = _TRANSPORTS[proto]
+        try:
+            l4 = layout.reader()(io.BytesIO(ip.payload))
+        except C.StreamError:
+            return out
+        out.update(transport=name, sport=l4.sport, dport=l4.dport)
+    return out
+
+
+_IP_VERSION_OF_ETHERTYPE = {C.ETHERTYPE_IPV4: 4, C.ETHERTYPE_IPV6: 6}
+_TRANSPORTS = {6: ("tcp", C.TCP), 17: ("udp", C.UDP)}
 
 
 # -- grouping ---------------------------------------------------------------------------------------
