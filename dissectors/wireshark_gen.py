@@ -107,27 +107,23 @@ class Generator:
 
     # -- registries ------------------------------------------------------------------------
     def val_table(self, vals: dict) -> str:
-        for name, v in self.vals.items():
-            if v == vals:
-                return name
-        for name in sorted(dir(R)):
-            if name.isupper() and getattr(R, name) == vals:
-                self.vals[name] = vals
-                return name
-        name = f"VALS_{len(self.vals)}"
-        self.vals[name] = vals
-        return name
+        return self._named_table(self.vals, vals, "VALS")
 
     def len_table(self, lengths: dict) -> str:
-        for name, v in self.lens.items():
-            if v == lengths:
+        return self._named_table(self.lens, lengths, "LENS")
+
+    @staticmethod
+    def _named_table(tables: dict, table: dict, prefix: str) -> str:
+        """The Lua name of ``table``: one already emitted, else its codec registry name."""
+        for name, v in tables.items():
+            if v == table:
                 return name
         for name in sorted(dir(R)):
-            if name.isupper() and getattr(R, name) == lengths:
-                self.lens[name] = lengths
+            if name.isupper() and getattr(R, name) == table:
+                tables[name] = table
                 return name
-        name = f"LENS_{len(self.lens)}"
-        self.lens[name] = lengths
+        name = f"{prefix}_{len(tables)}"
+        tables[name] = table
         return name
 
     def field(self, f: Field) -> str:
