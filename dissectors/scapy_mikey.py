@@ -173,7 +173,16 @@ class FuzzStrLenField(StrLenField):
         return RandOctets(RandNum(0, self.max_length or 1200))
 
 
-class SwitchStrField(StrField):
+class _SelectorSized:
+    """A field whose octet count is looked up, by the value of a selector field, in ``lengths``."""
+
+    __slots__ = ()
+
+    def _size(self, pkt):
+        return self.lengths.get(_evaluate(self.selector, pkt))
+
+
+class SwitchStrField(_SelectorSized, StrField):
     """Octets whose length is implied by a selector field (``LengthSwitch``): MAC by MAC alg,
     DH value by group, hash by hash function.  An unknown selector value takes all the octets
     left (the codec rejects the message at the selector)."""
@@ -183,9 +192,6 @@ class SwitchStrField(StrField):
     def __init__(self, name, default, selector, lengths):
         super().__init__(name, default)
         self.selector, self.lengths = selector, lengths
-
-    def _size(self, pkt):
-        return self.lengths.get(_evaluate(self.selector, pkt))
 
     def getfield(self, pkt, s):
         n = self._size(pkt)
@@ -197,7 +203,7 @@ class SwitchStrField(StrField):
         return RandOctets(RandNum(0, max(self.lengths.values(), default=0) + 8))
 
 
-class SwitchIntField(Field):
+class SwitchIntField(_SelectorSized, Field):
     """An integer whose width is implied by a selector field (``IntSwitch``: TS value by TS type).
     An unknown selector value takes all the octets left, as bytes."""
 
@@ -206,9 +212,6 @@ class SwitchIntField(Field):
     def __init__(self, name, default, selector, lengths):
         Field.__init__(self, name, default, "B")
         self.selector, self.lengths = selector, lengths
-
-    def _size(self, pkt):
-        return self.lengths.get(_evaluate(self.selector, pkt))
 
     def getfield(self, pkt, s):
         n = self._size(pkt)
