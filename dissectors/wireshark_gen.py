@@ -395,6 +395,10 @@ _KIND = {"uint8": "uint8", "uint16": "uint16", "uint24": "uint24", "uint32": "ui
          "uint64": "uint64"}
 
 
+# field kinds whose ProtoField takes just the abbreviation and the label
+_PLAIN_KIND = {"flag": "bool", "bytes": "bytes", "string": "string", "none": "none"}
+
+
 def _field_lua(f: Field) -> str:
     a, lab = lua_str(f.abbrev), lua_str(f.label)
     if f.kind in _KIND:
@@ -403,14 +407,8 @@ def _field_lua(f: Field) -> str:
         return f"ProtoField.{_KIND[f.kind]}({a}, {lab}, {f.base}, {vals}, {mask})"
     if f.kind == "bool":
         return f"ProtoField.bool({a}, {lab}, {f.bool_bits}, nil, 0x{f.mask:X})"
-    if f.kind == "flag":
-        return f"ProtoField.bool({a}, {lab})"
-    if f.kind == "bytes":
-        return f"ProtoField.bytes({a}, {lab})"
-    if f.kind == "string":
-        return f"ProtoField.string({a}, {lab})"
-    if f.kind == "none":
-        return f"ProtoField.none({a}, {lab})"
+    if f.kind in _PLAIN_KIND:
+        return f"ProtoField.{_PLAIN_KIND[f.kind]}({a}, {lab})"
     if f.kind == "abstime":
         return f"ProtoField.absolute_time({a}, {lab}, base.UTC)"
     if f.kind == "protocol":
