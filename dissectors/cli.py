@@ -312,7 +312,7 @@ def cmd_dissect(args) -> int:
         progress = None
     stats = output.Stats() if args.stats else None
     try:
-        recs = dissect.records(args.capture, session, tls_keylog=keylog)
+        recs = dissect.records(args.capture, session, tls_keylog=keylog, workers=args.workers)
         if per_record:  # compatibility: one record per line, as before
             for rec in recs:
                 if stats is not None:
@@ -456,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--show-secrets", action="store_true")
     ds.add_argument("--decrypt-unverified", action="store_true")
     ds.add_argument("--replay-cache-size", type=int, default=1024, metavar="N")
+    ds.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="processes verifying and decrypting MIKEY-SAKKE ahead of the analysis "
+                         "(default: one per core; 1: everything in this process)")
     ds.add_argument("--stats", action="store_true",
                     help="print counters on stderr at the end (JSON): per message type, "
                          "verified/failed, decrypted/undecryptable and why, errors, and every "

@@ -34,11 +34,28 @@ def HttpFramer() -> StreamFramer:
 
 
 def records(path, session: Session, *, max_units: int | None = None,
-            tls_keylog=None) -> Iterator[dict]:
+            tls_keylog=None, workers: int | None = None) -> Iterator[dict]:
     """Every record of the capture at ``path`` (see module docstring).  SIP over TLS is decrypted
     by tshark (:mod:`dissectors.tls`) with ``tls_keylog`` (an NSS key log: bytes or a path)
     and/or the pcapng's Decryption Secrets Blocks; its SIP messages go through the same
-    ``session.analyze`` in capture order.  Without key material a note says TLS was present."""
+    ``session.analyze`` in capture order.  Without key material a note says TLS was present.
+    MIKEY-SAKKE crypto runs in ``workers`` processes (default: one per core; 1 = inline)."""
+    from dissectors.workers import Lookahead
+
+    units = 0
+    items = _items(path, tls_keylog)
+    try:
+        for out in Lookahead(session, workers).run(items):
+            units += 1
+            yield out
+            if max_units is not None and units >= max_units:
+                return
+    finally:
+        items.close()
+
+
+def _items(path, tls_keylog) -> Iterator:
+    """Units to analyse and ready records, in capture order."""
     from dissectors.tls import TlsHook
 
     reader = read_frames(path)
@@ -47,15 +64,13 @@ def records(path, session: Session, *, max_units: int | None = None,
     flows: dict = {}  # flow_id -> StreamStart
     directions: dict = {}  # (flow_id, direction) -> _Direction
     times: dict = {}  # frame number -> timestamp, for the frames of pending units
-    units = 0
 
     def _outputs(events, frame_number):
         for ev in events:
             claimed = tls.claim(ev)  # TLS stream data is never framed as plain SIP
             yield from (claimed if claimed is not None
-                        else _event(ev, session, flows, directions, times))
-        for unit in tls.ready(frame_number) if frame_number is not None else tls.finish():
-            yield from (session.analyze(unit) if isinstance(unit, Unit) else [unit])
+                        else _event(ev, flows, directions, times))
+        yield from tls.ready(frame_number) if frame_number is not None else tls.finish()
 
     try:
         for rec in reader:
@@ -67,21 +82,17 @@ def records(path, session: Session, *, max_units: int | None = None,
             if len(times) > 100_000:  # bounded: keep the recent frames only
                 for k in sorted(times)[:50_000]:
                     del times[k]
-            for out in _outputs(table.feed(rec), rec.number):
-                units += 1
-                yield out
-                if max_units is not None and units >= max_units:
-                    return
+            yield from _outputs(table.feed(rec), rec.number)
         yield from _outputs(table.flush(), None)
     finally:
         tls.close()
 
 
-def _event(ev, session, flows, directions, times):
+def _event(ev, flows, directions, times):
     if isinstance(ev, Datagram):
         t = times.get(ev.frames[-1], 0.0)
-        yield from session.analyze(Unit(list(ev.frames), t, "udp", ev.src, ev.sport, ev.dst,
-                                        ev.dport, bytes(ev.payload)))
+        yield Unit(list(ev.frames), t, "udp", ev.src, ev.sport, ev.dst, ev.dport,
+                   bytes(ev.payload))
     elif isinstance(ev, StreamStart):
         flows[ev.flow_id] = ev
     elif isinstance(ev, StreamData):
@@ -104,8 +115,8 @@ def _event(ev, session, flows, directions, times):
                                   (start.dst, start.src, start.dport, start.sport))
         d.frames.extend(ev.frames)
         if d.kind == "mikey":  # raw MIKEY on TCP 2269: one message per segment run
-            yield from session.analyze(Unit(list(ev.frames), times.get(ev.frames[-1], 0.0), "tcp",
-                                            src, sport, dst, dport, data))
+            yield Unit(list(ev.frames), times.get(ev.frames[-1], 0.0), "tcp", src, sport, dst,
+                       dport, data)
             return
         for framed in d.framer.feed(data):
             for f in framed.findings:
@@ -114,8 +125,8 @@ def _event(ev, session, flows, directions, times):
             if framed.data:
                 frames = list(dict.fromkeys(d.frames)) or list(ev.frames)
                 d.frames = [] if not d.framer.buffer else [ev.frames[-1]]
-                yield from session.analyze(Unit(frames, times.get(frames[-1], 0.0), "tcp", src,
-                                                sport, dst, dport, framed.data))
+                yield Unit(frames, times.get(frames[-1], 0.0), "tcp", src, sport, dst, dport,
+                           framed.data)
     elif isinstance(ev, StreamGap):
         d = directions.get((ev.flow_id, ev.direction))
         if d is not None and d.framer is not None:

@@ -48,6 +48,8 @@ class Session:
     replay_cache: ticket.ReplayCache = field(default_factory=lambda: ticket.ReplayCache(1024))
     history: list = field(default_factory=list)  # (Message, wire) of MIKEY messages seen
     media: MediaKeys = field(default_factory=MediaKeys)  # SRTP/SRTCP keys derived so far
+    # MIKEY-SAKKE results computed ahead in worker processes (dissectors.workers), or None
+    precomputed: Any = None
     stats: dict = field(default_factory=lambda: {"units": 0, "sip": 0, "mikey": 0, "cms": 0,
                                                  "errors": 0, "kms_xml": 0})
 
@@ -180,8 +182,10 @@ class Session:
 
     def _keys(self, doc, msg, data):
         if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:
-            res = mikey_sakke.process(msg, data, self.keyring,
-                                      decrypt_unverified=self.decrypt_unverified)
+            res = self.precomputed(data) if self.precomputed is not None else None
+            if res is None:
+                res = mikey_sakke.process(msg, data, self.keyring,
+                                          decrypt_unverified=self.decrypt_unverified)
             render_sakke.annotate_json(doc, msg, res, self.show_secrets)
             self._register_media(msg, res)
             return

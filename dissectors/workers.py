@@ -1,0 +1,249 @@
+"""MIKEY-SAKKE crypto in worker processes, ahead of the (sequential) session.
+
+The session state (dialogs, replay cache, media keys, keys learnt from KMS XML) must see the
+capture in order, but verifying an ECCSI signature and decapsulating a SAKKE SSV depends only on
+the message and the keyring.  :class:`Lookahead` therefore holds a bounded window of application
+units: when a unit enters the window its MIKEY-SAKKE messages are sent to a process pool; when it
+leaves, the session analyses it and takes the result computed in the meantime
+(:meth:`CryptoPool.take`), falling back to computing it inline.
+
+A result is used only if the keyring has not changed since the message was sent out (keys found
+in KMS XML make the pool restart with the larger keyring).  The pool starts with the second
+message to decrypt: a capture with one I_MESSAGE never pays for a pool.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Iterable, Iterator
+
+from codec.errors import DecodeError
+from codec.keyring import Keyring
+from codec.mikey import decode as mikey_decode
+from codec.mikey import mikey_sakke
+from dissectors.session import Session, Unit
+
+SAKKE_DATA_TYPE = 26  # RFC 6509 §4.1
+MAX_PENDING_PER_WORKER = 16  # messages in flight per worker
+MAX_WINDOW = 4096  # units held back at most (memory stays bounded)
+
+_WORKER_KEYRING: Keyring | None = None
+_WORKER_DECRYPT_UNVERIFIED = False
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def keyring_generation(keyring: Keyring | None) -> tuple[int, int]:
+    """Changes whenever the session adds KMS certificates or user keys (it only appends)."""
+    return (len(keyring.kms), len(keyring.users)) if keyring is not None else (0, 0)
+
+
+def can_decrypt(keyring: Keyring | None) -> bool:
+    """Whether MIKEY-SAKKE messages cost anything with these keys (a KPAK or an RSK)."""
+    return keyring is not None and (any(k.kpak for k in keyring.kms)
+                                    or any(u.rsk for u in keyring.users))
+
+
+def is_sakke_i_message(data: bytes) -> bool:
+    """RFC 3830 §6.1: version 1, data type 26 (SAKKE) — a cheap test before decoding."""
+    return len(data) > 2 and data[0] == 1 and data[1] == SAKKE_DATA_TYPE
+
+
+def _init_worker(keyring: Keyring, decrypt_unverified: bool) -> None:
+    global _WORKER_KEYRING, _WORKER_DECRYPT_UNVERIFIED
+    _WORKER_KEYRING, _WORKER_DECRYPT_UNVERIFIED = keyring, decrypt_unverified
+
+
+def _work(data: bytes):
+    """In a worker: the :class:`~codec.mikey.mikey_sakke.SakkeResult` of one message, or None
+    when it does not decode (the session reports the decode error itself)."""
+    try:
+        msg = mikey_decode(data)
+    except DecodeError:
+        return None
+    return mikey_sakke.process(msg, data, _WORKER_KEYRING,
+                               decrypt_unverified=_WORKER_DECRYPT_UNVERIFIED)
+
+
+class _Collector(Session):
+    """A session that only lists the MIKEY messages a unit carries (no state, no crypto)."""
+
+    def __init__(self):
+        super().__init__(keyring=None)
+        self.found: list[bytes] = []
+
+    def _mikey(self, base, data, carrier, call_id):
+        self.found.append(bytes(data))
+        return {}
+
+    def _media(self, base, data):
+        return []
+
+    def _http(self, base, data):
+        return []
+
+    def _cms(self, base, ent):
+        return []
+
+    def _psk_smime(self, base, ent, call_id):
+        return []
+
+    def mikey_messages(self, unit: Unit) -> list[bytes]:
+        self.found = []
+        try:
+            self.analyze(unit)
+        except Exception:  # the real analysis reports what went wrong; here it only costs a miss
+            return []
+        return self.found
+
+
+class CryptoPool:
+    """Futures of MIKEY-SAKKE results, keyed by message octets."""
+
+    def __init__(self, session: Session, workers: int):
+        self.session, self.workers = session, workers
+        self.executor: ProcessPoolExecutor | None = None
+        self.generation = None
+        # message -> (unit sequence number, keyring generation, future), one per occurrence
+        self.futures: dict[bytes, deque[tuple[int, tuple, Future]]] = {}
+        self.in_flight = 0
+        self.seen = 0
+        self.stats = {"submitted": 0, "used": 0, "inline": 0}
+
+    @property
+    def pending(self) -> int:
+        return self.in_flight
+
+    def _executor(self) -> ProcessPoolExecutor:
+        gen = keyring_generation(self.session.keyring)
+        if self.executor is not None and gen != self.generation:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+        if self.executor is None:
+            ring = self.session.keyring
+            ring = Keyring(kms=list(ring.kms), users=list(ring.users))  # what SAKKE uses
+            self.executor = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker, initargs=(ring, self.session.decrypt_unverified))
+            self.generation = gen
+        return self.executor
+
+    def submit(self, data: bytes, unit_seq: int) -> bool:
+        if not is_sakke_i_message(data):
+            return False
+        self.seen += 1
+        if self.seen == 1:
+            return False  # one message alone is decrypted inline
+        gen = keyring_generation(self.session.keyring)
+        fut = self._executor().submit(_work, data)
+        self.futures.setdefault(data, deque()).append((unit_seq, gen, fut))
+        self.in_flight += 1
+        self.stats["submitted"] += 1
+        return True
+
+    def discard_upto(self, unit_seq: int) -> None:
+        """Forget what was sent for units already analysed but never taken (a message the
+        session could not decode, say), so that nothing stays in flight forever."""
+        for data in list(self.futures):
+            queue = self.futures[data]
+            while queue and queue[0][0] <= unit_seq:
+                queue.popleft()[2].cancel()
+                self.in_flight -= 1
+            if not queue:
+                del self.futures[data]
+
+    def take(self, data: bytes):
+        """The result computed for ``data`` with the current keyring, or None."""
+        data = bytes(data)
+        queue = self.futures.get(data)
+        if not queue:
+            self.stats["inline"] += 1
+            return None
+        _, gen, fut = queue.popleft()
+        self.in_flight -= 1
+        if not queue:
+            del self.futures[data]
+        if gen != keyring_generation(self.session.keyring):
+            fut.cancel()
+            self.stats["inline"] += 1
+            return None
+        try:
+            res = fut.result()
+        except Exception:  # a dead worker: compute it here instead
+            res = None
+        self.stats["used" if res is not None else "inline"] += 1
+        return res
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+        self.futures.clear()
+        self.in_flight = 0
+
+
+def multiprocessing_usable() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+class Lookahead:
+    """Analyse a stream of units and ready records in order, with the crypto of the units in
+    the window running in ``workers`` processes meanwhile."""
+
+    def __init__(self, session: Session, workers: int | None = None):
+        self.session = session
+        workers = default_workers() if workers is None else workers
+        self.enabled = (workers > 1 and can_decrypt(session.keyring)
+                        and multiprocessing_usable())
+        self.pool = CryptoPool(session, workers) if self.enabled else None
+        self.collector = _Collector() if self.enabled else None
+        if self.enabled:
+            session.precomputed = self.pool.take
+
+    def run(self, items: Iterable) -> Iterator[dict]:
+        """``items``: Units (analysed by the session) and ready records (dicts), in order."""
+        if not self.enabled:
+            for item in items:
+                if isinstance(item, Unit):
+                    yield from self.session.analyze(item)
+                else:
+                    yield item
+            return
+        window: deque = deque()  # (unit sequence number or None, item)
+        limit = MAX_PENDING_PER_WORKER * self.pool.workers
+        seq = 0
+        try:
+            for item in items:
+                tag = None
+                if isinstance(item, Unit):
+                    seq += 1
+                    sent = [self.pool.submit(data, seq)
+                            for data in self.collector.mikey_messages(item)]
+                    tag = seq if any(sent) else None
+                window.append((tag, item))
+                while window and (self.pool.pending > limit or len(window) > MAX_WINDOW
+                                  or not self.pool.pending):
+                    yield from self._release(window.popleft())
+            while window:
+                yield from self._release(window.popleft())
+        finally:
+            self.pool.close()
+            self.session.precomputed = None
+
+    def _release(self, entry) -> Iterator[dict]:
+        tag, item = entry
+        if isinstance(item, Unit):
+            out = self.session.analyze(item)
+            if tag is not None:
+                self.pool.discard_upto(tag)
+            yield from out
+        else:
+            yield item
