@@ -503,14 +503,21 @@ class Stats:
 
 
 def _first_failure(opened: dict) -> str:
-    for layer in opened.get("cms.layers", opened.get("layers", [])) or []:
-        if isinstance(layer, dict):
-            for c in layer.get("checks", []) or []:
-                if isinstance(c, dict) and not c.get("ok"):
-                    return f"{c.get('check')}: {c.get('detail', '')}".strip(": ")
-            if layer.get("error"):
-                return str(layer["error"])
-    return str(opened.get("error") or "failed")
+    """Why a CMS object did not open or verify: the first failing layer, and in it the first
+    failing check (``cms.checks`` of the layer or of a signer), else the layer's error."""
+    for layer in opened.get("cms.layers") or []:
+        if not isinstance(layer, dict) or layer.get("cms.layer.ok", True):
+            continue
+        kind = layer.get("cms.layer.type", "layer")
+        checks = list(layer.get("cms.checks") or [])
+        for signer in layer.get("cms.signers") or []:
+            checks.extend(signer.get("cms.checks") or [])
+        for c in checks:
+            if isinstance(c, dict) and not c.get("ok"):
+                return f"{kind} {c.get('check')}: {c.get('detail', '')}".rstrip(": ")
+        if layer.get("cms.layer.error"):
+            return f"{kind}: {layer['cms.layer.error']}"
+    return str(opened.get("cms.error") or "failed (no reason given)")
 
 
 # -- text ---------------------------------------------------------------------------------------------

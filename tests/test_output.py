@@ -96,3 +96,22 @@ def test_sip_layers_field_names():
     assert f["sip.Via"] == ["SIP/2.0/UDP a;branch=1", "SIP/2.0/UDP b"]
     assert f["sip.Call-ID"] == "abc@x" and f["sip.CSeq.seq"] == 7
     assert f["sip.Content-Length"] == 0
+
+
+def test_stats_give_why_cms_objects_failed(capsys):
+    """Each failed CMS object is counted under the check that failed, as the record states it."""
+    cap = str(PCAPS / "smime.pcapng")
+    for keys, want in (([str(PCAPS / "keyring.toml")], "SignedData verify: signer certificate"),
+                       ([str(PCAPS / "smime-keys.pem")], "no KEK with key identifier")):
+        res = _run(capsys, cap, "--format", "jsonl-records", "--stats",
+                   *[a for k in keys for a in ("--keys", k)])
+        recs = [json.loads(line) for line in res.out.splitlines()]
+        failed = [r for r in recs if r.get("cms_open") and not r["cms_open"]["cms.ok"]]
+        st = json.loads(res.err.splitlines()[-1])["mcsec.stats"]
+        reasons = {k: v for k, v in st["undecryptable"].items() if k.startswith("cms: ")}
+        assert failed and sum(reasons.values()) == len(failed)
+        assert all(want in k for k in reasons), reasons
+        # the reason is the record's own: each names the failing layer's type
+        for r in failed:
+            bad = next(x for x in r["cms_open"]["cms.layers"] if not x["cms.layer.ok"])
+            assert any(k.startswith(f"cms: {bad['cms.layer.type']}") for k in reasons)
