@@ -3,7 +3,9 @@
 :class:`MediaKeys` collects what MIKEY processing derived — per-crypto-session master keys and
 salts with their MKIs (TS 33.180 §7.4: PCK-ID, CSK-ID …) and GMKs, whose senders' keys depend on
 the sender's GUK-ID carried in the MKI (GMK-ID ‖ GUK-ID, §7.4.2) — and opens packets with the AES-GCM
-default profile of :mod:`codec.srtp`.  Packets are matched to keys by their trailing MKI.
+default profile of :mod:`codec.srtp`.  Packets are matched to keys by their trailing MKI, or —
+for crypto sessions named by an SRTP-ID map (RFC 3830 §6.1.1) or GENERIC-ID Session Data
+(RFC 6043 §6.1.1), which use no MKI — by their SSRC, starting from the ROC the map gives.
 Floor-control messages (RTCP APP with name "MCPT", TS 24.380 §8.2) are named after opening.
 """
 
@@ -43,13 +45,22 @@ class MediaKeys:
     sessions: dict = field(default_factory=dict)  # MKI -> [_Entry] (PCK: CS 0 and 1 share one)
     by_ssrc: dict = field(default_factory=dict)  # (SSRC, MKI, kind) -> the _Entry that opened it
     groups: dict = field(default_factory=dict)  # GMK-ID -> (gmk, rand, prf_func, cs_id, label)
-    roc: dict = field(default_factory=dict)  # SSRC -> (roc, last seq)
+    roc: dict = field(default_factory=dict)  # SSRC -> (roc, last seq or None)
+    ssrc_sessions: dict = field(default_factory=dict)  # SSRC -> [_Entry] (maps without MKI)
 
-    def add_session(self, mki: bytes, master_key: bytes, master_salt: bytes, label: str):
-        if mki and len(master_salt) == 12:
-            entries = self.sessions.setdefault(bytes(mki), [])
+    def add_session(self, mki: bytes, master_key: bytes, master_salt: bytes, label: str,
+                    ssrc: int | None = None, roc: int | None = None):
+        if len(master_salt) != 12:
+            return
+        entry = _Entry(srtp.SessionKeys(master_key, master_salt), label)
+        tables = ([(self.sessions, bytes(mki))] if mki else []) + (
+            [(self.ssrc_sessions, ssrc)] if ssrc is not None else [])
+        for table, key in tables:
+            entries = table.setdefault(key, [])
             entries[:] = [e for e in entries if e.label != label]  # a re-keyed CS replaces its entry
-            entries.append(_Entry(srtp.SessionKeys(master_key, master_salt), label))
+            entries.append(entry)
+        if ssrc is not None and roc is not None:  # RFC 3830 §6.1.1: the ROC to start from
+            self.roc[ssrc] = (roc, None)
 
     def add_group(self, gmk_id: int, gmk: bytes, rand: bytes, prf_func: int, cs_id: int,
                   label: str):
@@ -80,12 +91,14 @@ class MediaKeys:
         """Open an SRTP or SRTCP packet whose MKI names known keys (None when none does)."""
         if len(packet) < 12 or packet[0] >> 6 != 2:
             return None
+        rtcp = packet[1] in RTCP_TYPES
+        ssrc = int.from_bytes(packet[4:8] if rtcp else packet[8:12], "big")
         mki, entries = self._lookup(packet)
         if not entries:
-            return None
-        rtcp = packet[1] in RTCP_TYPES
+            mki, entries = b"", self.ssrc_sessions.get(ssrc)
+            if not entries:
+                return None
         kind = "srtcp" if rtcp else "srtp"
-        ssrc = int.from_bytes(packet[4:8] if rtcp else packet[8:12], "big")
         known = self.by_ssrc.get((ssrc, mki, kind))
         ordered = ([known] if known else []) + [e for e in entries if e is not known]
         res = None
@@ -111,8 +124,8 @@ class MediaKeys:
                 res.floor = srtp.FLOOR_NAMES.get(plain[0] & 0x1F, f"subtype {plain[0] & 0x1F}")
             return res
         seq = int.from_bytes(packet[2:4], "big")
-        roc, last = self.roc.get(ssrc, (0, seq))
-        if seq < last and last - seq > 0x8000:  # RFC 3711 §3.3.1: the sequence number wrapped
+        roc, last = self.roc.get(ssrc, (0, None))
+        if last is not None and seq < last and last - seq > 0x8000:  # RFC 3711 §3.3.1: wrapped
             roc += 1
         res = MediaResult("srtp", False, mki, entry.label, ssrc)
         try:

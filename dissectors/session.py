@@ -219,7 +219,7 @@ class Session:
         label = f"{res.key_type} 0x{(res.key_id or 0):08x}"
         for cs in res.crypto_sessions:
             self.media.add_session(cs.mki, cs.master_key, cs.master_salt,
-                                   f"{label} CS {cs.cs_id}")
+                                   f"{label} CS {cs.cs_id}", cs.ssrc, cs.roc)
         if res.key_type == "GMK" and res.key_id is not None:
             rand = msg.find("RAND")
             cs_id = res.crypto_sessions[0].cs_id if res.crypto_sessions else 4

@@ -547,3 +547,85 @@ def test_signature_replaced(w, gmk_wire):
         bad = gmk_wire[:-129] + sig
         res = MS.process(decode(bad), bad, w.ring(w.user(BOB)))
         assert res.verified is False and res.sign_error and res.ssv is None
+
+
+# -- SRTP-ID map: crypto sessions named by SSRC with their ROC, no MKI (RFC 3830 §6.1.1) ---------
+SRTP_STREAMS = [(0x11223344, 1), (0x55667788, 0x1234)]
+
+
+def test_pck_srtp_id_map_gives_ssrc_and_roc(w):
+    wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, map_style="srtp-id", srtp_ids=SRTP_STREAMS)
+    msg = decode(wire)
+    assert msg.hdr.cs_id_map_type == 0
+    assert [(e.ssrc, e.roc) for e in msg.hdr.cs_id_map] == SRTP_STREAMS
+    res = MS.process(msg, wire, w.ring(w.user(BOB)))
+    assert res.verified and res.ssv == PCK
+    # CS i is the i-th map entry (RFC 3830 §6.1.1); its keys use CS ID i (§4.1.3)
+    got = [(cs.cs_id, cs.mki, cs.ssrc, cs.roc) for cs in res.crypto_sessions]
+    assert got == [(1, b"", 0x11223344, 1), (2, b"", 0x55667788, 0x1234)]
+    for cs in res.crypto_sessions:
+        assert (cs.master_key, cs.master_salt) == _expected_session(PCK, cs.cs_id, PCK_ID, RAND)
+
+
+def test_srtp_id_map_media_open_from_the_maps_roc(w):
+    """libsrtp protects a stream across a sequence-number wrap (its ROC goes 0 -> 1); the
+    analyst's capture starts after the wrap, so only the ROC the SRTP-ID map gives opens it."""
+    import pylibsrtp
+
+    from dissectors.session import Session, Unit
+
+    ssrc = SRTP_STREAMS[0][0]
+    mk, ms = _expected_session(PCK, 1, PCK_ID, RAND)
+    sender = pylibsrtp.Session(pylibsrtp.Policy(
+        key=mk + ms, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+        srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM))
+    packets = []
+    for i, seq in enumerate(list(range(0xFFFC, 0x10000)) + list(range(0, 4))):
+        rtp = (bytes([0x80, 0x60]) + seq.to_bytes(2, "big") + (160 * i).to_bytes(4, "big")
+               + ssrc.to_bytes(4, "big") + bytes([i]) * 40)
+        packets.append((seq, rtp, sender.protect(rtp)))
+    after_wrap = [p for p in packets if p[0] < 0x100]
+
+    def run(roc_in_map):
+        session = Session(keyring=w.ring(w.user(BOB)), show_secrets=True)
+        m = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, map_style="srtp-id",
+                   srtp_ids=[(ssrc, roc_in_map)])
+        unit = lambda n, data: Unit([n], 0.0, "udp", "192.0.2.1", 2269, "192.0.2.2", 2269, data)
+        (rec,), = [session.analyze(unit(1, m))]
+        assert rec["kind"] == "mikey" and "error" not in rec
+        return [session.analyze(Unit([n + 2], 0.0, "udp", "192.0.2.1", 4000, "192.0.2.2", 4000,
+                                     protected))[0] for n, (_, _, protected) in
+                enumerate(after_wrap)]
+
+    good = run(1)
+    assert [r["ok"] for r in good] == [True] * 4
+    assert all(r["kind"] == "srtp" and r["ssrc"] == ssrc and r["mki"] == "" for r in good)
+    assert [bytes.fromhex(r["plaintext"]) for r in good] == [p[1] for p in after_wrap]
+    bad = run(0)  # the map says ROC 0: the GCM tag does not verify
+    assert [r["ok"] for r in bad] == [False] * 4
+    assert bad[0]["error"]["reason"] == "authentication tag mismatch"
+
+
+def test_srtp_id_map_media_plaintext_matches(w):
+    import pylibsrtp
+
+    from codec.media import MediaKeys
+
+    ssrc, roc = SRTP_STREAMS[0]
+    mk, ms = _expected_session(PCK, 1, PCK_ID, RAND)
+    sender = pylibsrtp.Session(pylibsrtp.Policy(
+        key=mk + ms, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+        srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM))
+    media = MediaKeys()
+    media.add_session(b"", mk, ms, "PCK CS 1", ssrc=ssrc, roc=roc)
+    for seq in list(range(0xFFFE, 0x10000)) + [0, 1]:
+        rtp = bytes([0x80, 0x60]) + seq.to_bytes(2, "big") + bytes(4) + ssrc.to_bytes(4, "big") \
+            + seq.to_bytes(2, "big") * 10
+        protected = sender.protect(rtp)  # libsrtp: ROC 0 before the wrap, 1 after
+        res = media.open(protected)
+        if seq >= 0xFFFE:
+            assert res.ok is False  # the map's ROC is 1: these packets used ROC 0
+        else:
+            assert res.ok and res.plaintext == rtp and res.label == "PCK CS 1"
+    assert media.open(bytes([0x80, 0x60]) + bytes(6) + (ssrc + 1).to_bytes(4, "big")
+                      + bytes(40)) is None  # another SSRC: not ours, not reported

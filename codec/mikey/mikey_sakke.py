@@ -22,6 +22,7 @@ from codec.crypto import eccsi, mcx, prf, sakke
 from codec.keyring import Keyring, KmsKeys, UserKeys
 from codec.mikey import keyparams as KP
 from codec.mikey import model as M
+from codec.mikey import render
 from codec.mikey.message import Message, encode
 
 SAKKE_DATA_TYPE = 26
@@ -44,6 +45,8 @@ class CryptoSession:
     master_key: bytes
     master_salt: bytes
     use: str = ""
+    ssrc: int | None = None  # the stream the map names (SRTP-ID map, GENERIC-ID Session Data)
+    roc: int | None = None  # its initial rollover counter (RFC 3830 §6.1.1, RFC 6043 §6.1.1)
 
 
 @dataclass
@@ -319,15 +322,18 @@ def crypto_sessions(msg: Message, key: bytes, key_type: str | None, key_id: int 
     out = []
     hdr = msg.hdr
     if hdr.cs_id_map_type == 2 and hdr.cs_id_map:
-        entries = [(e.cs_id, bytes(e.spi)) for e in hdr.cs_id_map]
-    elif hdr.cs_id_map_type == 0 and hdr.cs_id_map:
-        entries = [(i + 1, b"") for i in range(len(hdr.cs_id_map))]
+        entries = []
+        for e in hdr.cs_id_map:
+            sd = render.srtp_session_data(e)
+            entries.append((e.cs_id, bytes(e.spi), sd.ssrc if sd else None, sd.roc if sd else None))
+    elif hdr.cs_id_map_type == 0 and hdr.cs_id_map:  # RFC 3830 §6.1.1: CS i is entry i, no MKI
+        entries = [(i + 1, b"", e.ssrc, e.roc) for i, e in enumerate(hdr.cs_id_map)]
     else:
         mki = _default_mki(key_type, key_id, csb)
-        entries = [(cs, mki) for cs in DEFAULT_CS_IDS.get(key_type, ())]
-    for cs_id, mki in entries:
+        entries = [(cs, mki, None, None) for cs in DEFAULT_CS_IDS.get(key_type, ())]
+    for cs_id, mki, ssrc, roc in entries:
         mk, ms = prf.srtp_master(key, cs_id, csb, rand, key_len, salt_len, hdr.prf_func)
-        out.append(CryptoSession(cs_id, mki, mk, ms, mcx.CS_IDS.get(cs_id, "")))
+        out.append(CryptoSession(cs_id, mki, mk, ms, mcx.CS_IDS.get(cs_id, ""), ssrc, roc))
     return out
 
 
@@ -368,11 +374,12 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
                     key_params: KP.KeyParameters | None = None, region: str = REGION_RFC,
                     prf_func: int = 1, id_scheme: int = 2, sp: M.SP | None = None,
                     iv: bytes | None = None, sakke_to_self: bool = False,
-                    j: int | None = None) -> bytes:
+                    j: int | None = None, srtp_ids: list[tuple[int, int]] = ()) -> bytes:
     """A signed, encapsulated MIKEY-SAKKE I_MESSAGE carrying ``key`` (TS 33.180 §E.2–§E.4).
 
     ``key_id`` is the key's ID (GMK-ID, PCK-ID, CSK-ID); for a GMK the HDR carries the
-    recipient's GUK-ID.  ``map_style``: "generic" (GENERIC-ID, one CS entry) or "empty".
+    recipient's GUK-ID.  ``map_style``: "generic" (GENERIC-ID, one CS entry), "empty", or
+    "srtp-id" (RFC 3830 §6.1.1: one CS per (SSRC, ROC) of ``srtp_ids``, policy 0, no MKI).
     ``ntp_time`` is the 64-bit NTP timestamp for T (seconds in the high 32 bits).
     """
     if len(key) != sakke.SSV_LEN:
@@ -389,6 +396,11 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
                     cs_id_map_type=2,
                     cs_id_map=[M.GenericIdEntry(cs_id=cs, prot_type=0, s=0, policies=[0],
                                                 spi=spi)])
+    elif map_style == "srtp-id":
+        hdr = M.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
+                    cs_id_map_type=0,
+                    cs_id_map=[M.SrtpIdEntry(policy_no=0, ssrc=ssrc, roc=roc)
+                               for ssrc, roc in srtp_ids])
     else:
         hdr = M.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
                     cs_id_map_type=1)
