@@ -37,7 +37,7 @@ BASE_KEYS = ("frame", "frames", "time", "transport", "src", "sport", "dst", "dpo
              "kind")
 KEY_KINDS = ("mikey", "cms", "psk-smime", "kms-xml", "mime", "rtsp")
 MEDIA_KINDS = ("srtp", "srtcp")
-PRIMARY = ("mikey", "psk-smime", "cms", "kms-xml", "srtcp", "srtp", "mime", "rtsp", "sip",
+PRIMARY = ("psk-smime", "mikey", "cms", "kms-xml", "srtcp", "srtp", "mime", "rtsp", "sip",
            "mcsec.capture-error", "mcsec.anomaly", "mcsec.note")
 FILTERS = ("any", "mikey", "cms", "srtp", "all")
 
@@ -253,7 +253,25 @@ def _layer_entry(rec: dict) -> dict:
         if rec.get("error"):
             entry["mcsec.error"] = rec["error"]
         return entry
+    if rec.get("kind") == "psk-smime":  # its MIKEY message goes to the packet's mikey layer
+        return {k: v for k, v in rec.items() if k not in BASE_KEYS + ("mikey", "mikey_error")}
     return {k: v for k, v in rec.items() if k not in BASE_KEYS}
+
+
+PSK_SMIME_CARRIER = "seed 004 multipart (application/mikey)"
+
+
+def _add_layers(layers: dict, rec: dict) -> None:
+    """A record's entries in the packet's layers: the MIKEY message of a seed 004 PSK S/MIME
+    body is shown in the ``mikey`` layer, as Wireshark shows the multipart's application/mikey
+    part, so that one filter (``mikey.*``) finds every MIKEY message."""
+    kind = rec.get("kind")
+    layers.setdefault(_layer_name(kind), []).append(_layer_entry(rec))
+    if kind == "psk-smime" and (rec.get("mikey") or rec.get("mikey_error")):
+        entry = dict(rec.get("mikey") or {}, **{"mcsec.carrier": PSK_SMIME_CARRIER})
+        if rec.get("mikey_error"):
+            entry["mcsec.error"] = rec["mikey_error"]
+        layers.setdefault("mikey", []).append(entry)
 
 
 def _layer_name(kind: str | None) -> str:
@@ -279,7 +297,7 @@ def _matches(pkt: dict, filt: str) -> bool:
     if filt in ("any", "all"):
         return filt == "all" or bool(layers)
     if filt == "mikey":
-        return "mikey" in layers or any("mikey" in e for e in layers.get("psk-smime", ()))
+        return "mikey" in layers
     if filt == "cms":
         return "cms" in layers or "psk-smime" in layers
     if filt == "srtp":
@@ -317,7 +335,7 @@ class Packets:
                     max(rec.get("after_frame") or 0, self.done + 1))
             if f <= self.done:  # late record (should not happen): a packet of its own
                 pkt = _new_packet(f, rec)
-                pkt["layers"][_layer_name(rec.get("kind"))] = [_layer_entry(rec)]
+                _add_layers(pkt["layers"], rec)
                 if self.keep_records:
                     pkt["_records"] = [rec]
                 if _matches(pkt, self.filt):
@@ -328,7 +346,7 @@ class Packets:
                 pkt = pending[f] = _new_packet(f, rec)
             elif "src" not in pkt and "src" in rec:
                 pkt.update({k: v for k, v in _new_packet(f, rec).items() if k != "layers"})
-            pkt["layers"].setdefault(_layer_name(rec.get("kind")), []).append(_layer_entry(rec))
+            _add_layers(pkt["layers"], rec)
             if self.keep_records:
                 pkt.setdefault("_records", []).append(rec)
             if f > max_seen:

@@ -270,7 +270,7 @@ class Session:
             try:
                 msg = mikey_decode(res.transfer_init)
                 doc = render.to_json(msg, show_secrets=self.show_secrets)
-                if res.transfer is not None:
+                if res.transfer is not None and self.keyring is not None:
                     render_ticket.annotate_json(doc, msg, res.transfer, self.show_secrets)
                 rec["mikey"] = doc
             except DecodeError as e:

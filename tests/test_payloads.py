@@ -625,7 +625,16 @@ HDR_MALFORMED = [
 def test_malformed_hdr(data, path, offset):
     e = _raises(data)
     assert (e.path, e.offset) == (path, offset)
-    assert e.partial is None  # nothing decoded before the header
+    # no payload decoded; the header fields read before the failing one, as Wireshark shows
+    if len(data) == 0:
+        assert e.partial is None
+    else:
+        assert e.partial.hdr is None and e.partial.payloads == []
+        cls, before = e.partial.incomplete
+        assert cls is M.HDR and before["version"] == data[0]
+        if len(data) >= 10:
+            assert before["csb_id"] == int.from_bytes(data[4:8], "big")
+        assert "cs_id_map" not in before  # the map itself is what failed (or was not reached)
 
 
 def test_malformed_hdr_truncated_in_bit_field_octet():

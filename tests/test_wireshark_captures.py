@@ -46,3 +46,58 @@ def test_malformed_capture_gives_expert_info_with_the_codec_error():
     for e in decode_errors:
         want = f"{e['error']['path']} at offset {e['error']['offset']}"
         assert want in experts.get(e["frame"], ""), (e["frame"], experts.get(e["frame"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# every frame of every sample capture: the plugin's mikey.* fields = `mcsec dissect --format json`
+def _plugin_trees(capture, *prefs):
+    from tests.conftest import TSHARK
+    from tests.test_wireshark import mikey_trees, run_tshark
+
+    return {int(f["frame"]["frame.number"]): mikey_trees(f)
+            for f in run_tshark(TSHARK, capture, *prefs)}
+
+
+def _mcsec_entries(capture, *args):
+    from dissectors.cli import main
+
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["dissect", str(capture), "--format", "json", "--filter", "all",
+                     "--no-progress", *args]) == 0
+    return {p["frame"]: p["layers"].get("mikey", [])
+            for p in map(json.loads, buf.getvalue().splitlines())}
+
+
+TLS_KEYLOG = PCAPS / "sip-tls.keylog"
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in PCAPS.glob("*.pcapng")))
+def test_every_frame_mikey_fields_equal_mcsec_dissect(capture):
+    """Same frames, same number of MIKEY messages per frame, same fields and values — malformed
+    messages included (the fields read before the error, on both sides)."""
+    from tests.test_wireshark import _diff, canon_ours, canon_theirs
+
+    tls = capture == "sip-tls.pcapng"
+    theirs = _plugin_trees(PCAPS / capture, *([f"tls.keylog_file:{TLS_KEYLOG}"] if tls else []))
+    ours = _mcsec_entries(PCAPS / capture, *(["--tls-keylog", str(TLS_KEYLOG)] if tls else []))
+    assert set(theirs) == set(ours), "both see every frame"
+    compared = 0
+    for frame in sorted(ours):
+        t, u = theirs[frame], ours[frame]
+        assert len(t) == len(u), f"frame {frame}: {len(t)} MIKEY tree(s), mcsec {len(u)}"
+        for tree, entry in zip(t, u):
+            mine = canon_ours({"mikey": entry.get("mikey", [])})["mikey"][0]
+            for key in ("mikey.trailing", "mikey.hdr_padding"):
+                if key in entry:
+                    mine[key] = [entry[key]]
+            plugin = canon_theirs(tree)
+            assert plugin == mine, f"frame {frame}:\n" + "\n".join(_diff(mine, plugin))
+            compared += 1
+    n_manifest = sum(1 for e in MANIFEST["entries"] if e["capture"] == capture
+                     and e["kind"] in ("mikey-sakke", "mikey-ticket", "psk-smime",
+                                       "malformed-mikey"))
+    assert compared >= n_manifest

@@ -1651,7 +1651,26 @@ local function dissect_mikey(tvb, pinfo, tree, off, len, what)
   return len
 end
 
+-- A body sent with Content-Transfer-Encoding: base64 (seed 004's multipart application/mikey
+-- part) reaches us as text unless Wireshark's multipart "remove base64" preference is on; a
+-- MIKEY message itself starts with version 1 (RFC 3830 §6.1), never a base64 character.
+local function base64_body(tvb)
+  if tvb:len() < 4 or tvb(0, 1):uint() == 1 then return nil end
+  local s = tvb(0, tvb:len()):raw()
+  if not s:match("^[A-Za-z0-9+/=%s]+$") then return nil end
+  local ok, bytes = pcall(function()
+    return ByteArray.new(s:gsub("%s", ""), true):base64_decode() end)
+  if ok and bytes and bytes:len() > 0 then return bytes end
+  return nil
+end
+
 function proto.dissector(tvb, pinfo, tree)
+  local bytes = base64_body(tvb)
+  if bytes then
+    local mtvb = bytes:tvb("MIKEY (base64 Content-Transfer-Encoding)")
+    dissect_mikey(mtvb, pinfo, tree, 0, mtvb:len(), "base64 body")
+    return tvb:len()
+  end
   return dissect_mikey(tvb, pinfo, tree)
 end
 

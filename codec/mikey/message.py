@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import construct as c
 
@@ -29,6 +29,9 @@ class Message:
     hdr_padding: bytes = b""  # octets between HDR and the first payload (wolfSSL quirk)
     findings: list = field(default_factory=list)  # quirks noticed while decoding
     offsets: list = field(default_factory=list, repr=False)  # start offset of hdr, payload 0, ...
+    # on a decode error: (structure class, {field: value}) of the fields of the failing
+    # structure decoded before the error, for display as Wireshark does
+    incomplete: Any = field(default=None, repr=False)
 
     # -- navigation ---------------------------------------------------------------------------
     def find(self, name_or_type) -> Payload | None:
@@ -243,7 +246,11 @@ def _parse(cls, stream, data, path, msg):
     try:
         cont = cls.parse_fast(stream)
     except _PARSE_ERRORS:
-        fpath, foff, reason = _locate(cls.SCHEMA, data, start)
+        fpath, foff, reason, before = _locate(cls.SCHEMA, data, start, with_partial=True)
+        if msg is None and cls is HDR and before:  # a message of just the header's prefix
+            msg = Message(None)
+        if msg is not None and before:
+            msg.incomplete = (cls, before)
         raise DecodeError(f"{path}{fpath}", foff, reason, partial=msg) from None
     try:
         obj = cls._from_container(cont)
@@ -293,19 +300,35 @@ def _check_payload(p: Payload, path: str, off: int, msg: Message):
 class _Located(Exception):
     def __init__(self, path, offset, reason):
         self.path, self.offset, self.reason = path, offset, reason
+        self.partial = None  # the fields of the outermost structure decoded before the error
 
 
-def _locate(schema, data: bytes, start: int):
+def _locate(schema, data: bytes, start: int, with_partial: bool = False):
+    """(path, offset, reason) of the first field that does not parse; with ``with_partial``
+    also the top-level fields decoded before it ({name: value}, bit fields flattened)."""
     stream = io.BytesIO(data)
     stream.seek(start)
     ctx = c.Container(_parsing=True, _building=False, _sizing=False, _params=c.Container())
     try:
         _walk(schema, stream, ctx, "")
     except _Located as e:
-        return e.path, e.offset, e.reason
+        found = e.path, e.offset, e.reason
+        before = _flatten(e.partial)
     except Exception as e:  # noqa: BLE001 - the slow path must always produce a location
-        return "", start, f"malformed ({type(e).__name__}: {e})"
-    return "", start, "inconsistent structure"
+        found, before = ("", start, f"malformed ({type(e).__name__}: {e})"), {}
+    else:
+        found, before = ("", start, "inconsistent structure"), {}
+    return (*found, before) if with_partial else found
+
+
+def _flatten(partial) -> dict:
+    out = {}
+    for name, value in (partial or {}).items():
+        if name.startswith("_") and isinstance(value, dict):  # a bit group: its members
+            out.update({k: v for k, v in value.items() if not k.startswith("_")})
+        elif not name.startswith("_"):
+            out[name] = value
+    return out
 
 
 def _walk(sc, stream, ctx, path, starts=None):
@@ -329,7 +352,11 @@ def _walk(sc, stream, ctx, path, starts=None):
                 if isinstance(getattr(s, "subcon", None), BitFields):
                     for m_name, _w, _meta in s.subcon.members:
                         mine[m_name] = (f"{path}.{m_name}", here[1])
-            v = _walk(s, stream, sub, path, mine)
+            try:
+                v = _walk(s, stream, sub, path, mine)
+            except _Located as e:
+                e.partial = obj  # what this structure had decoded (outermost wins)
+                raise
             if s.name:
                 obj[s.name] = sub[s.name] = v
         return obj

@@ -113,6 +113,28 @@ def structure_json(s: Structure, next_payload=None, show_secrets=False) -> dict:
     return out
 
 
+def partial_json(cls, values: dict, show_secrets=False) -> dict:
+    """The plain fields of a structure that failed to decode, as far as they were read
+    (nested entries and derived values left out)."""
+    import types
+
+    view = types.SimpleNamespace(NAME=cls.NAME, **values)
+    out: dict[str, Any] = {}
+    for name, meta in cls.FIELDS:
+        if name not in values or name in cls.NESTED or name in cls.PACKED:
+            continue
+        value = values[name]
+        if not isinstance(value, (int, bytes, bytearray, list)) or (
+                isinstance(value, list) and not all(isinstance(x, int) for x in value)):
+            continue
+        _value_json(view, name, meta, value, show_secrets, out)
+        if meta.vals is not None and isinstance(value, int):
+            label = (prot_type_name(value) if name == "prot_type" else meta.vals.get(value))
+            if label:
+                out[meta.json + "_name"] = label
+    return out
+
+
 def _sp_param_json(p: SpParam, sp, show_secrets):
     d = structure_json(p, show_secrets=show_secrets)
     if sp.prot_type == R.PROT_TYPE_SRTP and p.type in R.SRTP_POLICY_PARAMS and len(p.value) == 1:
@@ -213,9 +235,13 @@ def decode_key_data_chain(data: bytes):
 
 def to_json(msg: Message, show_secrets: bool = False) -> dict:
     """The JSON record of a decoded (or hand-built) message."""
-    recs = [{HDR.JSON: structure_json(msg.hdr, msg.next_payload_of(-1), show_secrets)}]
+    recs = ([{HDR.JSON: structure_json(msg.hdr, msg.next_payload_of(-1), show_secrets)}]
+            if msg.hdr is not None else [])
     for i, p in enumerate(msg.payloads):
         recs.append({p.JSON: structure_json(p, msg.next_payload_of(i), show_secrets)})
+    if msg.incomplete is not None:  # the failing structure's fields before the error
+        cls, values = msg.incomplete
+        recs.append({cls.JSON: partial_json(cls, values, show_secrets)})
     out: dict[str, Any] = {"mikey": recs}
     if msg.hdr_padding:
         out["mikey.hdr_padding"] = msg.hdr_padding.hex()
