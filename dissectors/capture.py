@@ -466,7 +466,8 @@ class CaptureReader:
             elif length > self.max_block:
                 bad = f"block length {length} exceeds the {self.max_block}-octet limit"
             elif remaining is not None and length > remaining:
-                bad = f"block length {length} runs past the end of the file ({remaining} left)"
+                bad = (f"the file appears to be cut short: block length {length} runs past its "
+                       f"end ({remaining} octet(s) left)")
             elif not src.ensure(length):
                 yield self._error(at, f"block cut short: needs {length} octet(s), "
                                   f"{src.available()} left", fatal=True)
@@ -575,9 +576,12 @@ class CaptureReader:
         return iface
 
     def _after_bad_block(self, src: _Source, at: int, bad: str, order: str) -> Iterator:
+        remaining = self._remaining(src)
         skipped = self._resync_pcapng(src, order)
         if skipped is None:
-            yield self._error(at, f"{bad}; no plausible block in the next {self.resync_window} "
+            window = (self.resync_window if remaining is None
+                      else min(self.resync_window, remaining))
+            yield self._error(at, f"{bad}; no plausible block in the next {window} "
                               f"octets", fatal=True)
             src.stream.seek(0, io.SEEK_END)
             src.eof = True
