@@ -352,7 +352,11 @@ def cmd_keylog(args) -> int:
         print("mcsec: keylog needs --keys", file=sys.stderr)
         return EXIT_USAGE
     try:
-        n = keylog.write_keylog(args.capture, keyring, args.output,
+        tls_keylog = None
+        if args.tls_keylog:
+            with open(args.tls_keylog, "rb") as f:
+                tls_keylog = f.read()
+        n = keylog.write_keylog(args.capture, keyring, args.output, tls_keylog=tls_keylog,
                                 transport_key=bytes.fromhex(args.trk) if args.trk else None)
     except OSError as e:
         print(f"mcsec: {e.filename}: {e.strerror}", file=sys.stderr)
@@ -476,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     kl.add_argument("--keys", action="append", metavar="FILE", required=True)
     kl.add_argument("--trk", metavar="HEX")
     kl.add_argument("-o", "--output", required=True, metavar="FILE", help="keylog file (- = stdout)")
+    kl.add_argument("--tls-keylog", metavar="FILE",
+                    help="NSS key log for SIP over TLS in the capture (as for dissect)")
     kl.set_defaults(func=cmd_keylog)
 
     ps = sub.add_parser("psk-smime", help="open seed 004 PSK S/MIME SIP MESSAGEs",

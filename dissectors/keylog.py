@@ -5,9 +5,17 @@ Format (one record per line, fields separated by single spaces, ``#`` starts a c
     # mcsec keylog 1
     MSG <message-id> octets=<hex>
     MIKEY <message-id> frame=<n> csb=<8 hex> type=<key type> id=<8 hex> [guk=<8 hex>]
-          verified=<0|1> [ssv=<hex>] [region=<name>] [period=<n>] [kp.<name>=<value>...]
-    SRTP <mki hex> cs=<cs id> key=<hex> salt=<hex> frame=<n> [mid=<message-id>]
+          [verified=<0|1>] [ssv=<hex>] [region=<name>] [period=<n>] [kp.<name>=<value>...]
+          [sender_uid=<hex>] [receiver_uid=<hex>] [unverified=<0|1>] [sign_error_b64=<b64>]
+          [sakke_error_b64=<b64>] [kp_error_b64=<b64>] [notes_b64=<b64>,...]
+    SRTP <mki hex> cs=<cs id> key=<hex> salt=<hex> frame=<n> [mid=<message-id>] [use_b64=<b64>]
     TEK <message-id> cs=<cs id> spi=<hex> tek=<hex> [tls_psk_identity_b64=<base64>]
+          [prot=<prot type>] [salt=<hex>]
+    TICKET <message-id> frame=<n> [kemac_verified=<0|1>] [kemac_error_b64=<b64>]
+          [v_verified=<0|1>] [v_error_b64=<b64>] [ticket_verified=<0|1>]
+          [ticket_error_b64=<b64>] [tpk_identity_b64=<b64>] [mpk=<hex>] [mpk_i=<hex>]
+          [mpk_r=<hex>] [error_b64=<b64>] [replay=<verdict>] [notes_b64=<b64>,...]
+    KEYDATA <message-id> in=<kemac|ticket> n=<index> <JSON key>=<value>...
 
 ``message-id`` is the first 16 hex digits of SHA-256 over the MIKEY message octets (as
 re-encoded from the record: byte-identical to the wire, trailing octets included).  A consumer
@@ -15,7 +23,14 @@ with SHA-256 finds a message's lines by it.  The Wireshark plugin has no SHA-256
 without libraries), so each message also gets one ``MSG`` line with its full octets: the plugin
 matches a dissected message by exact octet equality (no hash to collide or forge) and reaches
 the MIKEY, TEK and SRTP lines through the message-id.  Fields added after version 1 (``MSG``,
-``mid=``, ``region=``, ``period=``, ``kp.*``) are optional; consumers ignore what they do not know.
+``mid=``, ``region=``, ``period=``, ``kp.*``, the UIDs, errors, ``TICKET`` and ``KEYDATA``) are
+optional; consumers ignore what they do not know.  Together the lines carry every value that
+``mcsec dissect --keys`` adds to a MIKEY message's JSON (``verified`` is absent when the signature
+could not be checked), so the plugin shows the same fields.
+
+``TICKET`` carries the MIKEY-TICKET / PSK verdicts (RFC 6043, RFC 3830 §5.2) and ``KEYDATA`` the
+decrypted Key data sub-payloads of a KEMAC or ticket (RFC 3830 §6.13), one line each, their
+fields named by their JSON keys (``mikey.key.type=0 mikey.key.data=<hex> …``).
 
 ``kp.*`` are the decrypted TS 33.180 §E.6 key parameters of GEN_EXT type 7, named after the JSON
 keys ``mikey.3gpp.kp.*``: integers in decimal, octets in hex, ``kp.text_b64`` (base64 of the text)
@@ -72,48 +87,117 @@ def _key_params_fields(kp: dict) -> str:
     return out
 
 
+def _flag(value) -> str:
+    return "1" if value else "0"
+
+
+def _opt(name: str, value) -> str:
+    """`` name=value`` for an optional field (booleans 0/1, text base64 in ``name_b64``)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return f" {name}={_flag(value)}"
+    if name.endswith("_b64"):
+        return f" {name}={_b64(str(value))}"
+    return f" {name}={value}"
+
+
+def _payload(doc: dict, key: str) -> dict:
+    return next((p[key] for p in doc["mikey"] if key in p), {})
+
+
+def _has_crypto_results(doc: dict) -> bool:
+    from codec.mikey.render import _derived
+
+    if any(k in doc for k in ("mikey.3gpp.crypto_sessions", "mikey.ticket.session_keys",
+                              "mikey.ticket.error", "mikey.ticket.replay")):
+        return True
+    return any(_derived(k) and not k.endswith("_name") and not k.startswith("mikey.ticket.payl")
+               for p in doc["mikey"] for obj in p.values() for k in obj)
+
+
+def _sakke_line(mid: str, frame, doc: dict) -> str:
+    hdr = doc["mikey"][0]["mikey.hdr"]
+    sign, sakke = _payload(doc, "mikey.sign"), _payload(doc, "mikey.sakke")
+    line = (f"MIKEY {mid} frame={frame} csb={hdr['mikey.csb_id']:08x} "
+            f"type={hdr['mikey.3gpp.key_type']}")
+    if "mikey.3gpp.key_id" in hdr:
+        line += f" id={hdr['mikey.3gpp.key_id']:08x}"
+    if "mikey.3gpp.guk_id" in hdr:
+        line += f" guk={hdr['mikey.3gpp.guk_id']:08x}"
+    line += _opt("verified", sign.get("mikey.sign.verified"))
+    if sakke.get("mikey.sakke.ssv") not in (None, "<hidden>"):
+        line += f" ssv={sakke['mikey.sakke.ssv']}"
+    line += _opt("region", sign.get("mikey.sign.region") or None)
+    line += _opt("period", hdr.get("mikey.3gpp.period"))
+    line += _opt("sender_uid", hdr.get("mikey.3gpp.sender_uid"))
+    line += _opt("receiver_uid", hdr.get("mikey.3gpp.receiver_uid"))
+    line += _opt("unverified", sakke.get("mikey.sakke.unverified"))
+    line += _opt("sign_error_b64", sign.get("mikey.sign.error"))
+    line += _opt("sakke_error_b64", sakke.get("mikey.sakke.error"))
+    for p in doc["mikey"]:
+        ext = p.get("mikey.ext", {})
+        if "mikey.3gpp.key_params" in ext:
+            line += _key_params_fields(ext["mikey.3gpp.key_params"])
+        line += _opt("kp_error_b64", ext.get("mikey.3gpp.key_params_error"))
+    if doc.get("mikey.3gpp.notes"):
+        line += f" notes_b64={','.join(_b64(n) for n in doc['mikey.3gpp.notes'])}"
+    return line
+
+
+def _ticket_lines(mid: str, frame, doc: dict) -> list[str]:
+    """TICKET and KEYDATA lines: what MIKEY-TICKET / PSK processing found (render_ticket.py)."""
+    kemac, v, t = _payload(doc, "mikey.kemac"), _payload(doc, "mikey.v"), _payload(doc, "mikey.ticket")
+    line = f"TICKET {mid} frame={frame}"
+    line += _opt("kemac_verified", kemac.get("mikey.kemac.verified"))
+    line += _opt("kemac_error_b64", kemac.get("mikey.kemac.error"))
+    line += _opt("v_verified", v.get("mikey.v.verified"))
+    line += _opt("v_error_b64", v.get("mikey.v.error"))
+    line += _opt("ticket_verified", t.get("mikey.ticket.verified"))
+    line += _opt("ticket_error_b64", t.get("mikey.ticket.error"))
+    line += _opt("tpk_identity_b64", t.get("mikey.ticket.tpk_identity"))
+    for name in ("mpk", "mpk_i", "mpk_r"):
+        line += _opt(name, t.get(f"mikey.ticket.{name}"))
+    line += _opt("error_b64", doc.get("mikey.ticket.error"))
+    line += _opt("replay", doc.get("mikey.ticket.replay"))
+    if doc.get("mikey.ticket.notes"):
+        line += f" notes_b64={','.join(_b64(n) for n in doc['mikey.ticket.notes'])}"
+    out = [line] if line != f"TICKET {mid} frame={frame}" else []
+    for where, keys in (("kemac", kemac.get("mikey.kemac.keys")),
+                        ("ticket", t.get("mikey.ticket.keys"))):
+        for n, key in enumerate(keys or []):
+            fields = "".join(f" {k}={v}" for k, v in key.items()
+                             if not k.endswith("_name") and isinstance(v, (int, str)))
+            out.append(f"KEYDATA {mid} in={where} n={n}{fields}")
+    return out
+
+
 def lines_from_records(records) -> list[str]:
     out = []
     seen = set()
     for rec in records:
         doc = rec.get("mikey")
-        if rec.get("kind") in ("mikey", "psk-smime") and doc and "error" not in rec:
+        if rec.get("kind") == "mikey" and rec.get("error"):
+            continue  # a message that does not decode has nothing to decrypt
+        if rec.get("kind") in ("mikey", "psk-smime") and doc:
             try:
-                mid = message_id(_mikey_octets(doc))
+                octets = _mikey_octets(doc)
             except Exception:  # noqa: BLE001 - a record that does not re-encode has no id
                 continue
-            if mid not in seen and (doc.get("mikey.3gpp.crypto_sessions")
-                                    or doc.get("mikey.ticket.session_keys")
-                                    or "mikey.3gpp.key_type" in doc["mikey"][0]["mikey.hdr"]):
+            mid = message_id(octets)
+            if mid not in seen and _has_crypto_results(doc):
                 seen.add(mid)
-                out.append(f"MSG {mid} octets={_mikey_octets(doc).hex()}")
+                out.append(f"MSG {mid} octets={octets.hex()}")
             hdr = doc["mikey"][0]["mikey.hdr"]
             if "mikey.3gpp.key_type" in hdr:
-                sign = next((p["mikey.sign"] for p in doc["mikey"] if "mikey.sign" in p), {})
-                sakke = next((p["mikey.sakke"] for p in doc["mikey"] if "mikey.sakke" in p), {})
-                line = (f"MIKEY {mid} frame={rec['frame']} csb={hdr['mikey.csb_id']:08x} "
-                        f"type={hdr['mikey.3gpp.key_type']}")
-                if "mikey.3gpp.key_id" in hdr:
-                    line += f" id={hdr['mikey.3gpp.key_id']:08x}"
-                if "mikey.3gpp.guk_id" in hdr:
-                    line += f" guk={hdr['mikey.3gpp.guk_id']:08x}"
-                line += f" verified={1 if sign.get('mikey.sign.verified') else 0}"
-                if sakke.get("mikey.sakke.ssv") not in (None, "<hidden>"):
-                    line += f" ssv={sakke['mikey.sakke.ssv']}"
-                if sign.get("mikey.sign.region"):
-                    line += f" region={sign['mikey.sign.region']}"
-                if "mikey.3gpp.period" in hdr:
-                    line += f" period={hdr['mikey.3gpp.period']}"
-                ext = next((p["mikey.ext"] for p in doc["mikey"]
-                            if "mikey.3gpp.key_params" in p.get("mikey.ext", {})), None)
-                if ext is not None:
-                    line += _key_params_fields(ext["mikey.3gpp.key_params"])
-                out.append(line)
+                out.append(_sakke_line(mid, rec["frame"], doc))
+            out.extend(_ticket_lines(mid, rec["frame"], doc))
             for cs in doc.get("mikey.3gpp.crypto_sessions", []):
                 if cs["mikey.3gpp.srtp_master_key"] != "<hidden>":
                     out.append(f"SRTP {cs['mikey.3gpp.mki']} cs={cs['mikey.3gpp.cs_id']} "
                                f"key={cs['mikey.3gpp.srtp_master_key']} "
-                               f"salt={cs['mikey.3gpp.srtp_master_salt']} frame={rec['frame']} mid={mid}")
+                               f"salt={cs['mikey.3gpp.srtp_master_salt']} frame={rec['frame']} "
+                               f"mid={mid}" + _opt("use_b64", cs.get("mikey.3gpp.cs_use")))
             for sk in doc.get("mikey.ticket.session_keys", []):
                 if sk["mikey.ticket.tek"] != "<hidden>":
                     line = (f"TEK {mid} cs={sk['mikey.ticket.cs_id']} spi={sk['mikey.ticket.spi']} "
@@ -121,14 +205,17 @@ def lines_from_records(records) -> list[str]:
                     if "mikey.ticket.tls_psk_identity" in sk:
                         ident = base64.b64encode(sk["mikey.ticket.tls_psk_identity"].encode())
                         line += f" tls_psk_identity_b64={ident.decode()}"
+                    line += _opt("prot", sk.get("mikey.ticket.prot_type"))
+                    line += _opt("salt", sk.get("mikey.ticket.salt"))
                     out.append(line)
     return out
 
 
-def write_keylog(capture, keyring, output: str, **session_kw) -> int:
-    """Dissect ``capture`` with ``keyring`` and write the keylog; returns the number of lines."""
+def write_keylog(capture, keyring, output: str, *, tls_keylog=None, **session_kw) -> int:
+    """Dissect ``capture`` with ``keyring`` (and ``tls_keylog`` for SIP over TLS, as
+    ``mcsec dissect --tls-keylog``) and write the keylog; returns the number of lines."""
     session = Session(keyring=keyring, show_secrets=True, **session_kw)
-    lines = lines_from_records(dissect.records(capture, session))
+    lines = lines_from_records(dissect.records(capture, session, tls_keylog=tls_keylog))
     text = HEADER + "".join(line + "\n" for line in lines)
     if output == "-":
         import sys

@@ -320,7 +320,9 @@ def build(tls_prot_type: int = config.DEFAULT_TLS_PROT_TYPE):
         vals = R.SRTP_PARAM_VALUE_NAMES.get(ptype)
         g.field(Field(ws, label, "uint8", "base.DEC", g.val_table(vals) if vals else None))
         srtp_rows.append(f"  [{ptype}] = F[{lua_str(ws)}],")
-    kp_rows = _keylog_fields(g)
+    kp_rows = _keylog_fields(g) + ["}", "-- RFC 3830 §6.13 Key data fields in a KEYDATA line: "
+                                         "{JSON key, field, encoding, secret}", "local KEYDATA_FIELDS = {"]
+    kp_rows += _keydata_rows(g)
     return _assemble(g, payload_rows, srtp_rows, kp_rows, tls_prot_type), g
 
 
@@ -351,7 +353,46 @@ KEYLOG_FIELDS = [
     ("mikey.ticket.tek", "TEK", "string", None),
     ("mikey.ticket.tls_psk", "TLS PSK", "string", None),
     ("mikey.ticket.tls_psk_identity", "TLS PSK identity", "string", None),
+    ("mikey.ticket.prot_type", "Prot type", "uint8", "base.DEC"),
+    ("mikey.ticket.salt", "Salt", "string", None),
+    ("mikey.3gpp.sender_uid", "Sender UID (keylog)", "string", None),
+    ("mikey.3gpp.receiver_uid", "Receiver UID (keylog)", "string", None),
+    ("mikey.3gpp.notes", "Note (keylog)", "string", None),
+    ("mikey.3gpp.cs_use", "Use", "string", None),
+    ("mikey.3gpp.key_params_error", "Key parameters not decrypted (keylog)", "string", None),
+    ("mikey.sign.error", "Signature not verified (keylog)", "string", None),
+    ("mikey.sakke.error", "SSV not decrypted (keylog)", "string", None),
+    ("mikey.sakke.unverified", "Decrypted without a verified signature (keylog)", "flag", None),
+    ("mikey.kemac.verified", "KEMAC MAC verified (keylog)", "flag", None),
+    ("mikey.kemac.error", "KEMAC error (keylog)", "string", None),
+    ("mikey.kemac.keys", "Key data, decrypted (keylog)", "none", None),
+    ("mikey.v.verified", "Verification MAC verified (keylog)", "flag", None),
+    ("mikey.v.error", "Verification error (keylog)", "string", None),
+    ("mikey.ticket.verified", "Ticket opened (keylog)", "flag", None),
+    ("mikey.ticket.error", "Ticket error (keylog)", "string", None),
+    ("mikey.ticket.tpk_identity", "Ticket protection key (keylog)", "string", None),
+    ("mikey.ticket.mpk", "MPK (keylog)", "string", None),
+    ("mikey.ticket.mpk_i", "MPKi (keylog)", "string", None),
+    ("mikey.ticket.mpk_r", "MPKr (keylog)", "string", None),
+    ("mikey.ticket.keys", "Key data, decrypted (keylog)", "none", None),
+    ("mikey.ticket.replay", "Replay cache (keylog)", "string", None),
+    ("mikey.ticket.notes", "Note (keylog)", "string", None),
 ]
+
+
+def _keydata_rows(g: Generator) -> list[str]:
+    """Rows of ``KEYDATA_FIELDS``: the Key data sub-payload's fields (its schema's JSON keys,
+    already registered by the payload walk), with how a keylog line writes their values."""
+    from codec.mikey.model import KEY_DATA
+
+    rows = []
+    for name, meta in KEY_DATA.FIELDS:
+        if meta.json not in g.fields:
+            continue
+        how = "hex" if g.fields[meta.json].kind == "bytes" else "int"
+        secret = "true" if meta.secret else "false"
+        rows.append(f"  {{{lua_str(meta.json)}, F[{lua_str(meta.json)}], \"{how}\", {secret}}},")
+    return rows
 
 
 def _keylog_fields(g: Generator) -> list[str]:
@@ -691,7 +732,10 @@ local function load_keylog()
   local msgs = {}
   local function entry(mid)
     local e = msgs[mid]
-    if e == nil then e = {srtp = {}, srtp_seen = {}, tek = {}, tek_seen = {}}; msgs[mid] = e end
+    if e == nil then
+      e = {srtp = {}, srtp_seen = {}, tek = {}, tek_seen = {}, keydata = {kemac = {}, ticket = {}}}
+      msgs[mid] = e
+    end
     return e
   end
   for line in f:lines() do
@@ -712,6 +756,11 @@ local function load_keylog()
           local e = entry(id)
           local k = tostring(kv.cs) .. "/" .. tostring(kv.spi)
           if not e.tek_seen[k] then e.tek_seen[k] = true; e.tek[#e.tek + 1] = kv end
+        elseif kind == "TICKET" then
+          entry(id).ticket = kv
+        elseif kind == "KEYDATA" and entry(id).keydata[kv["in"]] then
+          local n = tonumber(kv.n)
+          if n then entry(id).keydata[kv["in"]][n + 1] = kv end
         end
       end
     end
@@ -761,6 +810,8 @@ local function keylog_hdr(st, item)
   if m.id then gen(item:add(F["mikey.3gpp.key_id"], r, tonumber(m.id, 16))) end
   if m.guk then gen(item:add(F["mikey.3gpp.guk_id"], r, tonumber(m.guk, 16))) end
   if m.period then gen(item:add(F["mikey.3gpp.period"], r, tonumber(m.period))) end
+  if m.sender_uid then gen(item:add(F["mikey.3gpp.sender_uid"], r, m.sender_uid:lower())) end
+  if m.receiver_uid then gen(item:add(F["mikey.3gpp.receiver_uid"], r, m.receiver_uid:lower())) end
 end
 
 local function keylog_key_params(st, item, m, off)
@@ -783,17 +834,68 @@ local function keylog_key_params(st, item, m, off)
   if m["kp.legacy"] then gen(kp:add(F["mikey.3gpp.kp.legacy"], r, m["kp.legacy"] == "1")) end
 end
 
+local function add_flag(item, key, r, val)
+  if val ~= nil then gen(item:add(F[key], r, val == "1")) end
+end
+
+local function add_text(item, key, r, b64)
+  if b64 ~= nil then gen(item:add(F[key], r, b64text(b64))) end
+end
+
+local function add_list(item, key, r, b64s)
+  if b64s == nil then return end
+  for x in b64s:gmatch("[^,]+") do gen(item:add(F[key], r, b64text(x))) end
+end
+
+-- decrypted Key data sub-payloads (RFC 3830 §6.13) of a KEMAC or ticket: one subtree each
+local function keylog_keydata(item, key, r, list)
+  for _, kd in ipairs(list) do
+    local t = gen(item:add(F[key], r))
+    for _, row in ipairs(KEYDATA_FIELDS) do
+      local val = kd[row[1]]
+      if val ~= nil then
+        if row[3] == "hex" then
+          if proto.prefs.show_secrets or not row[4] then  -- a hidden secret: no value at all
+            -- FT_BYTES take their value from the range: a data source of the decrypted octets
+            local ok, kt = pcall(function() return ByteArray.new(val):tvb("Decrypted key data") end)
+            if ok and kt then gen(t:add(row[2], kt(0, kt:len()))) end
+          end
+        else gen(t:add(row[2], r, tonumber(val))) end
+      end
+    end
+  end
+end
+
 local function keylog_payload(st, item, name, v, off)
-  local m = st.keylog.mikey
-  if m == nil then return end
+  local m = st.keylog.mikey or {}
+  local tk = st.keylog.ticket or {}
   local r = st.tvb(off, 0)
   if name == "SIGN" then
-    gen(item:add(F["mikey.sign.verified"], r, m.verified == "1"))
+    add_flag(item, "mikey.sign.verified", r, m.verified)
     if m.region then gen(item:add(F["mikey.sign.region"], r, m.region)) end
-  elseif name == "SAKKE" and m.ssv then
-    gen(item:add(F["mikey.sakke.ssv"], r, secret(m.ssv)))
-  elseif name == "GEN_EXT" and v.type == 7 and m["kp.key_type"] then
-    keylog_key_params(st, item, m, off)
+    add_text(item, "mikey.sign.error", r, m.sign_error_b64)
+  elseif name == "SAKKE" then
+    if m.ssv then gen(item:add(F["mikey.sakke.ssv"], r, secret(m.ssv))) end
+    add_text(item, "mikey.sakke.error", r, m.sakke_error_b64)
+    add_flag(item, "mikey.sakke.unverified", r, m.unverified)
+  elseif name == "GEN_EXT" and v.type == 7 then
+    if m["kp.key_type"] then keylog_key_params(st, item, m, off) end
+    add_text(item, "mikey.3gpp.key_params_error", r, m.kp_error_b64)
+  elseif name == "KEMAC" then
+    add_flag(item, "mikey.kemac.verified", r, tk.kemac_verified)
+    add_text(item, "mikey.kemac.error", r, tk.kemac_error_b64)
+    keylog_keydata(item, "mikey.kemac.keys", r, st.keylog.keydata.kemac)
+  elseif name == "V" then
+    add_flag(item, "mikey.v.verified", r, tk.v_verified)
+    add_text(item, "mikey.v.error", r, tk.v_error_b64)
+  elseif name == "TICKET" then
+    add_flag(item, "mikey.ticket.verified", r, tk.ticket_verified)
+    add_text(item, "mikey.ticket.error", r, tk.ticket_error_b64)
+    add_text(item, "mikey.ticket.tpk_identity", r, tk.tpk_identity_b64)
+    for _, k in ipairs({"mpk", "mpk_i", "mpk_r"}) do
+      if tk[k] then gen(item:add(F["mikey.ticket." .. k], r, secret(tk[k]))) end
+    end
+    keylog_keydata(item, "mikey.ticket.keys", r, st.keylog.keydata.ticket)
   end
 end
 
@@ -809,18 +911,26 @@ local function keylog_top(st, top)
     gen(t:add(F["mikey.3gpp.mki"], r, s.mki:lower()))
     if s.key then gen(t:add(F["mikey.3gpp.srtp_master_key"], r, secret(s.key))) end
     if s.salt then gen(t:add(F["mikey.3gpp.srtp_master_salt"], r, secret(s.salt))) end
+    add_text(t, "mikey.3gpp.cs_use", r, s.use_b64)
   end
   for _, k in ipairs(e.tek) do
     local t = gen(top:add(F["mikey.ticket.session_keys"], r))
     t:append_text(": CS " .. tostring(k.cs))
     gen(t:add(F["mikey.ticket.cs_id"], r, tonumber(k.cs)))
     if k.spi then gen(t:add(F["mikey.ticket.spi"], r, k.spi:lower())) end
+    if k.prot then gen(t:add(F["mikey.ticket.prot_type"], r, tonumber(k.prot))) end
     if k.tek then gen(t:add(F["mikey.ticket.tek"], r, secret(k.tek))) end
+    if k.salt then gen(t:add(F["mikey.ticket.salt"], r, secret(k.salt))) end
     if k.tls_psk_identity_b64 then
       gen(t:add(F["mikey.ticket.tls_psk"], r, secret(k.tek)))
       gen(t:add(F["mikey.ticket.tls_psk_identity"], r, b64text(k.tls_psk_identity_b64)))
     end
   end
+  local tk = e.ticket or {}
+  add_text(top, "mikey.ticket.error", r, tk.error_b64)
+  if tk.replay then gen(top:add(F["mikey.ticket.replay"], r, tk.replay)) end
+  add_list(top, "mikey.ticket.notes", r, tk.notes_b64)
+  add_list(top, "mikey.3gpp.notes", r, (e.mikey or {}).notes_b64)
 end
 
 -- RFC 3830 §6.10: SP policy parameters are a TLV list (SRTP: named by type, RFC 3830 §6.10.1).

@@ -75,26 +75,57 @@ def _mcsec_entries(capture, *args):
 TLS_KEYLOG = PCAPS / "sip-tls.keylog"
 
 
+KEYRING = PCAPS / "keyring.toml"
+DERIVED_TOP = ("mikey", "mcsec.carrier", "mcsec.error", "mikey.findings")
+
+
+def _canon_entry(entry, hide_secrets=False):
+    """Our JSON entry as {key: [values]}, the top-level values (trailing octets, and with keys
+    the crypto sessions, session keys, replay verdict) beside the payloads, as in the plugin."""
+    from tests.test_wireshark import _drop_hidden, canon_ours
+
+    mine = canon_ours({"mikey": entry.get("mikey", [])})["mikey"][0]
+    for key, value in entry.items():
+        if key not in DERIVED_TOP:
+            mine[key] = canon_ours({key: value})[key]
+    return _drop_hidden(mine) if hide_secrets else mine
+
+
+@pytest.mark.parametrize("mode", ["decoded", "keylog", "keylog-secrets"])
 @pytest.mark.parametrize("capture", sorted(p.name for p in PCAPS.glob("*.pcapng")))
-def test_every_frame_mikey_fields_equal_mcsec_dissect(capture):
+def test_every_frame_mikey_fields_equal_mcsec_dissect(tmp_path, capture, mode):
     """Same frames, same number of MIKEY messages per frame, same fields and values — malformed
-    messages included (the fields read before the error, on both sides)."""
-    from tests.test_wireshark import _diff, canon_ours, canon_theirs
+    messages included (the fields read before the error, on both sides); with the keylog that
+    `mcsec keylog` wrote, every verdict, ID, UID, error and (when allowed) secret that
+    `mcsec dissect --keys` adds."""
+    from dissectors.cli import main
+    from tests.test_wireshark import _diff, _drop_hidden, canon_theirs
 
     tls = capture == "sip-tls.pcapng"
-    theirs = _plugin_trees(PCAPS / capture, *([f"tls.keylog_file:{TLS_KEYLOG}"] if tls else []))
-    ours = _mcsec_entries(PCAPS / capture, *(["--tls-keylog", str(TLS_KEYLOG)] if tls else []))
+    prefs = [f"tls.keylog_file:{TLS_KEYLOG}"] if tls else []
+    args = ["--tls-keylog", str(TLS_KEYLOG)] if tls else []
+    if mode != "decoded":
+        keylog = tmp_path / "capture.mcsec-keylog"
+        assert main(["keylog", str(PCAPS / capture), "--keys", str(KEYRING), "-o", str(keylog),
+                     *args]) == 0
+        prefs.append(f"mcsec_mikey.keylog_file:{keylog}")
+        args += ["--keys", str(KEYRING)]
+        if mode == "keylog-secrets":
+            prefs.append("mcsec_mikey.show_secrets:TRUE")
+            args.append("--show-secrets")
+    theirs = _plugin_trees(PCAPS / capture, *prefs)
+    ours = _mcsec_entries(PCAPS / capture, *args)
     assert set(theirs) == set(ours), "both see every frame"
     compared = 0
     for frame in sorted(ours):
         t, u = theirs[frame], ours[frame]
         assert len(t) == len(u), f"frame {frame}: {len(t)} MIKEY tree(s), mcsec {len(u)}"
         for tree, entry in zip(t, u):
-            mine = canon_ours({"mikey": entry.get("mikey", [])})["mikey"][0]
-            for key in ("mikey.trailing", "mikey.hdr_padding"):
-                if key in entry:
-                    mine[key] = [entry[key]]
+            # hidden secrets: "<hidden>" in our JSON; the plugin shows no octets for them
+            mine = _canon_entry(entry, hide_secrets=mode == "keylog")
             plugin = canon_theirs(tree)
+            if mode == "keylog":  # and "<hidden>" text fields in the plugin's
+                plugin = _drop_hidden(plugin)
             assert plugin == mine, f"frame {frame}:\n" + "\n".join(_diff(mine, plugin))
             compared += 1
     n_manifest = sum(1 for e in MANIFEST["entries"] if e["capture"] == capture

@@ -58,9 +58,11 @@ local DEFAULT_TLS_PROT_TYPE = 240
 local F = {}
 F["mikey.3gpp.crypto_sessions"] = ProtoField.none("mikey.3gpp.crypto_sessions", "SRTP crypto session (keylog)")
 F["mikey.3gpp.cs_id"] = ProtoField.uint8("mikey.3gpp.cs_id", "CS ID", base.DEC, nil, nil)
+F["mikey.3gpp.cs_use"] = ProtoField.string("mikey.3gpp.cs_use", "Use")
 F["mikey.3gpp.guk_id"] = ProtoField.uint32("mikey.3gpp.guk_id", "GUK-ID (keylog)", base.HEX, nil, nil)
 F["mikey.3gpp.key_id"] = ProtoField.uint32("mikey.3gpp.key_id", "Key ID (keylog)", base.HEX, nil, nil)
 F["mikey.3gpp.key_params"] = ProtoField.none("mikey.3gpp.key_params", "Key parameters, decrypted (keylog)")
+F["mikey.3gpp.key_params_error"] = ProtoField.string("mikey.3gpp.key_params_error", "Key parameters not decrypted (keylog)")
 F["mikey.3gpp.key_type"] = ProtoField.string("mikey.3gpp.key_type", "Key type (keylog)")
 F["mikey.3gpp.kp.activation_time"] = ProtoField.uint64("mikey.3gpp.kp.activation_time", "Activation time", base.DEC, nil, nil)
 F["mikey.3gpp.kp.expiry_time"] = ProtoField.uint64("mikey.3gpp.kp.expiry_time", "Expiry time", base.DEC, nil, nil)
@@ -72,7 +74,10 @@ F["mikey.3gpp.kp.status"] = ProtoField.uint32("mikey.3gpp.kp.status", "Status", 
 F["mikey.3gpp.kp.text"] = ProtoField.string("mikey.3gpp.kp.text", "Text")
 F["mikey.3gpp.kp.text_len"] = ProtoField.uint16("mikey.3gpp.kp.text_len", "Text length", base.DEC, nil, nil)
 F["mikey.3gpp.mki"] = ProtoField.string("mikey.3gpp.mki", "MKI")
+F["mikey.3gpp.notes"] = ProtoField.string("mikey.3gpp.notes", "Note (keylog)")
 F["mikey.3gpp.period"] = ProtoField.uint32("mikey.3gpp.period", "Key period (keylog)", base.DEC, nil, nil)
+F["mikey.3gpp.receiver_uid"] = ProtoField.string("mikey.3gpp.receiver_uid", "Receiver UID (keylog)")
+F["mikey.3gpp.sender_uid"] = ProtoField.string("mikey.3gpp.sender_uid", "Sender UID (keylog)")
 F["mikey.3gpp.srtp_master_key"] = ProtoField.string("mikey.3gpp.srtp_master_key", "SRTP master key")
 F["mikey.3gpp.srtp_master_salt"] = ProtoField.string("mikey.3gpp.srtp_master_salt", "SRTP master salt")
 F["mikey.cert"] = ProtoField.none("mikey.cert", "Certificate (CERT)")
@@ -134,10 +139,13 @@ F["mikey.ipsec4_id.spi"] = ProtoField.uint32("mikey.ipsec4_id.spi", "SPI", base.
 F["mikey.ipsec4_id.src_addr"] = ProtoField.uint32("mikey.ipsec4_id.src_addr", "Source address", base.HEX, nil, nil)
 F["mikey.kemac"] = ProtoField.none("mikey.kemac", "Key Data Transport (KEMAC)")
 F["mikey.kemac.encr_alg"] = ProtoField.uint8("mikey.kemac.encr_alg", "Encr alg", base.DEC, VALS.KEMAC_ENCR_ALGS, nil)
+F["mikey.kemac.error"] = ProtoField.string("mikey.kemac.error", "KEMAC error (keylog)")
 F["mikey.kemac.key_data"] = ProtoField.bytes("mikey.kemac.key_data", "Key data")
 F["mikey.kemac.key_data_len"] = ProtoField.uint16("mikey.kemac.key_data_len", "Key data len", base.DEC, nil, nil)
+F["mikey.kemac.keys"] = ProtoField.none("mikey.kemac.keys", "Key data, decrypted (keylog)")
 F["mikey.kemac.mac"] = ProtoField.bytes("mikey.kemac.mac", "MAC")
 F["mikey.kemac.mac_alg"] = ProtoField.uint8("mikey.kemac.mac_alg", "Mac alg", base.DEC, VALS.MAC_ALGS, nil)
+F["mikey.kemac.verified"] = ProtoField.bool("mikey.kemac.verified", "KEMAC MAC verified (keylog)")
 F["mikey.key"] = ProtoField.none("mikey.key", "Key data (KEY)")
 F["mikey.key.data"] = ProtoField.bytes("mikey.key.data", "Key")
 F["mikey.key.data.len"] = ProtoField.uint16("mikey.key.data.len", "Key len", base.DEC, nil, nil)
@@ -166,12 +174,15 @@ F["mikey.randr.len"] = ProtoField.uint8("mikey.randr.len", "RAND len", base.DEC,
 F["mikey.randr.rand_role"] = ProtoField.uint8("mikey.randr.rand_role", "RAND role", base.DEC, VALS.RAND_ROLES, nil)
 F["mikey.sakke"] = ProtoField.none("mikey.sakke", "SAKKE Encapsulated Data (SAKKE)")
 F["mikey.sakke.data"] = ProtoField.bytes("mikey.sakke.data", "SAKKE data")
+F["mikey.sakke.error"] = ProtoField.string("mikey.sakke.error", "SSV not decrypted (keylog)")
 F["mikey.sakke.idscheme"] = ProtoField.uint8("mikey.sakke.idscheme", "ID scheme", base.DEC, VALS.SAKKE_ID_SCHEMES, nil)
 F["mikey.sakke.len"] = ProtoField.uint16("mikey.sakke.len", "SAKKE data length", base.DEC, nil, nil)
 F["mikey.sakke.params"] = ProtoField.uint8("mikey.sakke.params", "SAKKE params", base.DEC, VALS.SAKKE_PARAMS, nil)
 F["mikey.sakke.ssv"] = ProtoField.string("mikey.sakke.ssv", "SSV (keylog)")
+F["mikey.sakke.unverified"] = ProtoField.bool("mikey.sakke.unverified", "Decrypted without a verified signature (keylog)")
 F["mikey.sign"] = ProtoField.none("mikey.sign", "Signature (SIGN)")
 F["mikey.sign.data"] = ProtoField.bytes("mikey.sign.data", "Signature")
+F["mikey.sign.error"] = ProtoField.string("mikey.sign.error", "Signature not verified (keylog)")
 F["mikey.sign.len"] = ProtoField.uint16("mikey.sign.len", "Signature len", base.DEC, nil, 0xFFF)
 F["mikey.sign.region"] = ProtoField.string("mikey.sign.region", "Signed region (keylog)")
 F["mikey.sign.type"] = ProtoField.uint16("mikey.sign.type", "Signature type", base.DEC, VALS.SIGN_TYPES, 0xF000)
@@ -216,6 +227,7 @@ F["mikey.ticket"] = ProtoField.none("mikey.ticket", "Ticket (TICKET)")
 F["mikey.ticket.cs_id"] = ProtoField.uint8("mikey.ticket.cs_id", "CS ID", base.DEC, nil, nil)
 F["mikey.ticket.data"] = ProtoField.bytes("mikey.ticket.data", "Ticket Data")
 F["mikey.ticket.data_len"] = ProtoField.uint16("mikey.ticket.data_len", "Ticket Data length", base.DEC, nil, nil)
+F["mikey.ticket.error"] = ProtoField.string("mikey.ticket.error", "Ticket error (keylog)")
 F["mikey.ticket.flag_d"] = ProtoField.bool("mikey.ticket.flag_d", "D: ticket generated by the KMS (1) or the Initiator (0)", 24, nil, 0x10000)
 F["mikey.ticket.flag_e"] = ProtoField.bool("mikey.ticket.flag_e", "E: Ticket Resolve exchange mandatory", 24, nil, 0x8000)
 F["mikey.ticket.flag_f"] = ProtoField.bool("mikey.ticket.flag_f", "F: TRANSFER_RESP shall be sent", 24, nil, 0x4000)
@@ -231,9 +243,17 @@ F["mikey.ticket.flag_o"] = ProtoField.bool("mikey.ticket.flag_o", "O: Responder 
 F["mikey.ticket.initiator_data"] = ProtoField.bytes("mikey.ticket.initiator_data", "Initiator Data")
 F["mikey.ticket.initiator_data_len"] = ProtoField.uint16("mikey.ticket.initiator_data_len", "Initiator Data length", base.DEC, nil, nil)
 F["mikey.ticket.initiator_payloads"] = ProtoField.none("mikey.ticket.initiator_payloads", "Initiator Data payloads")
+F["mikey.ticket.keys"] = ProtoField.none("mikey.ticket.keys", "Key data, decrypted (keylog)")
+F["mikey.ticket.mpk"] = ProtoField.string("mikey.ticket.mpk", "MPK (keylog)")
+F["mikey.ticket.mpk_i"] = ProtoField.string("mikey.ticket.mpk_i", "MPKi (keylog)")
+F["mikey.ticket.mpk_r"] = ProtoField.string("mikey.ticket.mpk_r", "MPKr (keylog)")
+F["mikey.ticket.notes"] = ProtoField.string("mikey.ticket.notes", "Note (keylog)")
 F["mikey.ticket.payloads"] = ProtoField.none("mikey.ticket.payloads", "Ticket Data (MIKEY Base Ticket)")
 F["mikey.ticket.prf_func"] = ProtoField.uint24("mikey.ticket.prf_func", "PRF Func", base.DEC, VALS.PRF_FUNCS, 0xFE0000)
+F["mikey.ticket.prot_type"] = ProtoField.uint8("mikey.ticket.prot_type", "Prot type", base.DEC, nil, nil)
+F["mikey.ticket.replay"] = ProtoField.string("mikey.ticket.replay", "Replay cache (keylog)")
 F["mikey.ticket.reserved"] = ProtoField.uint24("mikey.ticket.reserved", "Res", base.DEC, nil, 0x1F)
+F["mikey.ticket.salt"] = ProtoField.string("mikey.ticket.salt", "Salt")
 F["mikey.ticket.session_keys"] = ProtoField.none("mikey.ticket.session_keys", "Session key (keylog)")
 F["mikey.ticket.spi"] = ProtoField.string("mikey.ticket.spi", "SPI")
 F["mikey.ticket.subtype"] = ProtoField.uint8("mikey.ticket.subtype", "Subtype", base.DEC, nil, nil)
@@ -244,6 +264,8 @@ F["mikey.ticket.tls_psk_identity"] = ProtoField.string("mikey.ticket.tls_psk_ide
 F["mikey.ticket.tp_data"] = ProtoField.bytes("mikey.ticket.tp_data", "TP Data")
 F["mikey.ticket.tp_data_len"] = ProtoField.uint16("mikey.ticket.tp_data_len", "TP Data length", base.DEC, nil, nil)
 F["mikey.ticket.tp_payloads"] = ProtoField.none("mikey.ticket.tp_payloads", "TP Data payloads")
+F["mikey.ticket.tpk_identity"] = ProtoField.string("mikey.ticket.tpk_identity", "Ticket protection key (keylog)")
+F["mikey.ticket.verified"] = ProtoField.bool("mikey.ticket.verified", "Ticket opened (keylog)")
 F["mikey.ticket.version"] = ProtoField.uint8("mikey.ticket.version", "Version", base.DEC, nil, nil)
 F["mikey.tp"] = ProtoField.none("mikey.tp", "Ticket Policy (TP)")
 F["mikey.tp.flag_d"] = ProtoField.bool("mikey.tp.flag_d", "D: ticket generated by the KMS (1) or the Initiator (0)", 24, nil, 0x10000)
@@ -275,8 +297,10 @@ F["mikey.trailing"] = ProtoField.bytes("mikey.trailing", "Octets after the last 
 F["mikey.type"] = ProtoField.uint8("mikey.type", "Data Type", base.DEC, VALS.DATA_TYPES, nil)
 F["mikey.v"] = ProtoField.none("mikey.v", "Ver msg (V)")
 F["mikey.v.auth_alg"] = ProtoField.uint8("mikey.v.auth_alg", "Auth alg", base.DEC, VALS.MAC_ALGS, nil)
+F["mikey.v.error"] = ProtoField.string("mikey.v.error", "Verification error (keylog)")
 F["mikey.v.set"] = ProtoField.bool("mikey.v.set", "V", 8, nil, 0x80)
 F["mikey.v.ver_data"] = ProtoField.bytes("mikey.v.ver_data", "Ver data")
+F["mikey.v.verified"] = ProtoField.bool("mikey.v.verified", "Verification MAC verified (keylog)")
 F["mikey.version"] = ProtoField.uint8("mikey.version", "Version", base.DEC, nil, nil)
 
 
@@ -1226,6 +1250,22 @@ local KP_FIELDS = {
   {"kp.text_b64", F["mikey.3gpp.kp.text"], "b64"},
   {"kp.group_ids", F["mikey.3gpp.kp.group_ids"], "hex"},
 }
+-- RFC 3830 §6.13 Key data fields in a KEYDATA line: {JSON key, field, encoding, secret}
+local KEYDATA_FIELDS = {
+  {"mikey.next_payload", F["mikey.next_payload"], "int", false},
+  {"mikey.key.type", F["mikey.key.type"], "int", false},
+  {"mikey.key.kv", F["mikey.key.kv"], "int", false},
+  {"mikey.key.data.len", F["mikey.key.data.len"], "int", false},
+  {"mikey.key.data", F["mikey.key.data"], "hex", true},
+  {"mikey.key.salt.len", F["mikey.key.salt.len"], "int", false},
+  {"mikey.key.salt", F["mikey.key.salt"], "hex", true},
+  {"mikey.key.kv.spi.len", F["mikey.key.kv.spi.len"], "int", false},
+  {"mikey.key.kv.spi", F["mikey.key.kv.spi"], "hex", false},
+  {"mikey.key.kv.from.len", F["mikey.key.kv.from.len"], "int", false},
+  {"mikey.key.kv.from", F["mikey.key.kv.from"], "hex", false},
+  {"mikey.key.kv.to.len", F["mikey.key.kv.to.len"], "int", false},
+  {"mikey.key.kv.to", F["mikey.key.kv.to"], "hex", false},
+}
 
 local function sub_state(st, off, len, finding_expert)
   return {tvb = st.tvb, base = off, limit = off + len, findings = {},
@@ -1259,7 +1299,10 @@ local function load_keylog()
   local msgs = {}
   local function entry(mid)
     local e = msgs[mid]
-    if e == nil then e = {srtp = {}, srtp_seen = {}, tek = {}, tek_seen = {}}; msgs[mid] = e end
+    if e == nil then
+      e = {srtp = {}, srtp_seen = {}, tek = {}, tek_seen = {}, keydata = {kemac = {}, ticket = {}}}
+      msgs[mid] = e
+    end
     return e
   end
   for line in f:lines() do
@@ -1280,6 +1323,11 @@ local function load_keylog()
           local e = entry(id)
           local k = tostring(kv.cs) .. "/" .. tostring(kv.spi)
           if not e.tek_seen[k] then e.tek_seen[k] = true; e.tek[#e.tek + 1] = kv end
+        elseif kind == "TICKET" then
+          entry(id).ticket = kv
+        elseif kind == "KEYDATA" and entry(id).keydata[kv["in"]] then
+          local n = tonumber(kv.n)
+          if n then entry(id).keydata[kv["in"]][n + 1] = kv end
         end
       end
     end
@@ -1329,6 +1377,8 @@ local function keylog_hdr(st, item)
   if m.id then gen(item:add(F["mikey.3gpp.key_id"], r, tonumber(m.id, 16))) end
   if m.guk then gen(item:add(F["mikey.3gpp.guk_id"], r, tonumber(m.guk, 16))) end
   if m.period then gen(item:add(F["mikey.3gpp.period"], r, tonumber(m.period))) end
+  if m.sender_uid then gen(item:add(F["mikey.3gpp.sender_uid"], r, m.sender_uid:lower())) end
+  if m.receiver_uid then gen(item:add(F["mikey.3gpp.receiver_uid"], r, m.receiver_uid:lower())) end
 end
 
 local function keylog_key_params(st, item, m, off)
@@ -1351,17 +1401,68 @@ local function keylog_key_params(st, item, m, off)
   if m["kp.legacy"] then gen(kp:add(F["mikey.3gpp.kp.legacy"], r, m["kp.legacy"] == "1")) end
 end
 
+local function add_flag(item, key, r, val)
+  if val ~= nil then gen(item:add(F[key], r, val == "1")) end
+end
+
+local function add_text(item, key, r, b64)
+  if b64 ~= nil then gen(item:add(F[key], r, b64text(b64))) end
+end
+
+local function add_list(item, key, r, b64s)
+  if b64s == nil then return end
+  for x in b64s:gmatch("[^,]+") do gen(item:add(F[key], r, b64text(x))) end
+end
+
+-- decrypted Key data sub-payloads (RFC 3830 §6.13) of a KEMAC or ticket: one subtree each
+local function keylog_keydata(item, key, r, list)
+  for _, kd in ipairs(list) do
+    local t = gen(item:add(F[key], r))
+    for _, row in ipairs(KEYDATA_FIELDS) do
+      local val = kd[row[1]]
+      if val ~= nil then
+        if row[3] == "hex" then
+          if proto.prefs.show_secrets or not row[4] then  -- a hidden secret: no value at all
+            -- FT_BYTES take their value from the range: a data source of the decrypted octets
+            local ok, kt = pcall(function() return ByteArray.new(val):tvb("Decrypted key data") end)
+            if ok and kt then gen(t:add(row[2], kt(0, kt:len()))) end
+          end
+        else gen(t:add(row[2], r, tonumber(val))) end
+      end
+    end
+  end
+end
+
 local function keylog_payload(st, item, name, v, off)
-  local m = st.keylog.mikey
-  if m == nil then return end
+  local m = st.keylog.mikey or {}
+  local tk = st.keylog.ticket or {}
   local r = st.tvb(off, 0)
   if name == "SIGN" then
-    gen(item:add(F["mikey.sign.verified"], r, m.verified == "1"))
+    add_flag(item, "mikey.sign.verified", r, m.verified)
     if m.region then gen(item:add(F["mikey.sign.region"], r, m.region)) end
-  elseif name == "SAKKE" and m.ssv then
-    gen(item:add(F["mikey.sakke.ssv"], r, secret(m.ssv)))
-  elseif name == "GEN_EXT" and v.type == 7 and m["kp.key_type"] then
-    keylog_key_params(st, item, m, off)
+    add_text(item, "mikey.sign.error", r, m.sign_error_b64)
+  elseif name == "SAKKE" then
+    if m.ssv then gen(item:add(F["mikey.sakke.ssv"], r, secret(m.ssv))) end
+    add_text(item, "mikey.sakke.error", r, m.sakke_error_b64)
+    add_flag(item, "mikey.sakke.unverified", r, m.unverified)
+  elseif name == "GEN_EXT" and v.type == 7 then
+    if m["kp.key_type"] then keylog_key_params(st, item, m, off) end
+    add_text(item, "mikey.3gpp.key_params_error", r, m.kp_error_b64)
+  elseif name == "KEMAC" then
+    add_flag(item, "mikey.kemac.verified", r, tk.kemac_verified)
+    add_text(item, "mikey.kemac.error", r, tk.kemac_error_b64)
+    keylog_keydata(item, "mikey.kemac.keys", r, st.keylog.keydata.kemac)
+  elseif name == "V" then
+    add_flag(item, "mikey.v.verified", r, tk.v_verified)
+    add_text(item, "mikey.v.error", r, tk.v_error_b64)
+  elseif name == "TICKET" then
+    add_flag(item, "mikey.ticket.verified", r, tk.ticket_verified)
+    add_text(item, "mikey.ticket.error", r, tk.ticket_error_b64)
+    add_text(item, "mikey.ticket.tpk_identity", r, tk.tpk_identity_b64)
+    for _, k in ipairs({"mpk", "mpk_i", "mpk_r"}) do
+      if tk[k] then gen(item:add(F["mikey.ticket." .. k], r, secret(tk[k]))) end
+    end
+    keylog_keydata(item, "mikey.ticket.keys", r, st.keylog.keydata.ticket)
   end
 end
 
@@ -1377,18 +1478,26 @@ local function keylog_top(st, top)
     gen(t:add(F["mikey.3gpp.mki"], r, s.mki:lower()))
     if s.key then gen(t:add(F["mikey.3gpp.srtp_master_key"], r, secret(s.key))) end
     if s.salt then gen(t:add(F["mikey.3gpp.srtp_master_salt"], r, secret(s.salt))) end
+    add_text(t, "mikey.3gpp.cs_use", r, s.use_b64)
   end
   for _, k in ipairs(e.tek) do
     local t = gen(top:add(F["mikey.ticket.session_keys"], r))
     t:append_text(": CS " .. tostring(k.cs))
     gen(t:add(F["mikey.ticket.cs_id"], r, tonumber(k.cs)))
     if k.spi then gen(t:add(F["mikey.ticket.spi"], r, k.spi:lower())) end
+    if k.prot then gen(t:add(F["mikey.ticket.prot_type"], r, tonumber(k.prot))) end
     if k.tek then gen(t:add(F["mikey.ticket.tek"], r, secret(k.tek))) end
+    if k.salt then gen(t:add(F["mikey.ticket.salt"], r, secret(k.salt))) end
     if k.tls_psk_identity_b64 then
       gen(t:add(F["mikey.ticket.tls_psk"], r, secret(k.tek)))
       gen(t:add(F["mikey.ticket.tls_psk_identity"], r, b64text(k.tls_psk_identity_b64)))
     end
   end
+  local tk = e.ticket or {}
+  add_text(top, "mikey.ticket.error", r, tk.error_b64)
+  if tk.replay then gen(top:add(F["mikey.ticket.replay"], r, tk.replay)) end
+  add_list(top, "mikey.ticket.notes", r, tk.notes_b64)
+  add_list(top, "mikey.3gpp.notes", r, (e.mikey or {}).notes_b64)
 end
 
 -- RFC 3830 §6.10: SP policy parameters are a TLV list (SRTP: named by type, RFC 3830 §6.10.1).
