@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench fuzz venv tshark clean readme
+.PHONY: demo test bench fuzz venv tshark wireshark-4.4 clean readme
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -36,12 +36,31 @@ tshark:
 	  fi; \
 	fi
 
+# Wireshark 4.4 (Lua 5.4) for the plugin's compatibility tests (tests/test_wireshark_44.py): Debian
+# has only 4.0, so a minimal Debian trixie tree with its tshark is made once in $(WS44) (root,
+# debootstrap; about 30 s and 250 MB) and tshark runs there through chroot.
+WS44 := .cache/wireshark-4.4
+wireshark-4.4:
+	@if [ ! -x $(WS44)/usr/bin/tshark ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    command -v debootstrap >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }; \
+	    echo "making $(WS44) (Debian trixie with tshark 4.4) with debootstrap"; \
+	    rm -rf $(WS44) && mkdir -p .cache && \
+	    debootstrap --variant=minbase --include=tshark trixie $(WS44) http://deb.debian.org/debian \
+	      > .cache/debootstrap.log 2>&1 || { tail -5 .cache/debootstrap.log >&2; rm -rf $(WS44); \
+	      echo "debootstrap failed; the Wireshark 4.4 tests will fail" >&2; }; \
+	  else \
+	    echo "no $(WS44) and cannot make it here (not root); the Wireshark 4.4 tests will fail" >&2; \
+	  fi; \
+	fi
+
 demo: venv
 	$(BIN)/mcsec dissect pcaps/private-call.pcapng --keys pcaps/keyring.toml --keys pcaps/smime-keys.pem --stats
 	$(BIN)/mcsec dissect pcaps/psk-smime.pcapng --keys pcaps/keyring.toml
 	$(BIN)/mcsec decode pcaps/messages/mikey-sakke-gmk.sdp --keys pcaps/messages/bob.keyring.toml
 
-test: venv tshark
+test: venv tshark wireshark-4.4
 	$(BIN)/python -m pytest -q
 
 bench: venv tshark
@@ -64,7 +83,7 @@ fuzz: venv
 	wait $$a; ra=$$?; cat out/fuzz-campaign-a.txt out/fuzz-campaign-b.txt; exit $$((ra | rb))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info .cache
 
 # Regenerate the README's derived tables from the schemas (tests/test_docs.py checks them).
 readme: venv

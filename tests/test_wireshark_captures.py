@@ -58,6 +58,12 @@ def _plugin_trees(capture, *prefs):
             for f in run_tshark(TSHARK, capture, *prefs)}
 
 
+def plugin_trees_by_frame(frames) -> dict:
+    from tests.test_wireshark import mikey_trees
+
+    return {int(f["frame"]["frame.number"]): mikey_trees(f) for f in frames}
+
+
 def _mcsec_entries(capture, *args):
     from dissectors.cli import main
 
@@ -98,6 +104,11 @@ def test_every_frame_mikey_fields_equal_mcsec_dissect(tmp_path, capture, mode):
     messages included (the fields read before the error, on both sides); with the keylog that
     `mcsec keylog` wrote, every verdict, ID, UID, error and (when allowed) secret that
     `mcsec dissect --keys` adds."""
+    compare_capture_with_dissect(tmp_path, capture, mode, _plugin_trees)
+
+
+def compare_capture_with_dissect(tmp_path, capture, mode, plugin_trees):
+    """``plugin_trees(capture_path, *prefs)`` runs a tshark with the plugin: {frame: trees}."""
     from dissectors.cli import main
     from tests.test_wireshark import _diff, _drop_hidden, canon_theirs
 
@@ -113,7 +124,7 @@ def test_every_frame_mikey_fields_equal_mcsec_dissect(tmp_path, capture, mode):
         if mode == "keylog-secrets":
             prefs.append("mcsec_mikey.show_secrets:TRUE")
             args.append("--show-secrets")
-    theirs = _plugin_trees(PCAPS / capture, *prefs)
+    theirs = plugin_trees(PCAPS / capture, *prefs)
     ours = _mcsec_entries(PCAPS / capture, *args)
     assert set(theirs) == set(ours), "both see every frame"
     compared = 0
