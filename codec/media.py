@@ -6,7 +6,8 @@ the sender's GUK-ID carried in the MKI (GMK-ID ‖ GUK-ID, §7.4.2) — and open
 default profile of :mod:`codec.srtp`.  Packets are matched to keys by their trailing MKI, or —
 for crypto sessions named by an SRTP-ID map (RFC 3830 §6.1.1) or GENERIC-ID Session Data
 (RFC 6043 §6.1.1), which use no MKI — by their SSRC, starting from the ROC the map gives.
-Floor-control messages (RTCP APP with name "MCPT", TS 24.380 §8.2) are named after opening.
+Floor-control messages (RTCP APP with name "MCPT", TS 24.380 §8.2) are decoded after opening
+(:mod:`codec.floor`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 
+from codec import floor, srtp
 from codec.crypto import prf
-from codec import srtp
+from codec.errors import DecodeError
 
 RTCP_TYPES = range(200, 205)  # SR, RR, SDES, BYE, APP (RFC 3550 §12.1)
-APP = 204
 
 
 @dataclass
@@ -32,6 +33,8 @@ class MediaResult:
     plaintext: bytes | None = None
     error: str | None = None
     floor: str | None = None  # TS 24.380 message name for MCPTT floor control
+    floor_control: list = field(default_factory=list)  # decoded MCPT APP packets (codec.floor)
+    floor_errors: list = field(default_factory=list)  # DecodeErrors of MCPT APP packets
 
 
 @dataclass
@@ -120,8 +123,12 @@ class MediaKeys:
                 res.error = "authentication tag mismatch" if isinstance(e, InvalidTag) else str(e)
                 return res
             res.ok, res.plaintext = True, plain
-            if plain[1] == APP and plain[8:12] == b"MCPT":
-                res.floor = srtp.FLOOR_NAMES.get(plain[0] & 0x1F, f"subtype {plain[0] & 0x1F}")
+            for _, msg in floor.floor_messages(plain):  # TS 24.380 §8.2, in the compound packet
+                if isinstance(msg, DecodeError):
+                    res.floor_errors.append(msg)
+                    continue
+                res.floor_control.append(msg)
+                res.floor = res.floor or msg["rtcp.app.subtype_name"]
             return res
         seq = int.from_bytes(packet[2:4], "big")
         roc, last = self.roc.get(ssrc, (0, None))

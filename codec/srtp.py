@@ -105,30 +105,11 @@ def unprotect_rtcp(keys: SessionKeys, packet: bytes, mki_len: int = 0) -> bytes:
     return packet[:8] + AESGCM(keys.rtcp_key).decrypt(iv, packet[8:-4], packet[:8] + e_index)
 
 
-# -- RTP and MCPTT floor control (TS 24.380) ----------------------------------------------------
+# -- RTP ----------------------------------------------------
 def rtp_packet(ssrc: int, seq: int, timestamp: int, payload: bytes, pt: int = 96,
                marker: bool = False) -> bytes:
     return (bytes([0x80, (0x80 if marker else 0) | pt]) + seq.to_bytes(2, "big")
             + timestamp.to_bytes(4, "big") + ssrc.to_bytes(4, "big") + payload)
 
 
-# TS 24.380 §8.2.2 floor control message subtypes (the 5 low bits of the APP header)
-FLOOR_REQUEST, FLOOR_GRANTED, FLOOR_DENY, FLOOR_RELEASE, FLOOR_IDLE, FLOOR_TAKEN = 0, 1, 3, 4, 5, 2
-FLOOR_NAMES = {0: "Floor Request", 1: "Floor Granted", 2: "Floor Taken", 3: "Floor Deny",
-               4: "Floor Release", 5: "Floor Idle"}
-
-
-def floor_fields(*fields: tuple[int, bytes]) -> bytes:
-    """TS 24.380 §8.2.3 fields: ID (1) || length (1) || value, padded to 32 bits."""
-    out = b""
-    for fid, value in fields:
-        f = bytes([fid, len(value)]) + value
-        out += f + bytes(-len(f) % 4)
-    return out
-
-
-def floor_app(ssrc: int, subtype: int, fields: bytes = b"") -> bytes:
-    """An RTCP APP packet with name "MCPT" (TS 24.380 §8.2.2), subtype = the message type."""
-    body = ssrc.to_bytes(4, "big") + b"MCPT" + fields
-    length = (4 + len(body)) // 4 - 1
-    return bytes([0x80 | subtype, 204]) + length.to_bytes(2, "big") + body
+# MCPTT floor control messages (RTCP APP "MCPT", TS 24.380): codec/floor.py

@@ -196,6 +196,14 @@ def text_line(rec: dict) -> str:
         lines.append(f"    {kind.upper()} SSRC 0x{rec['ssrc']:08x} MKI {rec['mki']} ({rec['keys']}): "
                      + ("authenticated and decrypted" if rec["ok"] else f"FAILED: {rec['error']['reason']}")
                      + (f"; floor control: {rec['floor']}" if rec.get("floor") else ""))
+        for msg in rec.get("floor_control", ()):  # TS 24.380 §8.2.3 fields
+            for f in msg["rtcp.mcptt.fields"]:
+                values = ", ".join(f"{k.rsplit('.', 1)[-1]} {v!r}" for k, v in f.items()
+                                   if not k.startswith("rtcp.mcptt.fld_") and not k.endswith("_name"))
+                lines.append(f"        {f['rtcp.mcptt.fld_id_name']}: {values}")
+        for e in rec.get("floor_errors", ()):
+            lines.append(f"    FLOOR CONTROL DECODE ERROR {e['path']} at offset {e['offset']}: "
+                         f"{e['reason']}")
     elif kind == "kms-xml":
         if "kms_request" in rec:
             lines.append(f"    KMS request: {rec['kms_request']}")

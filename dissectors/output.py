@@ -452,6 +452,8 @@ class Stats:
             self.media[(kind, "ok" if rec.get("ok") else "failed")] += 1
             if not rec.get("ok"):
                 self.media_failures[f"{kind}: {(rec.get('error') or {}).get('reason')}"] += 1
+            for e in rec.get("floor_errors") or ():
+                self.errors[f"floor control: {e.get('path')} {e.get('reason')}"] += 1
             if rec.get("floor"):
                 fl = rec["floor"]
                 self.floor[fl.get("name") if isinstance(fl, dict) and fl.get("name")

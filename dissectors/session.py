@@ -105,6 +105,10 @@ class Session:
             rec["error"] = {"reason": res.error}
         if res.floor:
             rec["floor"] = res.floor
+        if res.floor_control:  # floor control is signalling, not a secret: shown decoded
+            rec["floor_control"] = res.floor_control
+        if res.floor_errors:
+            rec["floor_errors"] = [_err(e) for e in res.floor_errors]
         if res.ok:
             rec["plaintext"] = (res.plaintext.hex() if self.show_secrets
                                 else f"<{len(res.plaintext)} octets decrypted; --show-secrets>")

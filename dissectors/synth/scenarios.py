@@ -19,6 +19,7 @@ from codec.mikey import ticket as TK
 from codec import mime as MIME
 from codec import psk_smime as PS
 from dissectors.synth import sip as SIP
+from codec import floor as FL
 from codec import srtp as SRTP
 from dissectors.synth.net import Capture, Host
 from dissectors.synth.rng import Rng
@@ -154,15 +155,15 @@ class Scenario:
         SDP), so that the floor control flows where the SDP put the media's RTCP."""
         keys = SRTP.SessionKeys(bytes.fromhex(session["master_key"]),
                                 bytes.fromhex(session["master_salt"]))
-        rtcp = SRTP.floor_app(ssrc, subtype, fields)
+        rtcp = FL.app_packet(ssrc, subtype, fields)
         wire = SRTP.protect_rtcp(keys, rtcp, index, bytes.fromhex(session["mki"]))
         n = self.cap.udp(src, dst, port, port, wire, gap_ms=15)
-        self.entry("srtcp", n, f"{label}: MCPTT floor control {SRTP.FLOOR_NAMES[subtype]} "
+        self.entry("srtcp", n, f"{label}: MCPTT floor control {FL.message_name(subtype)} "
                                f"(RTCP APP 'MCPT', TS 24.380) in SRTCP",
                    profile="AEAD_AES_128_GCM", cs_id=session["cs_id"], ssrc=ssrc,
                    srtcp_index=index, mki=session["mki"], master_key=session["master_key"],
                    master_salt=session["master_salt"], rtcp=rtcp.hex(), srtcp=wire.hex(),
-                   floor_message=SRTP.FLOOR_NAMES[subtype])
+                   floor_message=FL.message_name(subtype))
         return n
 
     # -- SIP helpers ---------------------------------------------------------------------------
@@ -313,17 +314,18 @@ class PrivateCall(Scenario):
         csk_a, csk_b = self.csk["alice"], self.csk["bob"]
         base = 1 + 10 * (call - 1)
         pa, pb = port_a + 1, port_b + 1
-        self.floor(a, srv, csk_a, ssrc_a, SRTP.FLOOR_REQUEST, base, f"call {call}: alice",
-                   SRTP.floor_fields((0, b"\x00\x07")), pa)  # Floor Priority
-        self.floor(srv, a, csk_a, ssrc_s, SRTP.FLOOR_GRANTED, base, f"call {call}: server → alice",
-                   SRTP.floor_fields((1, b"\x00\x1e"), (0, b"\x00\x07")), pa)
-        self.floor(srv, b, csk_b, ssrc_s, SRTP.FLOOR_TAKEN, base, f"call {call}: server → bob",
-                   SRTP.floor_fields((6, alice.uri.encode())), pb)  # Granted Party's Identity
+        self.floor(a, srv, csk_a, ssrc_a, FL.FLOOR_REQUEST, base, f"call {call}: alice",
+                   FL.field(FL.FLOOR_PRIORITY, b"\x07\x00"), pa)
+        self.floor(srv, a, csk_a, ssrc_s, FL.FLOOR_GRANTED, base, f"call {call}: server → alice",
+                   FL.field(FL.DURATION, b"\x00\x1e")
+                   + FL.field(FL.FLOOR_PRIORITY, b"\x07\x00"), pa)
+        self.floor(srv, b, csk_b, ssrc_s, FL.FLOOR_TAKEN, base, f"call {call}: server → bob",
+                   FL.field(FL.GRANTED_PARTYS_IDENTITY, alice.uri.encode()), pb)
         self.srtp_burst(a, b, port_a, port_b, self.session(expect, 0), ssrc_a, 4,
                         f"call {call}: alice → bob (CS 0)")
-        self.floor(a, srv, csk_a, ssrc_a, SRTP.FLOOR_RELEASE, base + 1, f"call {call}: alice",
+        self.floor(a, srv, csk_a, ssrc_a, FL.FLOOR_RELEASE, base + 1, f"call {call}: alice",
                    port=pa)
-        self.floor(srv, b, csk_b, ssrc_s, SRTP.FLOOR_IDLE, base + 1, f"call {call}: server → bob",
+        self.floor(srv, b, csk_b, ssrc_s, FL.FLOOR_IDLE, base + 1, f"call {call}: server → bob",
                    port=pb)
         self.srtp_burst(b, a, port_b, port_a, self.session(expect, 1), ssrc_b, 4,
                         f"call {call}: bob → alice (CS 1)")
@@ -393,20 +395,20 @@ class GroupCall(Scenario):
         self.sip_udp(a, srv, d1.request("ACK", new_cseq=False), 1)
         ssrc_a, ssrc_s = self.rng.u32(), self.rng.u32()
         fp = port + 1
-        self.floor(a, srv, self.csk["alice"], ssrc_a, SRTP.FLOOR_REQUEST, 1, "alice", port=fp)
-        self.floor(srv, a, self.csk["alice"], ssrc_s, SRTP.FLOOR_GRANTED, 1, "server → alice",
-                   SRTP.floor_fields((1, b"\x00\x1e")), fp)
+        self.floor(a, srv, self.csk["alice"], ssrc_a, FL.FLOOR_REQUEST, 1, "alice", port=fp)
+        self.floor(srv, a, self.csk["alice"], ssrc_s, FL.FLOOR_GRANTED, 1, "server → alice",
+                   FL.field(FL.DURATION, b"\x00\x1e"), fp)
         for who, h, _ in legs:
-            self.floor(srv, h, self.csk[who], ssrc_s, SRTP.FLOOR_TAKEN, 1, f"server → {who}",
-                       SRTP.floor_fields((6, self.person("alice").uri.encode())), fp)
+            self.floor(srv, h, self.csk[who], ssrc_s, FL.FLOOR_TAKEN, 1, f"server → {who}",
+                       FL.field(FL.GRANTED_PARTYS_IDENTITY, self.person("alice").uri.encode()), fp)
         # alice's media under her crypto session of the GMK (see pcaps/README.md: UNCONFIRMED
         # whether TS 33.180 derives group SRTP keys per member's GUK-ID)
         self.srtp_burst(a, srv, port, port, self.session(expects["alice"], 4), ssrc_a, 4,
                         "group call: alice → server (CS 4, GMK)",
                         relay=[(srv, h) for _, h, _ in legs])
-        self.floor(a, srv, self.csk["alice"], ssrc_a, SRTP.FLOOR_RELEASE, 2, "alice", port=fp)
+        self.floor(a, srv, self.csk["alice"], ssrc_a, FL.FLOOR_RELEASE, 2, "alice", port=fp)
         for who, h, _ in legs:
-            self.floor(srv, h, self.csk[who], ssrc_s, SRTP.FLOOR_IDLE, 2, f"server → {who}",
+            self.floor(srv, h, self.csk[who], ssrc_s, FL.FLOOR_IDLE, 2, f"server → {who}",
                        port=fp)
         self.sip_udp(a, srv, d1.request("BYE"), 100)
         self.sip_udp(srv, a, d1.response(200, "OK", "BYE"), 1)
