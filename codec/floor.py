@@ -18,17 +18,12 @@ from typing import Any
 import construct as c
 
 from codec.errors import DecodeError
+from codec.rtp import RTCP_HEADER
 
 RTCP_APP = 204  # RFC 3550 §12.1
 MCPT = b"MCPT"  # TS 24.380 §8.2.2 floor control (MCPC / MCMC are other APP names)
 
-# RFC 3550 §6.4.1 common header (and §6.7 APP: SSRC/CSRC and the 4-character name follow)
-RTCP_HEADER = c.Struct(
-    "_bits" / c.BitStruct("version" / c.BitsInteger(2), "padding" / c.Flag,
-                          "count" / c.BitsInteger(5)),
-    "pt" / c.Int8ub,
-    "length" / c.Int16ub,  # in 32-bit words minus one
-)
+# RFC 3550 §6.7 APP: after the common header (codec/rtp.py), SSRC/CSRC and a 4-character name
 APP_HEAD = c.Struct("ssrc" / c.Int32ub, "name" / c.Bytes(4))
 
 # TS 24.380 §8.2.3.1 field IDs (the names Wireshark uses)

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import construct as c
 from cryptography.exceptions import InvalidTag
 
-from codec import floor, srtp
+from codec import floor, rtp, srtp
 from codec.crypto import prf
 from codec.errors import DecodeError
 
-RTCP_TYPES = range(200, 205)  # SR, RR, SDES, BYE, APP (RFC 3550 §12.1)
+
+
+GMK_MKI = c.Sequence(c.Int32ub, c.Int32ub)  # TS 33.180 §7.4.2: MKI = GMK-ID || GUK-ID
 
 
 @dataclass
@@ -78,11 +81,10 @@ class MediaKeys:
             if entries:
                 return mki, entries
             if n == 8:
-                gmk_id = int.from_bytes(mki[:4], "big")
+                gmk_id, guk_id = GMK_MKI.parse(mki)  # TS 33.180 §7.4.2: GMK-ID || GUK-ID
                 group = self.groups.get(gmk_id)
                 if group is not None:  # the sender's GUK-ID is the CSB ID of its keys
                     gmk, rand, prf_func, cs_id, label = group
-                    guk_id = int.from_bytes(mki[4:], "big")
                     key, salt = prf.srtp_master(gmk, cs_id, guk_id, rand, 16, 12, prf_func)
                     entry = _Entry(srtp.SessionKeys(key, salt), f"{label}, sender GUK-ID "
                                                                  f"0x{guk_id:08x}")
@@ -92,10 +94,10 @@ class MediaKeys:
 
     def open(self, packet: bytes) -> MediaResult | None:
         """Open an SRTP or SRTCP packet whose MKI names known keys (None when none does)."""
-        if len(packet) < 12 or packet[0] >> 6 != 2:
+        if not rtp.is_rtp_v2(packet):
             return None
-        rtcp = packet[1] in RTCP_TYPES
-        ssrc = int.from_bytes(packet[4:8] if rtcp else packet[8:12], "big")
+        rtcp = rtp.is_rtcp(packet)
+        ssrc = rtp.stream_ssrc(packet)
         mki, entries = self._lookup(packet)
         if not entries:
             mki, entries = b"", self.ssrc_sessions.get(ssrc)
@@ -130,11 +132,15 @@ class MediaKeys:
                 res.floor_control.append(msg)
                 res.floor = res.floor or msg["rtcp.app.subtype_name"]
             return res
-        seq = int.from_bytes(packet[2:4], "big")
+        res = MediaResult("srtp", False, mki, entry.label, ssrc)
+        try:
+            seq = rtp.RtpHeader(packet).seq
+        except Exception:  # construct: CSRC list or header extension runs past the packet
+            res.error = "malformed RTP header (CSRC list or extension longer than the packet)"
+            return res
         roc, last = self.roc.get(ssrc, (0, None))
         if last is not None and seq < last and last - seq > 0x8000:  # RFC 3711 §3.3.1: wrapped
             roc += 1
-        res = MediaResult("srtp", False, mki, entry.label, ssrc)
         try:
             plain = srtp.unprotect_rtp(entry.keys, packet, roc, len(mki))
         except (InvalidTag, ValueError) as e:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from codec import rtp
+
 # RFC 3711 §4.3.1 / §4.3.2 labels
 LABEL_RTP_ENCR, LABEL_RTP_AUTH, LABEL_RTP_SALT = 0x00, 0x01, 0x02
 LABEL_RTCP_ENCR, LABEL_RTCP_AUTH, LABEL_RTCP_SALT = 0x03, 0x04, 0x05
@@ -47,24 +49,15 @@ class SessionKeys:
         self.rtcp_salt = kdf(master_key, master_salt, LABEL_RTCP_SALT, 12)
 
 
-def rtp_header_len(packet: bytes) -> int:
-    cc = packet[0] & 0x0F
-    n = 12 + 4 * cc
-    if packet[0] & 0x10:  # header extension (RFC 3550 §5.3.1)
-        n += 4 + 4 * int.from_bytes(packet[n + 2:n + 4], "big")
-    return n
-
-
 def _rtp_iv(salt: bytes, ssrc: int, roc: int, seq: int) -> bytes:
     v = (ssrc << 48) | (roc << 16) | seq  # 0x0000 || SSRC || ROC || SEQ (RFC 7714 §8.1)
     return (int.from_bytes(salt, "big") ^ v).to_bytes(12, "big")
 
 
 def protect_rtp(keys: SessionKeys, packet: bytes, roc: int = 0, mki: bytes = b"") -> bytes:
-    h = rtp_header_len(packet)
-    ssrc = int.from_bytes(packet[8:12], "big")
-    seq = int.from_bytes(packet[2:4], "big")
-    iv = _rtp_iv(keys.rtp_salt, ssrc, roc, seq)
+    hdr = rtp.RtpHeader(packet)
+    h = hdr.length
+    iv = _rtp_iv(keys.rtp_salt, hdr.ssrc, roc, hdr.seq)
     return packet[:h] + AESGCM(keys.rtp_key).encrypt(iv, packet[h:], packet[:h]) + mki
 
 
@@ -72,10 +65,14 @@ def unprotect_rtp(keys: SessionKeys, packet: bytes, roc: int = 0, mki_len: int =
     """The RTP packet of an SRTP packet (raises cryptography's InvalidTag on a bad tag)."""
     if mki_len:
         packet = packet[:-mki_len]
-    h = rtp_header_len(packet)
-    ssrc = int.from_bytes(packet[8:12], "big")
-    seq = int.from_bytes(packet[2:4], "big")
-    iv = _rtp_iv(keys.rtp_salt, ssrc, roc, seq)
+    try:
+        hdr = rtp.RtpHeader(packet)
+    except Exception as e:  # construct: the header itself is cut short
+        raise ValueError(f"RTP header cut short ({len(packet)} octets)") from e
+    h = hdr.length
+    if len(packet) < h + TAG_LEN:
+        raise ValueError(f"SRTP packet too short for its {h}-octet header and the GCM tag")
+    iv = _rtp_iv(keys.rtp_salt, hdr.ssrc, roc, hdr.seq)
     return packet[:h] + AESGCM(keys.rtp_key).decrypt(iv, packet[h:], packet[:h])
 
 
@@ -86,8 +83,8 @@ def _rtcp_iv(salt: bytes, ssrc: int, index: int) -> bytes:
 
 def protect_rtcp(keys: SessionKeys, packet: bytes, index: int, mki: bytes = b"") -> bytes:
     """SRTCP (encrypted, E = 1): header(8) || ciphertext+tag || E|index || MKI (RFC 7714 §9)."""
-    ssrc = int.from_bytes(packet[4:8], "big")
-    e_index = (0x80000000 | index).to_bytes(4, "big")
+    ssrc = rtp.rtcp_ssrc(packet)
+    e_index = rtp.SRTCP_INDEX.build({"encrypted": True, "index": index})
     iv = _rtcp_iv(keys.rtcp_salt, ssrc, index)
     ct = AESGCM(keys.rtcp_key).encrypt(iv, packet[8:], packet[:8] + e_index)
     return packet[:8] + ct + e_index + mki
@@ -96,20 +93,25 @@ def protect_rtcp(keys: SessionKeys, packet: bytes, index: int, mki: bytes = b"")
 def unprotect_rtcp(keys: SessionKeys, packet: bytes, mki_len: int = 0) -> bytes:
     if mki_len:
         packet = packet[:-mki_len]
+    if len(packet) < 8 + TAG_LEN + 4:
+        raise ValueError(f"SRTCP packet too short ({len(packet)} octets without the MKI)")
     e_index = packet[-4:]
-    index = int.from_bytes(e_index, "big") & 0x7FFFFFFF
-    if not e_index[0] & 0x80:
+    trailer = rtp.SRTCP_INDEX.parse(e_index)
+    if not trailer.encrypted:
         raise ValueError("SRTCP packet not encrypted (E = 0)")
-    ssrc = int.from_bytes(packet[4:8], "big")
+    index = trailer.index
+    ssrc = rtp.rtcp_ssrc(packet)
     iv = _rtcp_iv(keys.rtcp_salt, ssrc, index)
     return packet[:8] + AESGCM(keys.rtcp_key).decrypt(iv, packet[8:-4], packet[:8] + e_index)
 
 
-# -- RTP ----------------------------------------------------
+# -- RTP ----------------------------------------------------------------------------------------
 def rtp_packet(ssrc: int, seq: int, timestamp: int, payload: bytes, pt: int = 96,
                marker: bool = False) -> bytes:
-    return (bytes([0x80, (0x80 if marker else 0) | pt]) + seq.to_bytes(2, "big")
-            + timestamp.to_bytes(4, "big") + ssrc.to_bytes(4, "big") + payload)
+    return rtp.RTP_FIXED.build({
+        "_b0": {"version": 2, "padding": False, "extension": False, "csrc_count": 0},
+        "_b1": {"marker": marker, "payload_type": pt}, "sequence_number": seq,
+        "timestamp": timestamp, "ssrc": ssrc}) + payload
 
 
 # MCPTT floor control messages (RTCP APP "MCPT", TS 24.380): codec/floor.py
