@@ -43,24 +43,36 @@ def records(path, session: Session, *, max_units: int | None = None,
     from dissectors.workers import Lookahead
 
     units = 0
-    items = _items(path, tls_keylog)
+    hooks: dict = {}
+    items = _items(path, tls_keylog, session.tls_psks, hooks)
     try:
         for out in Lookahead(session, workers).run(items):
             units += 1
             yield out
             if max_units is not None and units >= max_units:
                 return
+        # a TLS-PSK learnt by the very last messages analysed: its streams come last
+        tls = hooks.get("tls")
+        if tls is not None:
+            for unit in tls.ready(None):
+                yield from session.analyze(unit)
+            yield from tls.notes()
     finally:
         items.close()
+        if hooks.get("tls") is not None:
+            hooks["tls"].close()
 
 
-def _items(path, tls_keylog) -> Iterator:
-    """Units to analyse and ready records, in capture order."""
+def _items(path, tls_keylog, psks=None, hooks=None) -> Iterator:
+    """Units to analyse and ready records, in capture order (``psks``: the session's TLS-PSKs,
+    filled as it learns them; ``hooks["tls"]``: the TLS hook, for what comes after)."""
     from dissectors.tls import TlsHook
 
     reader = read_frames(path)
     table = FlowTable()
-    tls = TlsHook(path, reader, tls_keylog)
+    tls = TlsHook(path, reader, tls_keylog, psks)
+    if hooks is not None:
+        hooks["tls"] = tls
     flows: dict = {}  # flow_id -> StreamStart
     directions: dict = {}  # (flow_id, direction) -> _Direction
     times: dict = {}  # frame number -> timestamp, for the frames of pending units
@@ -204,6 +216,14 @@ def text_line(rec: dict) -> str:
         for e in rec.get("floor_errors", ()):
             lines.append(f"    FLOOR CONTROL DECODE ERROR {e['path']} at offset {e['offset']}: "
                          f"{e['reason']}")
+    elif kind == "msrp" and rec.get("msrp"):
+        m = rec["msrp"]
+        lines.append(f"    {m.get('msrp.request.line') or m.get('msrp.response.line')}"
+                     + (f" ({rec['decrypted']})" if rec.get("decrypted") else ""))
+        for key in ("msrp.from.path", "msrp.to.path", "msrp.messageid", "msrp.byte.range",
+                    "msrp.content.type", "msrp.data"):
+            if key in m:
+                lines.append(f"        {key}: {m[key]}")
     elif kind == "kms-xml":
         if "kms_request" in rec:
             lines.append(f"    KMS request: {rec['kms_request']}")

@@ -37,7 +37,7 @@ BASE_KEYS = ("frame", "frames", "time", "transport", "src", "sport", "dst", "dpo
              "kind")
 KEY_KINDS = ("mikey", "cms", "psk-smime", "kms-xml", "mime", "rtsp")
 MEDIA_KINDS = ("srtp", "srtcp")
-PRIMARY = ("psk-smime", "mikey", "cms", "kms-xml", "srtcp", "srtp", "mime", "rtsp", "sip",
+PRIMARY = ("psk-smime", "mikey", "cms", "kms-xml", "msrp", "srtcp", "srtp", "mime", "rtsp", "sip",
            "mcsec.capture-error", "mcsec.anomaly", "mcsec.note")
 FILTERS = ("any", "mikey", "cms", "srtp", "all")
 
@@ -252,6 +252,11 @@ def _layer_entry(rec: dict) -> dict:
         entry["mcsec.carrier"] = rec.get("carrier")
         if rec.get("error"):
             entry["mcsec.error"] = rec["error"]
+        return entry
+    if rec.get("kind") == "msrp" and rec.get("msrp"):
+        entry = dict(rec["msrp"])
+        if rec.get("decrypted"):
+            entry["mcsec.decrypted"] = rec["decrypted"]
         return entry
     if rec.get("kind") == "psk-smime":  # its MIKEY message goes to the packet's mikey layer
         return {k: v for k, v in rec.items() if k not in BASE_KEYS + ("mikey", "mikey_error")}

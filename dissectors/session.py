@@ -50,6 +50,9 @@ class Session:
     media: MediaKeys = field(default_factory=MediaKeys)  # SRTP/SRTCP keys derived so far
     # MIKEY-SAKKE results computed ahead in worker processes (dissectors.workers), or None
     precomputed: Any = None
+    # TLS-PSKs of MIKEY-TICKET TLS crypto sessions (seed 004 Annex X), for the TLS hook
+    tls_psks: list = field(default_factory=list)
+    msrp_buffers: dict = field(default_factory=dict)  # connection -> incomplete MSRP octets
     stats: dict = field(default_factory=lambda: {"units": 0, "sip": 0, "mikey": 0, "cms": 0,
                                                  "errors": 0, "kms_xml": 0})
 
@@ -63,6 +66,8 @@ class Session:
         base = {"frame": unit.frames[-1], "frames": list(unit.frames), "time": unit.time,
                 "transport": unit.transport, "src": unit.src, "sport": unit.sport,
                 "dst": unit.dst, "dport": unit.dport}
+        if unit.transport == "tls-psk" or unit.data.startswith(b"MSRP "):
+            return self._msrp(base, unit)
         if MIKEY_PORT in (unit.sport, unit.dport) and not sip.looks_like_sip(unit.data):
             return [self._mikey(base, unit.data, "port 2269", None)]
         if sip.looks_like_sip(unit.data):
@@ -91,6 +96,37 @@ class Session:
                                                               "reason": f"bad KeyMgmt: {e}"}))
                     continue
                 out.extend(self._mikey(base, b, "rtsp KeyMgmt", None) for b in blobs)
+        return out
+
+    # -- MSRP (RFC 4975), e.g. over TLS-PSK (seed 004) ------------------------------------------
+    def _msrp(self, base, unit):
+        from codec import msrp
+
+        conn = (unit.src, unit.sport, unit.dst, unit.dport)
+        buf = self.msrp_buffers.pop(conn, b"") + unit.data
+        messages, rest, errors = msrp.split_messages(buf)
+        if rest:
+            self.msrp_buffers[conn] = rest
+            while len(self.msrp_buffers) > 256:  # bounded: forget the oldest connection
+                del self.msrp_buffers[next(iter(self.msrp_buffers))]
+        out = [dict(base, kind="msrp", error=_err(e)) for e in errors]
+        for offset, octets in messages:
+            rec = dict(base, kind="msrp")
+            if unit.transport == "tls-psk":
+                rec["decrypted"] = "TLS-PSK of a MIKEY-TICKET TLS crypto session"
+            try:
+                fields = msrp.decode(octets)
+            except DecodeError as e:
+                rec["error"] = _err(e)
+                out.append(rec)
+                continue
+            data = fields.pop("msrp.data", None)
+            if data is not None:
+                fields["msrp.data"] = (data.decode("utf-8", "replace") if self.show_secrets
+                                       else f"<{len(data)} octets; --show-secrets>")
+            rec["msrp"] = fields
+            out.append(rec)
+        self.stats["msrp"] = self.stats.get("msrp", 0) + len(messages)
         return out
 
     # -- SRTP / SRTCP and floor control --------------------------------------------------------
@@ -210,11 +246,17 @@ class Session:
                 known = ticket.process(resp[0], resp[1], self.keyring,
                                        init=self._find(ticket.RESOLVE_INIT_PSK, resp[0].hdr.csb_id))
         res = ticket.process(msg, data, self.keyring, init=init, known=known)
+        self._learn_tls_psks(res)
         replay = None
         if dt == ticket.TRANSFER_INIT:
             t = msg.find("T")
             replay = self.replay_cache.check(data, t.ts_value if t else 0)
         render_ticket.annotate_json(doc, msg, res, self.show_secrets, replay)
+
+    def _learn_tls_psks(self, res) -> None:
+        for s in getattr(res, "session_keys", None) or ():
+            if s.is_tls and s.tek and s.tek not in self.tls_psks:
+                self.tls_psks.append(s.tek)
 
     def _register_media(self, msg, res):
         """Keys for the media: per crypto session by MKI; a GMK for every sender's GUK-ID."""
@@ -275,6 +317,7 @@ class Session:
                 msg = mikey_decode(res.transfer_init)
                 doc = render.to_json(msg, show_secrets=self.show_secrets)
                 if res.transfer is not None and self.keyring is not None:
+                    self._learn_tls_psks(res.transfer)
                     render_ticket.annotate_json(doc, msg, res.transfer, self.show_secrets)
                 rec["mikey"] = doc
             except DecodeError as e:

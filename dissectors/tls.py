@@ -166,6 +166,44 @@ def tls_sip_units(path, keylog=None, *, sip_ports=(), tshark: str | None = None,
             os.unlink(tmp)
 
 
+def tls_psk_units(path, psk: bytes, *, tshark: str | None = None) -> Iterator[Unit]:
+    """The application data tshark decrypts with the TLS-PSK ``psk`` (seed 004 Annex X: the
+    MSRP session keyed by a MIKEY-TICKET TLS crypto session), one Unit per frame (transport
+    ``"tls-psk"``), in frame order.  MSRP is left undissected by tshark so that the decrypted
+    octets come out as ``data``; mcsec frames and decodes them (:mod:`codec.msrp`)."""
+    exe = tshark or tshark_path()
+    fields = ["frame.number", "frame.time_epoch", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
+              "ipv6.dst", "tcp.dstport", "data.data"]
+    args = [exe, "-r", os.fspath(path), "-n", "-o", f"tls.psk:{psk.hex()}",
+            "--disable-protocol", "msrp", "-Y", "tls && data", "-T", "fields",
+            "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"]
+    for f in fields:
+        args += ["-e", f]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            encoding="utf-8", errors="replace", env={**os.environ, "LC_ALL": "C"})
+    try:
+        for line in proc.stdout:
+            cols = line.rstrip("\r\n").split("|")
+            if len(cols) != len(fields) or not cols[0].isdigit():
+                continue
+            number, when, src4, src6, sport, dst4, dst6, dport, data = cols
+            payload = b"".join(bytes.fromhex(h.replace(":", "")) for h in data.split(",") if h)
+            if payload:
+                yield Unit([int(number)], float(when or 0), "tls-psk", src4 or src6,
+                           int(sport.split(",")[-1] or 0), dst4 or dst6,
+                           int(dport.split(",")[-1] or 0), payload)
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            raise TlsError(f"tshark failed (exit {proc.returncode}): "
+                           f"{err.strip().splitlines()[-1] if err.strip() else ''}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 class TlsHook:
     """SIP over TLS for :func:`dissectors.dissect.records`.
 
@@ -175,8 +213,13 @@ class TlsHook:
     tshark runs once, when the first TLS stream is seen and key material is at hand (the caller's
     ``keylog`` or the pcapng's Decryption Secrets Blocks, read before the packets they decrypt)."""
 
-    def __init__(self, path, reader, keylog=None):
+    def __init__(self, path, reader, keylog=None, psks: list | None = None):
         self.path, self.reader, self.keylog = path, reader, keylog
+        # TLS-PSKs the session learns from MIKEY-TICKET TLS crypto sessions (seed 004 Annex X):
+        # each starts a tshark run over the capture for the TLS streams left undecrypted
+        self.psks = psks if psks is not None else []
+        self.psk_runs: list = []  # [iterator, peeked Unit or None]
+        self.psks_started = 0
         self.flows: dict = {}  # flow_id -> StreamStart
         self.tls_flows: dict = {}  # flow_id -> (StreamStart, first frame)
         self.plain: set = set()  # flows decided not TLS
@@ -248,24 +291,72 @@ class TlsHook:
                 self.units, self.failed = None, str(e)
         return self.peek
 
+    def _start_psk_runs(self) -> None:
+        """A tshark run per TLS-PSK, as soon as a TLS stream that is not SIP's has been seen
+        (a run reads the whole capture: later streams under the same PSK come out of it too)."""
+        if self.psks_started >= len(self.psks) or not isinstance(
+                self.path, (str, bytes, os.PathLike)):
+            return
+        if not any(_conn(st.src, st.sport, st.dst, st.dport) not in self.decrypted
+                   and SIPS_PORT not in (st.sport, st.dport) for st, _ in self.tls_flows.values()):
+            return  # no candidate stream yet: keep the PSKs for when one appears
+        while self.psks_started < len(self.psks):
+            psk = self.psks[self.psks_started]
+            self.psks_started += 1
+            self.psk_runs.append([tls_psk_units(self.path, psk), None])
+
+    def _next_psk(self, run) -> Unit | None:
+        if run[1] is None and run[0] is not None:
+            try:
+                run[1] = next(run[0])
+            except StopIteration:
+                run[0] = None
+            except (TlsError, OSError) as e:
+                run[0], self.failed = None, str(e)
+        return run[1]
+
     def ready(self, frame_number: int) -> Iterator[Unit]:
-        while self.units is not None or self.peek is not None:
-            u = self._next()
-            if u is None or (frame_number is not None and u.frames[-1] > frame_number):
+        self._start_psk_runs()
+        while True:
+            candidates = []
+            if self.units is not None or self.peek is not None:
+                u = self._next()
+                if u is not None:
+                    candidates.append((u.frames[-1], 0, None, u))
+            for i, run in enumerate(self.psk_runs):
+                u = self._next_psk(run)
+                if u is not None:
+                    candidates.append((u.frames[-1], 1 + i, run, u))
+            if not candidates:
                 return
-            self.peek = None
+            last, _, run, u = min(candidates, key=lambda c: (c[0], c[1]))
+            if frame_number is not None and last > frame_number:
+                return
+            if run is None:
+                self.peek = None
+            else:
+                run[1] = None
             self.decrypted.add(_conn(u.src, u.sport, u.dst, u.dport))
             yield u
 
     def finish(self) -> Iterator:
-        """Units not yet handed out (Unit), then notes (dict) about TLS left undecrypted."""
+        """Units not yet handed out (Unit), then notes (dict) when tshark failed or nothing
+        could be decrypted; the notes on streams left undecrypted come from :meth:`notes`, once
+        the session can learn no more TLS-PSKs."""
         yield from self.ready(None)
         if self.failed:
             yield _note(None, f"SIP over TLS not decrypted: {self.failed}")
+            self.failed = None
+        if not self.started and self.quiet > MAX_FLOW_NOTES:
+            yield _note(None, f"{self.quiet - MAX_FLOW_NOTES} more TLS stream(s) present "
+                              f"but not decrypted (no TLS key log)")
+            self.quiet = 0
+
+    def notes(self) -> Iterator[dict]:
+        """Notes on the TLS streams nothing decrypted (after the last TLS-PSK run)."""
+        if self.failed:
+            yield _note(None, f"TLS not decrypted: {self.failed}")
         if not self.started:
-            if self.quiet > MAX_FLOW_NOTES:
-                yield _note(None, f"{self.quiet - MAX_FLOW_NOTES} more TLS stream(s) present "
-                                  f"but not decrypted (no TLS key log)")
             return
         left = [(start, frame) for start, frame in self.tls_flows.values()
                 if _conn(start.src, start.sport, start.dst, start.dport) not in self.decrypted]
@@ -274,7 +365,8 @@ class TlsHook:
         for start, frame in left[:MAX_FLOW_NOTES]:
             why = ("no SIP decrypted: the key log has no secret for this session?"
                    if SIPS_PORT in (start.sport, start.dport) else
-                   "not SIP over TLS (only TCP 5061 is decrypted as SIP)")
+                   "not SIP over TLS (only TCP 5061 is decrypted as SIP) and no TLS-PSK from a "
+                   "MIKEY-TICKET TLS crypto session opened it")
             yield _note(frame, f"TLS traffic (TCP {start.src}:{start.sport} <-> "
                                f"{start.dst}:{start.dport}) not decrypted: {why}")
 
@@ -282,6 +374,10 @@ class TlsHook:
         if self.units is not None:
             self.units.close()
             self.units = None
+        for run in self.psk_runs:
+            if run[0] is not None:
+                run[0].close()
+        self.psk_runs = []
 
 
 def _conn(src, sport, dst, dport) -> frozenset:
@@ -301,4 +397,4 @@ def _note(frame, message: str) -> dict:
     return rec
 
 
-__all__ = ["tls_sip_units", "TlsHook", "TlsError", "looks_like_tls"]
+__all__ = ["tls_sip_units", "tls_psk_units", "TlsHook", "TlsError", "looks_like_tls"]

@@ -1020,12 +1020,13 @@ class SipTls(Scenario):
         mt = T.psk(self.rng.child("tls/msrp"), psk, b"", self.unix_time())
         for f in mt.flights:
             mc.send(f.from_client, f.data, comment=f.label + " (MSRP, TLS-PSK)")
-        text = b"Evacuate sector 7 now. Acknowledge on channel 2.\r\n"
+        text = b"Evacuate sector 7 now. Acknowledge on channel 2."
         tid, mid = self.rng.token(6), self.rng.token(8)
+        # RFC 4975 §7.1: ... Content-Type CRLF CRLF data CRLF end-line (the CRLF is not data)
         msrp_send = (f"MSRP {tid} SEND\r\nTo-Path: {path_s}\r\nFrom-Path: {path_a}\r\n"
                      f"Message-ID: {mid}\r\nByte-Range: 1-{len(text)}/{len(text)}\r\n"
                      f"Content-Type: text/plain\r\n\r\n").encode() + text + \
-            f"-------{tid}$\r\n".encode()
+            f"\r\n-------{tid}$\r\n".encode()
         wire, _ = mt.application_data(True, msrp_send)
         frames = mc.send(True, wire, comment="MSRP SEND over TLS-PSK")
         self.tls_entries.append({
