@@ -102,6 +102,10 @@ def _opt(name: str, value) -> str:
     return f" {name}={value}"
 
 
+def _opts(pairs) -> str:
+    return "".join(_opt(name, value) for name, value in pairs)
+
+
 def _payload(doc: dict, key: str) -> dict:
     return next((p[key] for p in doc["mikey"] if key in p), {})
 
@@ -125,16 +129,17 @@ def _sakke_line(mid: str, frame, doc: dict) -> str:
         line += f" id={hdr['mikey.3gpp.key_id']:08x}"
     if "mikey.3gpp.guk_id" in hdr:
         line += f" guk={hdr['mikey.3gpp.guk_id']:08x}"
-    line += _opt("verified", sign.get("mikey.sign.verified"))
-    if sakke.get("mikey.sakke.ssv") not in (None, "<hidden>"):
-        line += f" ssv={sakke['mikey.sakke.ssv']}"
-    line += _opt("region", sign.get("mikey.sign.region") or None)
-    line += _opt("period", hdr.get("mikey.3gpp.period"))
-    line += _opt("sender_uid", hdr.get("mikey.3gpp.sender_uid"))
-    line += _opt("receiver_uid", hdr.get("mikey.3gpp.receiver_uid"))
-    line += _opt("unverified", sakke.get("mikey.sakke.unverified"))
-    line += _opt("sign_error_b64", sign.get("mikey.sign.error"))
-    line += _opt("sakke_error_b64", sakke.get("mikey.sakke.error"))
+    ssv = sakke.get("mikey.sakke.ssv")
+    line += _opts((
+        ("verified", sign.get("mikey.sign.verified")),
+        ("ssv", ssv if ssv != "<hidden>" else None),
+        ("region", sign.get("mikey.sign.region") or None),
+        ("period", hdr.get("mikey.3gpp.period")),
+        ("sender_uid", hdr.get("mikey.3gpp.sender_uid")),
+        ("receiver_uid", hdr.get("mikey.3gpp.receiver_uid")),
+        ("unverified", sakke.get("mikey.sakke.unverified")),
+        ("sign_error_b64", sign.get("mikey.sign.error")),
+        ("sakke_error_b64", sakke.get("mikey.sakke.error"))))
     for p in doc["mikey"]:
         ext = p.get("mikey.ext", {})
         if "mikey.3gpp.key_params" in ext:
@@ -148,18 +153,17 @@ def _sakke_line(mid: str, frame, doc: dict) -> str:
 def _ticket_lines(mid: str, frame, doc: dict) -> list[str]:
     """TICKET and KEYDATA lines: what MIKEY-TICKET / PSK processing found (render_ticket.py)."""
     kemac, v, t = _payload(doc, "mikey.kemac"), _payload(doc, "mikey.v"), _payload(doc, "mikey.ticket")
-    line = f"TICKET {mid} frame={frame}"
-    line += _opt("kemac_verified", kemac.get("mikey.kemac.verified"))
-    line += _opt("kemac_error_b64", kemac.get("mikey.kemac.error"))
-    line += _opt("v_verified", v.get("mikey.v.verified"))
-    line += _opt("v_error_b64", v.get("mikey.v.error"))
-    line += _opt("ticket_verified", t.get("mikey.ticket.verified"))
-    line += _opt("ticket_error_b64", t.get("mikey.ticket.error"))
-    line += _opt("tpk_identity_b64", t.get("mikey.ticket.tpk_identity"))
-    for name in ("mpk", "mpk_i", "mpk_r"):
-        line += _opt(name, t.get(f"mikey.ticket.{name}"))
-    line += _opt("error_b64", doc.get("mikey.ticket.error"))
-    line += _opt("replay", doc.get("mikey.ticket.replay"))
+    line = f"TICKET {mid} frame={frame}" + _opts((
+        ("kemac_verified", kemac.get("mikey.kemac.verified")),
+        ("kemac_error_b64", kemac.get("mikey.kemac.error")),
+        ("v_verified", v.get("mikey.v.verified")),
+        ("v_error_b64", v.get("mikey.v.error")),
+        ("ticket_verified", t.get("mikey.ticket.verified")),
+        ("ticket_error_b64", t.get("mikey.ticket.error")),
+        ("tpk_identity_b64", t.get("mikey.ticket.tpk_identity")),
+        *((name, t.get(f"mikey.ticket.{name}")) for name in ("mpk", "mpk_i", "mpk_r")),
+        ("error_b64", doc.get("mikey.ticket.error")),
+        ("replay", doc.get("mikey.ticket.replay"))))
     if doc.get("mikey.ticket.notes"):
         line += f" notes_b64={','.join(_b64(n) for n in doc['mikey.ticket.notes'])}"
     out = [line] if line != f"TICKET {mid} frame={frame}" else []

@@ -145,22 +145,8 @@ def tls_sip_units(path, keylog=None, *, sip_ports=(), tshark: str | None = None,
             if port != SIPS_PORT:
                 args += ["-d", f"tcp.port=={int(port)},tls", "-d", f"tls.port=={int(port)},sip"]
         args += ["-Y", "sip && tls", "-T", "json", "-x", "--no-duplicate-keys"]
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                encoding="utf-8", errors="replace",
-                                env={**os.environ, "LC_ALL": "C"})
-        try:
-            for pkt in _packets(proc.stdout):
-                yield from _unit(pkt.get("_source", {}).get("layers", {}))
-            err = proc.stderr.read()
-            if proc.wait() != 0:
-                raise TlsError(f"tshark failed (exit {proc.returncode}): "
-                               f"{err.strip().splitlines()[-1] if err.strip() else ''}")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+        for pkt in _packets(_tshark_lines(args)):
+            yield from _unit(pkt.get("_source", {}).get("layers", {}))
     finally:
         if tmp is not None:
             os.unlink(tmp)
@@ -179,19 +165,25 @@ def tls_psk_units(path, psk: bytes, *, tshark: str | None = None) -> Iterator[Un
             "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"]
     for f in fields:
         args += ["-e", f]
+    for line in _tshark_lines(args):
+        cols = line.rstrip("\r\n").split("|")
+        if len(cols) != len(fields) or not cols[0].isdigit():
+            continue
+        number, when, src4, src6, sport, dst4, dst6, dport, data = cols
+        payload = b"".join(bytes.fromhex(h.replace(":", "")) for h in data.split(",") if h)
+        if payload:
+            yield Unit([int(number)], float(when or 0), "tls-psk", src4 or src6,
+                       int(sport.split(",")[-1] or 0), dst4 or dst6,
+                       int(dport.split(",")[-1] or 0), payload)
+
+
+def _tshark_lines(args) -> Iterator[str]:
+    """tshark's standard output line by line as it writes it; TlsError when it fails.  The
+    process is killed if the consumer stops early."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             encoding="utf-8", errors="replace", env={**os.environ, "LC_ALL": "C"})
     try:
-        for line in proc.stdout:
-            cols = line.rstrip("\r\n").split("|")
-            if len(cols) != len(fields) or not cols[0].isdigit():
-                continue
-            number, when, src4, src6, sport, dst4, dst6, dport, data = cols
-            payload = b"".join(bytes.fromhex(h.replace(":", "")) for h in data.split(",") if h)
-            if payload:
-                yield Unit([int(number)], float(when or 0), "tls-psk", src4 or src6,
-                           int(sport.split(",")[-1] or 0), dst4 or dst6,
-                           int(dport.split(",")[-1] or 0), payload)
+        yield from proc.stdout
         err = proc.stderr.read()
         if proc.wait() != 0:
             raise TlsError(f"tshark failed (exit {proc.returncode}): "

@@ -109,8 +109,8 @@ def experts(node, out=None):
     if isinstance(node, dict):
         for k, v in node.items():
             if k == "_ws.expert":
-                for e in (v if isinstance(v, list) else [v]):
-                    kind = next(x for x in e if x.startswith("mikey.expert."))
+                for e in (v if isinstance(v, list) else [v]):  # other dissectors' too
+                    kind = next((x for x in e if x.startswith("mikey.expert.")), "other")
                     out.append((kind, e["_ws.expert.message"]))
             else:
                 experts(v, out)

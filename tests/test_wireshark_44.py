@@ -103,23 +103,11 @@ def test_every_frame_equals_mcsec_dissect_in_wireshark_4_4(tmp_path, capture, mo
         lambda cap, *prefs: plugin_trees_by_frame(tshark44(cap, *prefs)))
 
 
-def _expert_messages(node, out):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "_ws.expert":
-                out.extend(e.get("_ws.expert.message", "") for e in (v if isinstance(v, list)
-                                                                      else [v]))
-            else:
-                _expert_messages(v, out)
-    elif isinstance(node, list):
-        for x in node:
-            _expert_messages(x, out)
-    return out
-
-
 def test_malformed_capture_gives_expert_info_in_wireshark_4_4():
+    from tests.test_wireshark import experts
+
     frames = tshark44(PCAPS / "malformed.pcapng")
-    by_frame = {int(f["frame"]["frame.number"]): _expert_messages(f, []) for f in frames}
+    by_frame = {int(f["frame"]["frame.number"]): [m for _, m in experts(f)] for f in frames}
     decode_errors = [e for e in MANIFEST["entries"]
                      if e["kind"] == "malformed-mikey" and e["error"]["stage"] == "decode"]
     assert decode_errors

@@ -105,12 +105,17 @@ def structure_json(s: Structure, next_payload=None, show_secrets=False) -> dict:
             out[meta.json] = [_sp_param_json(p, s, show_secrets) for p in value]
             continue
         _value_json(s, name, meta, value, show_secrets, out)
-        if meta.vals is not None and isinstance(value, int):
-            label = (prot_type_name(value) if name == "prot_type" else meta.vals.get(value))
-            if label:
-                out[meta.json + "_name"] = label
+        _label_json(name, meta, value, out)
     _add_derived(s, out, show_secrets)
     return out
+
+
+def _label_json(name, meta, value, out) -> None:
+    """``<key>_name``: the registry's name for a value (the TLS Prot type is configurable)."""
+    if meta.vals is not None and isinstance(value, int):
+        label = prot_type_name(value) if name == "prot_type" else meta.vals.get(value)
+        if label:
+            out[meta.json + "_name"] = label
 
 
 def partial_json(cls, values: dict, show_secrets=False) -> dict:
@@ -128,10 +133,7 @@ def partial_json(cls, values: dict, show_secrets=False) -> dict:
                 isinstance(value, list) and not all(isinstance(x, int) for x in value)):
             continue
         _value_json(view, name, meta, value, show_secrets, out)
-        if meta.vals is not None and isinstance(value, int):
-            label = (prot_type_name(value) if name == "prot_type" else meta.vals.get(value))
-            if label:
-                out[meta.json + "_name"] = label
+        _label_json(name, meta, value, out)
     return out
 
 
