@@ -96,9 +96,14 @@ class MediaKeys:
         """Open an SRTP or SRTCP packet whose MKI names known keys (None when none does)."""
         if not rtp.is_rtp_v2(packet):
             return None
-        rtcp = rtp.is_rtcp(packet)
-        ssrc = rtp.stream_ssrc(packet)
         mki, entries = self._lookup(packet)
+        if not entries and not self.ssrc_sessions:
+            return None  # the common case without keys: no header parsed
+        rtcp = rtp.is_rtcp(packet)
+        try:
+            ssrc = rtp.stream_ssrc(packet)
+        except Exception:  # construct: shorter than its fixed header
+            return None
         if not entries:
             mki, entries = b"", self.ssrc_sessions.get(ssrc)
             if not entries:

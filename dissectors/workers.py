@@ -87,6 +87,9 @@ class _Collector(Session):
     def _media(self, base, data):
         return []
 
+    def _msrp(self, base, unit):
+        return []
+
     def _http(self, base, data):
         return []
 
