@@ -78,7 +78,7 @@ fuzz: venv
 	  --inputs 1000000 --targets mikey.raw,mikey.struct,cms.decode,cms.open \
 	  --save-dir out/fuzz-findings --json out/fuzz-campaign-a.json > out/fuzz-campaign-a.txt & a=$$!; \
 	$(BIN)/python benchmarks/fuzz_campaign.py --quiet --seed $$((seed + 1)) --seconds $$secs \
-	  --inputs 1000000 --targets mime,sip.framer,sdp,kms,pcap \
+	  --inputs 1000000 --targets mime,sip.framer,sdp,kms,pcap,floor,msrp \
 	  --save-dir out/fuzz-findings --json out/fuzz-campaign-b.json > out/fuzz-campaign-b.txt; rb=$$?; \
 	wait $$a; ra=$$?; cat out/fuzz-campaign-a.txt out/fuzz-campaign-b.txt; exit $$((ra | rb))
 

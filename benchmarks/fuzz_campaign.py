@@ -80,6 +80,8 @@ class Corpus:
     sdp: list = field(default_factory=list)
     kms: list = field(default_factory=list)
     captures: list = field(default_factory=list)  # (name, bytes)
+    rtcp: list = field(default_factory=list)  # plaintext RTCP with MCPTT floor control
+    msrp: list = field(default_factory=list)  # plaintext MSRP streams
     trk: bytes = b""
     keyring: object = None
 
@@ -111,6 +113,9 @@ def load_corpus() -> Corpus:
             c.mikey.append(bytes.fromhex(e["mikey"]))
         if e.get("cms"):
             c.cms.append(bytes.fromhex(e["cms"]))
+        if e.get("floor_message"):
+            c.rtcp.append(bytes.fromhex(e["rtcp"]))
+    c.msrp += [bytes.fromhex(e["msrp"]) for e in manifest.get("tls_entries", ()) if e.get("msrp")]
     msgs = PCAPS / "messages"
     c.mikey.append(bytes.fromhex((msgs / "mikey-sakke-pck.hex").read_text().split()[0]))
     gmk_sdp = (msgs / "mikey-sakke-gmk.sdp").read_text()
@@ -140,7 +145,8 @@ def load_corpus() -> Corpus:
             if b"a=key-mgmt" in body:
                 c.sdp.append(body.decode("latin-1"))
     # dedupe, keep order
-    for name in ("mikey", "cms", "sip", "sip_streams", "sdp", "kms"):
+    c.rtcp.append(b"".join(c.rtcp[:3]))  # a compound packet
+    for name in ("mikey", "cms", "sip", "sip_streams", "sdp", "kms", "rtcp", "msrp"):
         setattr(c, name, list(dict.fromkeys(getattr(c, name))))
     return c
 
@@ -536,6 +542,27 @@ def make_targets(corpus: Corpus, seed: int, struct_pool: int = 2000) -> dict:
         for _ev in flow_events(reader):
             pass
 
+    def floor_gen(rng):
+        return byte_mutate(rng, rng.choice(corpus.rtcp), corpus.rtcp)
+
+    def floor_run(data):
+        from codec import floor
+        for offset, msg in floor.floor_messages(data):
+            if isinstance(msg, DecodeError) and not 0 <= msg.offset <= len(data):
+                raise Invariant(f"floor DecodeError offset {msg.offset} outside the input")
+        floor.decode_app(data)
+
+    def msrp_gen(rng):
+        return text_mutate(rng, rng.choice(corpus.msrp), corpus.msrp)
+
+    def msrp_run(data):
+        from codec import msrp
+        got, rest, _errors = msrp.split_messages(data)
+        if sum(len(o) for _, o in got) + len(rest) > len(data):
+            raise Invariant("MSRP framing delivered more octets than it was given")
+        for _, octets in got:
+            msrp.decode(octets)
+
     return {
         "mikey.raw": Target("mikey.raw", (DecodeError,), mikey_run, mikey_raw_gen, corpus.mikey),
         "mikey.struct": Target("mikey.struct", (DecodeError,), mikey_run, mikey_struct_gen,
@@ -549,11 +576,13 @@ def make_targets(corpus: Corpus, seed: int, struct_pool: int = 2000) -> dict:
                       [x.encode("latin-1") for x in corpus.sdp]),
         "kms": Target("kms", (kms.KmsXmlError,), kms_run, kms_gen, corpus.kms),
         "pcap": Target("pcap", (), pcap_run, pcap_gen, caps),
+        "floor": Target("floor", (DecodeError,), floor_run, floor_gen, corpus.rtcp),
+        "msrp": Target("msrp", (DecodeError,), msrp_run, msrp_gen, corpus.msrp),
     }
 
 
 TARGETS = ("mikey.raw", "mikey.struct", "cms.decode", "cms.open", "mime", "sip.framer", "sdp",
-           "kms", "pcap")
+           "kms", "pcap", "floor", "msrp")
 
 
 # ----------------------------------------------------------------------------------------------

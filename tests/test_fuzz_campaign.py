@@ -57,6 +57,7 @@ def test_corpus_covers_every_target(corpus):
     assert len(corpus.mikey) >= 20 and len(corpus.cms) >= 8
     assert len(corpus.sip) >= 50 and corpus.sip_streams and len(corpus.sdp) >= 2
     assert len(corpus.kms) == 7
+    assert len(corpus.rtcp) >= 8 and corpus.msrp
     names = [n for n, _d in corpus.captures]
     assert any(n.endswith(".pcapng") for n in names) and any(n.endswith(".pcap") for n in names)
 
@@ -75,7 +76,7 @@ def test_short_campaign_has_no_unexpected_exceptions(short_run):
         assert not unrecorded, (r.target, unrecorded)
     # the targets are really exercised: both outcomes occur where both are possible
     by = {r.target: r for r in results}
-    for name in ("mikey.raw", "mikey.struct", "cms.decode", "mime", "kms"):
+    for name in ("mikey.raw", "mikey.struct", "cms.decode", "mime", "kms", "floor", "msrp"):
         assert 0 < by[name].typed_errors < by[name].inputs, name
 
 
