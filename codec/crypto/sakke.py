@@ -246,11 +246,12 @@ def pairing_with_lines(lines, q_pt) -> mpz:
         if c is not None:  # doubling line × addition line, both (x + Qy·i)
             la = (c * qx + d) % p
             l0, l1 = (l0 * la - qy2) % p, qy * (l0 + la) % p
-        else:
-            l1 = qy
-        t1, t2 = s0 * l0, s1 * l1  # Karatsuba: (s0 + s1 i)(l0 + l1 i)
-        v0 = (t1 - t2) % p
-        v1 = ((s0 + s1) * (l0 + l1) - t1 - t2) % p
+            t1, t2 = s0 * l0, s1 * l1  # Karatsuba: (s0 + s1 i)(l0 + l1 i)
+            v0 = (t1 - t2) % p
+            v1 = ((s0 + s1) * (l0 + l1) - t1 - t2) % p
+        else:  # (s0 + s1 i)(l0 + Qy i): four products beat Karatsuba's extra additions here
+            v0 = (s0 * l0 - s1 * qy) % p
+            v1 = (s0 * qy + s1 * l0) % p
     v0, v1 = _fp2_pow(v0, v1, COFACTOR)
     return v1 * gmpy2.invert(v0, p) % p
 
