@@ -102,7 +102,7 @@ class MediaKeys:
         rtcp = rtp.is_rtcp(packet)
         try:
             ssrc = rtp.stream_ssrc(packet)
-        except Exception:  # construct: shorter than its fixed header
+        except rtp.HeaderError:
             return None
         if not entries:
             mki, entries = b"", self.ssrc_sessions.get(ssrc)
@@ -140,8 +140,8 @@ class MediaKeys:
         res = MediaResult("srtp", False, mki, entry.label, ssrc)
         try:
             seq = rtp.RtpHeader(packet).seq
-        except Exception:  # construct: CSRC list or header extension runs past the packet
-            res.error = "malformed RTP header (CSRC list or extension longer than the packet)"
+        except rtp.HeaderError as e:
+            res.error = f"malformed RTP header: {e}"
             return res
         roc, last = self.roc.get(ssrc, (0, None))
         if last is not None and seq < last and last - seq > 0x8000:  # RFC 3711 §3.3.1: wrapped

@@ -3,6 +3,8 @@ media matching of codec/media.py and floor control (codec/floor.py)."""
 
 from __future__ import annotations
 
+import struct
+
 import construct as c
 
 # RFC 3550 §5.1 RTP fixed header, CSRC list and §5.3.1 header extension
@@ -39,13 +41,25 @@ RTCP_TYPES = range(200, 205)  # SR, RR, SDES, BYE, APP (RFC 3550 §12.1)
 SRTCP_INDEX = c.BitStruct("encrypted" / c.Flag, "index" / c.BitsInteger(31))
 
 
+class HeaderError(ValueError):
+    """An RTP/RTCP header that does not fit in its packet."""
+
+
+def _parse(compiled, packet: bytes, what: str):
+    try:
+        return compiled.parse(packet)
+    except (c.ConstructError, struct.error):  # compiled parsers raise either
+        raise HeaderError(f"{what} longer than the {len(packet)}-octet packet") from None
+
+
 class RtpHeader:
-    """What SRTP needs of an RTP header: its length, SSRC and sequence number."""
+    """What SRTP needs of an RTP header: its length, SSRC and sequence number; HeaderError when
+    the fixed header, CSRC list or extension runs past the packet."""
 
     __slots__ = ("length", "ssrc", "seq")
 
     def __init__(self, packet: bytes):
-        h = _RTP.parse(packet)  # raises construct errors on a short packet
+        h = _parse(_RTP, packet, "RTP header (CSRC list, extension)")
         self.ssrc, self.seq = h.fixed.ssrc, h.fixed.sequence_number
         self.length = 12 + 4 * h.fixed._b0.csrc_count + (
             4 + len(h.header_extension.data) if h.header_extension is not None else 0)
@@ -61,9 +75,10 @@ def is_rtcp(packet: bytes) -> bool:
 
 
 def rtcp_ssrc(packet: bytes) -> int:
-    return _RTCP.parse(packet).ssrc
+    return _parse(_RTCP, packet, "RTCP header").ssrc
 
 
 def stream_ssrc(packet: bytes) -> int:
     """The SSRC that names an RTP or RTCP packet's stream."""
-    return rtcp_ssrc(packet) if is_rtcp(packet) else _RTP_FIXED.parse(packet).ssrc
+    return (rtcp_ssrc(packet) if is_rtcp(packet)
+            else _parse(_RTP_FIXED, packet, "RTP fixed header").ssrc)

@@ -65,10 +65,7 @@ def unprotect_rtp(keys: SessionKeys, packet: bytes, roc: int = 0, mki_len: int =
     """The RTP packet of an SRTP packet (raises cryptography's InvalidTag on a bad tag)."""
     if mki_len:
         packet = packet[:-mki_len]
-    try:
-        hdr = rtp.RtpHeader(packet)
-    except Exception as e:  # construct: the header itself is cut short
-        raise ValueError(f"RTP header cut short ({len(packet)} octets)") from e
+    hdr = rtp.RtpHeader(packet)  # HeaderError (a ValueError) when cut short
     h = hdr.length
     if len(packet) < h + TAG_LEN:
         raise ValueError(f"SRTP packet too short for its {h}-octet header and the GCM tag")
