@@ -47,7 +47,7 @@ wireshark-4.4:
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }; \
 	    echo "making $(WS44) (Debian trixie with tshark 4.4) with debootstrap"; \
 	    rm -rf $(WS44) && mkdir -p .cache && \
-	    debootstrap --variant=minbase --include=tshark trixie $(WS44) http://deb.debian.org/debian \
+	    debootstrap --variant=minbase --include=tshark trixie $(WS44) \
 	      > .cache/debootstrap.log 2>&1 || { tail -5 .cache/debootstrap.log >&2; rm -rf $(WS44); \
 	      echo "debootstrap failed; the Wireshark 4.4 tests will fail" >&2; }; \
 	  else \
