@@ -95,7 +95,7 @@ def cmd_decode(args) -> int:
         return EXIT_USAGE
     keyring = _load_keyring(args)
     try:
-        blobs = carriers.mikey_messages(raw, args.input_form)
+        carried = carriers.mikey_inputs(raw, args.input_form)
     except DecodeError as e:
         print(f"mcsec: {e}", file=sys.stderr)
         return EXIT_DECODE
@@ -105,6 +105,7 @@ def cmd_decode(args) -> int:
     from codec.mikey.ticket import ReplayCache
 
     replay_cache = ReplayCache(args.replay_cache_size)
+    blobs = [c.data for c in carried]
     for i, blob in enumerate(blobs):
         where = f"message {i + 1}: " if len(blobs) > 1 else ""
         try:
@@ -116,6 +117,7 @@ def cmd_decode(args) -> int:
                 continue
             msg = e.partial
             msg.findings.append(mikey.Finding(e.path, e.offset, f"DECODE ERROR: {e.reason}"))
+        msg.findings[:0] = carried[i].findings  # what the carrier tolerated (unpadded base64)
         annotate = _annotator(msg, blob, keyring, args, history, replay_cache)
         if args.format == "json":
             doc = render.to_json(msg, show_secrets=args.show_secrets)
@@ -233,11 +235,13 @@ def cmd_keyring_import(args) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        import os
+        from dissectors.safefile import UnsafeTarget, write_secret
 
-        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # secrets inside
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        try:
+            write_secret(args.output, text)  # secrets inside: 0600, never through a symlink
+        except UnsafeTarget as e:
+            print(f"mcsec: cannot write {e}", file=sys.stderr)
+            return EXIT_USAGE
     return status
 
 
@@ -281,8 +285,13 @@ def cmd_psk_smime(args) -> int:
             if args.format != "json":
                 sys.stdout.buffer.write(res.content)
         else:
-            with open(args.out, "wb") as f:
-                f.write(res.content)
+            from dissectors.safefile import UnsafeTarget, write_secret
+
+            try:
+                write_secret(args.out, res.content)  # a user's message: 0600
+            except UnsafeTarget as e:
+                print(f"mcsec: cannot write {e}", file=sys.stderr)
+                return EXIT_USAGE
     return status
 
 

@@ -31,11 +31,12 @@ class _Usage(Exception):
 
 def _write(path: str, data: bytes) -> bool:
     """Write ``data`` to ``path``; False (and a message) when it cannot be written."""
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-    except OSError as e:
-        print(f"mcsec: cannot write {path}: {e.strerror}", file=sys.stderr)
+    from dissectors.safefile import UnsafeTarget, write_secret
+
+    try:  # decrypted content is a user's message: 0600, never through a symlink
+        write_secret(path, data)
+    except UnsafeTarget as e:
+        print(f"mcsec: cannot write {e}", file=sys.stderr)
         return False
     return True
 

@@ -16,7 +16,8 @@ def cmd_synth(args) -> int:
         print(f"mcsec: synth: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"mcsec: synth: cannot write {args.outdir}: {e.strerror}", file=sys.stderr)
+        print(f"mcsec: synth: cannot write {e.filename or args.outdir}: {e.strerror}",
+              file=sys.stderr)
         return 2
     if not args.quiet:
         for name, cap in manifest["captures"].items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -59,15 +58,18 @@ def _generate(args) -> int:
 
 
 def _install(args) -> int:
+    from dissectors.safefile import write_secret
+
     dest = Path(args.dest).expanduser()
     try:
         dest.mkdir(parents=True, exist_ok=True)
         target = dest / DEFAULT_PLUGIN.name
         plugin = Path(args.plugin) if args.plugin else DEFAULT_PLUGIN
         if args.plugin or (plugin.is_file() and getattr(args, "plugin_tls_prot_type", None) is None):
-            shutil.copyfile(plugin, target)
+            data = plugin.read_bytes()
         else:  # not a source checkout: generate it
-            target.write_text(_source(args), encoding="utf-8")
+            data = _source(args).encode("utf-8")
+        write_secret(target, data)  # a new 0600 file renamed over it: never through a symlink
     except OSError as e:
         print(f"mcsec: cannot install the plugin: {e}", file=sys.stderr)
         return 1

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 
 from dissectors import dissect
 from dissectors.session import Session
@@ -226,7 +225,7 @@ def write_keylog(capture, keyring, output: str, *, tls_keylog=None, **session_kw
 
         sys.stdout.write(text)
     else:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        from dissectors.safefile import write_secret
+
+        write_secret(output, text)  # 0600, never through a symlink (raises an OSError)
     return len(lines)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from dissectors.safefile import write_secret
 from dissectors.synth.rng import Rng, seeded_builders
 from dissectors.synth.scenarios import SCENARIOS
 from dissectors.synth.world import build_world
@@ -84,9 +84,7 @@ def generate(outdir, seed: int = DEFAULT_SEED, calls: int = DEFAULT_CALLS,
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         secret = rel in ("keyring.toml", "smime-keys.pem") or rel.endswith(".keyprov.xml")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        write_secret(path, data, mode=0o600 if secret else 0o644)  # never through a symlink
     return manifest
 
 
