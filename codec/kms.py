@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
@@ -164,11 +165,7 @@ def parse(data: bytes, transport_key: bytes | None = None, source: str = "",
             doc.notes.append(f"{w}: SAKKE parameter set {ps} (only 1 is supported)")
     for i, ks in enumerate(root.iter(_q("KmsKeySet"))):
         w = f"{source} KmsKeySet[{i}]"
-        uid_text = _child_text(ks, "UserID", True, w)
-        try:
-            uid = base64.b64decode(uid_text, validate=True)
-        except (binascii.Error, ValueError):  # ValueError: non-ASCII text
-            raise KmsXmlError(f"{w}: <UserID> is not base64") from None
+        uid = _user_id(_child_text(ks, "UserID", True, w), w, doc.notes)
         doc.key_sets.append(UserKeys(
             uri=_child_text(ks, "UserUri", True, w), uid=uid,
             kms=_child_text(ks, "KmsUri", True, w),
@@ -180,6 +177,20 @@ def parse(data: bytes, transport_key: bytes | None = None, source: str = "",
     if not doc.certificates and not doc.key_sets and doc.error is None:
         raise KmsXmlError(f"{source}: no KmsCertificate or KmsKeySet in the document")
     return doc
+
+
+def _user_id(text: str, where: str, notes: list) -> bytes:
+    """The UserID of a key set: base64 as Annex D writes it, or the 32-octet UID (TS 33.180
+    §F.2.1, SHA-256) as 64 hex digits, as some KMSs write it (as base64 those would be 48
+    octets, never a UID)."""
+    compact = "".join(text.split())
+    if re.fullmatch(r"[0-9A-Fa-f]{64}", compact):
+        notes.append(f"{where}: <UserID> written as 64 hex digits: read as hex")
+        return bytes.fromhex(compact)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
+        raise KmsXmlError(f"{where}: <UserID> is neither base64 nor 64 hex digits") from None
 
 
 def keyring_from_xml(data: bytes, source: str = "", transport_key: bytes | None = None,
