@@ -271,6 +271,12 @@ def _add_layers(layers: dict, rec: dict) -> None:
     body is shown in the ``mikey`` layer, as Wireshark shows the multipart's application/mikey
     part, so that one filter (``mikey.*``) finds every MIKEY message."""
     kind = rec.get("kind")
+    if kind == "sip":  # a SIP message that does not parse: an error in the (dict) sip layer
+        sip = layers.get("sip")
+        if not isinstance(sip, dict):
+            sip = layers["sip"] = {}
+        _add(sip, "mcsec.error", rec.get("error"))
+        return
     layers.setdefault(_layer_name(kind), []).append(_layer_entry(rec))
     if kind == "psk-smime" and (rec.get("mikey") or rec.get("mikey_error")):
         entry = dict(rec.get("mikey") or {}, **{"mcsec.carrier": PSK_SMIME_CARRIER})
@@ -365,7 +371,11 @@ class Packets:
         fields = self.session.sip_fields.get(f)
         if fields:
             layers = dict(fields)
-            layers.update(pkt["layers"])
+            for name, layer in pkt["layers"].items():
+                if name == "sip" and isinstance(layers.get("sip"), dict):  # keep both
+                    layers["sip"] = {**layers["sip"], **layer}
+                else:
+                    layers[name] = layer
             pkt["layers"] = layers
         # the packet's main kind of interest (for `jq 'select(.kind == "mikey")'`)
         pkt["kind"] = next((k for k in PRIMARY if k in pkt["layers"]), "frame")
@@ -554,9 +564,11 @@ def brief_line(pkt: dict) -> str:
                  f"{(pkt.get('transport') or '').upper()}")
     parts = []
     layers = pkt["layers"]
-    sip = layers.get("sip") or {}
-    if sip:
-        parts.append("SIP " + (sip.get("sip.Method") or str(sip.get("sip.Status-Code", ""))))
+    sip = layers.get("sip")
+    if isinstance(sip, dict) and sip:
+        parts.append("SIP " + str(sip.get("sip.Method") or sip.get("sip.Status-Code", "")))
+        if sip.get("mcsec.error"):
+            parts.append("SIP ERROR")
     for e in layers.get("mikey", []):
         hdr = ((e.get("mikey") or [{}])[0]).get("mikey.hdr", {})
         s = f"MIKEY {hdr.get('mikey.type_name', '?')}"
@@ -605,7 +617,8 @@ def _mikey_flags(e: dict) -> str:
 def packet_text(pkt: dict, records_text) -> str:
     """``--format text``: the packet's summary line, then each object's tree lines."""
     lines = [brief_line(pkt)]
-    sip = pkt["layers"].get("sip") or {}
+    sip = pkt["layers"].get("sip")
+    sip = sip if isinstance(sip, dict) else {}
     for k in ("sip.Request-Line", "sip.Status-Line", "sip.Call-ID", "sip.CSeq"):
         if k in sip:
             lines.append(f"    {k}: {sip[k]}")
