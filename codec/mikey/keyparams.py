@@ -8,7 +8,11 @@ distributed key (reference/mcptt-security.md §3.6 and §9, confirmed against a 
 - AAD = the first 12 octets of the protected payload || IV || DPPK-ID; 16-octet IV.
 
 Older stacks send the key parameters unencrypted (a 17-octet form); both decode, the legacy one
-is flagged.  Layouts are construct schemas like every other wire structure.
+is flagged.  Older still (Streamwide ≤ 1.1.13, reference/mcptt-security.md §3.6) is a single
+octet holding the key type + 1 (1 GMK, 2 PCK, 3 CSK, …).  UNCONFIRMED reading: the reference
+says only "an unencrypted single-octet form (key type + 1)"; we take it as one octet whose value
+is the §E.6.11 key type plus one, and flag it.  Whatever the key parameters say, the purpose tag
+of the CSB ID decides the key type (TS 33.180 §5.2.2); a disagreement is a note.  Layouts are construct schemas like every other wire structure.
 """
 
 from __future__ import annotations
@@ -115,9 +119,18 @@ class KeyParamsResult:
     legacy: bool = False  # the unencrypted pre-Rel-15 form
     error: str | None = None
     notes: list = field(default_factory=list)
+    single_octet_key_type: int | None = None  # the single-octet legacy form's key type
+
+    @property
+    def key_type(self) -> int | None:
+        """The key type the key parameters state (§E.6.11), whichever form carried it."""
+        if self.params is not None:
+            return self.params.key_type
+        return self.single_octet_key_type
 
 
 LEGACY_LEN = 17
+SINGLE_OCTET_LEN = 1  # Streamwide ≤ 1.1.13: key type + 1 (UNCONFIRMED reading, see above)
 
 
 def _parse(cls, data: bytes, what: str):
@@ -133,6 +146,14 @@ def _parse(cls, data: bytes, what: str):
 
 def open_key_parameters(data: bytes, key: bytes, csb_id: int) -> KeyParamsResult:
     """Decrypt and decode GEN_EXT type 7 data with the distributed key (GMK, PCK, CSK, …)."""
+    if len(data) == SINGLE_OCTET_LEN:
+        if data[0] == 0:
+            return KeyParamsResult(legacy=True, error="single-octet legacy key parameters hold 0 "
+                                                      "(key type + 1 cannot be 0)")
+        kt = data[0] - 1
+        return KeyParamsResult(legacy=True, single_octet_key_type=kt, notes=[
+            f"single-octet legacy key parameters (older layout: key type + 1 = {data[0]}, i.e. "
+            f"key type {kt} {KEY_TYPE_NAMES.get(kt, '?')}; UNCONFIRMED reading)"])
     if len(data) == LEGACY_LEN:
         try:
             return KeyParamsResult(_parse(KeyParameters, data, "key_parameters"), legacy=True,

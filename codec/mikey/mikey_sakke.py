@@ -61,6 +61,9 @@ class SakkeResult:
     kms_responder: str | None = None
     sender_uid: bytes | None = None
     receiver_uid: bytes | None = None
+    # URIs of keyring users whose TS 33.180 §F.2.1 UID matched a UID sent in IDRi/IDRr
+    sender_uri: str | None = None
+    receiver_uri: str | None = None
     period_no: int | None = None
     verified: bool | None = None  # None: not attempted (no key)
     region: str | None = None
@@ -69,6 +72,7 @@ class SakkeResult:
     decrypt_error: str | None = None
     decrypted_unverified: bool = False
     key_params: KP.KeyParamsResult | None = None
+    key_type_mismatch: int | None = None  # key type the key parameters state, when it disagrees
     crypto_sessions: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
@@ -133,6 +137,43 @@ def candidate_identifiers(id_data: bytes | None, kms_uri: str | None, kms: KmsKe
     return [(mcx.uid(uri, kms_uri, period, offset, n), n) for n in (p5, p5 - 1, p5 + 1)]
 
 
+@lru_cache(maxsize=1 << 16)
+def cached_uid(user_uri: str, kms_uri: str, period: int, offset: int, period_no: int) -> bytes:
+    """TS 33.180 §F.2.1 UID, cached per (user, KMS, period): a capture of many UID-form
+    messages hashes each user once per key period, not once per message."""
+    return mcx.uid(user_uri, kms_uri, period, offset, period_no)
+
+
+def resolve_uid(uid: bytes, keys: Keyring, kms_uri: str | None, kms: KmsKeys | None,
+                ntp: int | None, users=None) -> list[tuple[UserKeys, int | None]]:
+    """The keyring users whose UID equals ``uid`` sent in an IDR, with the key period number.
+
+    A user entry with a UID matches it directly.  A user known only by URI (as a KMS provisions
+    it) gets its UID computed (TS 33.180 §F.2.1) with the message's KMS (``kms_uri``, its
+    UserKeyPeriod/UserKeyOffset) for the key period of T, the periods either side and any
+    period the entry states.
+    """
+    uid = bytes(uid)
+    found = []
+    period, offset = _period(kms)
+    p5 = mcx.key_period_number(ntp, period, offset) if ntp is not None else None
+    for u in (keys.users if users is None else users):
+        if u.uid is not None:
+            if u.uid == uid:
+                found.append((u, u.period))
+            continue
+        if u.uri is None or kms_uri is None or (u.kms is not None and u.kms != kms_uri):
+            continue
+        periods = [] if p5 is None else [p5, p5 - 1, p5 + 1]
+        if u.period is not None and u.period not in periods:
+            periods.append(u.period)
+        for n in periods:
+            if n >= 0 and cached_uid(u.uri, kms_uri, period, offset, n) == uid:
+                found.append((u, n))
+                break
+    return found
+
+
 @lru_cache(maxsize=64)
 def _receiver_key(identifier: bytes, z: bytes, rsk: bytes) -> sakke.ReceiverKey:
     return sakke.ReceiverKey(identifier, z, rsk)
@@ -155,7 +196,9 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
     if msg.hdr.data_type != SAKKE_DATA_TYPE:
         res.notes.append(f"data type {msg.hdr.data_type} is not SAKKE (26)")
     idr_i, idr_r = _idr(msg, ROLE_I) or _idr(msg, ROLE_UID_I), _idr(msg, ROLE_R) or _idr(msg, ROLE_UID_R)
-    res.initiator, res.responder = _text(idr_i), _text(idr_r)
+    uid_i, uid_r = _looks_like_uid(idr_i), _looks_like_uid(idr_r)  # UID-form identities
+    res.initiator = None if uid_i else _text(idr_i)
+    res.responder = None if uid_r else _text(idr_r)
     res.kms_initiator, res.kms_responder = _text(_idr(msg, ROLE_KMSI)), _text(_idr(msg, ROLE_KMSR))
     kms_i = _find_kms(keys, res.kms_initiator)
     kms_r = _find_kms(keys, res.kms_responder or res.kms_initiator)
@@ -194,6 +237,11 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
         if res.verified and res.region == REGION_SHORT:
             res.notes.append("signature covers the message without the SIGN header "
                              "(Alea/Softil convention), not RFC 3830 §5.2")
+    if uid_i:  # name the signer: the keyring user whose UID (TS 33.180 §F.2.1) was sent
+        res.sender_uri, pno = _name_uid(res, idr_i, keys, res.kms_initiator or
+                                        (kms_i.uri if kms_i else None), kms_i, ntp, "IDRi")
+        if res.period_no is None:
+            res.period_no = pno
 
     # 2. RFC 6508 §6.2.2: decapsulate the SSV with our RSK
     if sakke_p is None:
@@ -211,13 +259,24 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
     if res.ssv is None:
         return res
 
-    # 3. TS 33.180 §F.1.3: GMK-ID from the GUK-ID with the recipient's user salt
+    # 3. TS 33.180 §F.1.3: GMK-ID from the GUK-ID with the recipient's user salt; the salt needs
+    # the member's URI: IDRr's, or for a UID the URI of the keyring user it belongs to
+    if uid_r and res.receiver_uri is None:
+        res.receiver_uri, pno = _name_uid(res, idr_r, keys, res.kms_responder or
+                                          (kms_r.uri if kms_r else None), kms_r, ntp, "IDRr")
+        if res.period_no is None:
+            res.period_no = pno
     if res.key_type == "GMK":
         res.guk_id = msg.hdr.csb_id
-        if res.responder:
-            res.key_id = mcx.gmk_id_from_guk_id(msg.hdr.csb_id, res.ssv, res.responder)
+        member = res.responder or res.receiver_uri
+        if member:
+            res.key_id = mcx.gmk_id_from_guk_id(msg.hdr.csb_id, res.ssv, member)
         else:
-            res.notes.append("GMK-ID unknown: IDRr does not carry the member's URI")
+            res.key_id = _gmk_id_from_mki(msg)
+            res.notes.append("GMK-ID " + ("taken from the MKI (GMK-ID || GUK-ID) of the CS ID map, "
+                                          "not checked: " if res.key_id is not None else
+                                          "unknown: ") + "the member's URI is not known "
+                             "(IDRr carries no URI and no keyring user's UID matches it)")
     else:
         res.key_id = msg.hdr.csb_id
 
@@ -225,6 +284,7 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
     for ext in msg.find_all("GEN_EXT"):
         if ext.type == 7:
             res.key_params = KP.open_key_parameters(ext.data, res.ssv, msg.hdr.csb_id)
+            _key_type_agreement(res, key_id)
             break
 
     # 5. TS 33.180 §7.4: SRTP master key and salt per crypto session
@@ -233,6 +293,45 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
     except prf.PrfError as e:
         res.notes.append(f"no SRTP keys: {e}")
     return res
+
+
+def _key_type_agreement(res: SakkeResult, key_id: mcx.KeyId) -> None:
+    """The CSB ID's purpose tag decides the key type (TS 33.180 §5.2.2): crypto sessions, CS
+    labels and the MKI follow it; key parameters stating another type (§E.6.11) are a note."""
+    stated = res.key_params.key_type if res.key_params is not None else None
+    if stated is None or stated == key_id.purpose_tag:
+        return
+    name = mcx.KEY_TYPES.get(stated, "unknown")
+    older = (" (the older layout's key type + 1 would explain it)"
+             if res.key_params.legacy and stated == key_id.purpose_tag + 1 else "")
+    res.key_type_mismatch = stated
+    res.notes.append(f"key parameters state key type {stated} ({name}) but the CSB ID "
+                     f"0x{key_id.value:08x} has purpose tag {key_id.purpose_tag} ({res.key_type})"
+                     f"{older}: the CSB ID's key type is used")
+
+
+def _name_uid(res, uid, keys, kms_uri, kms, ntp, where):
+    """(URI, period number) of the keyring user a UID-form identity belongs to, or (None, None)."""
+    matches = resolve_uid(uid, keys, kms_uri, kms, ntp)
+    uris = {u.uri for u, _ in matches if u.uri is not None}
+    if len(uris) > 1:
+        res.notes.append(f"{where}: the UID matches several keyring users ({', '.join(sorted(uris))})")
+    if not uris:
+        return None, next((n for _, n in matches if n is not None), None)
+    uri = sorted(uris)[0]
+    return uri, next((n for u, n in matches if u.uri == uri), None)
+
+
+def _gmk_id_from_mki(msg: Message) -> int | None:
+    """TS 33.180 §E.2: the GENERIC-ID SPI of a GMK is GMK-ID || GUK-ID (GUK-ID = CSB ID)."""
+    hdr = msg.hdr
+    if hdr.cs_id_map_type != 2:
+        return None
+    for e in hdr.cs_id_map or ():
+        spi = bytes(e.spi)
+        if len(spi) == 8 and int.from_bytes(spi[4:], "big") == hdr.csb_id:
+            return int.from_bytes(spi[:4], "big")
+    return None
 
 
 def _first_meaningful(reasons):
@@ -263,7 +362,8 @@ def _sakke_to_self(res, msg, idr_i, kms_i, keys, ntp):
         res.notes.append("GEN_EXT type 6 does not hold a SAKKE payload")
         return
     saved = res.decrypt_error
-    _decapsulate(res, inner, idr_i, kms_i, keys, ntp, inner.id_scheme, res.initiator)
+    _decapsulate(res, inner, idr_i, kms_i, keys, ntp, inner.id_scheme, res.initiator,
+                 to_self=True)
     if res.ssv is not None:
         res.notes.append("key recovered from the SAKKE-to-self extension (GEN_EXT type 6) with "
                          "the initiator's own keys")
@@ -271,33 +371,50 @@ def _sakke_to_self(res, msg, idr_i, kms_i, keys, ntp):
         res.decrypt_error = saved
 
 
-def _decapsulate(res, sakke_p, idr_r, kms_r, keys, ntp, id_scheme, owner_uri=None):
+def _decapsulate(res, sakke_p, idr_r, kms_r, keys, ntp, id_scheme, owner_uri=None,
+                 to_self=False):
     if sakke_p.sakke_params != 1:
         res.decrypt_error = f"SAKKE parameter set {sakke_p.sakke_params} not supported (1)"
         return
     if kms_r is None or kms_r.z is None:
         res.decrypt_error = f"no key: Z of KMS {res.kms_responder or '(no IDRkmsr)'}"
         return
-    cands = candidate_identifiers(idr_r, kms_r.uri, kms_r, ntp, id_scheme)
+    kms_uri = (res.kms_initiator if to_self else res.kms_responder) or kms_r.uri
+    cands = candidate_identifiers(idr_r, kms_uri, kms_r, ntp, id_scheme)
     users = [u for u in keys.users if u.rsk is not None]
     tried = False
     last_error = None
     for ident, pno in cands:
-        for u in users:
-            if not _user_matches(u, ident, pno, owner_uri):
-                continue
+        if pno is None and _looks_like_uid(ident) and id_scheme == 2:
+            # a UID in the IDR: the keyring users whose UID it is (URI-only users computed)
+            pairs = resolve_uid(ident, keys, kms_uri, kms_r, ntp, users)
+        else:
+            pairs = [(u, pno) for u in users if _user_matches(u, ident, pno, owner_uri)]
+        for u, upno in pairs:
             tried = True
             try:
                 rk = _receiver_key(ident, bytes(kms_r.z), bytes(u.rsk))
                 res.ssv = rk.decapsulate(bytes(sakke_p.sakke_data))
                 res.decrypt_error = None
                 res.receiver_uid = ident
+                if pno is None and u.uri is not None:  # matched a UID sent in the IDR
+                    if to_self:
+                        res.sender_uri = res.sender_uri or u.uri
+                    else:
+                        res.receiver_uri = u.uri  # TS 33.180 §F.1.3 needs it for the GMK-ID
                 if res.period_no is None:
-                    res.period_no = pno
+                    res.period_no = upno
                 return
             except sakke.SakkeError as e:
                 last_error = str(e)
-    if not tried:
+    if not tried and len(cands) == 1 and cands[0][1] is None and _looks_like_uid(cands[0][0]):
+        period, offset = _period(kms_r)
+        p5 = mcx.key_period_number(ntp, period, offset) if ntp is not None else None
+        res.decrypt_error = (f"no key: no keyring user of KMS {kms_uri} with an RSK has the UID "
+                             f"{cands[0][0].hex()[:16]}… (computed for key periods "
+                             + ("-" if p5 is None else f"{p5 - 1}, {p5}, {p5 + 1}")
+                             + " and the periods the entries state)")
+    elif not tried:
         res.decrypt_error = (f"no key: RSK of {res.responder or 'the responder'} for the key "
                              f"period of the message (tried periods "
                              f"{', '.join(str(p) for _, p in cands if p is not None) or '-'})")
@@ -369,18 +486,35 @@ class Party:
     pvt: bytes | None = None
 
 
+def _identity_idrs(identities: str, initiator: Party, responder: Party) -> list:
+    if identities == "uri":
+        return [M.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.uri.encode()),
+                M.IDR(id_role=ROLE_R, id_type=1, id_data=responder.uri.encode())]
+    if identities == "uid":
+        return [M.IDR(id_role=ROLE_I, id_type=2, id_data=initiator.identifier),
+                M.IDR(id_role=ROLE_R, id_type=2, id_data=responder.identifier)]
+    if identities == "uid-roles":
+        return [M.IDR(id_role=ROLE_UID_I, id_type=1, id_data=initiator.identifier),
+                M.IDR(id_role=ROLE_UID_R, id_type=1, id_data=responder.identifier)]
+    raise ValueError(f"identities: 'uri', 'uid' or 'uid-roles', not {identities!r}")
+
+
 def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, responder: Party,
                     *, ntp_time: int, rand: bytes | None = None, map_style: str = "generic",
                     key_params: KP.KeyParameters | None = None, region: str = REGION_RFC,
                     prf_func: int = 1, id_scheme: int = 2, sp: M.SP | None = None,
                     iv: bytes | None = None, sakke_to_self: bool = False,
-                    j: int | None = None, srtp_ids: list[tuple[int, int]] = ()) -> bytes:
+                    j: int | None = None, srtp_ids: list[tuple[int, int]] = (),
+                    identities: str = "uri") -> bytes:
     """A signed, encapsulated MIKEY-SAKKE I_MESSAGE carrying ``key`` (TS 33.180 §E.2–§E.4).
 
     ``key_id`` is the key's ID (GMK-ID, PCK-ID, CSK-ID); for a GMK the HDR carries the
     recipient's GUK-ID.  ``map_style``: "generic" (GENERIC-ID, one CS entry), "empty", or
     "srtp-id" (RFC 3830 §6.1.1: one CS per (SSRC, ROC) of ``srtp_ids``, policy 0, no MKI).
     ``ntp_time`` is the 64-bit NTP timestamp for T (seconds in the high 32 bits).
+    ``identities``: "uri" (IDRi/IDRr carry the URIs, TS 33.180 §E.1.2), "uid" (they carry the
+    32-octet UIDs as byte strings) or "uid-roles" (UIDs in IDR roles 8/9 with ID type 1, as
+    Streamwide's identity hiding writes them; UNCONFIRMED roles).
     """
     if len(key) != sakke.SSV_LEN:
         raise ValueError("TS 33.180 keys are 16 octets")
@@ -407,8 +541,7 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
     payloads = [
         M.T(ts_type=0, ts_value=ntp_time),
         M.RAND(rand=rand),
-        M.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.uri.encode()),
-        M.IDR(id_role=ROLE_R, id_type=1, id_data=responder.uri.encode()),
+        *_identity_idrs(identities, initiator, responder),
         M.IDR(id_role=ROLE_KMSI, id_type=1, id_data=initiator.kms_uri.encode()),
         M.IDR(id_role=ROLE_KMSR, id_type=1, id_data=responder.kms_uri.encode()),
     ]

@@ -3,7 +3,10 @@
 JSON keys (derived: ``encode`` ignores them) are added to the payload they belong to:
 
 - HDR: ``mikey.3gpp.key_type``, ``mikey.3gpp.key_id``, ``mikey.3gpp.guk_id``,
-  ``mikey.3gpp.period``, ``mikey.3gpp.sender_uid``, ``mikey.3gpp.receiver_uid``;
+  ``mikey.3gpp.period`` and ``mikey.3gpp.period_no`` (the key period number the identities
+  matched), ``mikey.3gpp.sender_uid``, ``mikey.3gpp.receiver_uid``, and for UIDs sent in the
+  IDRs the URIs of the keyring users they belong to, ``mikey.3gpp.sender_uri`` and
+  ``mikey.3gpp.receiver_uri`` (TS 33.180 §F.2.1);
 - SIGN: ``mikey.sign.verified`` (true/false/null), ``mikey.sign.region``, ``mikey.sign.error``;
 - SAKKE: ``mikey.sakke.ssv`` (secret), ``mikey.sakke.error``, ``mikey.sakke.unverified``;
 - GEN_EXT type 7: ``mikey.3gpp.key_params`` (the decrypted key parameters) or
@@ -42,10 +45,15 @@ def annotate_json(doc: dict, msg: Message, res: SakkeResult, show_secrets: bool)
         hdr["mikey.3gpp.guk_id"] = res.guk_id
     if res.period_no is not None:
         hdr["mikey.3gpp.period"] = res.period_no
+        hdr["mikey.3gpp.period_no"] = res.period_no
     if res.sender_uid is not None:
         hdr["mikey.3gpp.sender_uid"] = res.sender_uid.hex()
     if res.receiver_uid is not None:
         hdr["mikey.3gpp.receiver_uid"] = res.receiver_uid.hex()
+    if res.sender_uri is not None:
+        hdr["mikey.3gpp.sender_uri"] = res.sender_uri
+    if res.receiver_uri is not None:
+        hdr["mikey.3gpp.receiver_uri"] = res.receiver_uri
     for rec, p in zip(records[1:], msg.payloads):
         (obj,) = rec.values()
         if p.NAME == "SIGN":
@@ -67,6 +75,9 @@ def annotate_json(doc: dict, msg: Message, res: SakkeResult, show_secrets: bool)
                 d["mikey.3gpp.kp.group_id_list"] = kp.params.group_id_list()
                 d["mikey.3gpp.kp.legacy"] = kp.legacy
                 obj["mikey.3gpp.key_params"] = d
+            elif kp.single_octet_key_type is not None:  # the single-octet legacy form
+                obj["mikey.3gpp.key_params"] = {"mikey.3gpp.kp.key_type": kp.single_octet_key_type,
+                                                "mikey.3gpp.kp.legacy": True}
             if kp.error:
                 obj["mikey.3gpp.key_params_error"] = kp.error
     if res.crypto_sessions:
@@ -90,8 +101,10 @@ def text_lines(res: SakkeResult, show_secrets: bool) -> list[str]:
         add("Key ID", f"0x{res.key_id:08x}")
     if res.guk_id is not None:
         add("GUK-ID", f"0x{res.guk_id:08x}")
-    add("Initiator", res.initiator)
-    add("Responder", res.responder)
+    add("Initiator", res.initiator if res.sender_uri is None
+        else f"{res.sender_uri} (by its UID {res.sender_uid.hex() if res.sender_uid else '?'})")
+    add("Responder", res.responder if res.receiver_uri is None
+        else f"{res.receiver_uri} (by its UID {res.receiver_uid.hex() if res.receiver_uid else '?'})")
     if res.period_no is not None:
         add("Key period", res.period_no)
     if res.verified is True:
@@ -113,6 +126,8 @@ def text_lines(res: SakkeResult, show_secrets: bool) -> list[str]:
                                   f"{p.activation_time}, expiry {p.expiry_time}, text "
                                   f"{p.text.decode('utf-8', 'replace')!r}, groups "
                                   f"{p.group_id_list()}" + (" (legacy, unencrypted)" if kp.legacy else ""))
+        elif kp.single_octet_key_type is not None:
+            add("Key parameters", f"key type {kp.single_octet_key_type} (legacy single octet)")
         if kp.error:
             add("Key parameters", f"FAILED: {kp.error}")
     for cs in res.crypto_sessions:
