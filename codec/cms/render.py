@@ -281,7 +281,9 @@ def result_json(result, show_secrets: bool = False) -> dict:
     layers = []
     structures = []
     shown: set = set()
+    decrypted = False  # layers reached by decryption hold a user's message: hidden
     for r in result.layers:
+        decrypted = decrypted or r.via == "decrypted"
         item: dict = {"cms.layer": r.index, "cms.layer.type": r.kind, "cms.layer.path": r.path,
                       "cms.layer.via": r.via, "cms.layer.ok": r.ok}
         if r.error:
@@ -313,12 +315,33 @@ def result_json(result, show_secrets: bool = False) -> dict:
         layers.append(item)
         if r.layer is not None and id(r.layer) not in shown and r.via != "eContent":
             shown.update(id(x) for x in r.layer.layers())
-            structures.append(layer_json(r.layer))
+            structure = layer_json(r.layer)
+            structures.append(structure if show_secrets or not decrypted
+                              else _hide_content(structure))
     out = {"cms": structures, "cms.layers": layers, "cms.ok": result.ok}
     if result.error:
         out["cms.error"] = result.error
     if result.ok and result.content is not None:
         out["cms.content_length"] = len(result.content)
+    return out
+
+
+CONTENT_KEYS = ("cms.eContent", "cms.data", "cms.content")
+
+
+def _hide_content(obj):
+    """A copy of a rendered structure with its content octets (eContent, id-data) replaced by
+    a note: what decryption revealed is a user's message, shown only with show_secrets."""
+    if isinstance(obj, list):
+        return [_hide_content(x) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for key, v in obj.items():
+        if key in CONTENT_KEYS and isinstance(v, str):
+            out[key] = f"<{len(v) // 2} octets decrypted; --show-secrets>"
+        else:
+            out[key] = _hide_content(v)
     return out
 
 
