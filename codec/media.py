@@ -3,20 +3,22 @@
 :class:`MediaKeys` collects what MIKEY processing derived — per-crypto-session master keys and
 salts with their MKIs (TS 33.180 §7.4: PCK-ID, CSK-ID …) and GMKs, whose senders' keys depend on
 the sender's GUK-ID carried in the MKI (GMK-ID ‖ GUK-ID, §7.4.2) — and opens packets with the AES-GCM
-default profile of :mod:`codec.srtp`.  Packets are matched to keys by their trailing MKI, or —
+default profile of :mod:`codec.srtp` or the transform key management chose (:class:`srtp.Transform`:
+AES-CM-128/256, NULL cipher, HMAC-SHA1 or NULL auth, KDR).  Packets are matched to keys by their
+MKI (at the end after a GCM tag, before an HMAC tag: RFC 3711 §3.1, RFC 7714 §8), or —
 for crypto sessions named by an SRTP-ID map (RFC 3830 §6.1.1) or GENERIC-ID Session Data
-(RFC 6043 §6.1.1), which use no MKI — by their SSRC, starting from the ROC the map gives.
+(RFC 6043 §6.1.1), which use no MKI — by their SSRC, starting from the ROC the map gives; keys
+bound to no SSRC and no MKI (an SSRC 0 entry, RFC 3830 §6.1.1, or an Empty map) are tried on
+streams no other key opens and bound to the first SSRC whose tag they verify.
 Floor-control messages (RTCP APP with name "MCPT", TS 24.380 §8.2) are decoded after opening
 (:mod:`codec.floor`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import construct as c
-from cryptography.exceptions import InvalidTag
-
 from codec import floor, rtp, srtp
 from codec.crypto import prf
 from codec.errors import DecodeError
@@ -42,8 +44,13 @@ class MediaResult:
 
 @dataclass
 class _Entry:
-    keys: srtp.SessionKeys
+    ctx: srtp.Context
     label: str
+    alt_rtcp: srtp.Context | None = None  # HMAC-SHA1-32: SRTCP tag of 4 or of 10 octets
+
+
+def _label(label: str, t: srtp.Transform) -> str:
+    return label if t == srtp.GCM_DEFAULT or (t.gcm and t.key_len == 16) else f"{label} ({t.name})"
 
 
 @dataclass
@@ -53,41 +60,74 @@ class MediaKeys:
     groups: dict = field(default_factory=dict)  # GMK-ID -> (gmk, rand, prf_func, cs_id, label)
     roc: dict = field(default_factory=dict)  # SSRC -> (roc, last seq or None)
     ssrc_sessions: dict = field(default_factory=dict)  # SSRC -> [_Entry] (maps without MKI)
+    any_sessions: list = field(default_factory=list)  # [_Entry] bound to no SSRC nor MKI
+    # (MKI length, octets after the MKI in SRTP, in SRTCP) of the keys known, to find MKIs
+    layouts: set = field(default_factory=lambda: {(8, 0, 0), (4, 0, 0)})
 
     def add_session(self, mki: bytes, master_key: bytes, master_salt: bytes, label: str,
-                    ssrc: int | None = None, roc: int | None = None):
-        if len(master_salt) != 12:
-            return
-        entry = _Entry(srtp.SessionKeys(master_key, master_salt), label)
-        tables = ([(self.sessions, bytes(mki))] if mki else []) + (
+                    ssrc: int | None = None, roc: int | None = None,
+                    transform: srtp.Transform | None = None) -> str | None:
+        """Keys for the packets with this MKI / SSRC (``transform`` None: the AES-GCM default
+        profile, TS 33.180 §7.4).  Returns why the keys cannot be used, or None."""
+        mki = bytes(mki)
+        if transform is None:
+            if len(master_salt) != 12:
+                return "AES-GCM default profile needs a 12-octet master salt"
+            transform = srtp.GCM_DEFAULT
+        if transform.mki_len != len(mki):
+            transform = replace(transform, mki_len=len(mki))
+        try:
+            ctx = srtp.Context(transform, bytes(master_key), bytes(master_salt))
+        except srtp.TransformError as e:
+            return str(e)
+        entry = _Entry(ctx, _label(label, transform))
+        if transform.auth == srtp.AUTH_HMAC_SHA1 and transform.rtp_tag_len == 4:
+            other = 10 if transform.rtcp_tag_len == 4 else 4  # RFC 3711 §4.2 vs RFC 4568 §6.2.1
+            entry.alt_rtcp = srtp.Context(replace(transform, rtcp_tag_len=other),
+                                          ctx.master_key, ctx.master_salt)
+        if mki:
+            for t in (transform, entry.alt_rtcp.transform if entry.alt_rtcp else transform):
+                self.layouts.add((len(mki), -srtp.mki_offset(t, 0, False) - len(mki),
+                                  -srtp.mki_offset(t, 0, True) - len(mki)))
+        elif ssrc in (None, 0):  # no MKI, no SSRC (RFC 3830 §6.1.1 SSRC 0, Empty map)
+            if not transform.gcm and transform.auth == srtp.AUTH_NULL:
+                return "no MKI, no SSRC and no authentication tag: no packet can be matched"
+            self.any_sessions[:] = [e for e in self.any_sessions if e.label != entry.label]
+            self.any_sessions.append(entry)
+            del self.any_sessions[:-64]  # bounded
+            return None
+        tables = ([(self.sessions, mki)] if mki else []) + (
             [(self.ssrc_sessions, ssrc)] if ssrc is not None else [])
         for table, key in tables:
             entries = table.setdefault(key, [])
-            entries[:] = [e for e in entries if e.label != label]  # a re-keyed CS replaces its entry
+            entries[:] = [e for e in entries if e.label != entry.label]  # re-keyed CS replaces it
             entries.append(entry)
         if ssrc is not None and roc is not None:  # RFC 3830 §6.1.1: the ROC to start from
             self.roc[ssrc] = (roc, None)
+        return None
 
     def add_group(self, gmk_id: int, gmk: bytes, rand: bytes, prf_func: int, cs_id: int,
                   label: str):
         self.groups[gmk_id] = (gmk, rand, prf_func, cs_id, label)
 
-    def _lookup(self, packet: bytes):
-        for n in (8, 4):
-            if len(packet) <= n + 16:
+    def _lookup(self, packet: bytes, rtcp: bool):
+        size = len(packet)
+        for n, after_rtp, after_rtcp in sorted(self.layouts, reverse=True):
+            after = after_rtcp if rtcp else after_rtp
+            if size <= n + after + 12:
                 continue
-            mki = bytes(packet[len(packet) - n:])
+            mki = bytes(packet[size - after - n:size - after])
             entries = self.sessions.get(mki)
             if entries:
                 return mki, entries
-            if n == 8:
+            if n == 8 and not after:
                 gmk_id, guk_id = GMK_MKI.parse(mki)  # TS 33.180 §7.4.2: GMK-ID || GUK-ID
                 group = self.groups.get(gmk_id)
                 if group is not None:  # the sender's GUK-ID is the CSB ID of its keys
                     gmk, rand, prf_func, cs_id, label = group
                     key, salt = prf.srtp_master(gmk, cs_id, guk_id, rand, 16, 12, prf_func)
-                    entry = _Entry(srtp.SessionKeys(key, salt), f"{label}, sender GUK-ID "
-                                                                 f"0x{guk_id:08x}")
+                    entry = _Entry(srtp.Context(replace(srtp.GCM_DEFAULT, mki_len=8), key, salt),
+                                   f"{label}, sender GUK-ID 0x{guk_id:08x}")
                     self.sessions[mki] = [entry]
                     return mki, [entry]
         return None, None
@@ -96,19 +136,30 @@ class MediaKeys:
         """Open an SRTP or SRTCP packet whose MKI names known keys (None when none does)."""
         if not rtp.is_rtp_v2(packet):
             return None
-        mki, entries = self._lookup(packet)
-        if not entries and not self.ssrc_sessions:
-            return None  # the common case without keys: no header parsed
         rtcp = rtp.is_rtcp(packet)
+        mki, entries = self._lookup(packet, rtcp)
+        if not entries and not self.ssrc_sessions and not self.any_sessions:
+            return None  # the common case without keys: no header parsed
         try:
             ssrc = rtp.stream_ssrc(packet)
         except rtp.HeaderError:
             return None
+        kind = "srtcp" if rtcp else "srtp"
         if not entries:
             mki, entries = b"", self.ssrc_sessions.get(ssrc)
             if not entries:
-                return None
-        kind = "srtcp" if rtcp else "srtp"
+                bound = self.by_ssrc.get((ssrc, b"", kind))
+                if bound is None and not self.any_sessions:
+                    return None
+                # keys bound to no stream: try them (authenticated transforms only)
+                entries = [bound] if bound is not None else list(self.any_sessions)
+                res = None
+                for entry in entries:
+                    res = self._open_with(entry, packet, b"", rtcp, ssrc)
+                    if res.ok:
+                        self.by_ssrc[(ssrc, b"", kind)] = entry
+                        return res
+                return res if bound is not None else None
         known = self.by_ssrc.get((ssrc, mki, kind))
         ordered = ([known] if known else []) + [e for e in entries if e is not known]
         res = None
@@ -125,10 +176,16 @@ class MediaKeys:
         if rtcp:
             res = MediaResult("srtcp", False, mki, entry.label, ssrc)
             try:
-                plain = srtp.unprotect_rtcp(entry.keys, packet, len(mki))
-            except (InvalidTag, ValueError) as e:
-                res.error = "authentication tag mismatch" if isinstance(e, InvalidTag) else str(e)
-                return res
+                plain = entry.ctx.unprotect_rtcp(packet)
+            except ValueError as e:
+                res.error = str(e)
+                if entry.alt_rtcp is None:
+                    return res
+                try:  # the other SRTCP tag length HMAC-SHA1-32 suites use
+                    plain = entry.alt_rtcp.unprotect_rtcp(packet)
+                except ValueError:
+                    return res
+                res.error = None
             res.ok, res.plaintext = True, plain
             for _, msg in floor.floor_messages(plain):  # TS 24.380 §8.2, in the compound packet
                 if isinstance(msg, DecodeError):
@@ -147,9 +204,9 @@ class MediaKeys:
         if last is not None and seq < last and last - seq > 0x8000:  # RFC 3711 §3.3.1: wrapped
             roc += 1
         try:
-            plain = srtp.unprotect_rtp(entry.keys, packet, roc, len(mki))
-        except (InvalidTag, ValueError) as e:
-            res.error = "authentication tag mismatch" if isinstance(e, InvalidTag) else str(e)
+            plain = entry.ctx.unprotect_rtp(packet, roc)
+        except ValueError as e:  # srtp.AuthError, a packet cut short
+            res.error = str(e)
             return res
         self.roc[ssrc] = (roc, seq)
         res.ok, res.plaintext = True, plain
