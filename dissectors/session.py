@@ -252,11 +252,20 @@ class Session:
             t = msg.find("T")
             replay = self.replay_cache.check(data, t.ts_value if t else 0)
         render_ticket.annotate_json(doc, msg, res, self.show_secrets, replay)
+        self._register_session_keys(msg, res)
 
     def _learn_tls_psks(self, res) -> None:
         for s in getattr(res, "session_keys", None) or ():
             if s.is_tls and s.tek and s.tek not in self.tls_psks:
                 self.tls_psks.append(s.tek)
+
+    def _register_session_keys(self, msg, res):
+        """SRTP keys of PSK MIKEY crypto sessions (RFC 3830 §4.1.3) with the SP's transform."""
+        for k in getattr(res, "session_keys", None) or ():
+            if getattr(k, "transform", None) is not None and k.salt is not None:
+                self.media.add_session(k.spi, k.tek, k.salt,
+                                       f"PSK 0x{msg.hdr.csb_id:08x} CS {k.cs_id}", k.ssrc, k.roc,
+                                       k.transform)
 
     def _register_media(self, msg, res):
         """Keys for the media: per crypto session by MKI; a GMK for every sender's GUK-ID."""

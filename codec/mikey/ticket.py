@@ -23,6 +23,7 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from codec import srtp as S
 from codec.crypto import prf as P
 from codec.errors import DecodeError
 from codec.keyring import Keyring
@@ -54,6 +55,9 @@ class SessionKey:
     tek: bytes
     salt: bytes | None = None
     tls_psk_identity: str | None = None  # set for the TLS Prot type (seed 004 Annex X.2)
+    ssrc: int | None = None  # the SRTP stream the CS ID map names (RFC 3830 §6.1.1)
+    roc: int | None = None
+    transform: object = None  # codec.srtp.Transform of an SRTP crypto session (RFC 3830 §6.10)
 
     @property
     def is_tls(self) -> bool:
@@ -193,8 +197,94 @@ def _process_psk(msg, wire, keys, res: TicketResult):
             res.kemac_error = errors[-1]
         if ok is None:
             res.notes.append("MAC algorithm NULL: the key data is not integrity protected")
+        if chain is not None:
+            res.session_keys = psk_session_keys(msg, chain, res.notes)
         return
     res.verified, res.error = False, errors[0] if errors else "MAC does not verify"
+
+
+def sp_params(msg, policy_no: int) -> dict | None:
+    """{type: value} of the SRTP SP payload with this Policy No (RFC 3830 §6.10), or None."""
+    for sp in msg.find_all("SP"):
+        if sp.policy_no == policy_no and sp.prot_type == 0 and isinstance(sp.policy_params, list):
+            return {prm.type: bytes(prm.value) for prm in sp.policy_params}
+    return None
+
+
+def _crypto_session_list(msg, notes):
+    """(CS ID, Policy No, SSRC, ROC, SPI) of each crypto session the HDR's CS ID map names."""
+    hdr = msg.hdr
+    if hdr.cs_id_map_type == 0:  # SRTP-ID: the i-th entry is CS i (RFC 3830 §6.1.1)
+        return [(i + 1, e.policy_no, e.ssrc, e.roc, b"") for i, e in enumerate(hdr.cs_id_map)]
+    if hdr.cs_id_map_type == 2:  # GENERIC-ID (RFC 6043 §6.1.1)
+        out = []
+        for e in hdr.cs_id_map:
+            if e.prot_type != 0:
+                continue
+            from codec.mikey.render import srtp_session_data
+
+            sd = srtp_session_data(e)
+            out.append((e.cs_id, e.policies[0] if e.policies else 0, sd.ssrc if sd else None,
+                        sd.roc if sd else None, bytes(e.spi)))
+        return out
+    if hdr.cs_id_map_type == 1:  # Empty map (RFC 4563 §5): no per-CS data
+        if hdr.n_cs:
+            return [(i + 1, 0, None, None, b"") for i in range(hdr.n_cs)]
+        notes.append("Empty CS ID map with #CS 0: one SRTP crypto session assumed, CS ID 1, "
+                     "policy 0 (UNCONFIRMED)")
+        return [(1, 0, None, None, b"")]
+    return []
+
+
+def psk_session_keys(msg, key_data: list, notes: list) -> list:
+    """TEK and salt of every SRTP crypto session of an RFC 3830 I_MESSAGE: from a TGK with the
+    PRF (const || CS ID || CSB ID || RAND, RFC 3830 §4.1.3) at the SP's key and salt lengths, or a
+    TEK carried as such (a transported salt is the master salt, §6.13); the SP (or §6.10.1's
+    defaults) chooses the transform, the key data's SPI (KV 1) or GENERIC-ID SPI is the MKI."""
+    rand_p = msg.find("RAND")
+    rand = bytes(rand_p.rand) if rand_p is not None else b""
+    sessions = _crypto_session_list(msg, notes)
+    keys = [k for k in key_data if k.type in (KEY_TGK, KEY_TGK_SALT, KEY_TEK, KEY_TEK_SALT)]
+    out = []
+    for n, (cs_id, policy_no, ssrc, roc, spi) in enumerate(sessions):
+        key = next((k for k in keys if spi and k.kv == 1 and bytes(k.spi) == spi), None)
+        if key is None:
+            key = keys[n] if len(keys) == len(sessions) else (keys[0] if keys else None)
+        if key is None:
+            continue
+        mki = spi or (bytes(key.spi) if key.kv == 1 else b"")
+        params = sp_params(msg, policy_no)
+        if params is None and msg.find("SP") is not None:
+            notes.append(f"CS {cs_id}: no SRTP SP payload with Policy No {policy_no}: "
+                         "RFC 3830 §6.10.1 defaults")
+        try:
+            t = S.transform_from_sp(params, len(mki))
+        except S.TransformError as e:
+            notes.append(f"CS {cs_id}: SRTP policy {policy_no} not usable: {e}")
+            t = None
+        key_len = t.key_len if t else 16
+        salt_len = t.salt_len if t else S.AES_CM_SALT_LEN
+        if key.type in (KEY_TEK, KEY_TEK_SALT):
+            tek, salt = bytes(key.key_data), (bytes(key.salt) if key.salt is not None else None)
+            if salt is None and len(tek) == key_len + salt_len:  # master key || master salt
+                tek, salt = tek[:key_len], tek[key_len:]
+                notes.append(f"CS {cs_id}: TEK of {key_len + salt_len} octets read as SRTP "
+                             f"master key ({key_len}) || master salt ({salt_len})")
+        else:
+            tek = P.derive_from_tgk(bytes(key.key_data), P.TEK, cs_id, msg.hdr.csb_id, rand,
+                                    key_len, msg.hdr.prf_func)
+            salt = (bytes(key.salt) if key.salt is not None else
+                    P.derive_from_tgk(bytes(key.key_data), P.SALT, cs_id, msg.hdr.csb_id, rand,
+                                      salt_len, msg.hdr.prf_func))
+        if t is not None and (len(tek) != t.key_len or salt is None or len(salt) != t.salt_len):
+            notes.append(f"CS {cs_id}: key of {len(tek)} / salt of {len(salt or b'')} octets do "
+                         f"not fit {t.name}")
+            t = None
+        if t is not None:
+            notes.append(f"CS {cs_id}: SRTP {t.name}" + (f", MKI {mki.hex()}" if mki else "")
+                         + (f", SSRC 0x{ssrc:08x} ROC {roc}" if ssrc is not None else ""))
+        out.append(SessionKey(cs_id, 0, mki, tek, salt, None, ssrc, roc, t))
+    return out
 
 
 # -- the MIKEY base ticket (RFC 6043 Appendix A) ------------------------------------------------
