@@ -108,6 +108,9 @@ def _common(p, keys_help="key files: keyring TOML ([[kek]] entries), PEM/DER pri
                    help="report as a text tree or JSON with Wireshark cms.* names")
     p.add_argument("--show-secrets", action="store_true",
                    help="show decrypted content-encryption keys (hidden by default)")
+    p.add_argument("--strict", action="store_true",
+                   help="octets after the ContentInfo (e.g. a final newline) are an error "
+                        "(default: a finding)")
 
 
 def _opening(p):
@@ -203,7 +206,7 @@ def cmd_show(args) -> int:
     docs = []
     for der, detached, smime_type, findings in objects:
         try:
-            layer = cms.decode(der)
+            layer = cms.decode(der, allow_trailing=not args.strict)
         except DecodeError as e:
             print(f"mcsec: decode error: {e}", file=sys.stderr)
             status = EXIT_DECODE
@@ -239,7 +242,7 @@ def cmd_open(args) -> int:
     try:
         objects = cms_objects(raw, args.input_form)
         der, detached, smime_type, findings = objects[0]
-        layer = cms.decode(der)
+        layer = cms.decode(der, allow_trailing=not args.strict)
     except DecodeError as e:
         print(f"mcsec: decode error: {e}", file=sys.stderr)
         return EXIT_DECODE

@@ -20,6 +20,7 @@ from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import decode as mikey_decode
 from codec.mikey import mikey_sakke, render, render_sakke, render_ticket, ticket
+from codec.mikey.exchange import ExchangeTracker
 from codec.sdp import key_mgmt_attributes
 
 MIKEY_PORT = 2269
@@ -53,6 +54,12 @@ class Session:
     # TLS-PSKs of MIKEY-TICKET TLS crypto sessions (seed 004 Annex X), for the TLS hook
     tls_psks: list = field(default_factory=list)
     msrp_buffers: dict = field(default_factory=dict)  # connection -> incomplete MSRP octets
+    exchanges: Any = None  # codec.mikey.exchange.ExchangeTracker, made with the first message
+    _ticket_docs: dict = field(default_factory=dict)  # tracker entry seq -> (doc, Message)
+    # RFC 3830 §5.4 for every I_MESSAGE: first sightings per receiving host, and the allowed
+    # distance (seconds) of a T payload from the capture time (None: not checked)
+    seen_i_messages: Any = field(default_factory=lambda: _replay().SeenIMessages())
+    max_clock_skew: float | None = field(default_factory=lambda: _replay().DEFAULT_MAX_CLOCK_SKEW)
     stats: dict = field(default_factory=lambda: {"units": 0, "sip": 0, "mikey": 0, "cms": 0,
                                                  "errors": 0, "kms_xml": 0})
 
@@ -215,6 +222,7 @@ class Session:
         doc = render.to_json(msg, show_secrets=self.show_secrets)
         if self.keyring is not None:
             self._keys(doc, msg, data)
+        self._replay_and_skew(doc, msg, base, data)
         rec["mikey"] = doc
         self.history.append((msg, data))
         del self.history[:-256]  # bounded
@@ -229,30 +237,49 @@ class Session:
             render_sakke.annotate_json(doc, msg, res, self.show_secrets)
             self._register_media(msg, res)
             return
-        dt = msg.hdr.data_type
-        if dt not in (0, 1) and dt not in ticket.TICKET_DATA_TYPES:
+        # PSK MIKEY / MIKEY-TICKET: the exchange tracker matches INITs and RESPs (the same one
+        # `mcsec decode` uses); a TRANSFER_INIT checked only when its RESOLVE_RESP comes later
+        # has its doc re-annotated then (dissect holds its record back meanwhile: awaiting())
+        if self.exchanges is None:
+            self.exchanges = ExchangeTracker(self.keyring, self.replay_cache, self.tls_psks)
+        outcome = self.exchanges.feed(msg, data)
+        entry = outcome.entry
+        if entry is None:
             return
-        init = known = None
-        if dt in (ticket.REQUEST_RESP, ticket.RESOLVE_RESP):
-            want = ticket.REQUEST_INIT_PSK if dt == ticket.REQUEST_RESP else ticket.RESOLVE_INIT_PSK
-            init = self._find(want, msg.hdr.csb_id)
-        elif dt == ticket.TRANSFER_RESP:
-            init = self._find(ticket.TRANSFER_INIT, msg.hdr.csb_id)
-            if init is not None:
-                known = ticket.process(init[0], init[1], self.keyring)
-        elif dt == ticket.TRANSFER_INIT:
-            resp = self._find(ticket.RESOLVE_RESP, None)
-            if resp is not None:
-                known = ticket.process(resp[0], resp[1], self.keyring,
-                                       init=self._find(ticket.RESOLVE_INIT_PSK, resp[0].hdr.csb_id))
-        res = ticket.process(msg, data, self.keyring, init=init, known=known)
-        self._learn_tls_psks(res)
-        replay = None
-        if dt == ticket.TRANSFER_INIT:
-            t = msg.find("T")
-            replay = self.replay_cache.check(data, t.ts_value if t else 0)
-        render_ticket.annotate_json(doc, msg, res, self.show_secrets, replay)
-        self._register_session_keys(msg, res)
+        render_ticket.annotate_json(doc, msg, entry.result, self.show_secrets, entry.replay)
+        self._register_session_keys(msg, entry.result)
+        self._ticket_docs[entry.seq] = (doc, msg)
+        while len(self._ticket_docs) > 256:  # bounded: the recent ones can still be revised
+            del self._ticket_docs[next(iter(self._ticket_docs))]
+        self._revise(outcome.revised)
+
+    def _revise(self, entries) -> None:
+        for e in entries:
+            doc_msg = self._ticket_docs.get(e.seq)
+            if doc_msg is not None:
+                render_ticket.reannotate_json(doc_msg[0], doc_msg[1], e.result, self.show_secrets,
+                                              e.replay)
+
+    def awaiting(self) -> bool:
+        """Whether a record already returned still waits for its verdict (a TRANSFER_INIT whose
+        RESOLVE_RESP has not come yet)."""
+        return self.exchanges is not None and bool(self.exchanges.pending)
+
+    def stop_waiting(self, why: str = "in the capture") -> None:
+        """Give up on the verdicts still awaited (end of capture, or the look-ahead is full)."""
+        if self.exchanges is not None:
+            self._revise(self.exchanges.close(why))
+
+    def _replay_and_skew(self, doc, msg, base, data) -> None:
+        """RFC 3830 §5.4: ``mikey.replay`` = frame of the first copy of an I_MESSAGE delivered
+        again to the same host; ``mikey.clock_skew`` = T minus capture time (s) beyond the limit."""
+        R = _replay()
+        first = self.seen_i_messages.check(msg, base["frame"], scope=base.get("dst"), wire=data)
+        if first is not None:
+            doc["mikey.replay"] = first
+        skew = R.clock_skew(msg, base.get("time"), self.max_clock_skew)
+        if skew is not None:
+            doc["mikey.clock_skew"] = skew
 
     def _learn_tls_psks(self, res) -> None:
         for s in getattr(res, "session_keys", None) or ():
@@ -281,12 +308,6 @@ class Session:
             self.media.add_group(res.key_id, res.ssv, rand.rand if rand else b"",
                                  msg.hdr.prf_func, cs_id, label)
 
-    def _find(self, data_type, csb_id):
-        for m, b in reversed(self.history):
-            if m.hdr.data_type == data_type and (csb_id is None or m.hdr.csb_id == csb_id):
-                return m, b
-        return None
-
     # -- CMS and S/MIME ------------------------------------------------------------------------
     def _cms(self, base, ent):
         from codec import cms
@@ -297,7 +318,7 @@ class Session:
             self.stats["cms"] += 1
             rec = dict(base, kind="cms", smime_type=part.smime_type)
             try:
-                layer = cms.decode(part.der)
+                layer = cms.decode(part.der, allow_trailing=True)  # a finding, as for MIKEY
             except DecodeError as e:
                 self.stats["errors"] += 1
                 rec["error"] = _err(e)
@@ -362,6 +383,12 @@ class Session:
             self.keyring.kms.extend(doc.certificates)
             self.keyring.users.extend(u for u in doc.key_sets if u.rsk or u.ssk)
         return [rec]
+
+
+def _replay():
+    from codec.mikey import replay
+
+    return replay
 
 
 def _err(e: DecodeError) -> dict[str, Any]:
