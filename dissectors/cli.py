@@ -46,7 +46,7 @@ def _load_keyring(args):
         raise SystemExit(EXIT_USAGE) from None
 
 
-def _annotator(msg, blob, keyring, args, history, replay_cache):
+def _annotator(msg, blob, keyring, args, history, replay_cache, exchanges=None):
     """(json annotator, text lines) for messages the keyring can open, else None."""
     if keyring is None:
         return None
@@ -56,35 +56,16 @@ def _annotator(msg, blob, keyring, args, history, replay_cache):
         res = mikey_sakke.process(msg, blob, keyring, decrypt_unverified=args.decrypt_unverified)
         return (lambda doc: render_sakke.annotate_json(doc, msg, res, args.show_secrets),
                 lambda: render_sakke.text_lines(res, args.show_secrets))
-    from codec.mikey import render_ticket, ticket
+    from codec.mikey import render_ticket
 
-    if msg.hdr.data_type not in (0, 1) and msg.hdr.data_type not in ticket.TICKET_DATA_TYPES:
+    # PSK MIKEY / MIKEY-TICKET: one tracker matches INITs and RESPs (codec/mikey/exchange.py); a
+    # TRANSFER_INIT's verdict may come with a later RESOLVE_RESP, so render only at the end
+    entry = exchanges.feed(msg, blob).entry if exchanges is not None else None
+    if entry is None:
         return None
-    init = known = None
-    if msg.hdr.data_type in (ticket.REQUEST_RESP, ticket.RESOLVE_RESP):
-        wanted = (ticket.REQUEST_INIT_PSK,) if msg.hdr.data_type == ticket.REQUEST_RESP \
-            else (ticket.RESOLVE_INIT_PSK,)
-        init = next(((m, b) for m, b in reversed(history)
-                     if m.hdr.data_type in wanted and m.hdr.csb_id == msg.hdr.csb_id), None)
-    if msg.hdr.data_type == ticket.TRANSFER_RESP:
-        init = next(((m, b) for m, b in reversed(history) if m.hdr.data_type ==
-                     ticket.TRANSFER_INIT and m.hdr.csb_id == msg.hdr.csb_id), None)
-        if init is not None:
-            known = ticket.process(init[0], init[1], keyring)
-    if msg.hdr.data_type == ticket.TRANSFER_INIT:
-        for m, b in reversed(history):
-            if m.hdr.data_type == ticket.RESOLVE_RESP:
-                i = next(((mm, bb) for mm, bb in history if mm.hdr.data_type ==
-                          ticket.RESOLVE_INIT_PSK and mm.hdr.csb_id == m.hdr.csb_id), None)
-                known = ticket.process(m, b, keyring, init=i)
-                break
-    res = ticket.process(msg, blob, keyring, init=init, known=known)
-    replay = None
-    if msg.hdr.data_type == ticket.TRANSFER_INIT:
-        t = msg.find("T")
-        replay = replay_cache.check(ticket.replay_key(msg, blob), t.ts_value if t else 0)
-    return (lambda doc: render_ticket.annotate_json(doc, msg, res, args.show_secrets, replay),
-            lambda: render_ticket.text_lines(res, args.show_secrets, replay))
+    return (lambda doc: render_ticket.annotate_json(doc, msg, entry.result, args.show_secrets,
+                                                    entry.replay),
+            lambda: render_ticket.text_lines(entry.result, args.show_secrets, entry.replay))
 
 
 def cmd_decode(args) -> int:
@@ -105,6 +86,10 @@ def cmd_decode(args) -> int:
     from codec.mikey.ticket import ReplayCache
 
     replay_cache = ReplayCache(args.replay_cache_size)
+    from codec.mikey.exchange import ExchangeTracker
+
+    exchanges = ExchangeTracker(keyring, replay_cache) if keyring is not None else None
+    annotated = []  # (message, annotator): rendered once every message has been seen
     blobs = [c.data for c in carried]
     for i, blob in enumerate(blobs):
         where = f"message {i + 1}: " if len(blobs) > 1 else ""
@@ -118,7 +103,12 @@ def cmd_decode(args) -> int:
             msg = e.partial
             msg.findings.append(mikey.Finding(e.path, e.offset, f"DECODE ERROR: {e.reason}"))
         msg.findings[:0] = carried[i].findings  # what the carrier tolerated (unpadded base64)
-        annotate = _annotator(msg, blob, keyring, args, history, replay_cache)
+        annotated.append((msg, _annotator(msg, blob, keyring, args, history, replay_cache,
+                                          exchanges)))
+        history.append((msg, blob))
+    if exchanges is not None:
+        exchanges.close()  # TRANSFER_INITs whose RESOLVE_RESP never came
+    for msg, annotate in annotated:
         if args.format == "json":
             doc = render.to_json(msg, show_secrets=args.show_secrets)
             if annotate is not None:
@@ -129,7 +119,6 @@ def cmd_decode(args) -> int:
             if annotate is not None:
                 text += "\n".join(annotate[1]()) + "\n"
             texts.append(text)
-        history.append((msg, blob))
     if args.format == "json":
         doc = records[0] if len(records) == 1 and len(blobs) == 1 else records
         json.dump(doc, sys.stdout, indent=2)

@@ -46,7 +46,7 @@ def records(path, session: Session, *, max_units: int | None = None,
     hooks: dict = {}
     items = _items(path, tls_keylog, session.tls_psks, hooks)
     try:
-        for out in Lookahead(session, workers).run(items):
+        for out in _verdicts_held(Lookahead(session, workers).run(items), session):
             units += 1
             yield out
             if max_units is not None and units >= max_units:
@@ -61,6 +61,29 @@ def records(path, session: Session, *, max_units: int | None = None,
         items.close()
         if hooks.get("tls") is not None:
             hooks["tls"].close()
+
+
+MAX_HELD = 512  # records held back at most while a TRANSFER_INIT waits for its RESOLVE_RESP
+
+
+def _verdicts_held(outs: Iterator[dict], session: Session) -> Iterator[dict]:
+    """Records in order, holding them back while one already analysed awaits its verdict (RFC
+    6043 §4.2.3.6: a TRANSFER_INIT is checked with the MPKi of the RESOLVE_RESP that follows
+    it), so that its record carries the verdict; a bounded window of ``MAX_HELD`` records."""
+    held: list = []
+    for out in outs:
+        if not held and not session.awaiting():
+            yield out
+            continue
+        held.append(out)
+        if len(held) > MAX_HELD:
+            session.stop_waiting("within the look-ahead window")
+        if not session.awaiting():
+            yield from held
+            held = []
+    if held:
+        session.stop_waiting()
+        yield from held
 
 
 def _items(path, tls_keylog, psks=None, hooks=None) -> Iterator:
@@ -176,6 +199,11 @@ def text_line(rec: dict) -> str:
                      f"{rec['carrier']}, CSB ID 0x{hdr.get('mikey.csb_id', 0):08x}"
                      + (f", {hdr['mikey.3gpp.key_type']} 0x{hdr['mikey.3gpp.key_id']:08x}"
                         if "mikey.3gpp.key_id" in hdr else ""))
+        for k, label in (("mikey.3gpp.sender_uri", "sender (by UID)"),
+                         ("mikey.3gpp.receiver_uri", "receiver (by UID)"),
+                         ("mikey.3gpp.period_no", "key period")):
+            if k in hdr:
+                lines.append(f"    {label}: {hdr[k]}")
         for p in doc.get("mikey", []):
             (name, obj), = p.items()
             for k in ("mikey.sign.verified", "mikey.kemac.verified", "mikey.v.verified",
@@ -196,6 +224,12 @@ def text_line(rec: dict) -> str:
                          + (" (TLS-PSK)" if "mikey.ticket.tls_psk" in sk else ""))
         if "mikey.ticket.replay" in doc:
             lines.append(f"    replay cache: {doc['mikey.ticket.replay']}")
+        if "mikey.replay" in doc:
+            lines.append(f"    REPLAY: the same I_MESSAGE (CSB ID, RAND, T) was delivered to this "
+                         f"host in frame {doc['mikey.replay']} (RFC 3830 §5.4)")
+        if "mikey.clock_skew" in doc:
+            lines.append(f"    CLOCK SKEW: T is {doc['mikey.clock_skew']:+.3f} s from the capture "
+                         f"time (beyond --max-clock-skew)")
     elif kind == "cms":
         opened = rec.get("cms_open")
         lines.append(f"    CMS {rec.get('smime_type')}"

@@ -6,7 +6,8 @@ Format (one record per line, fields separated by single spaces, ``#`` starts a c
     MSG <message-id> octets=<hex>
     MIKEY <message-id> frame=<n> csb=<8 hex> type=<key type> id=<8 hex> [guk=<8 hex>]
           [verified=<0|1>] [ssv=<hex>] [region=<name>] [period=<n>] [kp.<name>=<value>...]
-          [sender_uid=<hex>] [receiver_uid=<hex>] [unverified=<0|1>] [sign_error_b64=<b64>]
+          [sender_uid=<hex>] [receiver_uid=<hex>] [period_no=<n>] [sender_uri_b64=<b64>]
+          [receiver_uri_b64=<b64>] [unverified=<0|1>] [sign_error_b64=<b64>]
           [sakke_error_b64=<b64>] [kp_error_b64=<b64>] [notes_b64=<b64>,...]
     SRTP <mki hex> cs=<cs id> key=<hex> salt=<hex> frame=<n> [mid=<message-id>] [use_b64=<b64>]
     TEK <message-id> cs=<cs id> spi=<hex> tek=<hex> [tls_psk_identity_b64=<base64>]
@@ -136,6 +137,9 @@ def _sakke_line(mid: str, frame, doc: dict) -> str:
         ("period", hdr.get("mikey.3gpp.period")),
         ("sender_uid", hdr.get("mikey.3gpp.sender_uid")),
         ("receiver_uid", hdr.get("mikey.3gpp.receiver_uid")),
+        ("period_no", hdr.get("mikey.3gpp.period_no")),
+        ("sender_uri_b64", hdr.get("mikey.3gpp.sender_uri")),
+        ("receiver_uri_b64", hdr.get("mikey.3gpp.receiver_uri")),
         ("unverified", sakke.get("mikey.sakke.unverified")),
         ("sign_error_b64", sign.get("mikey.sign.error")),
         ("sakke_error_b64", sakke.get("mikey.sakke.error"))))

@@ -262,7 +262,8 @@ DERIVED_KEYS |= {"mikey.sign.verified", "mikey.sign.region", "mikey.sign.error",
                  "mikey.kemac.error", "mikey.kemac.keys", "mikey.v.verified", "mikey.v.error",
                  "mikey.ticket.verified", "mikey.ticket.error", "mikey.ticket.tpk_identity",
                  "mikey.ticket.mpk", "mikey.ticket.mpk_i", "mikey.ticket.mpk_r", "mikey.ticket.keys",
-                 "mikey.ticket.session_keys", "mikey.ticket.replay", "mikey.ticket.notes"}
+                 "mikey.ticket.session_keys", "mikey.ticket.replay", "mikey.ticket.notes",
+                 "mikey.replay", "mikey.clock_skew"}  # RFC 3830 §5.4 (codec/mikey/replay.py)
 
 
 def _derived(key: str) -> bool:

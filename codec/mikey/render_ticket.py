@@ -78,6 +78,27 @@ def annotate_json(doc: dict, msg: Message, res: TicketResult, show: bool,
     return doc
 
 
+_PAYLOAD_KEYS = ("mikey.kemac.verified", "mikey.kemac.error", "mikey.kemac.keys",
+                 "mikey.v.verified", "mikey.v.error", "mikey.ticket.verified",
+                 "mikey.ticket.error", "mikey.ticket.tpk_identity", "mikey.ticket.mpk",
+                 "mikey.ticket.mpk_i", "mikey.ticket.mpk_r", "mikey.ticket.keys")
+_TOP_KEYS = ("mikey.ticket.error", "mikey.ticket.session_keys", "mikey.ticket.replay",
+             "mikey.ticket.notes")
+
+
+def reannotate_json(doc: dict, msg: Message, res: TicketResult, show: bool,
+                    replay: str | None = None) -> dict:
+    """Replace what :func:`annotate_json` added to ``doc`` by the verdict of ``res`` (a
+    TRANSFER_INIT checked once its RESOLVE_RESP came); every other key is left alone."""
+    for rec in doc.get("mikey", ())[1:]:
+        for obj in rec.values():
+            for k in _PAYLOAD_KEYS:
+                obj.pop(k, None)
+    for k in _TOP_KEYS:
+        doc.pop(k, None)
+    return annotate_json(doc, msg, res, show, replay)
+
+
 def text_lines(res: TicketResult, show: bool, replay: str | None = None) -> list[str]:
     pad = "    "
     title = "PSK MIKEY" if res.mode == "psk" else "MIKEY-TICKET"
@@ -92,7 +113,7 @@ def text_lines(res: TicketResult, show: bool, replay: str | None = None) -> list
         add(what, f"not checked: {res.error}")
     t = res.ticket
     if t is not None:
-        add("Ticket", "verified" if t.verified else f"{'FAILED' if t.verified is False else 'not opened'}"
+        add("Ticket", "verified" if t.verified else f"{'FAILED' if t.verified is False else 'not checked'}"
                                                       f": {t.error}")
         for name in ("mpk", "mpk_i", "mpk_r"):
             if getattr(t, name) is not None:

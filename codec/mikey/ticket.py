@@ -308,9 +308,13 @@ def open_ticket(ticket: M.TICKET, ticket_bytes: bytes, keys: Keyring) -> TicketI
         return info
     v = data.payloads[v_i]
     idrpsk = next((p.id_data for p in data.find_all("IDR") if p.id_role == ROLE_PSK), None)
-    cands = _psk_candidates(keys, [_text(idrpsk)], None) or list(keys.psks)
+    tpk_name = _text(idrpsk) or (idrpsk.hex() if idrpsk else None)
+    named = _psk_candidates(keys, [tpk_name], None) if tpk_name else []
+    cands = named or list(keys.psks)  # no PSK of that name: any PSK whose ticket MAC verifies
+    missing = f"no key for {tpk_name}" if tpk_name else \
+        "no key for the ticket protection key (TPK): no [[psk]] opens the ticket"
     if not cands:
-        info.error = "no key: no [[psk]] to use as the ticket protection key (TPK)"
+        info.error = missing
         return info
     # MAC over the TICKET payload without its Next Payload, the Initiator Data and the MAC itself
     init_off, init_len = _ticket_layout(ticket, 0)
@@ -341,8 +345,11 @@ def open_ticket(ticket: M.TICKET, ticket_bytes: bytes, keys: Keyring) -> TicketI
         info.mpk_i = derive_mpk(info.mpk, MPKI_CONST, rand.rand, ticket.prf_func)
         info.mpk_r = derive_mpk(info.mpk, MPKR_CONST, rand.rand, ticket.prf_func)
         return info
-    info.verified = False
-    info.error = "ticket MAC does not verify with any TPK in the keyring"
+    if named:  # the TPK the ticket names (IDRpsk) is in the keyring and the MAC fails
+        info.verified = False
+        info.error = f"ticket MAC does not verify with the TPK of {tpk_name}"
+    else:  # none of the keyring's PSKs is the TPK: unchecked, not failed
+        info.error = missing
     return info
 
 
@@ -437,6 +444,9 @@ def _process_transfer_init(msg, wire, keys, res: TicketResult, known=None):
     res.verified, res.error = _v_check(
         msg, wire, info.mpk_i, K.label_rfc6043(msg.hdr.csb_id, 1, rand_i, None), idents,
         cuts=[(init_off, init_len)])
+    if res.verified is False:  # RFC 6043 §4.2.2.2: a message that fails is not used
+        res.notes.append("V MAC does not verify: no session keys released")
+        return
     tgks = [k for k in info.keys if k.type in (KEY_TGK, KEY_TGK_SALT, KEY_GTGK, KEY_GTGK_SALT,
                                                  KEY_TEK, KEY_TEK_SALT)]
     kemac = msg.find("KEMAC")
@@ -589,6 +599,11 @@ class ReplayCache:
             del self._entries[oldest_key]
         self._entries[key] = timestamp
         return "accepted"
+
+    def discard(self, key: bytes) -> None:
+        """Take an entry out again (a message accepted before its MAC could be checked, which
+        then failed)."""
+        self._entries.pop(bytes(key), None)
 
     def __len__(self):
         return len(self._entries)
