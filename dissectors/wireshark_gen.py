@@ -357,6 +357,9 @@ KEYLOG_FIELDS = [
     ("mikey.ticket.salt", "Salt", "string", None),
     ("mikey.3gpp.sender_uid", "Sender UID (keylog)", "string", None),
     ("mikey.3gpp.receiver_uid", "Receiver UID (keylog)", "string", None),
+    ("mikey.3gpp.period_no", "Key period number matched (keylog)", "uint32", "base.DEC"),
+    ("mikey.3gpp.sender_uri", "Sender URI, by its UID (keylog)", "string", None),
+    ("mikey.3gpp.receiver_uri", "Receiver URI, by its UID (keylog)", "string", None),
     ("mikey.3gpp.notes", "Note (keylog)", "string", None),
     ("mikey.3gpp.cs_use", "Use", "string", None),
     ("mikey.3gpp.key_params_error", "Key parameters not decrypted (keylog)", "string", None),
@@ -812,6 +815,9 @@ local function keylog_hdr(st, item)
   if m.period then gen(item:add(F["mikey.3gpp.period"], r, tonumber(m.period))) end
   if m.sender_uid then gen(item:add(F["mikey.3gpp.sender_uid"], r, m.sender_uid:lower())) end
   if m.receiver_uid then gen(item:add(F["mikey.3gpp.receiver_uid"], r, m.receiver_uid:lower())) end
+  if m.period_no then gen(item:add(F["mikey.3gpp.period_no"], r, tonumber(m.period_no))) end
+  if m.sender_uri_b64 then gen(item:add(F["mikey.3gpp.sender_uri"], r, b64text(m.sender_uri_b64))) end
+  if m.receiver_uri_b64 then gen(item:add(F["mikey.3gpp.receiver_uri"], r, b64text(m.receiver_uri_b64))) end
 end
 
 local function keylog_key_params(st, item, m, off)

@@ -76,8 +76,11 @@ F["mikey.3gpp.kp.text_len"] = ProtoField.uint16("mikey.3gpp.kp.text_len", "Text 
 F["mikey.3gpp.mki"] = ProtoField.string("mikey.3gpp.mki", "MKI")
 F["mikey.3gpp.notes"] = ProtoField.string("mikey.3gpp.notes", "Note (keylog)")
 F["mikey.3gpp.period"] = ProtoField.uint32("mikey.3gpp.period", "Key period (keylog)", base.DEC, nil, nil)
+F["mikey.3gpp.period_no"] = ProtoField.uint32("mikey.3gpp.period_no", "Key period number matched (keylog)", base.DEC, nil, nil)
 F["mikey.3gpp.receiver_uid"] = ProtoField.string("mikey.3gpp.receiver_uid", "Receiver UID (keylog)")
+F["mikey.3gpp.receiver_uri"] = ProtoField.string("mikey.3gpp.receiver_uri", "Receiver URI, by its UID (keylog)")
 F["mikey.3gpp.sender_uid"] = ProtoField.string("mikey.3gpp.sender_uid", "Sender UID (keylog)")
+F["mikey.3gpp.sender_uri"] = ProtoField.string("mikey.3gpp.sender_uri", "Sender URI, by its UID (keylog)")
 F["mikey.3gpp.srtp_master_key"] = ProtoField.string("mikey.3gpp.srtp_master_key", "SRTP master key")
 F["mikey.3gpp.srtp_master_salt"] = ProtoField.string("mikey.3gpp.srtp_master_salt", "SRTP master salt")
 F["mikey.cert"] = ProtoField.none("mikey.cert", "Certificate (CERT)")
@@ -1379,6 +1382,9 @@ local function keylog_hdr(st, item)
   if m.period then gen(item:add(F["mikey.3gpp.period"], r, tonumber(m.period))) end
   if m.sender_uid then gen(item:add(F["mikey.3gpp.sender_uid"], r, m.sender_uid:lower())) end
   if m.receiver_uid then gen(item:add(F["mikey.3gpp.receiver_uid"], r, m.receiver_uid:lower())) end
+  if m.period_no then gen(item:add(F["mikey.3gpp.period_no"], r, tonumber(m.period_no))) end
+  if m.sender_uri_b64 then gen(item:add(F["mikey.3gpp.sender_uri"], r, b64text(m.sender_uri_b64))) end
+  if m.receiver_uri_b64 then gen(item:add(F["mikey.3gpp.receiver_uri"], r, b64text(m.receiver_uri_b64))) end
 end
 
 local function keylog_key_params(st, item, m, off)
