@@ -76,6 +76,14 @@ def _entries(manifest, *kinds):
     return [e for e in manifest["entries"] if e["kind"] in kinds]
 
 
+GCM = "AEAD_AES_128_GCM"
+
+
+def _gcm(entries):
+    """The media entries of the TS 33.180 default profile (psk-call's are AES-CM)."""
+    return [e for e in entries if e["profile"] == GCM]
+
+
 # -- determinism -------------------------------------------------------------------------------
 def test_same_seed_same_bytes_other_seed_other_bytes(out, tmp_path):
     again = tmp_path / "again"
@@ -327,7 +335,7 @@ def test_srtp_packets_decrypt_with_keys_from_key_management(manifest, keyring):
     for e in _entries(manifest, "mikey-sakke"):
         for s in e["expect"]["crypto_sessions"]:
             sessions.add((s["cs_id"], s["mki"], s["master_key"], s["master_salt"]))
-    srtp_entries = _entries(manifest, "srtp")
+    srtp_entries = _gcm(_entries(manifest, "srtp"))
     assert {e["cs_id"] for e in srtp_entries} == {0, 1, 4}
     for e in srtp_entries:
         assert (e["cs_id"], e["mki"], e["master_key"], e["master_salt"]) in sessions
@@ -336,7 +344,7 @@ def test_srtp_packets_decrypt_with_keys_from_key_management(manifest, keyring):
 
 def test_srtcp_floor_control_decrypts(manifest):
     names = set()
-    for e in _entries(manifest, "srtcp"):
+    for e in _gcm(_entries(manifest, "srtcp")):
         assert e["cs_id"] == 6  # CSK, TS 33.180 Table E.1.3-1
         mk, ms = bytes.fromhex(e["master_key"]), bytes.fromhex(e["master_salt"])
         key, salt = _session(mk, ms, 3, 16), _session(mk, ms, 5, 12)
@@ -355,10 +363,50 @@ def test_srtcp_floor_control_decrypts(manifest):
             "Floor Idle"} <= names
 
 
+def test_psk_call_keys_and_media_match_libsrtp(manifest, keyring):
+    """psk-call: the PSK I_MESSAGE verifies and gives the stated master keys and salts per crypto
+    session; libsrtp (ctypes oracle, tests/libsrtp_oracle.py) protecting each plaintext with
+    those keys, the stated ROC and MKI writes exactly the captured SRTP and SRTCP octets."""
+    from codec.mikey import decode
+    from tests import libsrtp_oracle as L
+
+    psk = _entries(manifest, "mikey-psk")
+    assert len(psk) == 2
+    sessions = {}
+    for e in psk:
+        wire = bytes.fromhex(e["mikey"])
+        res = TK.process(decode(wire), wire, keyring)
+        assert res.verified is True and res.psk_identity == e["expect"]["psk_identity"]
+        got = [(k.cs_id, k.ssrc, k.roc, k.spi.hex(), k.tek.hex(), k.salt.hex(), k.transform.name)
+               for k in res.session_keys]
+        want = [(s["cs_id"], s["ssrc"], s["roc"], s["mki"], s["master_key"], s["master_salt"],
+                 s["profile"]) for s in e["expect"]["crypto_sessions"]]
+        assert got == want
+        sessions.update({(s["master_key"], s["mki"]): s for s in e["expect"]["crypto_sessions"]})
+    media = [e for e in _entries(manifest, "srtp", "srtcp") if e["capture"] == "psk-call.pcapng"]
+    assert {e["profile"] for e in media} == {"AES-CM-128/HMAC-SHA1-80", "AES-CM-128/HMAC-SHA1-32"}
+    assert {e.get("roc") for e in media} >= {0, 1} and any(e["mki"] for e in media)
+    for e in media:
+        assert (e["master_key"], e["mki"]) in sessions
+        tag = 4 if e["profile"].endswith("-32") else 10
+        pol = L.crypto_policy("AES-CM", 16, tag)
+        sender = L.Sender(bytes.fromhex(e["master_key"]), bytes.fromhex(e["master_salt"]), pol,
+                          pol, bytes.fromhex(e["mki"]), ssrc=e["ssrc"])
+        try:
+            if e["kind"] == "srtp":
+                sender.set_roc(e["ssrc"], e["roc"])
+                assert sender.protect(bytes.fromhex(e["rtp"])).hex() == e["srtp"], e["description"]
+            else:  # libsrtp's first SRTCP index is 1, as the generator's
+                assert e["srtcp_index"] == 1
+                assert sender.protect_rtcp(bytes.fromhex(e["rtcp"])).hex() == e["srtcp"]
+        finally:
+            sender.close()
+
+
 def test_srtp_against_libsrtp_when_installed(manifest):
     """Cross-check with libsrtp (pylibsrtp; not a project dependency yet: skipped without it)."""
     pylibsrtp = pytest.importorskip("pylibsrtp")
-    for e in _entries(manifest, "srtp")[:6]:
+    for e in _gcm(_entries(manifest, "srtp"))[:6]:
         pol = pylibsrtp.Policy(key=bytes.fromhex(e["master_key"] + e["master_salt"]),
                                ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
                                srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM)

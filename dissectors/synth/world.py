@@ -35,6 +35,7 @@ GMS_URI = uri("gms")
 GROUP_URI = uri("fire-brigade")
 TPK_IDENTITY = "tpk@kms.example.org"  # the ticket protection key's identity (RFC 6043 IDRpsk)
 LIST_SERVER = uri("list-server")
+PSK_CALL_IDENTITY = uri("console-1")  # the psk-call scenario's RFC 3830 IDi, its [[psk]] identity
 
 
 @dataclass
@@ -71,10 +72,19 @@ class World:
     def period(self) -> int:
         return self.kms.period_no(self.ntp)
 
+    @property
+    def psk_call_key(self) -> bytes:
+        """The RFC 3830 pre-shared key of the psk-call scenario (a stream of its own, so that the
+        world's other values stay as they were)."""
+        from dissectors.synth.rng import Rng
+
+        return Rng(self.seed, "world/psk-call").bytes(16)
+
     def keyring(self) -> Keyring:
         ring = Keyring(kms=[self.kms.public()], users=[p.keys for p in self.people.values()])
         ring.keks.append(self.kek)
         ring.psks.append(Psk(key=self.tpk, identity=TPK_IDENTITY))
+        ring.psks.append(Psk(key=self.psk_call_key, identity=PSK_CALL_IDENTITY))
         return ring
 
     def pem(self) -> bytes:
