@@ -30,7 +30,7 @@ def cmd_synth(args) -> int:
 
 def register(subparsers) -> None:
     """Add the `synth` command to the `mcsec` parser."""
-    from dissectors.synth import DEFAULT_CALLS, DEFAULT_SEED, SCENARIOS
+    from dissectors.synth import ALL_SCENARIOS, DEFAULT_CALLS, DEFAULT_SEED, SCENARIOS
 
     s = subparsers.add_parser(
         "synth", help="write sample MCPTT captures with their keys and a manifest",
@@ -38,14 +38,15 @@ def register(subparsers) -> None:
                     "MIKEY-TICKET, S/MIME, KMS provisioning, SRTP/SRTCP), the keyring TOML, the "
                     "KMS XML documents and manifest.json listing every frame that carries key "
                     "material and what it decodes to.  The same seed gives the same octets.",
-        epilog="scenarios: " + ", ".join(SCENARIOS))
+        epilog="scenarios: " + ", ".join(SCENARIOS) + "; only when named: "
+               + ", ".join(n for n in ALL_SCENARIOS if n not in SCENARIOS))
     s.add_argument("outdir", metavar="OUTDIR", help="directory to write into (created)")
     s.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="N",
                    help=f"seed of every key, random value and timestamp (default {DEFAULT_SEED})")
     s.add_argument("--calls", type=int, default=DEFAULT_CALLS, metavar="N",
                    help=f"private calls in the private-call capture (default {DEFAULT_CALLS}; odd "
                         "calls carry the MIKEY at SDP media level, even ones at session level)")
-    s.add_argument("--scenario", action="append", choices=list(SCENARIOS), metavar="NAME",
+    s.add_argument("--scenario", action="append", choices=list(ALL_SCENARIOS), metavar="NAME",
                    help="generate only this scenario (repeatable; default: all)")
     s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     s.set_defaults(func=cmd_synth)

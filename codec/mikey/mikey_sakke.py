@@ -505,7 +505,7 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
                     prf_func: int = 1, id_scheme: int = 2, sp: M.SP | None = None,
                     iv: bytes | None = None, sakke_to_self: bool = False,
                     j: int | None = None, srtp_ids: list[tuple[int, int]] = (),
-                    identities: str = "uri") -> bytes:
+                    identities: str = "uri", key_params_data: bytes | None = None) -> bytes:
     """A signed, encapsulated MIKEY-SAKKE I_MESSAGE carrying ``key`` (TS 33.180 §E.2–§E.4).
 
     ``key_id`` is the key's ID (GMK-ID, PCK-ID, CSK-ID); for a GMK the HDR carries the
@@ -514,7 +514,8 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
     ``ntp_time`` is the 64-bit NTP timestamp for T (seconds in the high 32 bits).
     ``identities``: "uri" (IDRi/IDRr carry the URIs, TS 33.180 §E.1.2), "uid" (they carry the
     32-octet UIDs as byte strings) or "uid-roles" (UIDs in IDR roles 8/9 with ID type 1, as
-    Streamwide's identity hiding writes them; UNCONFIRMED roles).
+    Streamwide's identity hiding writes them; UNCONFIRMED roles).  ``key_params_data``: GEN_EXT
+    type 7 data written as is (e.g. a legacy layout) instead of protected ``key_params``.
     """
     if len(key) != sakke.SSV_LEN:
         raise ValueError("TS 33.180 keys are 16 octets")
@@ -556,6 +557,8 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
     if key_params is not None:
         payloads.append(M.GEN_EXT(type=7, data=KP.protect_key_parameters(key_params, key, csb_id,
                                                                           iv=iv)))
+    elif key_params_data is not None:
+        payloads.append(M.GEN_EXT(type=7, data=key_params_data))
     sign = M.SIGN(s_type=2, signature=bytes(eccsi.SIGNATURE_LEN))
     payloads.append(sign)
     msg = Message(hdr, payloads)

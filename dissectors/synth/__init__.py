@@ -21,6 +21,10 @@ from pathlib import Path
 from dissectors.safefile import write_secret
 from dissectors.synth.rng import Rng, seeded_builders
 from dissectors.synth.scenarios import SCENARIOS
+from dissectors.synth.uid_scenario import EXTRA_SCENARIOS
+
+# generated only when named (not in the bundled pcaps/): see dissectors/synth/uid_scenario.py
+ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
 from dissectors.synth.world import build_world
 
 MANIFEST_VERSION = 1
@@ -32,9 +36,9 @@ def generate(outdir, seed: int = DEFAULT_SEED, calls: int = DEFAULT_CALLS,
              scenarios: list[str] | None = None) -> dict:
     """Write the captures, keys and manifest for ``seed`` into ``outdir``; returns the manifest."""
     names = list(SCENARIOS) if not scenarios else list(dict.fromkeys(scenarios))
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in ALL_SCENARIOS]
     if unknown:
-        raise ValueError(f"unknown scenario(s) {unknown}: choose from {list(SCENARIOS)}")
+        raise ValueError(f"unknown scenario(s) {unknown}: choose from {list(ALL_SCENARIOS)}")
     if calls < 1:
         raise ValueError("--calls must be at least 1")
     out = Path(outdir)
@@ -46,7 +50,7 @@ def generate(outdir, seed: int = DEFAULT_SEED, calls: int = DEFAULT_CALLS,
     entries, tls_entries, captures = [], [], {}
     for name in names:
         rng = Rng(seed, f"scenario/{name}")
-        sc = SCENARIOS[name](world, rng, calls)
+        sc = ALL_SCENARIOS[name](world, rng, calls)
         with seeded_builders(rng.child("builders"), clock=sc.clock):
             sc.run()
         data = sc.cap.pcapng()
@@ -88,4 +92,4 @@ def generate(outdir, seed: int = DEFAULT_SEED, calls: int = DEFAULT_CALLS,
     return manifest
 
 
-__all__ = ["generate", "SCENARIOS", "DEFAULT_SEED", "DEFAULT_CALLS"]
+__all__ = ["generate", "SCENARIOS", "ALL_SCENARIOS", "DEFAULT_SEED", "DEFAULT_CALLS"]
