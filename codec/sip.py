@@ -44,6 +44,7 @@ class StreamFramer:
         self.offset = 0  # stream offset of buffer[0]
         self.max_buffer = max_buffer
         self.dropped = 0
+        self.length_required = True  # SIP §18.3; RTSP (RFC 2326 §4.3): no Content-Length, no body
 
     def feed(self, data: bytes) -> list[Framed]:
         self.buffer += data
@@ -102,7 +103,9 @@ class StreamFramer:
             return None
         head = bytes(buf[:end])
         cl = _CONTENT_LENGTH.search(head)
-        if cl is None:
+        if cl is None and not self.length_required:
+            length = 0
+        elif cl is None:
             findings.append(Finding("SIP.Content-Length", self.offset,
                                     "no Content-Length on a stream transport (RFC 3261 §18.3): "
                                     "body taken as empty"))

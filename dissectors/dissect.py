@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from codec.sip import HTTP_START as HTTP_START_RE
-from codec.sip import StreamFramer, looks_like_sip
+from codec.sip import StreamFramer, looks_like_rtsp, looks_like_sip
+from codec.rtsp import RtspFramer
 from dissectors.capture import CaptureError, read_frames
 from dissectors.flows import (Anomaly, Datagram, FlowTable, StreamData, StreamEnd, StreamGap,
                               StreamStart)
@@ -25,7 +26,7 @@ HTTP_START = (b"HTTP/1.", b"POST ", b"GET ", b"PUT ")
 class _Direction:
     framer: StreamFramer | None = None
     frames: list = field(default_factory=list)
-    kind: str | None = None  # "sip" | "http" | "mikey" | None (undecided)
+    kind: str | None = None  # "sip" | "http" | "rtsp" | "mikey" | None (undecided)
 
 
 def HttpFramer() -> StreamFramer:
@@ -141,6 +142,8 @@ def _event(ev, flows, directions, times):
                 d.framer, d.kind = StreamFramer(), "sip"
             elif data.startswith(HTTP_START):
                 d.framer, d.kind = HttpFramer(), "http"
+            elif looks_like_rtsp(data.lstrip(b"\r\n")):  # RFC 2326 on any port (8554, 554, …)
+                d.framer, d.kind = RtspFramer(), "rtsp"
             elif 2269 in (start.sport, start.dport):
                 d.kind = "mikey"
             else:
@@ -160,12 +163,16 @@ def _event(ev, flows, directions, times):
             if framed.data:
                 frames = list(dict.fromkeys(d.frames)) or list(ev.frames)
                 d.frames = [] if not d.framer.buffer else [ev.frames[-1]]
-                yield Unit(frames, times.get(frames[-1], 0.0), "tcp", src, sport, dst, dport,
+                # RTP/RTCP interleaved in RTSP (RFC 2326 §10.12) goes to the media analysis
+                transport = ("rtsp-interleaved" if getattr(framed, "channel", None) is not None
+                             else "tcp")
+                yield Unit(frames, times.get(frames[-1], 0.0), transport, src, sport, dst, dport,
                            framed.data)
     elif isinstance(ev, StreamGap):
         d = directions.get((ev.flow_id, ev.direction))
         if d is not None and d.framer is not None:
-            d.framer = StreamFramer(start=d.framer.start)  # resynchronise after the hole
+            d.framer = (RtspFramer() if d.kind == "rtsp"  # resynchronise after the hole
+                        else StreamFramer(start=d.framer.start))
             d.frames = []
         yield {"kind": "anomaly", "layer": "tcp", "flow": ev.flow_id, "direction": ev.direction,
                "what": f"{ev.missing_bytes} octet(s) missing at stream offset {ev.offset} "

@@ -22,6 +22,8 @@ from codec.mikey import decode as mikey_decode
 from codec.mikey import mikey_sakke, render, render_sakke, render_ticket, ticket
 from codec.mikey.exchange import ExchangeTracker
 from codec.sdp import key_mgmt_attributes
+from codec import rtsp as rtsp_codec
+from codec.mikey.clear_keys import clear_srtp_keys
 
 MIKEY_PORT = 2269
 
@@ -54,6 +56,10 @@ class Session:
     # TLS-PSKs of MIKEY-TICKET TLS crypto sessions (seed 004 Annex X), for the TLS hook
     tls_psks: list = field(default_factory=list)
     msrp_buffers: dict = field(default_factory=dict)  # connection -> incomplete MSRP octets
+    # RTSP connections (RFC 2326): requests by CSeq and the keys announced per stream URL
+    rtsp_connections: dict = field(default_factory=dict)
+    # (address, port) -> the RTSP stream a SETUP's Transport ties to it (RFC 2326 §12.39)
+    rtsp_ports: dict = field(default_factory=dict)
     exchanges: Any = None  # codec.mikey.exchange.ExchangeTracker, made with the first message
     _ticket_docs: dict = field(default_factory=dict)  # tracker entry seq -> (doc, Message)
     # RFC 3830 §5.4 for every I_MESSAGE: first sightings per receiving host, and the allowed
@@ -83,27 +89,116 @@ class Session:
             return self._rtsp(base, unit.data)
         if unit.data.startswith((b"HTTP/1.", b"POST ", b"GET ", b"PUT ")):
             return self._http(base, unit.data)
-        if unit.transport == "udp":
+        if unit.transport in ("udp", "rtsp-interleaved"):  # RFC 2326 §10.12: RTP in RTSP
             return self._media(base, unit.data)
         return []
 
-    # -- RTSP (RFC 4567 §3.3 KeyMgmt header; RFC 2326) -----------------------------------------
+    # -- RTSP (RFC 2326; RFC 4567 §3.3 KeyMgmt header, §4 SDP key-mgmt) -------------------------
     def _rtsp(self, base, data):
-        head, _, _ = data.partition(b"\r\n\r\n")
-        lines = head.decode("utf-8", "replace").split("\r\n")
+        """MIKEY in ``KeyMgmt`` headers (SETUP, ANNOUNCE replies …) and in SDP bodies (DESCRIBE
+        reply, ANNOUNCE); a SETUP reply's ``Transport`` ties each stream's keys to its RTP/RTCP
+        ports (client_port/server_port), so media records name their RTSP stream."""
+        try:
+            msg = rtsp_codec.parse(data)
+        except DecodeError as e:
+            return [dict(base, kind="rtsp", error=_err(e))]
+        request = not msg.is_response
+        client = (base["src"], base["sport"]) if request else (base["dst"], base["dport"])
+        server = (base["dst"], base["dport"]) if request else (base["src"], base["sport"])
+        conn = self.rtsp_connections.get((client, server))
+        if conn is None:
+            conn = self.rtsp_connections[(client, server)] = {"requests": {}, "keys": []}
+            while len(self.rtsp_connections) > 256:  # bounded: forget the oldest connection
+                del self.rtsp_connections[next(iter(self.rtsp_connections))]
+        cseq = msg.header("cseq")
+        info = {"start_line": msg.start_line, "cseq": cseq}
+        if request:
+            conn["requests"][cseq] = (msg.method, msg.url)
+            while len(conn["requests"]) > 64:
+                del conn["requests"][next(iter(conn["requests"]))]
+            method, url = msg.method, msg.url
+        else:
+            method, url = conn["requests"].get(cseq, (None, None))
+            if method:
+                info["request"] = f"{method} {url}"
+        side = "client" if request else "server"  # whose keys this message announces
+        base = dict(base, rtsp=info)
         out = []
-        base = dict(base, rtsp={"start_line": lines[0]})
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep and name.strip().lower() == "keymgmt":
-                try:
-                    blobs = mikey_from_rtsp(value)
-                except (ValueError, TypeError) as e:
+        for value in msg.all("keymgmt"):
+            for spec in rtsp_codec.key_mgmt(value):
+                if spec.error:
                     out.append(dict(base, kind="rtsp", error={"path": "RTSP.KeyMgmt", "offset": 0,
-                                                              "reason": f"bad KeyMgmt: {e}"}))
+                                                              "reason": f"bad KeyMgmt: {spec.error}"}))
+                elif spec.prot == "mikey":
+                    rec = self._mikey(base, spec.data, "rtsp KeyMgmt", None)
+                    out.append(rec)
+                    self._rtsp_keys(conn, rec, spec.uri or url, side)
+        ctype = (msg.header("content-type") or "").split(";")[0].strip().lower()
+        if msg.body and ctype == "application/sdp":
+            text = msg.body.decode("utf-8", "replace")
+            content_base = msg.header("content-base") or msg.header("content-location") or url
+            controls = rtsp_codec.sdp_controls(text, content_base)
+            try:
+                attrs = key_mgmt_attributes(text)
+            except DecodeError as e:
+                self.stats["errors"] += 1
+                attrs = []
+                out.append(dict(base, kind="rtsp", error=_err(e)))
+            for attr in attrs:
+                if attr.protocol != "mikey":
                     continue
-                out.extend(self._mikey(base, b, "rtsp KeyMgmt", None) for b in blobs)
+                media = attr.media_index
+                where = "sdp session" if media is None else f"sdp media {media}"
+                rec = self._mikey(base, attr.data, f"rtsp {where}", None)
+                out.append(rec)
+                stream = (controls[media] if media is not None and media < len(controls)
+                          else content_base)
+                self._rtsp_keys(conn, rec, stream, side)
+        if not request and method == "SETUP" and msg.status == 200:
+            streams = self._rtsp_transport(conn, msg, url, client, server)
+            if streams:
+                out.append(dict(base, kind="rtsp", rtsp=dict(info, streams=streams)))
         return out
+
+    def _rtsp_keys(self, conn, rec, url, side):
+        """Remember the crypto sessions a MIKEY record keyed for an RTSP stream URL."""
+        doc = rec.get("mikey") or {}
+        hdr = (doc.get("mikey") or [{}])[0].get("mikey.hdr", {})
+        labels = [f"PSK 0x{hdr.get('mikey.csb_id', 0):08x} CS {s['mikey.ticket.cs_id']}"
+                  for s in doc.get("mikey.ticket.session_keys", ())]
+        ssrcs = [s["mikey.ticket.ssrc"] for s in doc.get("mikey.ticket.session_keys", ())
+                 if s.get("mikey.ticket.ssrc") is not None]
+        conn["keys"].append({"url": url, "side": side, "keys": labels, "ssrcs": ssrcs,
+                             "frame": rec.get("frame")})
+        del conn["keys"][:-64]  # bounded
+
+    def _rtsp_transport(self, conn, msg, url, client, server):
+        """RFC 2326 §12.39: the SETUP reply's client_port/server_port pairs (RTP, RTCP)."""
+        streams = []
+        for t in rtsp_codec.transport(msg.header("transport") or ""):
+            keys = [k for k in conn["keys"] if rtsp_codec.same_stream(k["url"], url)
+                    or (k["url"] and url and url.startswith(k["url"].rstrip("/") + "/"))]
+            stream = {"url": url, "protocol": t.protocol}
+            for side, addr, ports in (("client", client[0], t.client_port),
+                                      ("server", server[0], t.server_port)):
+                if not ports:
+                    continue
+                stream[f"{side}_port"] = list(ports)
+                mine = [k for k in keys if k["side"] == side]
+                for port, channel in zip(ports, ("RTP", "RTCP")):
+                    self.rtsp_ports[(addr, port)] = {
+                        "url": url, "side": side, "channel": channel,
+                        "keys": [lbl for k in mine for lbl in k["keys"]]}
+                stream[f"{side}_keys"] = [{"frame": k["frame"], "keys": k["keys"],
+                                           "ssrcs": k["ssrcs"]} for k in mine]
+            if t.interleaved:
+                stream["interleaved"] = list(t.interleaved)
+            if t.ssrc is not None:
+                stream["ssrc"] = t.ssrc
+            streams.append(stream)
+        while len(self.rtsp_ports) > 4096:  # bounded
+            del self.rtsp_ports[next(iter(self.rtsp_ports))]
+        return streams
 
     # -- MSRP (RFC 4975), e.g. over TLS-PSK (seed 004) ------------------------------------------
     def _msrp(self, base, unit):
@@ -155,6 +250,9 @@ class Session:
         if res.ok:
             rec["plaintext"] = (res.plaintext.hex() if self.show_secrets
                                 else f"<{len(res.plaintext)} octets decrypted; --show-secrets>")
+        stream = self.rtsp_ports.get((base["src"], base["sport"]))
+        if stream is not None:  # sent from ports an RTSP SETUP tied to a stream
+            rec["rtsp_stream"] = stream
         return [rec]
 
     # -- SIP -----------------------------------------------------------------------------------
@@ -222,11 +320,40 @@ class Session:
         doc = render.to_json(msg, show_secrets=self.show_secrets)
         if self.keyring is not None:
             self._keys(doc, msg, data)
+        self._clear_srtp(doc, msg)
         self._replay_and_skew(doc, msg, base, data)
         rec["mikey"] = doc
         self.history.append((msg, data))
         del self.history[:-256]  # bounded
         return rec
+
+    def _clear_srtp(self, doc, msg):
+        """SRTP keys of a NULL-encrypted KEMAC (GStreamer, gortsplib, LIVE555): no keyring
+        needed; the quirks are findings (codec.mikey.clear_keys)."""
+        clear = clear_srtp_keys(msg)
+        if clear is None:
+            return
+        doc.setdefault("mikey.findings", []).extend(
+            {"path": f.path, "offset": f.offset, "message": f.message} for f in clear.findings)
+        if clear.error:
+            doc["mikey.clear_keys.error"] = clear.error
+        if "mikey.ticket.session_keys" in doc:  # the keyring's PSK opened it already
+            return
+        show = self.show_secrets
+        doc["mikey.ticket.session_keys"] = [
+            {"mikey.ticket.cs_id": s.cs_id, "mikey.ticket.prot_type": s.prot_type,
+             "mikey.ticket.spi": s.spi.hex(),
+             "mikey.ticket.tek": s.tek.hex() if show else render.HIDDEN,
+             "mikey.ticket.salt": s.salt.hex() if show else render.HIDDEN,
+             "mikey.ticket.ssrc": s.ssrc, "mikey.ticket.roc": s.roc,
+             "mikey.ticket.srtp_transform": s.transform.name,
+             "mikey.ticket.keys_from": "NULL-encrypted KEMAC (keys in the clear)"}
+            for s in clear.sessions]
+        for s in clear.sessions:
+            why = self.media.add_session(s.spi, s.tek, s.salt, f"PSK 0x{msg.hdr.csb_id:08x} CS "
+                                         f"{s.cs_id}", s.ssrc, s.roc, s.transform)
+            if why:
+                doc.setdefault("mikey.clear_keys.error", why)
 
     def _keys(self, doc, msg, data):
         if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:

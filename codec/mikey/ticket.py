@@ -211,6 +211,18 @@ def sp_params(msg, policy_no: int) -> dict | None:
     return None
 
 
+def sp_tag_len_quirk(params: dict | None) -> int | None:
+    """GStreamer's SP (gst_mikey_message_new_from_caps): the HMAC *tag* length (4 or 10) in
+    parameter 3, the session auth *key* length (20 for HMAC-SHA1, RFC 3711 §8.2), and no
+    parameter 11 (the tag length, RFC 3830 §6.10.1).  Returns that tag length, or None."""
+    if not params or S.SP_TAG_LEN in params:
+        return None
+    if int.from_bytes(params.get(S.SP_AUTH, b"\x01"), "big") != S.AUTH_HMAC_SHA1:
+        return None
+    value = int.from_bytes(params.get(S.SP_AUTH_KEY_LEN, b""), "big")
+    return value if value in (4, 10) else None
+
+
 def _crypto_session_list(msg, notes):
     """(CS ID, Policy No, SSRC, ROC, SPI) of each crypto session the HDR's CS ID map names."""
     hdr = msg.hdr
@@ -257,6 +269,12 @@ def psk_session_keys(msg, key_data: list, notes: list) -> list:
         if params is None and msg.find("SP") is not None:
             notes.append(f"CS {cs_id}: no SRTP SP payload with Policy No {policy_no}: "
                          "RFC 3830 §6.10.1 defaults")
+        tag = sp_tag_len_quirk(params)
+        if tag is not None:  # GStreamer: parameter 3 is the tag length (reference/mikey.md §9.3)
+            params = dict(params)
+            params[S.SP_AUTH_KEY_LEN], params[S.SP_TAG_LEN] = bytes([20]), bytes([tag])
+            notes.append(f"CS {cs_id}: SP parameter 3 = {tag} without parameter 11 read as the "
+                         "HMAC tag length (GStreamer), auth key length 20")
         try:
             t = S.transform_from_sp(params, len(mki))
         except S.TransformError as e:

@@ -1,0 +1,224 @@
+"""RTSP (RFC 2326; RFC 7826 for 2.0) as far as key management needs it: framing a TCP stream,
+the headers that carry or place keys (RFC 4567 §3.3 ``KeyMgmt``; §12.39 ``Transport``;
+``Content-Base``/``Content-Location`` for SDP ``a=control`` URLs), and SDP bodies.
+
+:class:`RtspFramer` is sans-I/O like :class:`codec.sip.StreamFramer`: messages end after their
+headers and Content-Length octets (RFC 2326 §4.3: no Content-Length means no body, which is not an
+error in RTSP); interleaved binary data (RFC 2326 §10.12: ``$`` ‖ channel ‖ 16-bit length ‖ data,
+RTP/RTCP over the RTSP connection) is cut out as frames of its own with their channel.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+
+from codec.errors import DecodeError
+from codec.sip import RTSP_START, Framed, StreamFramer
+
+INTERLEAVED_MARK = 0x24  # "$" (RFC 2326 §10.12)
+
+
+@dataclass
+class RtspFramed(Framed):
+    channel: int | None = None  # interleaved channel (RFC 2326 §10.12), None for a message
+
+
+class RtspFramer(StreamFramer):
+    """Cut an RTSP byte stream into messages and interleaved frames."""
+
+    def __init__(self, max_buffer: int | None = None):
+        super().__init__(start=RTSP_START, **({"max_buffer": max_buffer} if max_buffer else {}))
+        self.length_required = False
+
+    def _next(self):
+        buf = self.buffer
+        lead = 0
+        while lead < len(buf) and buf[lead] in (13, 10):
+            lead += 1
+        if lead:
+            del buf[:lead]
+            self.offset += lead
+        if buf[:1] == b"$":
+            if len(buf) < 4:
+                return None
+            channel, size = buf[1], int.from_bytes(buf[2:4], "big")
+            if len(buf) < 4 + size:
+                return None
+            data = bytes(buf[4:4 + size])
+            del buf[:4 + size]
+            framed = RtspFramed(data, self.offset, [], channel)
+            self.offset += 4 + size
+            return framed
+        nxt = super()._next()
+        if nxt is not None and not isinstance(nxt, RtspFramed):
+            nxt = RtspFramed(nxt.data, nxt.offset, nxt.findings)
+        return nxt
+
+
+@dataclass
+class RtspMessage:
+    start_line: str
+    headers: list = field(default_factory=list)  # [(name, value)] in wire order
+    body: bytes = b""
+
+    @property
+    def is_response(self) -> bool:
+        return self.start_line.startswith("RTSP/")
+
+    @property
+    def method(self) -> str | None:
+        return None if self.is_response else self.start_line.split(" ", 1)[0]
+
+    @property
+    def url(self) -> str | None:
+        return None if self.is_response else self.start_line.split(" ")[1]
+
+    @property
+    def status(self) -> int | None:
+        if not self.is_response:
+            return None
+        parts = self.start_line.split(" ")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
+    def all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for n, v in self.headers if n.lower() == name]
+
+
+def parse(data: bytes) -> RtspMessage:
+    """Start line, headers (continuation lines folded, RFC 2326 §4.2 / RFC 822) and body."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = data.partition(b"\n\n")
+    lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    if not lines or not RTSP_START.match(lines[0].encode("utf-8", "replace")):
+        raise DecodeError("RTSP.start_line", 0, "not an RTSP start line")
+    msg = RtspMessage(lines[0], [], body)
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and msg.headers:
+            name, value = msg.headers[-1]
+            msg.headers[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, colon, value = line.partition(":")
+        if colon:
+            msg.headers.append((name.strip(), value.strip()))
+    return msg
+
+
+def _params(spec: str) -> dict[str, str]:
+    """``a=b;c;d="e;f"`` → {a: b, c: "", d: "e;f"} (quoted values may hold ';' and ',')."""
+    out = {}
+    for m in re.finditer(r'\s*([^=;\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?\s*(?:;|$)', spec):
+        value = m.group(2) or ""
+        out[m.group(1).lower()] = value[1:-1] if value.startswith('"') else value.strip()
+    return out
+
+
+def _split_specs(value: str) -> list[str]:
+    """Comma-separated specs, commas inside quotes kept (RFC 2326 §12.39, RFC 4567 §3.3)."""
+    return [s for s in re.findall(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+', value) if s.strip()]
+
+
+@dataclass
+class KeyMgmtSpec:
+    prot: str
+    uri: str | None
+    data: bytes | None
+    error: str | None = None
+
+
+def key_mgmt(value: str) -> list[KeyMgmtSpec]:
+    """The key-management specs of a ``KeyMgmt`` header (RFC 4567 §3.3):
+    ``prot=mikey; uri="…"; data="<base64>"``, several separated by commas."""
+    out = []
+    for spec in _split_specs(value):
+        p = _params(spec)
+        item = KeyMgmtSpec(p.get("prot", ""), p.get("uri"), None)
+        if "data" not in p:
+            item.error = "no data parameter"
+        else:
+            try:
+                item.data = base64.b64decode("".join(p["data"].split()), validate=True)
+            except (binascii.Error, ValueError) as e:
+                item.error = f"invalid base64 in data: {e}"
+        out.append(item)
+    return out
+
+
+def _port_range(text: str | None) -> tuple[int, ...] | None:
+    """``5000-5001`` or ``5000`` (RFC 2326 §12.39 port ranges)."""
+    if not text:
+        return None
+    parts = text.split("-")
+    if not all(p.isdigit() and int(p) < 65536 for p in parts) or len(parts) > 2:
+        return None
+    return tuple(int(p) for p in parts)
+
+
+@dataclass
+class TransportSpec:
+    protocol: str  # "RTP/AVP", "RTP/SAVP", "RTP/SAVP/UDP", …
+    client_port: tuple | None = None
+    server_port: tuple | None = None
+    interleaved: tuple | None = None
+    ssrc: int | None = None
+    mode: str | None = None
+    params: dict = field(default_factory=dict)
+
+
+def transport(value: str) -> list[TransportSpec]:
+    """The transport specs of a ``Transport`` header (RFC 2326 §12.39)."""
+    out = []
+    for spec in _split_specs(value):
+        proto, _, rest = spec.strip().partition(";")
+        p = _params(rest)
+        ssrc = p.get("ssrc")
+        try:
+            ssrc_value = int(ssrc, 16) if ssrc else None
+        except ValueError:
+            ssrc_value = None
+        out.append(TransportSpec(proto.strip(), _port_range(p.get("client_port")),
+                                 _port_range(p.get("server_port")),
+                                 _port_range(p.get("interleaved")),
+                                 ssrc_value if ssrc_value is None or ssrc_value < 1 << 32 else None,
+                                 p.get("mode", "").strip('"') or None, p))
+    return out
+
+
+def sdp_controls(sdp: str, base: str | None) -> list[str | None]:
+    """The absolute ``a=control`` URL of each m= block of an SDP body (RFC 2326 §C.1.1, §C.1.3:
+    relative to Content-Base, or to the session-level control; ``*`` is the base itself)."""
+    session = None
+    media: list = []
+    for line in sdp.replace("\r\n", "\n").split("\n"):
+        if line.startswith("m="):
+            media.append(None)
+        elif line.startswith("a=control:"):
+            url = line[len("a=control:"):].strip()
+            if media:
+                media[-1] = url
+            else:
+                session = url
+    root = base
+    if session and session != "*":
+        root = session if "://" in session else _join(base, session)
+    return [None if c is None else c if "://" in c else root if c == "*" else _join(root, c)
+            for c in media]
+
+
+def _join(base: str | None, rel: str) -> str:
+    if not base:
+        return rel
+    return base + rel if base.endswith("/") else f"{base}/{rel}"
+
+
+def same_stream(a: str | None, b: str | None) -> bool:
+    """URLs of one stream: equal but for a trailing slash."""
+    return a is not None and b is not None and a.rstrip("/") == b.rstrip("/")
