@@ -47,6 +47,7 @@ class _Entry:
     ctx: srtp.Context
     label: str
     alt_rtcp: srtp.Context | None = None  # HMAC-SHA1-32: SRTCP tag of 4 or of 10 octets
+    ssrc: int | None = None  # the stream the CS ID map names, if any
 
 
 def _label(label: str, t: srtp.Transform) -> str:
@@ -80,7 +81,7 @@ class MediaKeys:
             ctx = srtp.Context(transform, bytes(master_key), bytes(master_salt))
         except srtp.TransformError as e:
             return str(e)
-        entry = _Entry(ctx, _label(label, transform))
+        entry = _Entry(ctx, _label(label, transform), ssrc=ssrc or None)
         if transform.auth == srtp.AUTH_HMAC_SHA1 and transform.rtp_tag_len == 4:
             other = 10 if transform.rtcp_tag_len == 4 else 4  # RFC 3711 §4.2 vs RFC 4568 §6.2.1
             entry.alt_rtcp = srtp.Context(replace(transform, rtcp_tag_len=other),
@@ -161,7 +162,11 @@ class MediaKeys:
                         return res
                 return res if bound is not None else None
         known = self.by_ssrc.get((ssrc, mki, kind))
-        ordered = ([known] if known else []) + [e for e in entries if e is not known]
+        # the stream's own keys first (several CSs may share an MKI; NULL auth cannot tell them
+        # apart), then those bound to no SSRC, then the rest
+        rest = sorted((e for e in entries if e is not known),
+                      key=lambda e: 0 if e.ssrc == ssrc else 1 if e.ssrc is None else 2)
+        ordered = ([known] if known else []) + rest
         res = None
         for entry in ordered:  # the GCM tag tells which crypto session a stream belongs to
             res = self._open_with(entry, packet, mki, rtcp, ssrc)
