@@ -321,3 +321,19 @@ def test_forked_key_label():
     label = (bytes.fromhex("2B288856") + b"\xff" * 5 + b"\x00" + len(id_data).to_bytes(2, "big")
              + id_data + bytes([16]) + randr)
     assert TK.fork_key(mpk_r, TK.MPKR_FORK_CONST, id_data, randr, 1) == ref_prf(mpk_r, label, 16, True)
+
+
+def test_exchange_tracker_initiator_view(round_trip):
+    """The initiator with only its PSK: MPKi and the TGK come in its REQUEST_RESP, whose TICKET
+    is the one it transfers (codec/mikey/exchange.py matches them by ticket identity)."""
+    from codec.mikey.exchange import ExchangeTracker
+
+    r = round_trip
+    tracker = ExchangeTracker(Keyring(psks=[Psk(key=r["psk_alice"], identity=ALICE)]))
+    for name in ("req_init", "req_resp"):
+        assert tracker.feed(decode(r[name]), r[name]).entry.result.verified is True
+    res = tracker.feed(decode(r["transfer"]), r["transfer"]).entry.result
+    assert res.verified is True and res.ticket.verified is None  # no TPK: the ticket unchecked
+    with_tpk = TK.process(decode(r["transfer"]), r["transfer"],
+                          Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)]))
+    assert [s.tek for s in res.session_keys] == [s.tek for s in with_tpk.session_keys]
