@@ -141,10 +141,11 @@ def open_body(body: bytes, content_type: str, keyring: Keyring,
     if msg.hdr.data_type != TK.TRANSFER_INIT:
         res.error = f"the MIKEY part is data type {msg.hdr.data_type}, not TRANSFER_INIT (14)"
         return res
-    if replay_cache is not None:
-        t = msg.find("T")
-        res.replay = replay_cache.check(transfer, t.ts_value if t else 0)
     res.transfer = tr = TK.process(msg, transfer, keyring)
+    if replay_cache is not None:  # a TRANSFER_INIT whose MAC fails is never cached as accepted
+        t = msg.find("T")
+        res.replay = "rejected" if tr.verified is False else replay_cache.check(
+            transfer, t.ts_value if t else 0)
     if tr.verified is not True:
         res.error = f"TRANSFER_INIT not verified: {tr.error or 'no key'}"
         return res

@@ -137,3 +137,24 @@ def test_cli_opens_a_sip_message(tpk, tmp_path, capsys):
     out2 = tmp_path / "none.txt"
     assert main(["psk-smime", str(f), "--keys", str(wrong), "--out", str(out2)]) == 1
     assert not out2.exists()  # no plaintext from a message that did not check out
+
+
+def test_transfer_init_whose_mac_fails_is_never_cached(tpk):
+    """RFC 3830 §5.4 / seed 004 §8.3.1.1: only a message that verifies enters the replay cache."""
+    import base64
+
+    body, ctype, ti = _message(tpk)
+    bad = bytearray(ti)
+    bad[-1] ^= 1  # the last octet of the V MAC
+    b64, bad_b64 = base64.b64encode(ti), base64.b64encode(bytes(bad))
+    if b64 not in body:  # folded base64
+        b64, bad_b64 = (base64.encodebytes(x).replace(b"\n", b"\r\n").strip()
+                        for x in (ti, bytes(bad)))
+    assert b64 in body
+    tampered = body.replace(b64, bad_b64)
+    cache = TK.ReplayCache(8)
+    for _ in range(2):
+        res = S.open_body(tampered, ctype, _ring(tpk), cache)
+        assert not res.ok and res.transfer.verified is False and res.replay == "rejected"
+    assert len(cache) == 0
+    assert S.open_body(body, ctype, _ring(tpk), cache).replay == "accepted"
