@@ -14,7 +14,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from codec import mime, psk_smime, sip
+from codec import mime, psk_smime, rtp, sip
 from codec.media import MediaKeys
 from codec.errors import DecodeError
 from codec.keyring import Keyring
@@ -60,6 +60,7 @@ class Session:
     rtsp_connections: dict = field(default_factory=dict)
     # (address, port) -> the RTSP stream a SETUP's Transport ties to it (RFC 2326 §12.39)
     rtsp_ports: dict = field(default_factory=dict)
+    rtsp_bound_ssrcs: set = field(default_factory=set)  # SSRCs keyed by those ports, not by a map
     exchanges: Any = None  # codec.mikey.exchange.ExchangeTracker, made with the first message
     _ticket_docs: dict = field(default_factory=dict)  # tracker entry seq -> (doc, Message)
     # RFC 3830 §5.4 for every I_MESSAGE: first sightings per receiving host, and the allowed
@@ -234,8 +235,12 @@ class Session:
     # -- SRTP / SRTCP and floor control --------------------------------------------------------
     def _media(self, base, data):
         res = self.media.open(data)
+        if res is None and self.rtsp_ports:
+            res = self._open_by_rtsp_port(base, data)
         if res is None:
             return []
+        keyed_by = (res.ssrc in self.rtsp_bound_ssrcs
+                    and "RTSP Transport ports (SSRC not in the MIKEY map)")
         self.stats[res.kind] = self.stats.get(res.kind, 0) + 1
         rec = dict(base, kind=res.kind, ok=res.ok, mki=res.mki.hex(), keys=res.label,
                    ssrc=res.ssrc)
@@ -253,7 +258,36 @@ class Session:
         stream = self.rtsp_ports.get((base["src"], base["sport"]))
         if stream is not None:  # sent from ports an RTSP SETUP tied to a stream
             rec["rtsp_stream"] = stream
+        if keyed_by:
+            rec["keyed_by"] = keyed_by
         return [rec]
+
+    def _open_by_rtsp_port(self, base, data):
+        """A stream whose SSRC no MIKEY map names (rtspclientsink's receiver reports) sent from
+        ports a SETUP tied to keys: those keys, bound to the SSRC once a tag verifies."""
+        stream = self.rtsp_ports.get((base["src"], base["sport"]))
+        if not stream or not stream["keys"] or not rtp.is_rtp_v2(data):
+            return None
+        try:
+            ssrc = rtp.stream_ssrc(data)
+        except rtp.HeaderError:
+            return None
+        sessions = self.media.ssrc_sessions
+        if ssrc in sessions:
+            return None
+        wanted = set(stream["keys"])
+        entries = list({id(e): e for known in list(sessions.values()) for e in known
+                        if e.label.split(" (")[0] in wanted}.values())
+        if not entries:
+            return None
+        sessions[ssrc] = entries
+        res = self.media.open(data)
+        if res is None or not res.ok:  # not SRTP of these keys (e.g. NAT hole-punching octets)
+            del sessions[ssrc]
+            return None
+        if len(self.rtsp_bound_ssrcs) < 4096:  # bounded
+            self.rtsp_bound_ssrcs.add(ssrc)
+        return res
 
     # -- SIP -----------------------------------------------------------------------------------
     def _sip(self, base, data):
