@@ -69,6 +69,7 @@ bench: venv tshark
 	$(BIN)/python benchmarks/bench_cms.py
 	$(BIN)/python benchmarks/bench_capture.py
 	$(BIN)/python benchmarks/bench_dissect.py
+	$(BIN)/python benchmarks/bench_srtp.py
 
 fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider

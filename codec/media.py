@@ -201,7 +201,8 @@ class MediaKeys:
             return res
         res = MediaResult("srtp", False, mki, entry.label, ssrc)
         try:
-            seq = rtp.RtpHeader(packet).seq
+            hdr = rtp.RtpHeader(packet)
+            seq = hdr.seq
         except rtp.HeaderError as e:
             res.error = f"malformed RTP header: {e}"
             return res
@@ -209,7 +210,7 @@ class MediaKeys:
         if last is not None and seq < last and last - seq > 0x8000:  # RFC 3711 §3.3.1: wrapped
             roc += 1
         try:
-            plain = entry.ctx.unprotect_rtp(packet, roc)
+            plain = entry.ctx.unprotect_rtp(packet, roc, hdr)
         except ValueError as e:  # srtp.AuthError, a packet cut short
             res.error = str(e)
             return res

@@ -348,14 +348,16 @@ class Context:
                if keys.auth is not None and t.rtp_authenticated else b"")
         return out + mki + tag
 
-    def unprotect_rtp(self, packet: bytes, roc: int = 0) -> bytes:
+    def unprotect_rtp(self, packet: bytes, roc: int = 0, hdr: rtp.RtpHeader | None = None) -> bytes:
         """The RTP packet (raises AuthError on a bad tag, rtp.HeaderError/ValueError when cut
-        short).  ``roc``: the rollover counter the receiver estimates (RFC 3711 §3.3.1)."""
+        short).  ``roc``: the rollover counter the receiver estimates (RFC 3711 §3.3.1);
+        ``hdr``: the packet's header when the caller has parsed it already (the parse costs
+        more than the crypto: benchmarks/bench_srtp.py)."""
         t = self.transform
         tag_len = t.rtp_tag_len if (t.auth == AUTH_HMAC_SHA1 and t.rtp_authenticated) else 0
         if t.gcm:
             tag_len = 0  # the GCM tag is part of the ciphertext; the MKI follows it
-        hdr = rtp.RtpHeader(packet)
+        hdr = hdr or rtp.RtpHeader(packet)
         end = len(packet) - tag_len - t.mki_len
         if end < hdr.length + (TAG_LEN if t.gcm else 0):
             raise ValueError(f"SRTP packet of {len(packet)} octets too short for its "

@@ -228,7 +228,16 @@ def text_line(rec: dict) -> str:
                          f"{cs['mikey.3gpp.srtp_master_key']} salt {cs['mikey.3gpp.srtp_master_salt']}")
         for sk in doc.get("mikey.ticket.session_keys", []):
             lines.append(f"    CS {sk['mikey.ticket.cs_id']}: TEK {sk['mikey.ticket.tek']}"
+                         + (f" salt {sk['mikey.ticket.salt']}" if "mikey.ticket.salt" in sk else "")
+                         + (f", SRTP {sk['mikey.ticket.srtp_transform']}"
+                            if "mikey.ticket.srtp_transform" in sk else "")
+                         + (f", SSRC 0x{sk['mikey.ticket.ssrc']:08x}"
+                            if sk.get("mikey.ticket.ssrc") is not None else "")
+                         + (f" ({sk['mikey.ticket.keys_from']})" if "mikey.ticket.keys_from" in sk
+                            else "")
                          + (" (TLS-PSK)" if "mikey.ticket.tls_psk" in sk else ""))
+        for f in doc.get("mikey.findings", []):  # quirks of the sender (RFC deviations)
+            lines.append(f"    finding: {f['path']} at offset {f['offset']}: {f['message']}")
         if "mikey.ticket.replay" in doc:
             lines.append(f"    replay cache: {doc['mikey.ticket.replay']}")
         if "mikey.replay" in doc:
@@ -249,6 +258,10 @@ def text_line(rec: dict) -> str:
         lines.append(f"    {kind.upper()} SSRC 0x{rec['ssrc']:08x} MKI {rec['mki']} ({rec['keys']}): "
                      + ("authenticated and decrypted" if rec["ok"] else f"FAILED: {rec['error']['reason']}")
                      + (f"; floor control: {rec['floor']}" if rec.get("floor") else ""))
+        if rec.get("rtsp_stream"):
+            lines.append(f"    RTSP stream {rec['rtsp_stream']['url']} ({rec['rtsp_stream']['side']}"
+                         f" {rec['rtsp_stream']['channel']})"
+                         + (f", keyed by {rec['keyed_by']}" if rec.get("keyed_by") else ""))
         for msg in rec.get("floor_control", ()):  # TS 24.380 §8.2.3 fields
             for f in msg["rtcp.mcptt.fields"]:
                 values = ", ".join(f"{k.rsplit('.', 1)[-1]} {v!r}" for k, v in f.items()
@@ -265,6 +278,14 @@ def text_line(rec: dict) -> str:
                     "msrp.content.type", "msrp.data"):
             if key in m:
                 lines.append(f"        {key}: {m[key]}")
+    elif kind == "rtsp" and rec.get("rtsp", {}).get("streams"):
+        for s in rec["rtsp"]["streams"]:  # RFC 2326 §12.39: the ports a SETUP tied to keys
+            for side in ("client", "server"):
+                if f"{side}_port" in s:
+                    keys = [k for item in s.get(f"{side}_keys", ()) for k in item["keys"]]
+                    lines.append(f"    RTSP {s['url']} {side}_port "
+                                 f"{'-'.join(map(str, s[side + '_port']))}: "
+                                 + (", ".join(keys) if keys else "no keys announced"))
     elif kind == "kms-xml":
         if "kms_request" in rec:
             lines.append(f"    KMS request: {rec['kms_request']}")

@@ -293,3 +293,28 @@ def test_dissect_responder_view(tmp_path, capsys, order, fmt):
         docs = [ln["mikey"] for ln in lines if ln.get("kind") == "mikey"]
         assert [ln["frame"] for ln in lines if ln.get("kind") == "mikey"] == [1, 2, 3, 4]
     _check_responder_view(_by_type(docs))
+
+
+def test_dissect_look_ahead_is_bounded(tmp_path, capsys, monkeypatch):
+    """Records are held back at most MAX_HELD; past it (or at the end of the capture) the
+    TRANSFER_INIT goes out unchecked, saying why, and nothing is lost or reordered."""
+    from dissectors import dissect
+
+    ex = build_exchange(MAIN_TICKET)
+    monkeypatch.setattr(dissect, "MAX_HELD", 2)
+    filler = build_exchange(OTHER_TICKET)["ri"]  # RESOLVE_INITs of another ticket
+    pcap = tmp_path / "late.pcap"
+    write_udp_pcap(pcap, [ex["ti"], filler, filler, filler, ex["ri"], ex["rr"]])
+    assert main(["dissect", str(pcap), "--keys", str(_ring(tmp_path)), "--format",
+                 "jsonl-records", "--no-progress"]) == 0
+    recs = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [r["frame"] for r in recs] == [1, 2, 3, 4, 5, 6]
+    ti = recs[0]["mikey"]
+    assert _payload(ti, "mikey.v")["mikey.v.verified"] is None
+    assert any("look-ahead window" in n for n in ti["mikey.ticket.notes"])
+    pcap = tmp_path / "alone.pcap"
+    write_udp_pcap(pcap, [ex["ti"]])
+    assert main(["dissect", str(pcap), "--keys", str(_ring(tmp_path)), "--format",
+                 "jsonl-records", "--no-progress"]) == 0
+    (rec,) = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert any("in the capture" in n for n in rec["mikey"]["mikey.ticket.notes"])
