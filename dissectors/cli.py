@@ -1,7 +1,7 @@
 """The ``mcsec`` command line.
 
 Exit codes: 0 success, 1 the input does not decode (message on stderr with field path and
-offset), 2 usage error.
+offset), 2 usage error (or an unusable key file), 3 a signature or MAC was checked and failed.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import sys
 from codec import DecodeError, EncodeError
 from codec import mikey
 from codec.mikey import carriers, render
+from dissectors import cliopts as O
 
-EXIT_OK, EXIT_DECODE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
 
 def _read_input(path: str) -> bytes:
@@ -47,15 +48,17 @@ def _load_keyring(args):
 
 
 def _annotator(msg, blob, keyring, args, history, replay_cache, exchanges=None):
-    """(json annotator, text lines) for messages the keyring can open, else None."""
-    if keyring is None:
+    """(json annotator, text lines, failed) for messages the keyring can open, else None;
+    failed() tells whether a signature or MAC was checked and is wrong (exit 3)."""
+    if keyring is None or msg.hdr is None:  # None: the header did not decode
         return None
     if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:
         from codec.mikey import mikey_sakke, render_sakke
 
         res = mikey_sakke.process(msg, blob, keyring, decrypt_unverified=args.decrypt_unverified)
         return (lambda doc: render_sakke.annotate_json(doc, msg, res, args.show_secrets),
-                lambda: render_sakke.text_lines(res, args.show_secrets))
+                lambda: render_sakke.text_lines(res, args.show_secrets),
+                lambda: res.verified is False)
     from codec.mikey import render_ticket
 
     # PSK MIKEY / MIKEY-TICKET: one tracker matches INITs and RESPs (codec/mikey/exchange.py); a
@@ -65,7 +68,14 @@ def _annotator(msg, blob, keyring, args, history, replay_cache, exchanges=None):
         return None
     return (lambda doc: render_ticket.annotate_json(doc, msg, entry.result, args.show_secrets,
                                                     entry.replay),
-            lambda: render_ticket.text_lines(entry.result, args.show_secrets, entry.replay))
+            lambda: render_ticket.text_lines(entry.result, args.show_secrets, entry.replay),
+            lambda: _ticket_failed(entry.result))
+
+
+def _ticket_failed(res) -> bool:
+    """A KEMAC/V MAC (RFC 3830 §5.2, RFC 6043 §5) or the ticket's own MAC checked and wrong."""
+    return res is not None and (res.verified is False or (
+        res.ticket is not None and res.ticket.verified is False))
 
 
 def cmd_decode(args) -> int:
@@ -125,6 +135,8 @@ def cmd_decode(args) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write("\n".join(texts))
+    if status == EXIT_OK and any(a is not None and a[2]() for _, a in annotated):
+        return EXIT_CHECK  # a check failed; an input that does not decode (1) comes first
     return status
 
 
@@ -189,6 +201,10 @@ def cmd_uid(args) -> int:
             print(f"mcsec: --time {args.time!r} is neither NTP seconds nor ISO 8601", file=sys.stderr)
             return EXIT_USAGE
         period_no = mcx.key_period_number(ntp, args.key_period, args.key_period_offset)
+        if not 0 <= period_no <= O.MAX_UINT64:  # TS 33.180 §F.2.1: periods counted from 0
+            print(f"mcsec: --time {args.time!r} is outside the key periods (before the key "
+                  f"period offset, or too far ahead)", file=sys.stderr)
+            return EXIT_USAGE
     else:
         period_no = args.period_no
     uid = mcx.uid(args.uri, args.kms_uri, args.key_period, args.key_period_offset, period_no)
@@ -389,10 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--keys", action="append", metavar="FILE",
                    help="keyring TOML, KMS XML document or PEM/DER key file (repeatable): "
                         "verify and decrypt with them")
-    d.add_argument("--trk", metavar="HEX", help="transport key (TrK) for wrapped keys in KMS XML")
+    d.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
+                   help="transport key (TrK) for wrapped keys in KMS XML")
     d.add_argument("--decrypt-unverified", action="store_true",
                    help="decrypt even when the signature does not verify (marked as such)")
-    d.add_argument("--replay-cache-size", type=int, default=1024, metavar="N",
+    d.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N",
                    help="entries of the TRANSFER_INIT replay cache (seed 004; default 1024)")
     d.set_defaults(func=cmd_decode)
 
@@ -412,12 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("uid", help="compute a TS 33.180 MIKEY-SAKKE UID",
                        description="UID of TS 33.180 §F.2.1 (SHA-256 over the KDF-style string).")
-    u.add_argument("--uri", required=True, help="user, group or server URI")
-    u.add_argument("--kms-uri", required=True)
-    u.add_argument("--key-period", type=int, required=True, metavar="SECONDS")
-    u.add_argument("--key-period-offset", type=int, default=0, metavar="SECONDS")
+    u.add_argument("--uri", required=True, type=O.kdf_text, help="user, group or server URI")
+    u.add_argument("--kms-uri", required=True, type=O.kdf_text)
+    u.add_argument("--key-period", type=O.positive_int, required=True, metavar="SECONDS")
+    u.add_argument("--key-period-offset", type=O.non_negative_int, default=0, metavar="SECONDS")
     g = u.add_mutually_exclusive_group(required=True)
-    g.add_argument("--period-no", type=int, metavar="N")
+    g.add_argument("--period-no", type=O.non_negative_int, metavar="N")
     g.add_argument("--time", metavar="NTP-OR-ISO", help="NTP seconds or ISO 8601 time")
     u.add_argument("-v", "--verbose", action="store_true", help="also print the period number")
     u.set_defaults(func=cmd_uid)
@@ -430,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "keyring TOML, checking each key set against its KMS.")
     ki.add_argument("files", nargs="+", metavar="FILE")
     ki.add_argument("-o", "--output", required=True, metavar="FILE", help="output TOML (- = stdout)")
-    ki.add_argument("--trk", metavar="HEX", help="transport key (TrK) for wrapped keys")
+    ki.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
+                    help="transport key (TrK) for wrapped keys")
     ki.set_defaults(func=cmd_keyring_import)
 
     ds = sub.add_parser("dissect", help="dissect a pcap/pcapng: every MIKEY and CMS object, "
@@ -441,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("capture", metavar="CAPTURE")
     ds.add_argument("--keys", action="append", metavar="FILE",
                     help="keyring TOML, KMS XML or PEM/DER key file (repeatable)")
-    ds.add_argument("--trk", metavar="HEX",
+    ds.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
                     help="transport key (TrK) for wrapped keys in KMS XML (files or captured)")
     ds.add_argument("--format", choices=("text", "json", "jsonl-records"), default="text",
                     help="text: a summary line and the decoded objects per packet; json: one "
@@ -457,8 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no progress bar (it is shown only when stderr is a terminal)")
     ds.add_argument("--show-secrets", action="store_true")
     ds.add_argument("--decrypt-unverified", action="store_true")
-    ds.add_argument("--replay-cache-size", type=int, default=1024, metavar="N")
-    ds.add_argument("--workers", type=int, default=None, metavar="N",
+    ds.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N")
+    ds.add_argument("--workers", type=O.int_range(1, O.MAX_WORKERS), default=None, metavar="N",
                     help="processes verifying and decrypting MIKEY-SAKKE ahead of the analysis "
                          "(default: one per core; 1: everything in this process)")
     ds.add_argument("--stats", action="store_true",
@@ -476,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(dissectors/keylog.py); the file is created with mode 0600.")
     kl.add_argument("capture", metavar="CAPTURE")
     kl.add_argument("--keys", action="append", metavar="FILE", required=True)
-    kl.add_argument("--trk", metavar="HEX")
+    kl.add_argument("--trk", metavar="HEX", type=O.transport_key_hex)
     kl.add_argument("-o", "--output", required=True, metavar="FILE", help="keylog file (- = stdout)")
     kl.add_argument("--tls-keylog", metavar="FILE",
                     help="NSS key log for SIP over TLS in the capture (as for dissect)")
@@ -487,11 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "MESSAGE and decrypt/authenticate its S/MIME body (seed 004).")
     ps.add_argument("inputs", nargs="+", metavar="FILE", help="SIP MESSAGE or MIME entity")
     ps.add_argument("--keys", action="append", metavar="FILE", help="keyring (repeatable)")
-    ps.add_argument("--trk", metavar="HEX", help=argparse.SUPPRESS)
+    ps.add_argument("--trk", metavar="HEX", type=O.transport_key_hex, help=argparse.SUPPRESS)
     ps.add_argument("--out", default="-", metavar="FILE",
                     help="where the decrypted MIME entity goes (default: stdout)")
     ps.add_argument("--format", choices=("text", "json"), default="text")
-    ps.add_argument("--replay-cache-size", type=int, default=1024, metavar="N")
+    ps.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N")
     ps.set_defaults(func=cmd_psk_smime)
 
     from dissectors import cli_cms, cli_fuzz, cli_synth, cli_wireshark
@@ -510,10 +528,7 @@ def main(argv=None) -> int:
         _apply_common(args)
     except ValueError as e:
         parser.error(str(e))
-    try:
-        return args.func(args)
-    except BrokenPipeError:
-        return EXIT_OK
+    return O.run(args.func, args)  # errors -> message and exit status, never a traceback
 
 
 if __name__ == "__main__":

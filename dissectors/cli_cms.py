@@ -19,6 +19,7 @@ from codec.cms import oids as O
 from codec.cms.crypto import subject_text
 from codec.cms import render
 from codec.keyring import Keyring, KeyringError
+from dissectors.cliopts import positive_int
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 INPUT_FORMS = ("auto", "der", "pem", "base64", "smime")
@@ -117,7 +118,7 @@ def _opening(p):
     p.add_argument("--content", metavar="FILE", help="detached signed content")
     p.add_argument("--out", metavar="FILE", help="write the content here (default: standard "
                                                  "output with --format text)")
-    p.add_argument("--max-size", type=int, default=cms.DEFAULT_MAX_SIZE, metavar="OCTETS",
+    p.add_argument("--max-size", type=positive_int, default=cms.DEFAULT_MAX_SIZE, metavar="OCTETS",
                    help=f"refuse to decompress beyond this (default {cms.DEFAULT_MAX_SIZE})")
     p.add_argument("--any-signer", action="store_true",
                    help="accept a signer certificate carried in the message that is not in "

@@ -167,6 +167,7 @@ def _render(FZ, m, form: str) -> bytes:
 
 def register(subparsers) -> None:
     """Add the `fuzz` command to the `mcsec` parser."""
+    from dissectors.cliopts import positive_int, seed_int
     from dissectors.fuzz import CLASSES
 
     f = subparsers.add_parser(
@@ -181,8 +182,8 @@ def register(subparsers) -> None:
         epilog="mutation classes: " + ", ".join(CLASSES))
     f.add_argument("seeds", nargs="*", metavar="SEED",
                    help=f"seed files or directories (default: {DEFAULT_SEEDS.name} samples)")
-    f.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
-    f.add_argument("-n", "--count", type=int, default=100, metavar="N",
+    f.add_argument("--seed", type=seed_int, default=0, metavar="N", help="random seed (default 0)")
+    f.add_argument("-n", "--count", type=positive_int, default=100, metavar="N",
                    help="number of mutants (default 100)")
     f.add_argument("--mutation", action="append", choices=list(CLASSES), metavar="CLASS",
                    help="only this mutation class (repeatable; default: all, in turn)")

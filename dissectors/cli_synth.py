@@ -30,6 +30,7 @@ def cmd_synth(args) -> int:
 
 def register(subparsers) -> None:
     """Add the `synth` command to the `mcsec` parser."""
+    from dissectors.cliopts import positive_int, seed_int
     from dissectors.synth import ALL_SCENARIOS, DEFAULT_CALLS, DEFAULT_SEED, SCENARIOS
 
     s = subparsers.add_parser(
@@ -41,9 +42,9 @@ def register(subparsers) -> None:
         epilog="scenarios: " + ", ".join(SCENARIOS) + "; only when named: "
                + ", ".join(n for n in ALL_SCENARIOS if n not in SCENARIOS))
     s.add_argument("outdir", metavar="OUTDIR", help="directory to write into (created)")
-    s.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="N",
+    s.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, metavar="N",
                    help=f"seed of every key, random value and timestamp (default {DEFAULT_SEED})")
-    s.add_argument("--calls", type=int, default=DEFAULT_CALLS, metavar="N",
+    s.add_argument("--calls", type=positive_int, default=DEFAULT_CALLS, metavar="N",
                    help=f"private calls in the private-call capture (default {DEFAULT_CALLS}; odd "
                         "calls carry the MIKEY at SDP media level, even ones at session level)")
     s.add_argument("--scenario", action="append", choices=list(ALL_SCENARIOS), metavar="NAME",

@@ -71,6 +71,9 @@ def _verdicts_held(outs: Iterator[dict], session: Session) -> Iterator[dict]:
     """Records in order, holding them back while one already analysed awaits its verdict (RFC
     6043 §4.2.3.6: a TRANSFER_INIT is checked with the MPKi of the RESOLVE_RESP that follows
     it), so that its record carries the verdict; a bounded window of ``MAX_HELD`` records."""
+    if not hasattr(session, "awaiting"):  # a session-like object without exchange tracking
+        yield from outs
+        return
     held: list = []
     for out in outs:
         if not held and not session.awaiting():

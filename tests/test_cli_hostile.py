@@ -140,3 +140,179 @@ def test_bit_flipped_captures_every_mode(mutated, tmp_path, capture, mode):
     elif mode == "stats":
         stats = json.loads(err.splitlines()[-1])["mcsec.stats"]
         assert stats["frames"]["total"] + stats["capture_errors"] > 0
+
+
+# -- decode: a header whose CS ID map does not decode ----------------------------------------------
+# RFC 3830 §6.1: version 1, data type 0, next payload 0, V/PRF 0, CSB ID, #CS 0, map type 100
+UNKNOWN_MAP = bytes.fromhex("01 00 00 00 12 34 56 78 00 64")
+
+
+@pytest.mark.parametrize("keys", [False, True])
+@pytest.mark.parametrize("stdin,path,offset", [
+    (UNKNOWN_MAP.hex().encode(), "HDR.cs_id_map_type", 9),
+    (b"00\n", "HDR.data_type", 1),  # one octet: the version only
+])
+def test_decode_partial_header_text(stdin, path, offset, keys):
+    argv = ["decode", "-"] + (["--keys", KEYRING] if keys else [])
+    rc, out, err = run(argv, stdin=stdin)
+    assert rc == 1
+    lines = out.rstrip("\n").splitlines()
+    assert lines[0] == "Multimedia Internet KEYing"
+    assert "Common Header (HDR) (incomplete)" in out
+    assert "Version: " + str(bytes.fromhex(stdin.decode())[0]) in out  # the partial tree
+    assert lines[-1].startswith(f"    [Note: {path} at offset {offset}: DECODE ERROR")  # last note
+    assert f"{path} at offset {offset}" in err
+    if stdin != b"00\n":
+        assert "CSB ID: 0x12345678" in out and "CS ID map type: Unknown (100)" in out
+
+
+def test_decode_truncated_payload_shows_its_leading_fields():
+    sdp = (ROOT / "pcaps" / "messages" / "mikey-sakke-gmk.sdp").read_text()
+    import base64
+    import re
+
+    wire = base64.b64decode(re.search(r"mikey ([A-Za-z0-9+/=]+)", sdp).group(1))
+    rc, out, err = run(["decode", "-"], stdin=wire[:30].hex().encode())
+    assert rc == 1
+    # HDR (10 + GENERIC-ID map) decodes; T is cut: its type octets are shown, then the error note
+    assert "Common Header (HDR)\n" in out and "(incomplete)" in out
+    assert out.rstrip().splitlines()[-1].startswith("    [Note: payloads[")
+
+
+# -- option values: usage errors (exit 2), never a ValueError traceback ----------------------------
+SDP = ROOT / "pcaps" / "messages" / "mikey-sakke-gmk.sdp"
+CAPTURE = PCAPS / "smime.pcapng"
+
+
+@pytest.mark.parametrize("argv", [
+    ["decode", SDP, "--keys", KEYRING, "--trk", "zz"],
+    ["decode", SDP, "--keys", KEYRING, "--trk", "00112233"],  # not an AES key length
+    ["dissect", CAPTURE, "--keys", KEYRING, "--trk", "not hex"],
+    ["keylog", CAPTURE, "--keys", KEYRING, "--trk", "zz", "-o", "-"],
+    ["keyring", "import", KEYRING, "--trk", "zz", "-o", "-"],
+    ["psk-smime", SDP, "--trk", "zz"],
+    ["decode", SDP, "--replay-cache-size", "0"],
+    ["dissect", CAPTURE, "--replay-cache-size", "0"],
+    ["psk-smime", SDP, "--replay-cache-size", "-1"],
+    ["dissect", CAPTURE, "--workers", "0"],
+    ["dissect", CAPTURE, "--workers", "-2"],
+    ["dissect", CAPTURE, "--workers", "100000"],
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "kms.example.org", "--key-period", "-5",
+     "--time", "2025-01-01"],
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "kms.example.org", "--key-period", "0",
+     "--period-no", "1"],
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "kms.example.org", "--key-period", "5",
+     "--key-period-offset", "-1", "--period-no", "1"],
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "kms.example.org", "--key-period", "5",
+     "--period-no", "-1"],
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "kms.example.org", "--key-period", "5",
+     "--period-no", "9" * 5000],  # more digits than int() converts
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "kms.example.org", "--key-period", "5",
+     "--time", "9" * 5000],
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "kms.example.org", "--key-period",
+     "2592000", "--time", "1850-01-01"],  # before the first key period
+    ["uid", "--uri", "sip:" + "a" * 65_536, "--kms-uri", "kms.example.org", "--key-period", "5",
+     "--period-no", "1"],
+    ["uid", "--uri", "sip:a@example.org", "--kms-uri", "k" * 65_536, "--key-period", "5",
+     "--period-no", "1"],
+    ["cms", "open", SDP, "--max-size", "-1"],
+    ["cms", "open", SDP, "--max-size", "0"],
+    ["cms", "show", SDP, "--max-size", "0"],
+    ["fuzz", "--count", "-1"],
+    ["fuzz", "--count", "0"],
+    ["fuzz", "--seed", "1" * 100],
+    ["synth", "unused-dir", "--calls", "0"],
+    ["synth", "unused-dir", "--seed", "x"],
+])
+def test_bad_option_values_are_usage_errors(argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(argv)
+    assert rc == 2, err
+    assert "error: argument" in err or err.startswith("mcsec: ")
+    assert list(tmp_path.iterdir()) == []  # refused before any work
+
+
+def test_uid_limits_are_inclusive():
+    """A 65,535-octet URI is a valid KDF parameter (TS 33.220 Annex B.2: two-octet length)."""
+    import hashlib
+
+    uri = "sip:" + "a" * (65_535 - 4)
+    rc, out, _ = run(["uid", "--uri", uri, "--kms-uri", "kms.example.org", "--key-period", "1",
+                      "--period-no", "0"])
+    assert rc == 0
+    # TS 33.180 §F.2.1 written out here: FC 0x00, then each parameter and its 2-octet length
+    params = [b"MIKEY-SAKKE-UID", uri.encode(), b"kms.example.org", b"\x01", b"", b"\x00"]
+    params[4] = b"\x00"  # key period offset 0
+    s = b"\x00" + b"".join(p + len(p).to_bytes(2, "big") for p in params)
+    assert out.strip() == hashlib.sha256(s).hexdigest()
+
+
+# -- -o / --out to a path that cannot be written: a message, exit 2 ----------------------------------
+@pytest.fixture
+def unwritable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    return blocker / "sub" / "out"  # its "directory" is a regular file (root can't write it either)
+
+
+@pytest.mark.parametrize("argv", [
+    ["keyring", "import", KEYRING, "-o", "{out}"],
+    ["wireshark", "generate", "-o", "{out}"],
+    ["keylog", CAPTURE, "--keys", KEYRING, "-o", "{out}"],
+    ["fuzz", "--count", "2", "-o", "{out}"],
+    ["fuzz", "--count", "2", "--format", "pcap", "-o", "{out}"],
+    ["fuzz", "--count", "2", "--out-dir", "{out}"],
+    ["cms", "build", "compress", "--in", SDP, "--out", "{out}"],
+])
+def test_unwritable_output_is_a_clean_error(argv, unwritable):
+    rc, out, err = run([str(a).replace("{out}", str(unwritable)) for a in argv])
+    assert rc == 2
+    assert str(unwritable.parent) in err and err.startswith("mcsec: ")
+
+
+# -- exit 3: a signature or MAC checked and wrong (decode --keys, as cms open) ------------------------
+def _sdp_wire() -> bytes:
+    import base64
+    import re
+
+    return base64.b64decode(re.search(r"mikey ([A-Za-z0-9+/=]+)", SDP.read_text()).group(1))
+
+
+def test_decode_keys_exit_3_when_the_signature_fails(tmp_path):
+    ring = ROOT / "pcaps" / "messages" / "bob.keyring.toml"
+    wire = _sdp_wire()
+    good = tmp_path / "good.hex"
+    good.write_text(wire.hex())
+    rc, out, _ = run(["decode", good, "--keys", ring])
+    assert rc == 0 and "Signature: verified" in out  # control: the message verifies
+    bad = bytearray(wire)
+    bad[-40] ^= 0x01  # inside the ECCSI signature (r ‖ s ‖ PVT, the last 129 octets)
+    (tmp_path / "bad.hex").write_text(bytes(bad).hex())
+    rc, out, _ = run(["decode", tmp_path / "bad.hex", "--keys", ring])
+    assert rc == 3 and "Signature: FAILED" in out
+    rc, out, _ = run(["decode", tmp_path / "bad.hex", "--keys", ring, "--format", "json"])
+    assert rc == 3
+    # no keys: nothing is checked, nothing failed
+    assert run(["decode", tmp_path / "bad.hex"])[0] == 0
+    # an input that does not decode comes first
+    (tmp_path / "both.hex").write_text(bytes(bad).hex() + "\n" + wire[:20].hex())
+    rc, out, err = run(["decode", tmp_path / "both.hex", "--keys", ring])
+    assert rc == 1 and "Signature: FAILED" in out and "message 2: decode error" in err
+
+
+def test_decode_keys_exit_3_when_a_psk_kemac_mac_fails(tmp_path):
+    from codec.keyring import Keyring, Psk
+    from dissectors import craft
+
+    psk = bytes(range(16))
+    ring = tmp_path / "psk.toml"
+    ring.write_text(Keyring(psks=[Psk(key=psk, identity="sip:alice@example.org")]).to_toml())
+    wire = craft.psk_i_message(psk, initiator="sip:alice@example.org",
+                               responder="sip:bob@example.org", t_value=0xE8F1C2A300000000)
+    (tmp_path / "good.hex").write_text(wire.hex())
+    assert run(["decode", tmp_path / "good.hex", "--keys", ring])[0] == 0  # control
+    bad = bytearray(wire)
+    bad[-1] ^= 0x80  # the KEMAC is last; its MAC (HMAC-SHA-1-160, RFC 3830 §6.2) ends the message
+    (tmp_path / "bad.hex").write_text(bytes(bad).hex())
+    rc, out, _ = run(["decode", tmp_path / "bad.hex", "--keys", ring])
+    assert rc == 3, out

@@ -50,9 +50,9 @@ def world(tmp_path_factory):
     return dict(dir=d, wire=wire, pck=pck, pck_id=pck_id, trk=trk, kms=kms, bob=bob)
 
 
-def _json(argv, capsys):
+def _json(argv, capsys, expect=0):
     code, out, err = run(argv + ["--format", "json"], capsys)
-    assert code == 0, err
+    assert code == expect, err
     return json.loads(out)
 
 
@@ -117,7 +117,8 @@ def test_tampered_message_is_reported_and_not_decrypted(world, capsys, tmp_path)
     bad[60] ^= 0x01  # inside the signed region (an IDR)
     f = tmp_path / "bad.bin"
     f.write_bytes(bytes(bad))
-    doc = _json(["decode", f, "--keys", world["dir"] / "ring.toml", "--show-secrets"], capsys)
+    doc = _json(["decode", f, "--keys", world["dir"] / "ring.toml", "--show-secrets"], capsys,
+                expect=3)  # README: 3 when a signature or MAC check fails
     sign = _payload(doc, "mikey.sign")
     assert sign["mikey.sign.verified"] is False and sign["mikey.sign.error"]
     sakke = _payload(doc, "mikey.sakke")
@@ -131,13 +132,13 @@ def test_decrypt_unverified_is_marked(world, capsys, tmp_path):
     f = tmp_path / "bad.bin"
     f.write_bytes(bytes(bad))
     doc = _json(["decode", f, "--keys", world["dir"] / "ring.toml", "--show-secrets",
-                 "--decrypt-unverified"], capsys)
+                 "--decrypt-unverified"], capsys, expect=3)
     assert _payload(doc, "mikey.sign")["mikey.sign.verified"] is False
     sakke = _payload(doc, "mikey.sakke")
     assert sakke["mikey.sakke.ssv"] == world["pck"].hex() and sakke["mikey.sakke.unverified"] is True
     code, text, _ = run(["decode", f, "--keys", world["dir"] / "ring.toml",
                          "--decrypt-unverified"], capsys)
-    assert "decrypted WITHOUT a verified signature" in text
+    assert code == 3 and "decrypted WITHOUT a verified signature" in text
 
 
 def test_bad_key_file_is_a_usage_error(tmp_path, capsys):

@@ -363,13 +363,16 @@ def from_json(doc: dict) -> Message:
 def to_text(msg: Message, show_secrets: bool = False) -> str:
     """An indented tree in the manner of ``tshark -V``."""
     lines = ["Multimedia Internet KEYing"]
-    _text_structure(msg.hdr, "Common Header (HDR)", msg.next_payload_of(-1), 1, lines,
-                    show_secrets)
+    if msg.hdr is not None:  # None: the header itself did not decode (its fields: incomplete)
+        _text_structure(msg.hdr, "Common Header (HDR)", msg.next_payload_of(-1), 1, lines,
+                        show_secrets)
     if msg.hdr_padding:
         lines.append(f"    Octets after the header: {msg.hdr_padding.hex()}")
     for i, p in enumerate(msg.payloads):
         _text_structure(p, R.PAYLOAD_TYPES.get(p.TYPE, p.NAME), msg.next_payload_of(i), 1,
                         lines, show_secrets)
+    if msg.incomplete is not None:  # the failing structure's fields before the error
+        _text_partial(*msg.incomplete, lines, show_secrets)
     if msg.trailing:
         lines.append(f"    Trailing octets: {msg.trailing.hex()}")
     for f in msg.findings:
@@ -402,6 +405,23 @@ def _fmt(structure, name, meta, value, show_secrets):
     if label:
         return f"{label} ({text})"
     return text
+
+
+def _text_partial(cls, values: dict, lines, show_secrets) -> None:
+    """The plain fields read of a structure that failed to decode (as :func:`partial_json`)."""
+    import types
+
+    title = "Common Header (HDR)" if cls is HDR else R.PAYLOAD_TYPES.get(cls.TYPE, cls.NAME)
+    lines.append(f"    {title} (incomplete)")
+    view = types.SimpleNamespace(**{"encr_alg": None, **values, "NAME": cls.NAME})
+    for name, meta in cls.FIELDS:
+        value = values.get(name)
+        if name in cls.NESTED or name in cls.PACKED or not isinstance(
+                value, (int, bytes, bytearray)):
+            continue
+        text = _fmt(view, name, meta, value, show_secrets)
+        if text is not None:
+            lines.append(f"        {meta.label}: {text}")
 
 
 def _text_structure(s, title, next_payload, depth, lines, show_secrets):
