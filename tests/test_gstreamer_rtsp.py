@@ -283,3 +283,55 @@ def test_rtsp_headers():
     assert b.data is None and "base64" in b.error
     sdp = "v=0\r\na=control:*\r\nm=audio 0 RTP/SAVP 8\r\na=control:stream=0\r\nm=video 0 RTP/AVP 96\r\n"
     assert sdp_controls(sdp, "rtsp://h/play/") == ["rtsp://h/play/stream=0", None]
+
+
+# -- RTP/RTCP interleaved in the RTSP connection (RFC 2326 §10.12) --------------------------------
+def _interleaved(name):
+    """The ``$`` frames (channel, octets) of each TCP direction, cut here by hand: the segments of
+    a direction joined in sequence order, RTSP messages skipped by their Content-Length."""
+    streams: dict = {}
+    for p in _packets(name):
+        if TCP in p and bytes(p[TCP].payload):
+            key = (p[IP].src, p[TCP].sport)
+            streams.setdefault(key, {})[p[TCP].seq] = bytes(p[TCP].payload)
+    out = []
+    for segs in streams.values():
+        data = b"".join(segs[s] for s in sorted(segs))
+        i = 0
+        while i < len(data):
+            if data[i:i + 1] == b"$":
+                size = int.from_bytes(data[i + 2:i + 4], "big")
+                out.append((data[i + 1], data[i + 4:i + 4 + size]))
+                i += 4 + size
+            else:
+                end = data.index(b"\r\n\r\n", i) + 4
+                m = re.search(rb"(?i)content-length: *(\d+)", data[i:end])
+                i = end + (int(m.group(1)) if m else 0)
+    return out
+
+
+def test_interleaved_rtp_and_rtcp_over_rtsp_tcp():
+    name = "play-tcp-aes128-sha1-32"
+    hand = [_hand_keys(m) for _, m in _rtsp_mikeys(name)]
+    frames = _interleaved(name)
+    assert {ch for ch, _ in frames} == {0, 1} and len(frames) > 100  # RTP 0, RTCP 1
+    recs = [r for r in _dissect(name) if r.get("kind") in ("srtp", "srtcp")]
+    assert len(recs) == len(frames) and all(r["ok"] for r in recs)
+    assert {r["transport"] for r in recs} == {"rtsp-interleaved"}
+    assert {r["kind"] for r in recs} == {"srtp", "srtcp"}
+    receivers = [(h, _Receiver(h["key"], h["salt"], *[L.crypto_policy("AES-CM", h["key_len"],
+                                                                        h["tag"])] * 2))
+                 for h in hand]
+    try:  # libsrtp opens the same octets, in the same order per direction, to the same plaintext
+        by_ssrc: dict = {}
+        for r in recs:
+            by_ssrc.setdefault(r["ssrc"], []).append(bytes.fromhex(r["plaintext"]))
+        for channel, packet in frames:
+            ssrc = rtp.stream_ssrc(packet)
+            (h, rx), = [(h, rx) for h, rx in receivers if h["ssrc"] == ssrc]
+            plain = rx.unprotect(packet, channel == 1)
+            assert plain is not None and plain == by_ssrc[ssrc].pop(0)
+    finally:
+        for _, rx in receivers:
+            rx.close()
+    assert not any(by_ssrc.values())

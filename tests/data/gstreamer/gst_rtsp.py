@@ -5,8 +5,9 @@ Runs with Debian's system python3 and python3-gi (not the project's venv):
 
     gst_rtsp.py server PORT CIPHER AUTH           # gst-rtsp-server: /play (a sender, PLAY)
                                                   # and /record (a receiver, RECORD), profiles=savp
-    gst_rtsp.py play   URL CIPHER AUTH SECONDS    # rtspsrc, PLAY, for SECONDS
-    gst_rtsp.py record URL CIPHER AUTH SECONDS    # rtspclientsink, RECORD, for SECONDS
+    gst_rtsp.py play   URL CIPHER AUTH SECONDS [udp|tcp]  # rtspsrc, PLAY, for SECONDS
+    gst_rtsp.py record URL CIPHER AUTH SECONDS [udp|tcp]  # rtspclientsink, RECORD
+                                                  # (tcp: RTP/RTCP interleaved, RFC 2326 §10.12)
 
 CIPHER is aes-128-icm or aes-256-icm, AUTH hmac-sha1-80 or hmac-sha1-32: the ciphers of the
 SRTP encoder of whoever sends RTP (the server's for PLAY, rtspclientsink's for RECORD) and of the
@@ -111,8 +112,8 @@ def run_for(pipeline, seconds):
     pipeline.set_state(Gst.State.NULL)  # sends TEARDOWN
 
 
-def play(url, cipher, auth, seconds):
-    pipe = Gst.parse_launch(f"rtspsrc name=src location={url} protocols=udp ! "
+def play(url, cipher, auth, seconds, protocols="udp"):
+    pipe = Gst.parse_launch(f"rtspsrc name=src location={url} protocols={protocols} ! "
                             "rtppcmadepay ! alawdec ! fakesink sync=false")
     src = pipe.get_by_name("src")
     src.connect("request-rtcp-key", lambda el, idx: srtp_caps(cipher, auth))
@@ -120,10 +121,10 @@ def play(url, cipher, auth, seconds):
     run_for(pipe, seconds)
 
 
-def record(url, cipher, auth, seconds):
+def record(url, cipher, auth, seconds, protocols="udp"):
     pipe = Gst.parse_launch("audiotestsrc is-live=true wave=sine samplesperbuffer=160 ! "
                             "audio/x-raw,rate=8000,channels=1 ! alawenc ! "
-                            f"rtspclientsink name=sink location={url} protocols=udp "
+                            f"rtspclientsink name=sink location={url} protocols={protocols} "
                             "profiles=savp")
     sink = pipe.get_by_name("sink")
     sink.connect("request-rtcp-key", lambda el, idx: srtp_caps(cipher, auth))
@@ -137,6 +138,6 @@ if __name__ == "__main__":
     if mode == "server":
         server(int(where), cipher, auth)
     elif mode == "play":
-        play(where, cipher, auth, float(sys.argv[5]))
+        play(where, cipher, auth, float(sys.argv[5]), *sys.argv[6:7])
     else:
-        record(where, cipher, auth, float(sys.argv[5]))
+        record(where, cipher, auth, float(sys.argv[5]), *sys.argv[6:7])

@@ -12,7 +12,7 @@ PY=/usr/bin/python3            # the system python with python3-gi, not the proj
 GST="$PY $HERE/gst_rtsp.py"
 SECONDS_EACH=${SECONDS_EACH:-2.5}
 
-# capture NAME PORT MODE SERVER_CIPHER SERVER_AUTH CLIENT_CIPHER CLIENT_AUTH
+# capture NAME PORT MODE SERVER_CIPHER SERVER_AUTH CLIENT_CIPHER CLIENT_AUTH [udp|tcp]
 capture() {
     name=$1 port=$2 mode=$3
     pcap="$OUT/$name.pcap"
@@ -22,7 +22,7 @@ capture() {
     $GST server "$port" "$4" "$5" &
     server=$!
     sleep 1.5
-    timeout 30 $GST "$mode" "rtsp://127.0.0.1:$port/$mode" "$6" "$7" "$SECONDS_EACH"
+    timeout 30 $GST "$mode" "rtsp://127.0.0.1:$port/$mode" "$6" "$7" "$SECONDS_EACH" "${8:-udp}"
     sleep 0.5
     kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true
     kill "$dump" 2>/dev/null || true; wait "$dump" 2>/dev/null || true
@@ -37,3 +37,5 @@ capture play-aes256-sha1-80 8554 play aes-256-icm hmac-sha1-80 aes-128-icm hmac-
 # RECORD (rtspclientsink) on a port other than 8554: the client's keys in the ANNOUNCE SDP and
 # in SETUP's KeyMgmt, the server's in the KeyMgmt header of the ANNOUNCE reply.
 capture record-aes128-sha1-80 9554 record aes-128-icm hmac-sha1-80 aes-256-icm hmac-sha1-32
+# PLAY with RTP/RTCP interleaved in the RTSP connection (RFC 2326 §10.12, `$` frames)
+capture play-tcp-aes128-sha1-32 8554 play aes-128-icm hmac-sha1-32 aes-256-icm hmac-sha1-80 tcp
