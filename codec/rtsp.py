@@ -157,7 +157,7 @@ def _port_range(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
     parts = text.split("-")
-    if not all(p.isdigit() and int(p) < 65536 for p in parts) or len(parts) > 2:
+    if len(parts) > 2 or not all(p.isdigit() and len(p) <= 5 and int(p) < 65536 for p in parts):
         return None
     return tuple(int(p) for p in parts)
 

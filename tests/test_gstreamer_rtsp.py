@@ -335,3 +335,26 @@ def test_interleaved_rtp_and_rtcp_over_rtsp_tcp():
         for _, rx in receivers:
             rx.close()
     assert not any(by_ssrc.values())
+
+
+@pytest.mark.parametrize("value", ["", ";;;", "RTP/AVP;client_port=" + "9" * 5000,
+                                   "RTP/AVP;client_port=1-2-3;server_port=70000;ssrc=zz",
+                                   'RTP/SAVP;mode="PLAY;ssrc=' + "f" * 40])
+def test_transport_header_garbage_is_tolerated(value):
+    for spec in transport(value):
+        assert spec.client_port is None and spec.server_port is None and spec.ssrc is None
+
+
+def test_hostile_rtsp_messages_give_records_not_tracebacks():
+    from dissectors.session import Unit
+
+    session, recs = Session(keyring=None), []
+    for data in (b"RTSP/1.0 200 OK\r\nCSeq: 3\r\nTransport: RTP/SAVP;client_port=" + b"9" * 5000
+                 + b"\r\n\r\n",
+                 b"SETUP rtsp://h/s RTSP/1.0\r\nCSeq: 3\r\nKeyMgmt: prot=mikey;data=\"!!\"\r\n\r\n",
+                 b"RTSP/1.0 200 OK\r\nCSeq: 3\r\nKeyMgmt: prot=mikey;data=\"AQID\"\r\n\r\n",
+                 b"ANNOUNCE rtsp://h/s RTSP/1.0\r\nContent-Type: application/sdp\r\n\r\n"
+                 b"m=audio 0 RTP/SAVP 8\r\na=key-mgmt:mikey %%%\r\n"):
+        recs += session.analyze(Unit([1], 0.0, "tcp", "192.0.2.1", 554, "192.0.2.2", 40000, data))
+    assert [(r["kind"], r["error"]["path"].split(".")[0]) for r in recs] == [
+        ("rtsp", "RTSP"), ("mikey", "HDR"), ("rtsp", "a=key-mgmt")]
