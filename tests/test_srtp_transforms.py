@@ -427,3 +427,15 @@ def test_tshark_reads_the_rtp_headers_mcsec_decrypted():
             ours[p["frame"]] = (int.from_bytes(plain[8:12], "big"),
                                 int.from_bytes(plain[2:4], "big"))
     assert len(ours) == 16 and theirs == ours
+
+
+def test_rfc3711_b2_aes_cm_keystream():
+    """RFC 3711 Appendix B.2: session key 2B7E1516…, salt F0F1…FD, SSRC 0, index 0."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = bytes.fromhex("2B7E151628AED2A6ABF7158809CF4F3C")
+    keys = srtp._Keys(key, int("F0F1F2F3F4F5F6F7F8F9FAFBFCFD", 16), None,
+                      Cipher(algorithms.AES(key), modes.ECB()).encryptor())
+    assert srtp.Context._ctr(keys, 0, 0, bytes(48)).hex() == (
+        "e03ead0935c95e80e166b16dd92b4eb4" "d23513162b02d0f72a43a2fe4a5f97ab"
+        "41e95b3bb0a2e8dd477901e4fca894c0")
