@@ -101,6 +101,9 @@ def cmd_decode(args) -> int:
     exchanges = ExchangeTracker(keyring, replay_cache) if keyring is not None else None
     annotated = []  # (message, annotator): rendered once every message has been seen
     blobs = [c.data for c in carried]
+    from codec.mikey.replay import SeenIMessages
+
+    seen_i_messages, replays = SeenIMessages(), {}  # RFC 3830 §5.4: message -> first copy
     for i, blob in enumerate(blobs):
         where = f"message {i + 1}: " if len(blobs) > 1 else ""
         try:
@@ -115,6 +118,7 @@ def cmd_decode(args) -> int:
         msg.findings[:0] = carried[i].findings  # what the carrier tolerated (unpadded base64)
         annotated.append((msg, _annotator(msg, blob, keyring, args, history, replay_cache,
                                           exchanges)))
+        replays[id(msg)] = seen_i_messages.check(msg, i + 1, wire=blob)
         history.append((msg, blob))
     if exchanges is not None:
         exchanges.close()  # TRANSFER_INITs whose RESOLVE_RESP never came
@@ -123,11 +127,16 @@ def cmd_decode(args) -> int:
             doc = render.to_json(msg, show_secrets=args.show_secrets)
             if annotate is not None:
                 annotate[0](doc)
+            if replays.get(id(msg)) is not None:
+                doc["mikey.replay"] = replays[id(msg)]  # index (from 1) of the first copy
             records.append(doc)
         else:
             text = render.to_text(msg, show_secrets=args.show_secrets)
             if annotate is not None:
                 text += "\n".join(annotate[1]()) + "\n"
+            if replays.get(id(msg)) is not None:
+                text += (f"    [REPLAY: the same I_MESSAGE (CSB ID, RAND, T) as message "
+                         f"{replays[id(msg)]}, RFC 3830 §5.4]\n")
             texts.append(text)
     if args.format == "json":
         doc = records[0] if len(records) == 1 and len(blobs) == 1 else records
@@ -300,6 +309,22 @@ def cmd_psk_smime(args) -> int:
     return status
 
 
+def _skew_seconds(text: str) -> float:
+    """--max-clock-skew SECONDS: a number (inf allowed, NaN not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value != value:
+        raise argparse.ArgumentTypeError("NaN is not a number of seconds")
+    return value
+
+
+def _clock_skew_limit(seconds: float) -> float | None:
+    """--max-clock-skew: a negative value turns the check off."""
+    return None if seconds is None or seconds < 0 else seconds
+
+
 def cmd_dissect(args) -> int:
     from dissectors import dissect, output
     from dissectors.capture import read_frames
@@ -311,6 +336,7 @@ def cmd_dissect(args) -> int:
                                    decrypt_unverified=args.decrypt_unverified,
                                    transport_key=bytes.fromhex(args.trk) if args.trk else None,
                                    replay_cache=ReplayCache(args.replay_cache_size),
+                                   max_clock_skew=_clock_skew_limit(args.max_clock_skew),
                                    want_fields=not per_record)
     out = sys.stdout
     keylog = None
@@ -476,6 +502,13 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--show-secrets", action="store_true")
     ds.add_argument("--decrypt-unverified", action="store_true")
     ds.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N")
+    from codec.mikey.replay import DEFAULT_MAX_CLOCK_SKEW
+
+    ds.add_argument("--max-clock-skew", type=_skew_seconds, default=DEFAULT_MAX_CLOCK_SKEW,
+                    metavar="SECONDS",
+                    help="flag an I_MESSAGE whose T payload is further than this from the "
+                         "capture time (RFC 3830 §5.4; default "
+                         f"{DEFAULT_MAX_CLOCK_SKEW:g}; a negative value turns the check off)")
     ds.add_argument("--workers", type=O.int_range(1, O.MAX_WORKERS), default=None, metavar="N",
                     help="processes verifying and decrypting MIKEY-SAKKE ahead of the analysis "
                          "(default: one per core; 1: everything in this process)")

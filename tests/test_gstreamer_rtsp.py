@@ -358,3 +358,23 @@ def test_hostile_rtsp_messages_give_records_not_tracebacks():
         recs += session.analyze(Unit([1], 0.0, "tcp", "192.0.2.1", 554, "192.0.2.2", 40000, data))
     assert [(r["kind"], r["error"]["path"].split(".")[0]) for r in recs] == [
         ("rtsp", "RTSP"), ("mikey", "HDR"), ("rtsp", "a=key-mgmt")]
+
+
+@pytest.mark.parametrize("name", ["play-aes256-sha1-32", "record-aes128-sha1-80"])
+def test_mcsec_dissect_command_line(name):
+    """`mcsec dissect CAPTURE` with no --keys: MIKEY found, every media packet opened."""
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "dissectors.cli", "dissect",
+                          str(DATA / f"{name}.pcap"), "--format", "jsonl-records", "--no-progress",
+                          "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    recs = [json.loads(line) for line in run.stdout.splitlines()]
+    mikey = [r for r in recs if r.get("kind") == "mikey"]
+    media = [r for r in recs if r.get("kind") in ("srtp", "srtcp")]
+    assert len(mikey) == (2 if name.startswith("play") else 3)
+    assert all(r["mikey"]["mikey.findings"] for r in mikey)
+    assert len(media) > 100 and all(r["ok"] for r in media)
+    assert not [r for r in recs if r.get("kind") == "anomaly"]
