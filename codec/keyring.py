@@ -48,6 +48,11 @@ class KeyringError(ValueError):
     """A keyring document that cannot be used (bad TOML, bad hex, missing field)."""
 
 
+MAX_UINT64 = (1 << 64) - 1  # periods, offsets and period numbers: 64-bit seconds / counters
+MAX_KDF_PARAM = 0xFFFF  # TS 33.220 Annex B.2: URIs are KDF parameters with a 2-octet length
+MAX_KEY_OCTETS = 1024  # no key, point or identifier (UID, RFC 6509 id) is longer (SAKKE: 257)
+
+
 def _secret_repr(cls):
     """repr without secret fields."""
     secret = getattr(cls, "SECRET_FIELDS", ())
@@ -223,16 +228,23 @@ def _hex(table: dict, name: str, where: str, required=False) -> bytes | None:
         return None
     if not isinstance(v, str):
         raise KeyringError(f"{where}: '{name}' must be a hex string")
+    if len(v) > 3 * MAX_KEY_OCTETS:  # refused before any work (hex, separators)
+        raise KeyringError(f"{where}: '{name}' is longer than {MAX_KEY_OCTETS} octets")
     try:
-        return bytes.fromhex(v.replace(":", "").replace(" ", ""))
+        value = bytes.fromhex(v.replace(":", "").replace(" ", ""))
     except ValueError:
         raise KeyringError(f"{where}: '{name}' is not hex") from None
+    if len(value) > MAX_KEY_OCTETS:
+        raise KeyringError(f"{where}: '{name}' is longer than {MAX_KEY_OCTETS} octets")
+    return value
 
 
-def _int(table, name, where):
+def _int(table, name, where, low=0):
     v = table.get(name)
-    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-        raise KeyringError(f"{where}: '{name}' must be a non-negative integer")
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool)
+                          or not low <= v <= MAX_UINT64):
+        kind = "positive" if low == 1 else "non-negative"
+        raise KeyringError(f"{where}: '{name}' must be a {kind} integer (at most 2^64 - 1)")
     return v
 
 
@@ -242,6 +254,10 @@ def _str(table, name, where, required=False):
         raise KeyringError(f"{where}: '{name}' is required")
     if v is not None and not isinstance(v, str):
         raise KeyringError(f"{where}: '{name}' must be a string")
+    if v is not None and (len(v) > MAX_KDF_PARAM
+                          or len(v.encode("utf-8", "surrogatepass")) > MAX_KDF_PARAM):
+        raise KeyringError(f"{where}: '{name}' is longer than {MAX_KDF_PARAM} octets "
+                           f"(TS 33.220 Annex B.2)")
     return v
 
 
@@ -256,6 +272,10 @@ def from_toml(text: str | bytes, source: str = "") -> Keyring:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise KeyringError(f"{source}: not TOML: {e}") from None
+    except RecursionError:  # tomllib recurses per nested array/table
+        raise KeyringError(f"{source}: not TOML mcsec can read: nested too deeply") from None
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise KeyringError(f"{source}: not TOML mcsec can read: {e}") from None
     known = {"kms", "user", "kek", "psk", "srtp"}
     unknown = set(doc) - known
     if unknown:
@@ -264,7 +284,8 @@ def from_toml(text: str | bytes, source: str = "") -> Keyring:
     for i, t in enumerate(_tables(doc, "kms", source)):
         w = f"{source}: kms[{i}]"
         ring.kms.append(KmsKeys(uri=_str(t, "uri", w, True), kpak=_hex(t, "kpak", w),
-                                z=_hex(t, "z", w), user_key_period=_int(t, "user_key_period", w),
+                                z=_hex(t, "z", w),
+                                user_key_period=_int(t, "user_key_period", w, low=1),
                                 user_key_offset=_int(t, "user_key_offset", w), source=source))
     for i, t in enumerate(_tables(doc, "user", source)):
         w = f"{source}: user[{i}]"

@@ -21,7 +21,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from codec.crypto import eccsi, mcx, sakke
-from codec.keyring import Keyring, KmsKeys, UserKeys
+from codec.keyring import MAX_KDF_PARAM, MAX_KEY_OCTETS, MAX_UINT64, Keyring, KmsKeys, UserKeys
 
 NS = "urn:3gpp:ns:mcsecKMSInterface:1.0"
 XENC = "http://www.w3.org/2001/04/xmlenc#"
@@ -62,13 +62,27 @@ def _child_text(el, tag, required=False, where=""):
     return c.text.strip()
 
 
-def _int(text, tag, where):
+def _int(text, tag, where, low=0):
+    """A 64-bit count of seconds or periods, ``low`` or more (a period length is at least 1)."""
     if text is None:
         return None
     try:
-        return int(text)
+        value = int(text) if len(text) <= 40 else None
     except ValueError:
         raise KmsXmlError(f"{where}: <{tag}> is not an integer") from None
+    if value is None or not low <= value <= MAX_UINT64:
+        kind = "positive" if low == 1 else "non-negative"
+        raise KmsXmlError(f"{where}: <{tag}> must be a {kind} integer (at most 2^64 - 1)")
+    return value
+
+
+def _uri(el, tag, where, required=False):
+    """A URI: TS 33.180 §F.2.1 hashes it as a KDF parameter (at most 65,535 octets)."""
+    text = _child_text(el, tag, required, where)
+    if text is not None and len(text.encode("utf-8", "surrogatepass")) > MAX_KDF_PARAM:
+        raise KmsXmlError(f"{where}: <{tag}> is longer than {MAX_KDF_PARAM} octets "
+                          f"(TS 33.220 Annex B.2)")
+    return text
 
 
 def _key(el, tag, where, transport_key, notes, expected_len=None, required=False):
@@ -80,6 +94,8 @@ def _key(el, tag, where, transport_key, notes, expected_len=None, required=False
             raise KmsXmlError(f"{where}: <{tag}> is missing")
         return None
     enc = c.find(f"{{{XENC}}}EncryptedKey")
+    if enc is None and len(c.text or "") > 3 * MAX_KEY_OCTETS:  # refused before any work
+        raise KmsXmlError(f"{where}: <{tag}> is longer than {MAX_KEY_OCTETS} octets")
     if enc is None:  # KeyContentType: hexBinary
         try:
             return bytes.fromhex("".join((c.text or "").split()))
@@ -92,6 +108,8 @@ def _key(el, tag, where, transport_key, notes, expected_len=None, required=False
     cv = enc.find(f"{{{XENC}}}CipherData/{{{XENC}}}CipherValue")
     if cv is None or not cv.text:
         raise KmsXmlError(f"{where}: <{tag}> has no CipherValue")
+    if len(cv.text) > 3 * MAX_KEY_OCTETS:
+        raise KmsXmlError(f"{where}: <{tag}> CipherValue is longer than {MAX_KEY_OCTETS} octets")
     try:
         wrapped = base64.b64decode("".join(cv.text.split()), validate=True)
     except binascii.Error:
@@ -154,10 +172,10 @@ def parse(data: bytes, transport_key: bytes | None = None, source: str = "",
     for i, cert in enumerate(root.iter(_q("KmsCertificate"))):
         w = f"{source} KmsCertificate[{i}]"
         doc.certificates.append(KmsKeys(
-            uri=_child_text(cert, "KmsUri", True, w),
+            uri=_uri(cert, "KmsUri", w, True),
             kpak=_key(cert, "PubAuthKey", w, None, doc.notes, required=True),
             z=_key(cert, "PubEncKey", w, None, doc.notes, required=True),
-            user_key_period=_int(_child_text(cert, "UserKeyPeriod"), "UserKeyPeriod", w),
+            user_key_period=_int(_child_text(cert, "UserKeyPeriod"), "UserKeyPeriod", w, low=1),
             user_key_offset=_int(_child_text(cert, "UserKeyOffset"), "UserKeyOffset", w),
             source=source))
         ps = _child_text(cert, "ParameterSet")
@@ -167,8 +185,8 @@ def parse(data: bytes, transport_key: bytes | None = None, source: str = "",
         w = f"{source} KmsKeySet[{i}]"
         uid = _user_id(_child_text(ks, "UserID", True, w), w, doc.notes)
         doc.key_sets.append(UserKeys(
-            uri=_child_text(ks, "UserUri", True, w), uid=uid,
-            kms=_child_text(ks, "KmsUri", True, w),
+            uri=_uri(ks, "UserUri", w, True), uid=uid,
+            kms=_uri(ks, "KmsUri", w, True),
             period=_int(_child_text(ks, "KeyPeriodNo", True, w), "KeyPeriodNo", w),
             rsk=_key(ks, "UserDecryptKey", w, transport_key, doc.notes, sakke.POINT_LEN),
             ssk=_key(ks, "UserSigningKeySSK", w, transport_key, doc.notes, 32),
@@ -184,6 +202,8 @@ def _user_id(text: str, where: str, notes: list) -> bytes:
     §F.2.1, SHA-256) as 64 hex digits, as some KMSs write it (as base64 those would be 48
     octets, never a UID)."""
     compact = "".join(text.split())
+    if len(compact) > 2 * MAX_KEY_OCTETS:  # a UID is 32 octets: refused before any work
+        raise KmsXmlError(f"{where}: <UserID> is longer than {MAX_KEY_OCTETS} octets")
     if re.fullmatch(r"[0-9A-Fa-f]{64}", compact):
         notes.append(f"{where}: <UserID> written as 64 hex digits: read as hex")
         return bytes.fromhex(compact)

@@ -15,6 +15,7 @@ from codec import DecodeError, EncodeError
 from codec import mikey
 from codec.mikey import carriers, render
 from dissectors import cliopts as O
+from dissectors import cliopts as O
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
@@ -156,8 +157,11 @@ def cmd_encode(args) -> int:
     except OSError as e:
         print(f"mcsec: cannot read {args.from_json}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    except json.JSONDecodeError as e:
-        print(f"mcsec: {args.from_json} is not JSON: {e}", file=sys.stderr)
+    except ValueError as e:  # not JSON, not UTF-8, or an integer of more than 4,300 digits
+        print(f"mcsec: {args.from_json} is not JSON mcsec can read: {e}", file=sys.stderr)
+        return EXIT_DECODE
+    except RecursionError:
+        print(f"mcsec: {args.from_json}: JSON nested too deeply", file=sys.stderr)
         return EXIT_DECODE
     docs = doc if isinstance(doc, list) else [doc]
     outputs = []

@@ -14,7 +14,7 @@ import sys
 EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 MAX_UINT64 = (1 << 64) - 1
 MAX_KDF_PARAM = 0xFFFF  # TS 33.220 Annex B.2: a KDF parameter's length is two octets
-AES_KEY_LENGTHS = (16, 24, 32)  # a TrK is an AES key-wrap KEK (RFC 3394 / RFC 5649)
+TRK_LENGTH = 32  # TS 33.180 Annex D: KMS XML wraps keys with kw-aes256 (RFC 3394) under the TrK
 
 
 class UsageError(Exception):
@@ -73,15 +73,16 @@ def seed_int(text: str) -> int:
 
 
 def transport_key_hex(text: str) -> str:
-    """argparse type of ``--trk``: an AES key in hex (colons and spaces allowed), normalised."""
+    """argparse type of ``--trk``: an AES-256 key in hex (colons and spaces allowed), normalised."""
     compact = "".join(text.replace(":", " ").split())
     try:
         key = bytes.fromhex(compact)
     except ValueError:
         raise argparse.ArgumentTypeError("the transport key must be hex digits") from None
-    if len(key) not in AES_KEY_LENGTHS:
+    if len(key) != TRK_LENGTH:
         raise argparse.ArgumentTypeError(
-            f"the transport key is {len(key)} octets; an AES key wrap key is 16, 24 or 32")
+            f"the transport key is {len(key)} octets; KMS XML wraps keys with kw-aes256, whose "
+            f"key is {TRK_LENGTH} octets")
     return compact.lower()
 
 

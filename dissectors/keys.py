@@ -12,6 +12,7 @@ from pathlib import Path
 from codec import keyring as K
 
 PASSWORD_ENV = "MCSEC_KEYS_PASSWORD"  # password of encrypted PEM/DER private keys
+MAX_KEY_FILE = 16 * 1024 * 1024  # octets: a key file is small; refuse before reading more
 
 
 def sniff(data: bytes) -> str:
@@ -37,9 +38,12 @@ def load_keys(paths, transport_key: bytes | None = None,
     for p in paths:
         path = Path(p)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                data = f.read(MAX_KEY_FILE + 1)
         except OSError as e:
             raise K.KeyringError(f"{p}: cannot read: {e.strerror}") from None
+        if len(data) > MAX_KEY_FILE:
+            raise K.KeyringError(f"{p}: larger than {MAX_KEY_FILE} octets; not a key file")
         kind = sniff(data)
         if kind == "toml":
             ring.merge(K.from_toml(data, str(p)))

@@ -316,3 +316,81 @@ def test_decode_keys_exit_3_when_a_psk_kemac_mac_fails(tmp_path):
     (tmp_path / "bad.hex").write_text(bytes(bad).hex())
     rc, out, _ = run(["decode", tmp_path / "bad.hex", "--keys", ring])
     assert rc == 3, out
+
+
+# -- key files: a clear error naming the file and the entry ------------------------------------------
+KMS_INIT = PCAPS / "kms" / "kms-init.xml"
+BOB_PROV = PCAPS / "kms" / "bob.keyprov.xml"
+
+
+def _keyring_with(tmp_path, old: str, new: str) -> Path:
+    text = KEYRING.read_text()
+    assert old in text
+    path = tmp_path / "ring.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _kms_xml_with(tmp_path, src: Path, old: str, new: str) -> Path:
+    text = src.read_text()
+    assert old in text
+    path = tmp_path / src.name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("make,entry", [
+    (lambda d: _keyring_with(d, "user_key_period = 2592000", "user_key_period = 18446744073709551616"),
+     "kms[0]: 'user_key_period'"),
+    (lambda d: _keyring_with(d, "user_key_period = 2592000", "user_key_period = 0"),
+     "kms[0]: 'user_key_period'"),
+    (lambda d: _keyring_with(d, 'uri = "sip:alice@mcptt.example.org"',
+                             'uri = "sip:' + "a" * 65_536 + '"'), "user[0]: 'uri'"),
+    (lambda d: _keyring_with(d, 'uri = "kms.example.org"', 'uri = "' + "k" * 65_536 + '"'),
+     "kms[0]: 'uri'"),
+    (lambda d: _keyring_with(d, 'uid = "9a6a', 'uid = "' + "ab" * 50_000 + "9a6a"), "user[0]: 'uid'"),
+    (lambda d: _keyring_with(d, "[[kms]]", "nested = " + "[" * 3000 + "]" * 3000 + "\n[[kms]]"),
+     "nested too deeply"),
+    (lambda d: _keyring_with(d, "[[kms]]", "big = " + "9" * 5000 + "\n[[kms]]"), "not TOML"),
+    (lambda d: _kms_xml_with(d, KMS_INIT, "<UserKeyPeriod>2592000", "<UserKeyPeriod>-5"),
+     "KmsCertificate[0]: <UserKeyPeriod>"),
+    (lambda d: _kms_xml_with(d, KMS_INIT, "<UserKeyOffset>0", "<UserKeyOffset>" + "9" * 30),
+     "KmsCertificate[0]: <UserKeyOffset>"),
+    (lambda d: _kms_xml_with(d, KMS_INIT, "</CertUri><KmsUri>kms.example.org",
+                             "</CertUri><KmsUri>" + "k" * 70_000), "KmsCertificate[0]: <KmsUri>"),
+    (lambda d: _kms_xml_with(d, BOB_PROV, "<UserUri>sip:bob@mcptt.example.org</UserUri><UserID>",
+                             "<UserUri>sip:" + "b" * 70_000 + "</UserUri><UserID>"),
+     "KmsKeySet[0]: <UserUri>"),
+])
+def test_bad_key_files_name_the_file_and_entry(tmp_path, make, entry):
+    path = make(tmp_path)
+    rc, _, err = run(["decode", SDP, "--keys", path])
+    assert rc == 2 and str(path) in err and entry in err, err
+    rc, _, err = run(["keyring", "import", path, "-o", tmp_path / "out.toml"])
+    assert rc == 1 and str(path) in err and entry in err, err  # its input: as for a failed check
+    assert not (tmp_path / "out.toml").exists()
+    rc, _, err = run(["dissect", CAPTURE, "--keys", path, "--workers", "1"])
+    assert rc == 2 and entry in err
+
+
+# -- encode --from-json: hostile JSON ------------------------------------------------------------------
+@pytest.mark.parametrize("text,expect", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"mikey": [{"mikey.hdr": {"mikey.csb_id": ' + "9" * 5000 + "}}]}", "4300"),
+    ('{"mikey": [{"mikey.hdr": {"mikey.csb_id": ' + "9" * 4000 + "}}]}", "HDR"),
+    ('{"mikey": [{"mikey.hdr": {"mikey.csb_id": NaN}}]}', "expected an integer"),
+])
+def test_encode_hostile_json(tmp_path, text, expect):
+    path = tmp_path / "in.json"
+    path.write_text(text)
+    rc, out, err = run(["encode", "--from-json", path])
+    assert rc == 1 and out == "" and expect in err, err
+    rc, out, err = run(["encode", "--from-json", "-"], stdin=text.encode())
+    assert rc == 1 and expect in err
+
+
+def test_encode_non_utf8_json(tmp_path):
+    path = tmp_path / "in.json"
+    path.write_bytes(b"\xff\xfe{}")
+    rc, _, err = run(["encode", "--from-json", path])
+    assert rc == 1 and "utf-8" in err
