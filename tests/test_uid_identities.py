@@ -523,3 +523,26 @@ def test_scenario_is_deterministic(uid_capture, tmp_path):
     generate(tmp_path, seed=5, calls=1, scenarios=["uid-identities"])
     for name in ("uid-identities.pcapng", "uid-identities.keyring.toml"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_large_uri_keyring_is_indexed_once_per_period_and_grows(net, monkeypatch):
+    from codec.crypto import mcx
+
+    n = period_no(NTP_T)
+    wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
+                      ssv=PCK, csb_id=PCK_ID)
+    others = [UserKeys(uri=f"sip:user{i}@mcx.example.net", kms=KMS_URI) for i in range(500)]
+    ring = net.ring(*others)
+    MS.cached_uid.cache_clear()
+    calls = []
+    real = mcx.uid
+    monkeypatch.setattr(mcx, "uid", lambda *a: calls.append(a) or real(*a))
+    res = MS.process(decode(wire), wire, ring)
+    assert res.ssv is None and res.receiver_uri is None  # bob is not in the keyring yet
+    first = len(calls)
+    assert first <= 3 * 500
+    ring.users.append(net.uri_only(BOB, n))  # keys learnt later (KMS XML in the capture)
+    for _ in range(5):
+        res = MS.process(decode(wire), wire, ring)
+        assert res.ssv == PCK and res.receiver_uri == BOB
+    assert len(calls) - first <= 3 + 3  # only the new user's UIDs were computed

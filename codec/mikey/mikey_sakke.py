@@ -145,33 +145,63 @@ def cached_uid(user_uri: str, kms_uri: str, period: int, offset: int, period_no:
 
 
 def resolve_uid(uid: bytes, keys: Keyring, kms_uri: str | None, kms: KmsKeys | None,
-                ntp: int | None, users=None) -> list[tuple[UserKeys, int | None]]:
+                ntp: int | None, need_rsk: bool = False) -> list[tuple[UserKeys, int | None]]:
     """The keyring users whose UID equals ``uid`` sent in an IDR, with the key period number.
 
     A user entry with a UID matches it directly.  A user known only by URI (as a KMS provisions
     it) gets its UID computed (TS 33.180 §F.2.1) with the message's KMS (``kms_uri``, its
     UserKeyPeriod/UserKeyOffset) for the key period of T, the periods either side and any
-    period the entry states.
+    period the entry states.  The computed UIDs are indexed per (KMS, period): a message costs
+    a few dictionary look-ups, however many users the keyring holds.
     """
     uid = bytes(uid)
-    found = []
+    found: list = []
+    seen: set = set()
+
+    def add(u, n):
+        if id(u) not in seen and (u.rsk is not None or not need_rsk):
+            seen.add(id(u))
+            found.append((u, n))
+
+    for u in keys.users:
+        if u.uid is not None and u.uid == uid:
+            add(u, u.period)
+    if kms_uri is None:
+        return found
     period, offset = _period(kms)
-    p5 = mcx.key_period_number(ntp, period, offset) if ntp is not None else None
-    for u in (keys.users if users is None else users):
-        if u.uid is not None:
-            if u.uid == uid:
-                found.append((u, u.period))
-            continue
-        if u.uri is None or kms_uri is None or (u.kms is not None and u.kms != kms_uri):
-            continue
-        periods = [] if p5 is None else [p5, p5 - 1, p5 + 1]
-        if u.period is not None and u.period not in periods:
-            periods.append(u.period)
-        for n in periods:
-            if n >= 0 and cached_uid(u.uri, kms_uri, period, offset, n) == uid:
-                found.append((u, n))
-                break
+    near = []
+    if ntp is not None:
+        p5 = mcx.key_period_number(ntp, period, offset)
+        near = [n for n in (p5, p5 - 1, p5 + 1) if n >= 0]
+    for n in near:
+        for u in _uid_index(keys.users, kms_uri, period, offset, n).get(uid, ()):
+            add(u, n)
+    for u in keys.users:  # a period the entry states, far from T
+        if (u.uid is None and u.uri is not None and u.period is not None and u.period not in near
+                and (u.kms is None or u.kms == kms_uri)
+                and cached_uid(u.uri, kms_uri, period, offset, u.period) == uid):
+            add(u, u.period)
     return found
+
+
+_UID_INDEX: dict = {}  # (KMS, period length, offset, period no) -> (users list, {UID: [users]})
+
+
+def _uid_index(users: list, kms_uri: str, period: int, offset: int, n: int) -> dict:
+    """{UID: users} of the URI-only users of ``kms_uri`` for key period ``n``; rebuilt when the
+    user list grows (the dissector appends keys found in KMS XML)."""
+    key = (kms_uri, period, offset, n)
+    hit = _UID_INDEX.get(key)
+    if hit is not None and hit[0] is users and hit[1] == len(users):
+        return hit[2]
+    index: dict = {}
+    for u in users:
+        if u.uid is None and u.uri is not None and (u.kms is None or u.kms == kms_uri):
+            index.setdefault(cached_uid(u.uri, kms_uri, period, offset, n), []).append(u)
+    if len(_UID_INDEX) >= 256:
+        _UID_INDEX.clear()
+    _UID_INDEX[key] = (users, len(users), index)
+    return index
 
 
 @lru_cache(maxsize=64)
@@ -387,7 +417,7 @@ def _decapsulate(res, sakke_p, idr_r, kms_r, keys, ntp, id_scheme, owner_uri=Non
     for ident, pno in cands:
         if pno is None and _looks_like_uid(ident) and id_scheme == 2:
             # a UID in the IDR: the keyring users whose UID it is (URI-only users computed)
-            pairs = resolve_uid(ident, keys, kms_uri, kms_r, ntp, users)
+            pairs = resolve_uid(ident, keys, kms_uri, kms_r, ntp, need_rsk=True)
         else:
             pairs = [(u, pno) for u in users if _user_matches(u, ident, pno, owner_uri)]
         for u, upno in pairs:
