@@ -167,10 +167,10 @@ def _event(ev, flows, directions, times):
                 frames = list(dict.fromkeys(d.frames)) or list(ev.frames)
                 d.frames = [] if not d.framer.buffer else [ev.frames[-1]]
                 # RTP/RTCP interleaved in RTSP (RFC 2326 §10.12) goes to the media analysis
-                transport = ("rtsp-interleaved" if getattr(framed, "channel", None) is not None
-                             else "tcp")
+                channel = getattr(framed, "channel", None)
+                transport = "rtsp-interleaved" if channel is not None else "tcp"
                 yield Unit(frames, times.get(frames[-1], 0.0), transport, src, sport, dst, dport,
-                           framed.data)
+                           framed.data, channel)
     elif isinstance(ev, StreamGap):
         d = directions.get((ev.flow_id, ev.direction))
         if d is not None and d.framer is not None:

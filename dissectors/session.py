@@ -40,6 +40,7 @@ class Unit:
     dst: str
     dport: int
     data: bytes
+    channel: int | None = None  # RTSP interleaved channel (RFC 2326 §10.12)
 
 
 @dataclass
@@ -80,6 +81,8 @@ class Session:
         base = {"frame": unit.frames[-1], "frames": list(unit.frames), "time": unit.time,
                 "transport": unit.transport, "src": unit.src, "sport": unit.sport,
                 "dst": unit.dst, "dport": unit.dport}
+        if unit.channel is not None:
+            base["channel"] = unit.channel
         if unit.transport == "tls-psk" or unit.data.startswith(b"MSRP "):
             return self._msrp(base, unit)
         if MIKEY_PORT in (unit.sport, unit.dport) and not sip.looks_like_sip(unit.data):
@@ -192,8 +195,17 @@ class Session:
                         "keys": [lbl for k in mine for lbl in k["keys"]]}
                 stream[f"{side}_keys"] = [{"frame": k["frame"], "keys": k["keys"],
                                            "ssrcs": k["ssrcs"]} for k in mine]
-            if t.interleaved:
+            if t.interleaved:  # RFC 2326 §10.12: channels of the RTSP connection, both ways
                 stream["interleaved"] = list(t.interleaved)
+                for side, sender, receiver in (("client", client, server),
+                                               ("server", server, client)):
+                    mine = [k for k in keys if k["side"] == side]
+                    for ch, channel in zip(t.interleaved, ("RTP", "RTCP")):
+                        self.rtsp_ports[("interleaved", sender, receiver, ch)] = {
+                            "url": url, "side": side, "channel": channel,
+                            "keys": [lbl for k in mine for lbl in k["keys"]]}
+                    stream.setdefault(f"{side}_keys", [{"frame": k["frame"], "keys": k["keys"],
+                                                        "ssrcs": k["ssrcs"]} for k in mine])
             if t.ssrc is not None:
                 stream["ssrc"] = t.ssrc
             streams.append(stream)
@@ -255,17 +267,25 @@ class Session:
         if res.ok:
             rec["plaintext"] = (res.plaintext.hex() if self.show_secrets
                                 else f"<{len(res.plaintext)} octets decrypted; --show-secrets>")
-        stream = self.rtsp_ports.get((base["src"], base["sport"]))
+        stream = self._rtsp_stream_of(base)
         if stream is not None:  # sent from ports an RTSP SETUP tied to a stream
             rec["rtsp_stream"] = stream
         if keyed_by:
             rec["keyed_by"] = keyed_by
         return [rec]
 
+    def _rtsp_stream_of(self, base):
+        """The RTSP stream a media packet belongs to: by its source port, or (interleaved) by
+        its RTSP connection, direction and channel."""
+        if base.get("channel") is None:
+            return self.rtsp_ports.get((base["src"], base["sport"]))
+        return self.rtsp_ports.get(("interleaved", (base["src"], base["sport"]),
+                                    (base["dst"], base["dport"]), base["channel"]))
+
     def _open_by_rtsp_port(self, base, data):
         """A stream whose SSRC no MIKEY map names (rtspclientsink's receiver reports) sent from
         ports a SETUP tied to keys: those keys, bound to the SSRC once a tag verifies."""
-        stream = self.rtsp_ports.get((base["src"], base["sport"]))
+        stream = self._rtsp_stream_of(base)
         if not stream or not stream["keys"] or not rtp.is_rtp_v2(data):
             return None
         try:

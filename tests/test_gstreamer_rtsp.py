@@ -319,6 +319,11 @@ def test_interleaved_rtp_and_rtcp_over_rtsp_tcp():
     assert len(recs) == len(frames) and all(r["ok"] for r in recs)
     assert {r["transport"] for r in recs} == {"rtsp-interleaved"}
     assert {r["kind"] for r in recs} == {"srtp", "srtcp"}
+    for r in recs:  # Transport interleaved=0-1 ties each direction's channels to its keys
+        assert r["channel"] == (0 if r["kind"] == "srtp" else 1)
+        assert r["rtsp_stream"]["channel"] == ("RTP" if r["channel"] == 0 else "RTCP")
+        assert r["rtsp_stream"]["side"] == ("server" if r["sport"] == 8554 else "client")
+        assert r["keys"].split(" (")[0] in r["rtsp_stream"]["keys"]
     receivers = [(h, _Receiver(h["key"], h["salt"], *[L.crypto_policy("AES-CM", h["key_len"],
                                                                         h["tag"])] * 2))
                  for h in hand]
