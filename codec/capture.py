@@ -447,6 +447,21 @@ OPT_ENDOFOPT, OPT_COMMENT = 0, 1
 IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_FCSLEN, IF_TSOFFSET = 2, 3, 9, 13, 14
 SHB_HARDWARE, SHB_OS, SHB_USERAPPL = 2, 3, 4
 
+
+def pcapng_block(btype: int, body: bytes, order: str = "<") -> bytes:
+    """One pcapng block (§3.1): type, total length, body padded to 32 bits, total length again
+    (the pcapng writers of `mcsec synth` and `mcsec export`)."""
+    body += bytes(-len(body) % 4)
+    n = len(body) + 12
+    return BLOCK[order].build(dict(block_type=btype, block_total_length=n, body=body,
+                                   trailing_length=n))
+
+
+def pcapng_option(code: int, value: bytes, order: str = "<") -> bytes:
+    """One pcapng option (§3.5), its value padded to 32 bits."""
+    return OPTION[order].build(dict(code=code, length=len(value), value=value))
+
+
 # ============================================================================================
 # Link layers
 # ============================================================================================

@@ -555,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_synth.register(sub)
     cli_fuzz.register(sub)
     cli_wireshark.register(sub)
+    from dissectors import cli_export
+
+    cli_export.register(sub)
     return p
 
 

@@ -134,14 +134,11 @@ _LE = "<"  # the generator writes little-endian sections
 
 
 def _block(btype: int, body: bytes) -> bytes:
-    body += bytes(-len(body) % 4)
-    n = len(body) + 12
-    return C.BLOCK[_LE].build(dict(block_type=btype, block_total_length=n, body=body,
-                                   trailing_length=n))
+    return C.pcapng_block(btype, body, _LE)
 
 
 def _option(code: int, value: bytes) -> bytes:
-    return C.OPTION[_LE].build(dict(code=code, length=len(value), value=value))
+    return C.pcapng_option(code, value, _LE)
 
 
 SECRETS_TLS_KEYLOG = C.SECRETS_TLS_KEYLOG  # pcapng DSB secrets type: NSS key log

@@ -1,0 +1,727 @@
+"""`mcsec export`: the capture as Wireshark should see it once mcsec has recovered the keys.
+
+Every frame of the input is written, in order, to a pcapng file (the interfaces with their link
+types, snap lengths, names and timestamp resolutions; every timestamp as captured), with:
+
+- each SRTP/SRTCP packet mcsec authenticated replaced by the RTP/RTCP packet inside it (the
+  header kept; the encrypted portion replaced by the plaintext; the MKI and authentication tag —
+  for SRTCP also the E flag and SRTCP index, RFC 3711 §3.4 — removed; UDP length and checksum,
+  IPv4 total length and header checksum, IPv6 payload length recomputed), as libsrtp's
+  ``rtp_decoder`` writes it and as Wireshark's "Export PDUs" would;
+- the TLS secrets recovered in a Decryption Secrets Block of type TLS key log (pcapng §4.7, what
+  ``editcap --inject-secrets tls,KEYLOG`` writes): the ``--tls-keylog`` lines, the input's own
+  DSBs, and, for each TLS-PSK learnt from a MIKEY-TICKET TLS crypto session (seed 004 Annex X),
+  the master secrets tshark derives with it (``--export-tls-session-keys``), since an NSS key
+  log has no line for a PSK itself — so Wireshark decrypts SIP over TLS and MSRP over TLS-PSK
+  with no preference set;
+- an ``opt_comment`` on each frame that carries key management (the verdict: "MIKEY-SAKKE PCK
+  0x1b180136: signature verified, SSV recovered"), on each SRTP/SRTCP packet replaced (which keys
+  opened it) and on each one left as captured (why).
+
+The file holds secrets (the key log, the plaintext media): it is written 0600 through
+:func:`dissectors.safefile.write_secret`, never through a symbolic link.
+
+The signalling is left as captured: tshark's SDP dissector sets up the RTP/RTCP conversations
+of an ``m=audio … RTP/SAVP`` line with ``a=key-mgmt:mikey`` as plain RTP (it only treats a stream
+as SRTP when an ``a=crypto`` line gives it an SDES key), so the exported packets are dissected as
+RTP with their payload and as RTCP APP "MCPT" floor control with tshark's default preferences
+(``tests/test_export.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+
+from codec import capture as C
+from codec.capture import StreamError
+
+EXIT_OK, EXIT_DECODE, EXIT_USAGE = 0, 1, 2
+IPPROTO_UDP = C.IPPROTO_UDP
+
+
+# -- RFC 1071 Internet checksum, RFC 768 / RFC 8200 §8.1 pseudo-headers -------------------------
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071: the ones' complement of the ones' complement sum of the 16-bit words."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+class NotRewritten(Exception):
+    """Why a decrypted packet stays as captured in the export."""
+
+
+def _ip_offset(linktype: int, data: bytes) -> int:
+    """Offset of the IP header in a frame of ``linktype`` (the link layers dissect reads)."""
+    s = io.BytesIO(data)
+    if linktype == C.LINKTYPE_ETHERNET:
+        et = C.ETHERNET.reader()(s).ethertype
+        while et in C.ETHERTYPE_VLAN:
+            et = C.VLAN_TAG.reader()(s).ethertype
+    elif linktype == C.LINKTYPE_LINUX_SLL:
+        C.SLL.reader()(s)
+    elif linktype == C.LINKTYPE_LINUX_SLL2:
+        C.SLL2.reader()(s)
+    elif linktype in (C.LINKTYPE_NULL, C.LINKTYPE_LOOP):
+        s.seek(4)
+    elif linktype in (C.LINKTYPE_RAW, C.LINKTYPE_IPV4, C.LINKTYPE_IPV6) or (
+            linktype in C.LINKTYPE_DLT_RAW):
+        pass
+    else:
+        raise NotRewritten(f"link type {linktype} is not rewritten")
+    return s.tell()
+
+
+def replace_udp_payload(linktype: int, data: bytes, old: bytes, new: bytes) -> bytes:
+    """The frame ``data`` with its UDP payload ``old`` replaced by ``new``: UDP length and
+    checksum (left 0 when the IPv4 sender sent none), IPv4 total length and header checksum, IPv6
+    payload length.  Raises :class:`NotRewritten` when the frame cannot be rewritten that way
+    (a fragment, IPv6 AH or a routing header with segments left, a payload that differs)."""
+    def edit(proto, payload):
+        if proto != IPPROTO_UDP:
+            raise NotRewritten(f"IP protocol {proto}, not UDP")
+        if bytes(payload) != old:
+            raise NotRewritten("the UDP payload differs from the packet analysed")
+        return new
+
+    return rewrite_l4(linktype, data, edit)
+
+
+def rewrite_l4(linktype: int, data: bytes, edit) -> bytes:
+    """The frame ``data`` with its UDP or TCP payload replaced by ``edit(protocol, payload)``
+    (a TCP payload keeps its length: the sequence numbers stay valid), the lengths and checksums
+    recomputed.  Raises :class:`NotRewritten` when the frame cannot be rewritten."""
+    try:
+        off = _ip_offset(linktype, data)
+        version = C.IP_VERSION.parse_bytes(data[off:off + 1]).version
+        if version == 4:
+            return _rewrite_v4(data, off, edit)
+        if version == 6:
+            return _rewrite_v6(data, off, edit)
+    except StreamError as e:
+        raise NotRewritten(f"headers do not decode: {e}") from None
+    raise NotRewritten(f"IP version {version}")
+
+
+def _fields(obj) -> dict:
+    return {k: getattr(obj, k) for k in obj._fields} if hasattr(obj, "_fields") else dict(obj)
+
+
+def _new_l4(proto: int, l4: bytes, src: bytes, dst: bytes, edit, keep_zero: bool) -> bytes:
+    """The UDP datagram / TCP segment ``l4`` with its payload edited, checksum recomputed."""
+    if proto == IPPROTO_UDP:
+        u = C.UDP.parse_bytes(l4)
+        if len(u.payload) != u.length - 8:
+            raise NotRewritten("the UDP datagram is cut short")
+        new = edit(proto, bytes(u.payload))
+        f = dict(sport=u.sport, dport=u.dport, length=8 + len(new), checksum=0, payload=new)
+        if keep_zero and u.checksum == 0:  # RFC 768: the IPv4 sender computed none
+            return C.UDP.build(f)
+        f["checksum"] = _l4_checksum(src, dst, proto, C.UDP.build(f)) or 0xFFFF
+        return C.UDP.build(f)
+    if proto == C.IPPROTO_TCP:
+        t = C.TCP.parse_bytes(l4)
+        new = edit(proto, bytes(t.payload))
+        if len(new) != len(t.payload):
+            raise NotRewritten("a TCP payload cannot change length (the sequence numbers would "
+                               "shift)")
+        f = _fields(t)
+        f.update(checksum=0, payload=new)
+        f["checksum"] = _l4_checksum(src, dst, proto, C.TCP.build(f))
+        return C.TCP.build(f)
+    raise NotRewritten(f"IP protocol {proto}, neither UDP nor TCP")
+
+
+def _l4_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
+    if len(src) == 4:  # RFC 768 / RFC 9293 §3.1: src, dst, zero, protocol, length
+        pseudo = src + dst + bytes([0, proto]) + len(segment).to_bytes(2, "big")
+    else:  # RFC 8200 §8.1: src, dst, upper-layer length (32 bits), 3 zero octets, next header
+        pseudo = src + dst + len(segment).to_bytes(4, "big") + bytes([0, 0, 0, proto])
+    return internet_checksum(pseudo + segment)
+
+
+def _rewrite_v4(data: bytes, off: int, edit) -> bytes:
+    ip = C.IPV4.parse_bytes(data[off:])
+    if ip.mf or ip.frag_offset:
+        raise NotRewritten("an IPv4 fragment (the datagram spans several frames)")
+    if len(ip.payload) != ip.total_length - ip.ihl * 4:
+        raise NotRewritten("the IPv4 packet is cut short by the capture")
+    l4 = _new_l4(ip.protocol, bytes(ip.payload), ip.src, ip.dst, edit, keep_zero=True)
+    fields = _fields(ip)
+    fields.update(total_length=ip.ihl * 4 + len(l4), checksum=0, payload=b"")
+    fields["checksum"] = internet_checksum(C.IPV4.build(fields))
+    return data[:off] + C.IPV4.build(fields) + l4 + data[off + ip.total_length:]
+
+
+_V6_SKIPPABLE = (C.IPPROTO_HOPOPTS, C.IPPROTO_DSTOPTS, C.IPPROTO_ROUTING)
+
+
+def _rewrite_v6(data: bytes, off: int, edit) -> bytes:
+    ip = C.IPV6.parse_bytes(data[off:])
+    if ip.payload_length == 0:
+        raise NotRewritten("an IPv6 jumbogram")
+    if len(ip.payload) != ip.payload_length:
+        raise NotRewritten("the IPv6 packet is cut short by the capture")
+    s = io.BytesIO(ip.payload)
+    nh = ip.next_header
+    read_ext = C.IPV6_EXT.reader()
+    for _ in range(16):  # RFC 8200 §4: Hop-by-Hop, Destination Options, Routing
+        if nh not in _V6_SKIPPABLE:
+            break
+        ext = read_ext(s)
+        if nh == C.IPPROTO_ROUTING and len(ext.data) >= 2 and ext.data[1]:
+            raise NotRewritten("an IPv6 routing header with segments left (the checksum "
+                               "covers the final destination)")
+        nh = ext.next_header
+    if nh == C.IPPROTO_FRAGMENT:
+        raise NotRewritten("an IPv6 fragment (the datagram spans several frames)")
+    ext_len = s.tell()
+    l4 = _new_l4(nh, bytes(ip.payload[ext_len:]), ip.src, ip.dst, edit, keep_zero=False)
+    fields = _fields(ip)
+    fields.update(payload_length=ext_len + len(l4), payload=bytes(ip.payload[:ext_len]) + l4)
+    return data[:off] + C.IPV6.build(fields) + data[off + 40 + ip.payload_length:]
+
+
+# -- SDP: the profile of the streams decrypted --------------------------------------------------
+# Wireshark's SDP dissector gives every stream of an RTP/SAVP m-line SRTP conversation data, and
+# its RTP dissector then shows the payload as "SRTP Encrypted Payload" (no rtp.payload), even
+# when no a=crypto line keys it (tested with tshark 4.0).  RTP/AVPF (RFC 4585) is a plain RTP
+# profile of the same length: the SIP Content-Length and TCP sequence numbers stay valid.
+SAVP, PLAIN_PROFILE = b"RTP/SAVP", b"RTP/AVPF"
+_SDP_LINE = re.compile(rb"^(?:(v)=|(c)=IN IP[46] ([^\s/]+)|(m)=[a-z]+ ([0-9]+)(?:/[0-9]+)? "
+                       rb"(RTP/SAVP)[ \r\n])", re.M)
+
+
+def _addr(text: str):
+    """An address in one form whatever its spelling (IPv6 in SDP need not be RFC 5952's)."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return text
+
+
+def sdp_profile_edit(payload: bytes, endpoints: set, ports: set) -> tuple[bytes, list[str]]:
+    """``payload`` with the RTP/SAVP m-lines of decrypted streams made RTP/AVPF: those whose
+    connection address and port (or port + 1, RTCP) is an endpoint of a packet replaced, or —
+    when the c= line is not in this payload — whose port is; and what was changed."""
+    if SAVP not in payload:
+        return payload, []
+    session_c = None
+    pending: list = []  # [(span, port)] of the current SDP's m-lines, resolved at the next one
+    changes: list = []
+    out = bytearray(payload)
+
+    def resolve():
+        for (start, port, c_addr) in pending:
+            addr = c_addr if c_addr is not None else session_c
+            hit = any(((addr, p) in endpoints) if addr is not None else (p in ports)
+                      for p in (port, port + 1))
+            if hit:
+                out[start:start + len(SAVP)] = PLAIN_PROFILE
+                changes.append(f"m= port {port}")
+        pending.clear()
+
+    current = None
+    for m in _SDP_LINE.finditer(payload):
+        if m.group(1):  # v=0: a new SDP body
+            if current is not None:
+                pending.append(current)
+            resolve()
+            session_c = current = None
+        elif m.group(2):
+            addr = _addr(m.group(3).decode("ascii", "replace"))
+            if current is None:
+                session_c = addr
+            else:
+                current = (current[0], current[1], addr)
+        elif m.group(4):
+            if current is not None:
+                pending.append(current)
+            current = (m.start(6), int(m.group(5)), None)
+    if current is not None:
+        pending.append(current)
+    resolve()
+    return bytes(out), changes
+
+
+# -- plain RTP / RTCP from what the session decrypted --------------------------------------------
+def plain_packet(rec: dict) -> bytes:
+    """The RTP/RTCP packet of an authenticated SRTP/SRTCP record (``plaintext`` shown: the
+    session runs with show_secrets): header and decrypted payload, without MKI, tag, E|index."""
+    return bytes.fromhex(rec["plaintext"])
+
+
+# -- frame comments ------------------------------------------------------------------------------
+def _verdict_mikey(rec: dict) -> str:
+    doc = rec.get("mikey") or {}
+    payloads = doc.get("mikey") or [{}]
+    hdr = payloads[0].get("mikey.hdr", {})
+    what = hdr.get("mikey.type_name", f"type {hdr.get('mikey.type', '?')}")
+    name = f"MIKEY-{what}" if what in ("SAKKE",) else f"MIKEY {what}"
+    if "mikey.3gpp.key_id" in hdr:
+        name += f" {hdr.get('mikey.3gpp.key_type')} 0x{hdr['mikey.3gpp.key_id']:08x}"
+    elif "mikey.csb_id" in hdr:
+        name += f" CSB ID 0x{hdr['mikey.csb_id']:08x}"
+    verdicts = []
+    flat = {}
+    for p in payloads:
+        for obj in p.values():
+            if isinstance(obj, dict):
+                flat.update(obj)
+    labels = (("mikey.sign.verified", "signature"), ("mikey.kemac.verified", "KEMAC MAC"),
+              ("mikey.v.verified", "V MAC"), ("mikey.ticket.verified", "ticket MAC"))
+    for key, label in labels:
+        if key in flat:
+            v = flat[key]
+            err = flat.get(key.replace("verified", "error"))
+            verdicts.append(f"{label} " + ("verified" if v is True else "FAILED" if v is False
+                                           else "not checked")
+                            + (f" ({err})" if err and v is not True else ""))
+    if "mikey.sakke.ssv" in flat:
+        verdicts.append("SSV recovered" + (" (signature NOT verified)"
+                                           if flat.get("mikey.sakke.unverified") else ""))
+    elif "mikey.sakke.error" in flat:
+        verdicts.append(f"SSV not recovered ({flat['mikey.sakke.error']})")
+    sessions = doc.get("mikey.ticket.session_keys") or []
+    if sessions:
+        verdicts.append(f"{len(sessions)} crypto session key(s) recovered"
+                        + (" (a TLS-PSK)" if any("mikey.ticket.tls_psk" in s for s in sessions)
+                           else ""))
+    cs = doc.get("mikey.3gpp.crypto_sessions") or []
+    if cs:
+        verdicts.append("SRTP keys for MKI " + ", ".join(sorted({c["mikey.3gpp.mki"] for c in cs})))
+    if doc.get("mikey.ticket.replay"):
+        verdicts.append(f"replay cache: {doc['mikey.ticket.replay']}")
+    if "mikey.replay" in doc:
+        verdicts.append(f"REPLAY of frame {doc['mikey.replay']}")
+    if "mikey.clock_skew" in doc:
+        verdicts.append(f"clock skew {doc['mikey.clock_skew']:+.3f} s")
+    if rec.get("error"):
+        e = rec["error"]
+        verdicts.append(f"DECODE ERROR {e.get('path')} at offset {e.get('offset')}: "
+                        f"{e.get('reason')}")
+    elif not verdicts:
+        verdicts.append("decoded; no key to check it with")
+    return f"{name} ({rec.get('carrier')}): " + ", ".join(verdicts)
+
+
+def verdict(rec: dict) -> str | None:
+    """The comment for one record on its frame (None: the record says nothing to add)."""
+    kind = rec.get("kind")
+    if kind == "mikey":
+        return _verdict_mikey(rec)
+    if kind == "cms":
+        opened = rec.get("cms_open")
+        if rec.get("error"):
+            e = rec["error"]
+            return f"CMS {rec.get('smime_type')}: DECODE ERROR {e.get('path')}: {e.get('reason')}"
+        if not opened:
+            return f"CMS {rec.get('smime_type')}: decoded; no key to open it with"
+        ok = opened.get("cms.ok", opened.get("ok"))
+        err = opened.get("cms.error", opened.get("error"))
+        return f"CMS {rec.get('smime_type')}: " + ("opened" if ok else f"FAILED ({err})")
+    if kind == "psk-smime":
+        return ("seed 004 PSK S/MIME: " + ("opened" if rec.get("ok") else
+                                          f"FAILED ({rec.get('error')})")
+                + f", proof of origin {rec.get('proof_of_origin')}, replay {rec.get('replay')}")
+    if kind == "kms-xml":
+        if "kms_request" in rec:
+            return f"KMS request: {rec['kms_request']}"
+        if rec.get("error"):
+            return f"KMS XML: {rec['error'].get('reason')}"
+        kms = rec.get("kms") or {}
+        sets = ", ".join(f"{k['uri']} period {k['period']} ({'/'.join(k['keys'])})"
+                         for k in kms.get("key_sets", ()))
+        return "KMS document: " + (f"key sets {sets}" if sets else
+                                   f"{len(kms.get('certificates', ()))} KMS certificate(s)")
+    if kind == "msrp" and rec.get("decrypted"):
+        return (f"MSRP decrypted by mcsec ({rec['decrypted']}); the TLS secrets are in this "
+                "file's Decryption Secrets Block")
+    if kind == "anomaly" and rec.get("frame"):
+        return f"anomaly ({rec.get('layer')}): {rec.get('what')}"
+    if kind in ("sip", "mime", "rtsp") and rec.get("error"):
+        e = rec["error"]
+        return f"{kind.upper()} DECODE ERROR {e.get('path')} at offset {e.get('offset')}: " \
+               f"{e.get('reason')}"
+    return None
+
+
+# -- the export ----------------------------------------------------------------------------------
+@dataclass
+class _FramePlan:
+    comments: list = field(default_factory=list)
+    replace: tuple | None = None  # (old UDP payload, new UDP payload)
+
+
+@dataclass
+class ExportStats:
+    frames: int = 0
+    replaced: int = 0
+    left_encrypted: int = 0
+    comments: int = 0
+    tls_secret_lines: int = 0
+    sdp_rewritten: int = 0
+    capture_errors: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    endpoints: set = field(default_factory=set)  # (address, port) of the packets replaced
+    ports: set = field(default_factory=set)
+
+
+def _media_label(rec: dict) -> str:
+    return f"{rec['kind'].upper()} SSRC 0x{(rec.get('ssrc') or 0):08x}"
+
+
+def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None = None,
+         keep=None) -> tuple[dict, ExportStats]:
+    """Dissect ``path`` and decide, per frame, the comments and the payload replacement."""
+    from dissectors import dissect
+
+    plans: dict = {}
+    stats = ExportStats()
+
+    def at(frame: int) -> _FramePlan:
+        return plans.setdefault(frame, _FramePlan())
+
+    for rec in dissect.records(path, session, tls_keylog=tls_keylog, workers=workers):
+        if keep is not None:
+            keep(rec)
+        kind = rec.get("kind")
+        if kind == "capture-error":
+            stats.capture_errors.append(rec["error"])
+            continue
+        if kind in ("srtp", "srtcp"):
+            frame = rec["frame"]
+            label = _media_label(rec)
+            if not rec.get("ok"):
+                reason = (rec.get("error") or {}).get("reason", "not authenticated")
+                at(frame).comments.append(f"{label} left encrypted: {reason} (keys {rec['keys']})")
+                stats.left_encrypted += 1
+                continue
+            if rec.get("transport") != "udp" or len(rec.get("frames", ())) != 1:
+                why = ("carried in a TCP stream (RTSP interleaved): rewriting it would shift the "
+                       "TCP sequence numbers" if rec.get("transport") != "udp" else
+                       "its IP datagram spans several frames (fragmented)")
+                at(frame).comments.append(f"{label} decrypted by mcsec with {rec['keys']} but left "
+                                          f"as captured: {why}")
+                stats.left_encrypted += 1
+                continue
+            p = at(frame)
+            p.replace = (rec["_wire"], plain_packet(rec))
+            for addr, port in ((rec["src"], rec["sport"]), (rec["dst"], rec["dport"])):
+                stats.endpoints.add((_addr(addr), port))
+                stats.ports.add(port)
+            floor = f"; floor control: {rec['floor']}" if rec.get("floor") else ""
+            p.comments.append(f"{label} authenticated and decrypted by mcsec with {rec['keys']} "
+                              f"(MKI {rec.get('mki') or 'none'}): plain "
+                              f"{'RTP' if rec['kind'] == 'srtp' else 'RTCP'} written{floor}")
+            continue
+        text = verdict(rec)
+        if text and rec.get("frame"):
+            at(rec["frame"]).comments.append(text)
+    return plans, stats
+
+
+def tls_secrets(path, reader_secrets, tls_keylog: bytes | None, psks, stats) -> bytes:
+    """The NSS key log lines for the DSB: the given key log, the input's TLS DSBs and the master
+    secrets of the TLS-PSK sessions (derived by tshark; a key log has no PSK line)."""
+    parts, seen = [], set()
+
+    def add(blob: bytes):
+        for line in blob.splitlines():
+            line = line.strip()
+            if line and not line.startswith(b"#") and line not in seen:
+                seen.add(line)
+                parts.append(line + b"\n")
+
+    if tls_keylog:
+        add(tls_keylog)
+    for s in reader_secrets:
+        if s.type == C.SECRETS_TLS_KEYLOG:
+            add(s.data)
+    for psk in psks:
+        derived = _psk_master_secrets(path, psk, stats)
+        if derived:
+            add(derived)
+    return b"".join(parts)
+
+
+def _psk_master_secrets(path, psk: bytes, stats: ExportStats) -> bytes:
+    """``tshark -o tls.psk:… --export-tls-session-keys``: the CLIENT_RANDOM lines of the sessions
+    the TLS-PSK opens (TLS 1.2 PSK suites, RFC 4279 §2), written in a private directory."""
+    exe = shutil.which("tshark")
+    if exe is None:
+        stats.notes.append("tshark is not installed: the master secrets of the TLS-PSK sessions "
+                           "are not in the Decryption Secrets Block")
+        return b""
+    with tempfile.TemporaryDirectory(prefix="mcsec-export-") as tmp:  # 0700
+        keys = os.path.join(tmp, "tls.keys")
+        proc = subprocess.run([exe, "-r", os.fspath(path), "-n", "-o", f"tls.psk:{psk.hex()}",
+                               "--export-tls-session-keys", keys, "-Y", "tls", "-q"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            stats.notes.append(f"tshark could not derive the TLS-PSK sessions' master secrets: "
+                               f"{proc.stderr.strip()[-200:]}")
+            return b""
+        try:
+            with open(keys, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+
+def _tsresol(ups: int) -> bytes | None:
+    """if_tsresol (pcapng §4.2) for ``ups`` units per second, when it is a power of 10 or 2."""
+    for base, flag in ((10, 0), (2, 0x80)):
+        n, v = 0, 1
+        while v < ups:
+            v *= base
+            n += 1
+        if v == ups and n <= 0x7F:
+            return bytes([flag | n])
+    return None
+
+
+def _idb(iface) -> tuple[bytes, int, int]:
+    """The IDB of an input interface, and (units per second, offset in ns) its EPBs use."""
+    opt = C.pcapng_option
+    opts = b""
+    if iface.name:
+        opts += opt(C.IF_NAME, iface.name.encode())
+    if iface.description:
+        opts += opt(C.IF_DESCRIPTION, iface.description.encode())
+    ups = iface.units_per_second
+    res = _tsresol(ups) if ups <= 1_000_000_000 else None
+    if res is None:
+        ups, res = 1_000_000_000, bytes([9])  # finer or odd resolutions: nanoseconds
+    if res != bytes([6]):
+        opts += opt(C.IF_TSRESOL, res)
+    offset_ns = 0
+    if iface.tsoffset and ups == iface.units_per_second:
+        opts += opt(C.IF_TSOFFSET, C.TSOFFSET["<"].build(dict(seconds=iface.tsoffset)))
+        offset_ns = iface.tsoffset * 1_000_000_000
+    if opts:
+        opts += opt(C.OPT_ENDOFOPT, b"")
+    body = C.IDB_BODY["<"].build(dict(linktype=iface.linktype, reserved=0,
+                                      snaplen=iface.snaplen, options=opts))
+    return C.pcapng_block(C.BT_IDB, body), ups, offset_ns
+
+
+def _sdp_rewrite(linktype: int, data: bytes, stats: ExportStats) -> tuple[bytes, str | None]:
+    """The SIP/SDP frame with the profile of the decrypted streams made plain (see SAVP)."""
+    changed: list = []
+
+    def edit(proto, payload):
+        new, what = sdp_profile_edit(payload, stats.endpoints, stats.ports)
+        changed.extend(what)
+        return new
+
+    try:
+        new = rewrite_l4(linktype, data, edit)
+    except NotRewritten:
+        return data, None
+    if not changed:
+        return data, None
+    stats.sdp_rewritten += 1
+    return new, (f"SDP profile RTP/SAVP changed to RTP/AVPF ({', '.join(changed)}) so that "
+                 "Wireshark dissects the streams mcsec decrypted as plain RTP/RTCP (with RTP/SAVP "
+                 "it shows an 'SRTP Encrypted Payload'); same length, so Content-Length and TCP "
+                 "sequence numbers are unchanged")
+
+
+def _comment_options(comments: list[str]) -> bytes:
+    if not comments:
+        return b""
+    return b"".join(C.pcapng_option(C.OPT_COMMENT, ("mcsec: " + c).encode("utf-8"))
+                    for c in comments) + C.pcapng_option(C.OPT_ENDOFOPT, b"")
+
+
+def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None, psks,
+                 select=None) -> bytes:
+    """The pcapng octets of the export (see the module docstring).  ``select(frame_number)``:
+    whether to write a frame (None: every frame)."""
+    from dissectors.capture import CaptureError, read_frames
+
+    reader = read_frames(path)
+    epbs = []
+    clocks: dict = {}
+    idbs: list = []
+    for frame in reader:
+        if isinstance(frame, CaptureError):
+            continue
+        while len(idbs) < len(reader.interfaces):
+            block, ups, offset_ns = _idb(reader.interfaces[len(idbs)])
+            idbs.append(block)
+            clocks[len(idbs) - 1] = (ups, offset_ns)
+        if select is not None and not select(frame.number):
+            continue
+        stats.frames += 1
+        p = plans.get(frame.number)
+        data, orig_len = bytes(frame.data), frame.orig_len
+        comments = list(p.comments) if p else []
+        if p is not None and p.replace is not None:
+            old, new = p.replace
+            try:
+                data = replace_udp_payload(frame.linktype, data, old, new)
+                orig_len = max(len(data), orig_len - (len(frame.data) - len(data)))
+                stats.replaced += 1
+            except NotRewritten as e:
+                comments = [c.replace("plain RTP written", f"left as captured: {e}")
+                            .replace("plain RTCP written", f"left as captured: {e}")
+                            for c in comments]
+                stats.left_encrypted += 1
+        elif stats.endpoints and SAVP in data:
+            data, comment = _sdp_rewrite(frame.linktype, data, stats)
+            if comment:
+                comments.append(comment)
+        ups, offset_ns = clocks[frame.interface_id]
+        if frame.ts_ns is None:  # a Simple Packet Block has no time (pcapng §4.4)
+            units = 0
+            comments.append("no timestamp in the input (Simple Packet Block)")
+        else:
+            units = (frame.ts_ns - offset_ns) * ups // 1_000_000_000
+        stats.comments += len(comments)
+        epbs.append(C.pcapng_block(C.BT_EPB, C.EPB_BODY["<"].build(dict(
+            interface_id=frame.interface_id, ts_high=(units >> 32) & 0xFFFFFFFF,
+            ts_low=units & 0xFFFFFFFF, captured_len=len(data), original_len=orig_len, data=data,
+            options=_comment_options(comments)))))
+    keylog = tls_secrets(path, reader.secrets, tls_keylog, psks, stats)
+    stats.tls_secret_lines = keylog.count(b"\n")
+    shb_comments = [f"exported by mcsec: {stats.replaced} SRTP/SRTCP packet(s) replaced by "
+                    f"plain RTP/RTCP, {stats.left_encrypted} left encrypted (see their "
+                    f"comments); TLS secrets: {stats.tls_secret_lines} key log line(s) in the "
+                    "Decryption Secrets Block"]
+    shb_comments += [f"capture error in the input: {e}" for e in stats.capture_errors]
+    shb_comments += stats.notes
+    shb_opts = b"".join(C.pcapng_option(C.OPT_COMMENT, c.encode("utf-8")) for c in shb_comments)
+    shb_opts += C.pcapng_option(C.SHB_USERAPPL, b"mcsec export") + C.pcapng_option(
+        C.OPT_ENDOFOPT, b"")
+    out = [C.pcapng_block(C.BT_SHB, C.SHB_BODY["<"].build(dict(
+        byte_order_magic=C.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
+        section_length=-1, options=shb_opts)))]
+    out += idbs
+    secrets = ([(C.SECRETS_TLS_KEYLOG, keylog)] if keylog else []) + [
+        (s.type, s.data) for s in reader.secrets if s.type != C.SECRETS_TLS_KEYLOG]
+    for stype, data in secrets:  # pcapng §4.7, before the packets they decrypt
+        out.append(C.pcapng_block(C.BT_DSB, C.DSB_BODY["<"].build(dict(
+            secrets_type=stype, secrets_length=len(data), secrets_data=data, options=b""))))
+    out += epbs
+    return b"".join(out)
+
+
+# -- the command ---------------------------------------------------------------------------------
+def cmd_export(args) -> int:
+    from codec.mikey.ticket import ReplayCache
+    from dissectors.cli import _clock_skew_limit, _load_keyring
+    from dissectors.safefile import UnsafeTarget, write_secret
+    from dissectors.session import Session
+
+    keyring = _load_keyring(args)
+    keylog = None
+    if args.tls_keylog:
+        try:
+            with open(args.tls_keylog, "rb") as f:
+                keylog = f.read()
+        except OSError as e:
+            print(f"mcsec: cannot read {args.tls_keylog}: {e.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.output != "-":
+        try:  # refuse a symlink / directory before the (long) analysis, not after it
+            from dissectors.safefile import _check_target
+
+            _check_target(args.output)
+        except UnsafeTarget as e:
+            print(f"mcsec: cannot write {e}", file=sys.stderr)
+            return EXIT_USAGE
+    session = Session(keyring=keyring, show_secrets=True,  # the plaintext goes into the file
+                      decrypt_unverified=args.decrypt_unverified,
+                      transport_key=bytes.fromhex(args.trk) if args.trk else None,
+                      replay_cache=ReplayCache(args.replay_cache_size),
+                      max_clock_skew=_clock_skew_limit(args.max_clock_skew))
+    _wire_payloads(session)
+    try:
+        plans, stats = plan(args.capture, session, tls_keylog=keylog, workers=args.workers)
+        data = write_export(args.capture, plans, stats, keylog, list(session.tls_psks))
+    except OSError as e:
+        print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output == "-":
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            pass
+    else:
+        try:
+            write_secret(args.output, data)  # key log and plaintext inside: 0600, no symlink
+        except UnsafeTarget as e:
+            print(f"mcsec: cannot write {e}", file=sys.stderr)
+            return EXIT_USAGE
+    if not args.quiet:
+        print(f"mcsec: {stats.frames} frame(s) written to {args.output}: {stats.replaced} "
+              f"SRTP/SRTCP packet(s) replaced by plain RTP/RTCP, {stats.left_encrypted} left "
+              f"encrypted, {stats.comments} frame comment(s), {stats.tls_secret_lines} TLS key "
+              f"log line(s) in a Decryption Secrets Block", file=sys.stderr)
+        for note in stats.notes:
+            print(f"mcsec: note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _wire_payloads(session) -> None:
+    """Have the session's media records carry the UDP payload they were opened from (``_wire``),
+    so the export replaces exactly those octets."""
+    media = session._media
+
+    def _media(base, data):
+        recs = media(base, data)
+        for r in recs:
+            r["_wire"] = bytes(data)
+        return recs
+
+    session._media = _media
+
+
+def register(subparsers) -> None:
+    """Add the `export` command to the `mcsec` parser."""
+    from codec.mikey.replay import DEFAULT_MAX_CLOCK_SKEW
+    from dissectors import cliopts as O
+
+    e = subparsers.add_parser(
+        "export", help="write the capture with SRTP/SRTCP decrypted, TLS secrets and verdicts, "
+                       "for Wireshark",
+        description="Dissect CAPTURE with --keys and write it again as pcapng, every frame in "
+                    "order: each SRTP/SRTCP packet mcsec authenticated replaced by its plain "
+                    "RTP/RTCP (MKI, tag and SRTCP index removed; UDP/IP lengths and checksums "
+                    "fixed), the TLS secrets (--tls-keylog, the input's DSBs, TLS-PSK sessions "
+                    "of MIKEY-TICKET) in a Decryption Secrets Block, and a comment with mcsec's "
+                    "verdict on every key-management frame and every packet left encrypted.  "
+                    "The file holds secrets: it is created with mode 0600, never through a "
+                    "symbolic link.")
+    e.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
+    e.add_argument("-o", "--output", required=True, metavar="OUT.pcapng",
+                   help="pcapng file to write (- = standard output)")
+    e.add_argument("--keys", action="append", metavar="FILE",
+                   help="keyring TOML, KMS XML or PEM/DER key file (repeatable)")
+    e.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
+                   help="transport key (TrK) for wrapped keys in KMS XML")
+    e.add_argument("--tls-keylog", metavar="FILE",
+                   help="NSS key log for SIP over TLS: used for the analysis and written into "
+                        "the Decryption Secrets Block")
+    e.add_argument("--decrypt-unverified", action="store_true")
+    e.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N")
+    e.add_argument("--max-clock-skew", type=float, default=DEFAULT_MAX_CLOCK_SKEW,
+                   metavar="SECONDS", help="as for dissect (a negative value turns it off)")
+    e.add_argument("--workers", type=O.int_range(1, O.MAX_WORKERS), default=None, metavar="N",
+                   help="processes for MIKEY-SAKKE crypto (as for dissect)")
+    e.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    e.set_defaults(func=cmd_export)
