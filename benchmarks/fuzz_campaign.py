@@ -432,7 +432,12 @@ def pcap_mutate(rng: random.Random, data: bytes, others=()) -> bytes:
 # Targets
 # ----------------------------------------------------------------------------------------------
 class Invariant(Exception):
-    """A target returned, but broke a documented property (reported like an exception)."""
+    """A target returned, but broke a documented property (reported like an exception).
+    ``kind`` (optional) keeps different properties apart as different finding sites."""
+
+    def __init__(self, message: str, kind: str | None = None):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -443,6 +448,8 @@ class Target:
     generate: object  # callable(rng) -> data
     seeds: list = field(default_factory=list)  # unmutated inputs (warm-up)
     known: object = None  # callable(data) -> True for inputs that trigger a recorded finding
+    slow_ms: float | None = None  # this target's time bound, when longer than --slow-ms
+    ext: str = "bin"  # file name extension of saved inputs
 
 
 def make_targets(corpus: Corpus, seed: int, struct_pool: int = 2000) -> dict:
@@ -586,6 +593,655 @@ TARGETS = ("mikey.raw", "mikey.struct", "cms.decode", "cms.open", "mime", "sip.f
 
 
 # ----------------------------------------------------------------------------------------------
+# The command line end to end (issue 15): every command x every output mode x mutated inputs
+# ----------------------------------------------------------------------------------------------
+# One input of the `cli` target is a *case*: an argv for `dissectors.cli.main`, the files it
+# names (written to a fresh directory first) and what standard input holds, serialised as JSON
+# (so run_target hashes, times and saves it like any other input).  In argv, "{D}" is the case's
+# directory and "{P}" is pcaps/ (read only: nothing is ever written there).
+CLI_EXITS = (0, 1, 2, 3)
+CLI_SLOW_MS = 2000.0  # the time bound of one CLI input (tshark runs for TLS captures take ~1 s)
+HOSTILE_INTS = ("0", "-1", "-5", "1", "2", "255", "256", "65535", "65536", "4294967296",
+                "18446744073709551616", "9" * 40, "-" + "9" * 40, "1e3", "0x10", "", " 7", "x",
+                "\u0661\u0662", "+3", "1_000")
+HOSTILE_HEX = ("", "zz", "0", "abc", "0x00", " 00", "00" * 16, "g" * 32, "\u00e9\u00e9",
+               "00" * 70000, "-1", "0" * 31, "\udcff")
+HOSTILE_TEXT = ("", " ", "\x00", "a" * 70000, "\udcff", "sip:\u00e9@x", "-", "--", "%s%n",
+                "sip:" + "a" * 65536 + "@x", "\n", "=", "\u202e")
+# -o targets that cannot be written (root can write almost anything, so: places that are not
+# regular files in a directory that exists)
+UNWRITABLE = ("{D}/no/such/dir/out", "{D}", "/dev/full", "/proc/version", "", "{D}/nodir/",
+              "/proc/self/nonexistent/x")
+PCAPNG_SHB, PCAPNG_EPB = 0x0A0D0D0A, 6
+
+
+@dataclass
+class CliCorpus:
+    c: Corpus
+    trk: str = ""
+    mikey_pool: list = field(default_factory=list)
+    json_docs: list = field(default_factory=list)  # `decode --format json` of the MIKEY seeds
+    smime_sip: list = field(default_factory=list)  # SIP MESSAGEs with an S/MIME body
+    certs: list = field(default_factory=list)
+    keys: list = field(default_factory=list)
+    slices: list = field(default_factory=list)  # (pcapng head blocks, [blocks after them])
+    full: list = field(default_factory=list)  # every capture file (pcapng and pcap)
+    tls_slices: list = field(default_factory=list)  # the same of the SIP-over-TLS captures
+    tls_full: list = field(default_factory=list)  # (their dissection runs tshark: ~0.5 s)
+    keyring: bytes = b""
+    kek_ids: list = field(default_factory=list)
+    users: list = field(default_factory=list)
+    scenarios: tuple = ()
+    mutations: tuple = ()
+
+
+def _pcapng_blocks(data: bytes) -> list:
+    out, i = [], 0
+    while i + 12 <= len(data):
+        n = struct.unpack_from("<I", data, i + 4)[0]
+        if n < 12 or n % 4 or i + n > len(data):
+            break
+        out.append(data[i:i + n])
+        i += n
+    return out
+
+
+def load_cli_corpus(corpus: Corpus, seed: int = 1, pool: int = 300) -> CliCorpus:
+    from codec import mikey
+    from codec.mikey import render
+    from dissectors import fuzz as FZ
+    from dissectors.synth import SCENARIOS
+
+    manifest = json.loads((PCAPS / "manifest.json").read_text())
+    cc = CliCorpus(corpus, trk=manifest["transport_key"], scenarios=tuple(SCENARIOS),
+                   mutations=tuple(FZ.CLASSES))
+    cc.mikey_pool = [m.data for m in FZ.Mutator(corpus.mikey, seed=seed).mutants(pool)]
+    for m in corpus.mikey:
+        try:
+            cc.json_docs.append(json.dumps(render.to_json(mikey.decode(m)), indent=2).encode())
+        except Exception:  # noqa: BLE001 - a seed that does not decode is no JSON seed
+            pass
+    cc.smime_sip = [m for m in corpus.sip if b"pkcs7" in m.lower()]
+    pem = (PCAPS / manifest["pem"]).read_bytes()
+    for m in re.finditer(rb"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----\n?", pem, re.S):
+        (cc.certs if m.group(1) == b"CERTIFICATE" else cc.keys).append(m.group())
+    cc.keyring = (PCAPS / manifest["keyring"]).read_bytes()
+    cc.kek_ids = re.findall(r'\[\[kek\]\]\nid = "([0-9a-f]+)"', cc.keyring.decode())
+    cc.users = re.findall(r'uri = "(sip:[^"]+)"', cc.keyring.decode())
+    for name, data in corpus.captures:
+        tls = "tls" in name
+        (cc.tls_full if tls else cc.full).append(data)
+        blocks = _pcapng_blocks(data) if name.endswith(".pcapng") else []
+        k = next((i for i, b in enumerate(blocks)
+                  if struct.unpack_from("<I", b)[0] == PCAPNG_EPB), None)
+        if k:
+            (cc.tls_slices if tls else cc.slices).append((blocks[:k], blocks[k:]))
+    return cc
+
+
+def _sip_damage(rng: random.Random, data: bytes) -> bytes:
+    """Same-length damage inside a SIP message of a capture (lengths and checksums still
+    match, so the damage reaches the SIP parser and the renderers): header punctuation."""
+    hits = [m.start() for m in re.finditer(rb"SIP/2\.0", data)]
+    if not hits:
+        return data
+    b = bytearray(data)
+    at = rng.choice(hits)
+    region = range(at, min(len(b), at + 800))
+    for _ in range(rng.randint(1, 4)):
+        i = rng.choice(region)
+        b[i] = rng.choice(b" :;,<>=\"\r\n\x00\xff\t[]@")
+    return bytes(b)
+
+
+def json_mutate(rng: random.Random, text: bytes, others=()) -> bytes:
+    r = rng.random()
+    if r < 0.04:  # deep nesting
+        n = rng.choice((50, 500, 5000, 100000))
+        o, c = rng.choice((("[", "]"), ('{"a":', "}")))
+        return (o * n + "1" + c * n).encode()
+    if r < 0.12:  # a number that lies: huge, negative, long
+        nums = list(re.finditer(rb"(?<![\w.\"])\d+", text))
+        if nums:
+            m = rng.choice(nums)
+            return text[:m.start()] + rng.choice(
+                (b"9" * rng.choice((20, 400, 4301, 5000)), b"-1", b"-0", b"1e999", b"0.5",
+                 b"18446744073709551616", b"NaN", b"Infinity")) + text[m.end():]
+    if r < 0.65:
+        try:
+            doc = json.loads(text)
+        except (ValueError, RecursionError):
+            return text_mutate(rng, text, others)
+        nodes = []
+
+        def walk(x, parent, key):
+            nodes.append((parent, key, x))
+            if len(nodes) > 3000:
+                return
+            if isinstance(x, dict):
+                for k, v in x.items():
+                    walk(v, x, k)
+            elif isinstance(x, list):
+                for i, v in enumerate(x):
+                    walk(v, x, i)
+
+        walk(doc, None, None)
+        for _ in range(rng.randint(1, 3)):
+            parent, key, x = rng.choice(nodes)
+            if parent is None:
+                continue
+            op = rng.randrange(6)
+            if op <= 2:
+                parent[key] = rng.choice((None, -1, 0, 2 ** 64, 2 ** 200, -2 ** 70, "zz", "",
+                                          [], {}, True, 1.5, "\u0000", "ff" * 70000, "0x10",
+                                          [None], {"": None}, rng.choice(nodes)[2], "00" * 3))
+            elif op == 3:
+                if isinstance(parent, dict):
+                    del parent[key]
+                else:
+                    parent.pop(key)
+            elif op == 4 and isinstance(parent, list):
+                parent.insert(key, x)
+            elif isinstance(parent, dict):
+                parent[rng.choice(("unknown", "mikey.zz", key + "x" if isinstance(key, str)
+                                   else "k"))] = x
+        try:
+            return json.dumps(doc, indent=rng.choice((None, 1))).encode()
+        except (ValueError, RecursionError):
+            return text
+    return text_mutate(rng, text, others)
+
+
+def toml_mutate(rng: random.Random, text: bytes, others=()) -> bytes:
+    r = rng.random()
+    if r < 0.05:
+        n = rng.choice((100, 1000, 50000))
+        return text + rng.choice((b"\nx = " + b"[" * n + b"]" * n + b"\n",
+                                  b"\n" + b"[a]\n" * 3, b"\nx = " + b"{a=" * n + b"1" + b"}" * n))
+    if r < 0.2:  # one value replaced by a hostile one
+        vals = list(re.finditer(rb'= ("[^"\n]*"|\d+)', text))
+        if vals:
+            m = rng.choice(vals)
+            repl = rng.choice((b'"zz"', b'""', b"-1", b"18446744073709551616", b"9" * 40, b"0",
+                               b'"' + b"a" * rng.choice((70000, 100000)) + b'"',
+                               b'"' + b"ab" * 50000 + b'"', b"[]", b"{}", b"true", b"1.5",
+                               b'"sip:' + b"a" * 65536 + b'"', b'"\\u0000"', b'"\xff"'))
+            return text[:m.start(1)] + repl + text[m.end(1):]
+    return text_mutate(rng, text, others)
+
+
+class _Case:
+    def __init__(self):
+        self.argv: list = []
+        self.files: dict = {}
+        self.stdin = b""
+
+    def file(self, data: bytes, ext: str = "") -> str:
+        name = f"f{len(self.files)}{ext}"
+        self.files[name] = data
+        return "{D}/" + name
+
+    def encode(self) -> bytes:
+        return json.dumps({"argv": self.argv, "stdin": base64.b64encode(self.stdin).decode(),
+                           "files": {k: base64.b64encode(v).decode()
+                                     for k, v in self.files.items()}},
+                          ensure_ascii=True).encode()
+
+
+def decode_case(data: bytes) -> dict:
+    doc = json.loads(data)
+    return {"argv": list(doc["argv"]), "stdin": base64.b64decode(doc.get("stdin", "")),
+            "files": {k: base64.b64decode(v) for k, v in doc.get("files", {}).items()}}
+
+
+def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
+    """One CLI case: a command (weighted by cost), its options, its (mutated) inputs."""
+    c = _Case()
+    r = rng.random
+    ch = rng.choice
+
+    def chance(p):
+        return r() < p
+
+    def mikey_blob():
+        x = r()
+        if x < 0.25:
+            return ch(cc.c.mikey)
+        if x < 0.6:
+            return byte_mutate(rng, ch(cc.c.mikey), cc.c.mikey)
+        if x < 0.9:
+            return ch(cc.mikey_pool)
+        return random_bytes(rng, 512)
+
+    def mikey_input():
+        blob, form = mikey_blob(), ch(("raw", "hex", "base64", "sdp", "sip"))
+        if form == "hex":
+            data = blob.hex().encode() + ch((b"", b"\n", b" \n"))
+        elif form == "base64":
+            data = base64.b64encode(blob) + b"\n"
+        elif form in ("sdp", "sip"):
+            sdp = ch(cc.c.sdp).encode("latin-1")
+            data = re.sub(rb"(a=key-mgmt:mikey )[A-Za-z0-9+/=]+",
+                          lambda m: m.group(1) + base64.b64encode(blob), sdp, count=1)
+            if form == "sip":
+                data = ch([m for m in cc.c.sip if b"a=key-mgmt" in m] or [data])
+        else:
+            data = blob
+        if chance(0.2):
+            data = text_mutate(rng, data, ())
+        return data, form
+
+    def keys_opts(required=False):
+        out = []
+        for _ in range(1 if required else ch((0, 0, 1, 1, 2))):
+            x = r()
+            if x < 0.45:
+                out += ["--keys", "{P}/keyring.toml"]
+            elif x < 0.55:
+                out += ["--keys", "{P}/messages/bob.keyring.toml"]
+            elif x < 0.65:
+                out += ["--keys", "{P}/smime-keys.pem"]
+            elif x < 0.75:
+                out += ["--keys", "{P}/kms/" + ch(("alice.keyprov.xml", "bob.keyprov.xml",
+                                                   "kms-init.xml", "gms.keyprov.xml"))]
+            elif x < 0.85:
+                out += ["--keys", c.file(toml_mutate(rng, cc.keyring), ".toml")]
+            elif x < 0.92:
+                out += ["--keys", c.file(xml_mutate(rng, ch(cc.c.kms), cc.c.kms), ".xml")]
+            else:
+                out += ["--keys", ch(("{D}/missing.toml", "{D}", "/dev/null",
+                                      c.file(random_bytes(rng, 256))))]
+        return out
+
+    def trk():
+        if chance(0.5):
+            return []
+        return ["--trk", cc.trk if chance(0.6) else ch(HOSTILE_HEX)]
+
+    def hostile_int(normal: str, p: float = 0.3):
+        return ch(HOSTILE_INTS) if chance(p) else normal
+
+    def out_path(default="-", name="out"):
+        x = r()
+        if x < 0.45:
+            return default
+        if x < 0.85:
+            return "{D}/" + name
+        return ch(UNWRITABLE)
+
+    def capture():
+        x = r()
+        tls = chance(0.03)  # TLS captures make tshark runs (~0.5 s each): rarely
+        if x < 0.75 and cc.slices:  # a window of a few frames: cheap, and damage goes deep
+            head, rest = ch(cc.tls_slices if tls and cc.tls_slices else cc.slices)
+            i = rng.randrange(len(rest))
+            data = b"".join(head + rest[i:i + ch((1, 2, 3, 5, 10, 30))])
+            y = r()
+            if y < 0.3:
+                data = _sip_damage(rng, data)
+            elif y < 0.75:
+                data = pcap_mutate(rng, data, ())
+            return c.file(data, ".pcapng")
+        if x < 0.93:
+            data = ch(cc.tls_full if tls and cc.tls_full else cc.full)
+            return c.file(pcap_mutate(rng, data, ()) if chance(0.7) else _sip_damage(rng, data),
+                          ".pcap")
+        return ch(("{D}/missing.pcap", "{D}", "/dev/null", c.file(random_bytes(rng)),
+                   c.file(b""), "-"))
+
+    def cms_input():
+        x = r()
+        if x < 0.5:
+            der = der_mutate(rng, ch(cc.c.cms), cc.c.cms) if chance(0.8) else ch(cc.c.cms)
+            form = ch(("der", "der", "pem", "base64"))
+            if form == "pem":
+                return c.file(b"-----BEGIN CMS-----\n" + base64.encodebytes(der)
+                              + b"-----END CMS-----\n"), form
+            if form == "base64":
+                return c.file(base64.encodebytes(der)), form
+            return c.file(der), form
+        if x < 0.85 and cc.smime_sip:
+            return c.file(text_mutate(rng, ch(cc.smime_sip), cc.smime_sip)), "smime"
+        if x < 0.93:
+            c.stdin = der_mutate(rng, ch(cc.c.cms), cc.c.cms)
+            return "-", "der"
+        return ch(("{D}/missing", "{D}", c.file(b""), c.file(random_bytes(rng)))), "auto"
+
+    cmd = r()
+    a = c.argv
+    if cmd < 0.18:  # decode: text and JSON, with and without keys
+        data, form = mikey_input()
+        if chance(0.15):
+            c.stdin = data
+            a += ["decode", "-"] if chance(0.5) else ["decode"]
+        else:
+            a += ["decode", c.file(data)]
+        if chance(0.5):
+            a += ["--in", ch(("auto", "raw", "hex", "base64", "sdp")) if chance(0.3) else
+                  {"sip": "sdp"}.get(form, form)]
+        a += ["--format", ch(("text", "json"))]
+        a += ["--strict"] * chance(0.2) + ["--show-secrets"] * chance(0.3)
+        a += ["--decrypt-unverified"] * chance(0.2)
+        a += keys_opts() + trk()
+        if chance(0.2):
+            a += ["--replay-cache-size", hostile_int("1024", 0.7)]
+        if chance(0.1):
+            a += ["--tls-prot-type", hostile_int("240", 0.7)]
+    elif cmd < 0.26:  # encode --from-json
+        text = json_mutate(rng, ch(cc.json_docs), cc.json_docs) if chance(0.9) \
+            else ch(cc.json_docs)
+        if chance(0.15):
+            c.stdin = text
+            a += ["encode", "--from-json", "-"]
+        else:
+            a += ["encode", "--from-json", c.file(text, ".json") if chance(0.95)
+                  else ch(("{D}/missing.json", "{D}"))]
+        a += ["--out", ch(("raw", "hex", "base64"))] if chance(0.6) else []
+        if chance(0.1):
+            a += ["--tls-prot-type", hostile_int("240", 0.7)]
+    elif cmd < 0.28:  # fields
+        a += ["fields"] + (["--format", ch(("tsv", "markdown", "csv"))] if chance(0.7) else [])
+    elif cmd < 0.33:  # uid
+        a += ["uid", "--uri", ch(cc.users) if chance(0.6) else ch(HOSTILE_TEXT),
+              "--kms-uri", "kms.example.org" if chance(0.7) else ch(HOSTILE_TEXT),
+              "--key-period", hostile_int("2592000", 0.5)]
+        if chance(0.3):
+            a += ["--key-period-offset", hostile_int("0", 0.6)]
+        if chance(0.5):
+            a += ["--period-no", hostile_int("1531", 0.5)]
+        else:
+            a += ["--time", ch(("2026-12-07T10:00:00Z", "2026-12-07", "3974000000", "0",
+                                "2026-13-45", "-1", "9" * 40, "", "2026-12-07T10:00:00+99:00",
+                                "9999-12-31T23:59:59", "0001-01-01", "1e9", "now"))]
+        a += ["-v"] * chance(0.5)
+    elif cmd < 0.41:  # keyring import: TOML, KMS XML, PEM, mutated
+        files = []
+        for _ in range(ch((1, 1, 2, 3))):
+            x = r()
+            if x < 0.4:
+                files.append(c.file(toml_mutate(rng, cc.keyring), ".toml"))
+            elif x < 0.75:
+                files.append(c.file(xml_mutate(rng, ch(cc.c.kms), cc.c.kms), ".xml"))
+            elif x < 0.85:
+                files.append("{P}/kms/" + ch(("alice.keyprov.xml", "kms-init.xml",
+                                              "mcptt-server.keyprov.xml")))
+            elif x < 0.92:
+                files.append("{P}/smime-keys.pem" if chance(0.5)
+                             else c.file(byte_mutate(rng, ch(cc.keys + cc.certs)), ".pem"))
+            else:
+                files.append(ch(("{D}/missing", "{D}", c.file(b""))))
+        a += ["keyring", "import", *files, "-o", out_path("-", "ring.toml")] + trk()
+    elif cmd < 0.68:  # dissect: every output mode
+        a += ["dissect", capture()]
+        fmt = ch(("text", "text", "json", "jsonl-records"))
+        a += ["--format", fmt] if fmt != "text" or chance(0.3) else []
+        a += ["--brief"] * chance(0.3) + ["--stats"] * chance(0.3)
+        if chance(0.4):
+            a += ["--filter", ch(("any", "mikey", "cms", "srtp", "all"))]
+        a += ["--no-progress"] * chance(0.5) + ["--show-secrets"] * chance(0.3)
+        a += ["--decrypt-unverified"] * chance(0.2)
+        a += keys_opts() + trk()
+        if chance(0.15):
+            a += ["--replay-cache-size", hostile_int("1024", 0.7)]
+        x = r()  # in-process workers would fork this process: mostly inline
+        a += ["--workers", "1"] if x < 0.9 else ["--workers", ch(("0", "-1", "x", "1.5"))] \
+            if x < 0.98 else ["--workers", "2"]
+        if chance(0.05):
+            a += ["--tls-keylog", ch(("{P}/sip-tls.keylog", "{D}/missing",
+                                      c.file(text_mutate(rng, (PCAPS / "sip-tls.keylog")
+                                                         .read_bytes()))))]
+    elif cmd < 0.73:  # keylog
+        a += ["keylog", capture()] + keys_opts(required=True) + trk()
+        a += ["-o", out_path("-", "keys.log")]
+        if chance(0.1):
+            a += ["--tls-keylog", ch(("{P}/sip-tls.keylog", "{D}/missing"))]
+    elif cmd < 0.78:  # psk-smime
+        ins = [c.file(text_mutate(rng, ch(cc.smime_sip), cc.smime_sip) if chance(0.8)
+                      else ch(cc.smime_sip)) for _ in range(ch((1, 1, 2)))] \
+            if cc.smime_sip else ["{D}/missing"]
+        a += ["psk-smime", *ins] + keys_opts()
+        a += ["--out", out_path("-", "content")] if chance(0.4) else []
+        a += ["--format", ch(("text", "json"))] if chance(0.6) else []
+        if chance(0.15):
+            a += ["--replay-cache-size", hostile_int("1024", 0.7)]
+    elif cmd < 0.92:  # cms show / decrypt / verify / open
+        path, form = cms_input()
+        a += ["cms", ch(("show", "decrypt", "verify", "open")), path]
+        if chance(0.4):
+            a += ["--in", form if chance(0.6) else ch(("auto", "der", "pem", "base64", "smime"))]
+        if chance(0.7):
+            a += ["--keys", "{P}/smime-keys.pem"]
+        if chance(0.4):
+            a += ["--keys", "{P}/keyring.toml"]
+        a += keys_opts() if chance(0.2) else []
+        a += ["--format", ch(("text", "json"))] + ["--show-secrets"] * chance(0.3)
+        if chance(0.1):
+            a += ["--content", ch((c.file(random_bytes(rng)), "{D}/missing"))]
+        if chance(0.3):
+            a += ["--out", out_path("-", "content")]
+        if chance(0.2):
+            a += ["--max-size", hostile_int("1000000", 0.7)]
+        a += ["--any-signer"] * chance(0.2)
+    elif cmd < 0.955:  # cms build
+        kind = ch(("sign", "envelope", "auth-envelope", "compress", "encrypt-then-sign",
+                   "sign-then-encrypt"))
+        content = random_bytes(rng, 4096) if chance(0.5) else ch(cc.c.sip)
+        if chance(0.1):
+            c.stdin = content
+            a += ["cms", "build", kind, "--in", "-"]
+        else:
+            a += ["cms", "build", kind, "--in", c.file(content) if chance(0.95) else "{D}/missing"]
+        a += ["--out", out_path("-", "built")] if chance(0.5) else []
+        a += ["--outform", ch(("der", "pem", "smime"))] if chance(0.6) else []
+        if chance(0.5):
+            a += ["--keys", "{P}/keyring.toml", "--kek-id",
+                  ch(cc.kek_ids) if chance(0.7) and cc.kek_ids else ch(HOSTILE_HEX)]
+        for _ in range(ch((0, 1, 1, 2))):
+            a += ["--recip", c.file(ch(cc.certs + cc.keys) if chance(0.85)
+                                    else byte_mutate(rng, ch(cc.certs)))]
+        a += ["--oaep"] * chance(0.2)
+        if chance(0.6):
+            i = rng.randrange(len(cc.certs))
+            a += ["--signer", c.file(cc.certs[i] if chance(0.9) else byte_mutate(rng, cc.certs[i])),
+                  "--signer-key", c.file(cc.keys[min(i, len(cc.keys) - 1)] if chance(0.85)
+                                         else ch(cc.keys + cc.certs))]
+        a += ["--digest", ch(("sha1", "sha256", "sha384", "sha512", "md5"))] if chance(0.3) else []
+        a += ["--pss"] * chance(0.2) + ["--detached"] * chance(0.2)
+        if chance(0.4):
+            a += ["--cipher", ch(("aes-128-cbc", "aes-256-cbc", "aes-128-gcm", "aes-256-gcm",
+                                  "des", "", "aes-128"))]
+        a += ["--inner", ch(("cms", "mime"))] if chance(0.3) else []
+        a += ["--mime-wrap"] * chance(0.2)
+    elif cmd < 0.97:  # fuzz
+        a += ["fuzz"]
+        if chance(0.6):
+            data, _form = mikey_input()
+            a += [c.file(data, ".hex")]
+        a += ["--seed", hostile_int("0", 0.4)] if chance(0.5) else []
+        a += ["-n", ch(("0", "-1", "1", "3", "x", "5"))]
+        if chance(0.3):
+            a += ["--mutation", ch(cc.mutations) if chance(0.8) else "nope"]
+        fmt = ch(("hex", "raw", "sdp", "sip", "pcap"))
+        a += ["--format", fmt]
+        if chance(0.4):
+            a += ["--out-dir", "{D}/mutants" if chance(0.7) else ch(UNWRITABLE)]
+        elif chance(0.6):
+            a += ["-o", out_path("-", "mutants")]
+        if chance(0.2):
+            a += ["--keys", "{P}/keyring.toml" if chance(0.8) else "{D}/missing",
+                  "--signer", ch(cc.users) if chance(0.7) else ch(HOSTILE_TEXT)]
+        if chance(0.05):
+            a += ["--send", ch(("127.0.0.1:9", "127.0.0.1:99999", "127.0.0.1", ":9",
+                                "127.0.0.1:-1", "[::1]:9", "127.0.0.1:x"))]
+        a += ["--region", ch(("rfc3830", "without_sign_header"))] if chance(0.2) else []
+        a += ["-v"] * chance(0.3)
+    elif cmd < 0.98:  # wireshark generate / install
+        if chance(0.6):
+            a += ["wireshark", "generate", "-o", out_path("-", "mcsec.lua")]
+            if chance(0.4):
+                a += ["--tls-prot-type", hostile_int("240", 0.7)]
+        elif chance(0.8):
+            a += ["wireshark", "install", "--dest", "{D}/plugins" if chance(0.7)
+                  else ch(UNWRITABLE)]
+            if chance(0.4):
+                a += ["--plugin", ch((c.file(random_bytes(rng)), "{D}/missing", "{D}"))]
+        else:
+            a += ["wireshark"]
+    elif cmd < 0.984:  # synth (costly: a few hundred ms)
+        a += ["synth", "{D}/synth" if chance(0.8) else ch(UNWRITABLE), "-q",
+              "--calls", ch(("1", "0", "-1", "x")),
+              "--scenario", ch(cc.scenarios) if chance(0.9) else "nope"]
+        a += ["--seed", hostile_int("7", 0.5)] if chance(0.5) else []
+    else:  # argv garbage: unknown commands and options, --help, missing values
+        toks = ["decode", "encode", "dissect", "keylog", "cms", "keyring", "import", "uid",
+                "fuzz", "synth", "wireshark", "fields", "psk-smime", "--help", "-h", "--keys",
+                "--format", "json", "-o", "-", "--", "--trk", "--in", "show", "open", "build",
+                "--version", "--workers", "1", "{P}/keyring.toml", *HOSTILE_TEXT[:4]]
+        a += [ch(toks) for _ in range(rng.randint(0, 6))]
+    if chance(0.08) and a:  # argv damage: drop, repeat or replace one argument
+        i = rng.randrange(len(a))
+        op = rng.randrange(3)
+        if op == 0:
+            del a[i]
+        elif op == 1:
+            a.insert(i, a[i])
+        else:
+            a[i] = ch(HOSTILE_TEXT + HOSTILE_INTS)
+    return c.encode()
+
+
+class CliRunner:
+    """Runs one case through ``dissectors.cli.main(argv)`` in this process: standard streams
+    redirected (stdout encodes strictly as UTF-8, stderr with backslashreplace, as Python's own
+    streams do), SystemExit caught, the working directory a scratch directory (so a relative
+    path a hostile argv names is written there).  The parser is built once and reused (building
+    it costs ~10 ms, more than most commands).  Raises what escapes main; raises Invariant for an
+    exit status outside {0, 1, 2, 3} or a traceback printed on stderr."""
+
+    def __init__(self, main=None, workdir: Path | None = None):
+        import tempfile
+
+        from dissectors import cli
+
+        self.cli = cli
+        self.main = main or cli.main
+        self.parser = None
+        self.root = Path(workdir or tempfile.mkdtemp(prefix="mcsec-cli-fuzz-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.last = None  # (status, stdout, stderr) of the last case
+
+    def __call__(self, data: bytes):
+        import shutil
+
+        from codec import mikey
+
+        case = decode_case(data)
+        d = self.root / "c"
+        if d.exists():
+            shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+        for name, blob in case["files"].items():
+            (d / name).write_bytes(blob)
+        argv = [x.replace("{D}", str(d)).replace("{P}", str(PCAPS)) for x in case["argv"]]
+        out, err = io.BytesIO(), io.BytesIO()
+        streams = (sys.stdin, sys.stdout, sys.stderr)
+        (d / ".stdin").write_bytes(case["stdin"])  # a real file: some commands want fileno()
+        wrappers = (open(d / ".stdin", encoding="utf-8"),
+                    io.TextIOWrapper(out, encoding="utf-8", write_through=True),
+                    io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace",
+                                     write_through=True))
+        sys.stdin, sys.stdout, sys.stderr = wrappers
+        cwd = os.getcwd()
+        build = self.cli.build_parser
+        if self.parser is None:
+            self.parser = build()
+        self.cli.build_parser = lambda: self.parser
+        os.chdir(d)
+        try:
+            try:
+                status = self.main(argv)
+            except SystemExit as e:
+                status = e.code
+        finally:
+            os.chdir(cwd)
+            self.cli.build_parser = build
+            for w in wrappers[1:]:
+                try:
+                    w.flush()
+                except (OSError, ValueError):
+                    pass
+            stdout, stderr = out.getvalue(), err.getvalue()  # before the wrappers close them
+            wrappers[0].close()
+            sys.stdin, sys.stdout, sys.stderr = streams
+            mikey.set_tls_prot_type(mikey.DEFAULT_TLS_PROT_TYPE)  # --tls-prot-type is global
+        self.last = (status, stdout, stderr)
+        if status is None:
+            status = 0
+        elif isinstance(status, str):  # SystemExit("message"): printed, exit status 1
+            status = 1
+        if isinstance(status, bool) or status not in CLI_EXITS:
+            raise Invariant(f"exit status {status!r} (argv {_short(case['argv'])})",
+                            kind=f"exit status {status!r}"[:40])
+        if b"Traceback (most recent call last)" in stderr:
+            tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1][:200]
+            raise Invariant(f"traceback on stderr: {tail} (argv {_short(case['argv'])})",
+                            kind="traceback on stderr: " + tail.split(":")[0][:40])
+        return status
+
+
+def _short(argv, n: int = 60) -> str:
+    return " ".join(x if len(x) <= n else x[:n] + f"…({len(x)})" for x in argv)
+
+
+def make_cli_targets(corpus: Corpus, seed: int = 1, pool: int = 300) -> dict:
+    state: dict = {}
+
+    def cc():
+        if "cc" not in state:
+            state["cc"] = load_cli_corpus(corpus, seed, pool)
+        return state["cc"]
+
+    def run(data):
+        if "runner" not in state:
+            state["runner"] = CliRunner()
+        state["runner"](data)
+
+    def gen(rng):
+        return cli_case(rng, cc())
+
+    seeds = [_Case() for _ in range(3)]
+    seeds[0].argv = ["fields"]
+    seeds[1].argv = ["decode", "{P}/messages/mikey-sakke-gmk.sdp", "--keys",
+                     "{P}/messages/bob.keyring.toml"]
+    seeds[2].argv = ["dissect", "{P}/malformed.pcapng", "--workers", "1", "--keys",
+                     "{P}/keyring.toml"]
+    return {"cli": Target("cli", (), run, gen, [s.encode() for s in seeds], slow_ms=CLI_SLOW_MS,
+                          ext="json")}
+
+
+CLI_TARGETS = ("cli",)
+ALL_TARGETS = TARGETS + CLI_TARGETS
+
+
+def replay_cli(paths) -> int:
+    """Run saved CLI cases (out/fuzz-findings/cli__*.json, tests/regressions/cli/) and show what
+    each does; exit 1 if any still fails."""
+    runner = CliRunner()
+    bad = 0
+    for p in paths:
+        data = Path(p).read_bytes()
+        argv = _short(decode_case(data)["argv"])
+        t0 = time.perf_counter()
+        try:
+            status = runner(data)
+            print(f"ok   {p}: exit {status} in {(time.perf_counter() - t0) * 1000:.0f} ms: {argv}")
+        except Exception as e:  # noqa: BLE001
+            bad += 1
+            print(f"FAIL {p}: {_site(e)}: {type(e).__name__}: {str(e)[:200]}: {argv}")
+    return 1 if bad else 0
+
+
+# ----------------------------------------------------------------------------------------------
 # The campaign
 # ----------------------------------------------------------------------------------------------
 @dataclass
@@ -618,6 +1274,8 @@ def _rss_kib() -> int:
 
 
 def _site(exc: BaseException) -> str:
+    if isinstance(exc, Invariant) and exc.kind:
+        return f"Invariant[{exc.kind}]"
     tb = traceback.extract_tb(exc.__traceback__)
     ours = [fr for fr in tb if str(ROOT) in fr.filename and "fuzz_campaign" not in fr.filename]
     mcsec = [fr for fr in ours if "/.venv/" not in fr.filename]  # our frame, not a dependency's
@@ -635,6 +1293,8 @@ def run_target(t: Target, seed: int, inputs: int, seconds: float, *, slow_ms: fl
                warmup: int = 200, progress=None) -> Result:
     rng = random.Random(f"{seed}:{t.name}")
     res = Result(t.name)
+    if t.slow_ms:
+        slow_ms = max(slow_ms, t.slow_ms)
     use_alarm = hang_seconds > 0 and hasattr(signal, "setitimer")
     if use_alarm:
         old = signal.signal(signal.SIGALRM, _on_alarm)
@@ -696,7 +1356,7 @@ def run_target(t: Target, seed: int, inputs: int, seconds: float, *, slow_ms: fl
                                                 "sha256": hashlib.sha256(data).hexdigest()})
                         if save_dir:
                             save_dir.mkdir(parents=True, exist_ok=True)
-                            (save_dir / f"{t.name}__slow__{hashlib.sha256(data).hexdigest()[:12]}.bin").write_bytes(data)
+                            (save_dir / f"{t.name}__slow__{hashlib.sha256(data).hexdigest()[:12]}.{t.ext}").write_bytes(data)
             res.max_ms_confirmed = max(res.max_ms_confirmed, ms)
             if exc is not None:
                 if isinstance(exc, Hang):
@@ -712,7 +1372,7 @@ def run_target(t: Target, seed: int, inputs: int, seconds: float, *, slow_ms: fl
                            "count": 0, "len": len(data)}
                     if save_dir:
                         save_dir.mkdir(parents=True, exist_ok=True)
-                        p = save_dir / f"{t.name}__{sha[:12]}.bin"
+                        p = save_dir / f"{t.name}__{sha[:12]}.{t.ext}"
                         p.write_bytes(data)
                         rec["file"] = str(p)
                     res.crashes[site] = rec
@@ -763,6 +1423,8 @@ def campaign(targets=TARGETS, seed: int = 1, inputs: int = 10_000, seconds: floa
     """Run the campaign; ``seconds`` is the whole budget, split evenly over ``targets``."""
     corpus = load_corpus()
     all_targets = make_targets(corpus, seed, struct_pool)
+    if any(name in CLI_TARGETS for name in targets):
+        all_targets.update(make_cli_targets(corpus, seed, min(struct_pool, 300)))
     results = []
     share = seconds / max(len(targets), 1)
     for name in targets:
@@ -813,7 +1475,8 @@ def main(argv=None) -> int:
     ap.add_argument("--inputs", type=int, default=200_000, help="at most this many per target")
     ap.add_argument("--seconds", type=float, default=1800.0,
                     help="time budget of the whole run, split evenly over the targets")
-    ap.add_argument("--targets", default=",".join(TARGETS), help="comma-separated; default all")
+    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
+                    help="comma-separated; default all: " + ",".join(ALL_TARGETS))
     ap.add_argument("--slow-ms", type=float, default=100.0)
     ap.add_argument("--hang-seconds", type=float, default=10.0)
     ap.add_argument("--trace-every", type=int, default=500,
@@ -827,13 +1490,17 @@ def main(argv=None) -> int:
     ap.add_argument("--atheris", type=int, metavar="SECONDS",
                     help="instead: coverage-guided fuzzing of codec.mikey.decode with atheris")
     ap.add_argument("--atheris-dir", type=Path, default=Path("out/atheris"))
+    ap.add_argument("--replay", nargs="+", type=Path, metavar="CASE",
+                    help="instead: run saved cli cases (JSON) and report what each does")
     a = ap.parse_args(argv)
     if a.atheris:
         return atheris_mikey(a.atheris, a.atheris_dir)
+    if a.replay:
+        return replay_cli(a.replay)
     names = [x.strip() for x in a.targets.split(",") if x.strip()]
-    bad = [x for x in names if x not in TARGETS]
+    bad = [x for x in names if x not in ALL_TARGETS]
     if bad:
-        ap.error(f"unknown target(s) {bad}; choose from {', '.join(TARGETS)}")
+        ap.error(f"unknown target(s) {bad}; choose from {', '.join(ALL_TARGETS)}")
 
     def progress(r):
         if not a.quiet:

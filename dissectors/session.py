@@ -131,8 +131,8 @@ class Session:
         for value in msg.all("keymgmt"):
             for spec in rtsp_codec.key_mgmt(value):
                 if spec.error:
-                    out.append(dict(base, kind="rtsp", error={"path": "RTSP.KeyMgmt", "offset": 0,
-                                                              "reason": f"bad KeyMgmt: {spec.error}"}))
+                    out.append(dict(base, kind="rtsp", error={
+                        "path": "RTSP.KeyMgmt", "offset": 0, "reason": f"bad KeyMgmt: {spec.error}"}))
                 elif spec.prot == "mikey":
                     rec = self._mikey(base, spec.data, "rtsp KeyMgmt", None)
                     out.append(rec)
