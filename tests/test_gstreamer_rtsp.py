@@ -55,7 +55,8 @@ def _rtsp_mikeys(name):
     for p in _packets(name):
         if TCP in p and bytes(p[TCP].payload):
             text = bytes(p[TCP].payload).decode("latin-1")
-            out += [("sdp", base64.b64decode(b)) for b in re.findall(r"a=key-mgmt:mikey (\S+)", text)]
+            out += [("sdp", base64.b64decode(b))
+                    for b in re.findall(r"a=key-mgmt:mikey (\S+)", text)]
             out += [("KeyMgmt", base64.b64decode(b))
                     for b in re.findall(r'KeyMgmt: prot=mikey;[^\r\n]*data="([^"]+)"', text)]
     return out
@@ -281,7 +282,8 @@ def test_rtsp_headers():
     a, b = key_mgmt('prot=mikey;uri="rtsp://h/s,1";data="AQID", prot=mikey;data="!!"')
     assert (a.prot, a.uri, a.data, a.error) == ("mikey", "rtsp://h/s,1", b"\x01\x02\x03", None)
     assert b.data is None and "base64" in b.error
-    sdp = "v=0\r\na=control:*\r\nm=audio 0 RTP/SAVP 8\r\na=control:stream=0\r\nm=video 0 RTP/AVP 96\r\n"
+    sdp = ("v=0\r\na=control:*\r\nm=audio 0 RTP/SAVP 8\r\na=control:stream=0\r\n"
+           "m=video 0 RTP/AVP 96\r\n")
     assert sdp_controls(sdp, "rtsp://h/play/") == ["rtsp://h/play/stream=0", None]
 
 
