@@ -1,0 +1,157 @@
+"""The command-line fuzz target of benchmarks/fuzz_campaign.py (issue 15, "the campaign that
+would have found these"): a deterministic slice of a few hundred inputs, the harness's own
+checks, and the CLI findings kept in tests/regressions/cli/ (docs/FUZZING.md).
+
+Every case is an argv for ``dissectors.cli.main`` run in this process, with its input files; the
+documented outcome is an exit status in {0, 1, 2, 3}, no exception escaping ``main`` and no
+traceback on stderr, within the time bound (``CLI_SLOW_MS``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REGRESSIONS = Path(__file__).resolve().parent / "regressions" / "cli"
+
+
+def _load_harness():
+    if "fuzz_campaign" in sys.modules:  # tests/test_fuzz_campaign.py loaded it already
+        return sys.modules["fuzz_campaign"]
+    spec = importlib.util.spec_from_file_location("fuzz_campaign",
+                                                  ROOT / "benchmarks" / "fuzz_campaign.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["fuzz_campaign"] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+F = _load_harness()
+
+
+@pytest.fixture(scope="module")
+def cli_target():
+    return F.make_cli_targets(F.load_corpus(), seed=15, pool=100)["cli"]
+
+
+def test_deterministic_slice_has_no_traceback_bad_status_or_slow_input(tmp_path):
+    (r,) = F.campaign(("cli",), seed=15, inputs=300, seconds=300, save_dir=tmp_path,
+                      trace_every=0, struct_pool=100)
+    assert r.inputs == 300
+    findings = {site: (rec["message"][:300], Path(rec["file"]).name)
+                for site, rec in r.crashes.items()}
+    assert not findings, findings  # replay: benchmarks/fuzz_campaign.py --replay FILE
+    assert r.hangs == 0 and r.slow == 0, r.slow_inputs
+    assert r.max_ms_confirmed < F.CLI_SLOW_MS
+
+
+def test_cases_cover_every_command_and_output_mode(cli_target):
+    rng = random.Random("coverage")
+    seen = set()
+
+    def after(argv, opt):  # the value of opt (argv damage may have dropped it)
+        i = argv.index(opt) + 1 if opt in argv else len(argv)
+        return argv[i] if i < len(argv) else None
+    for _ in range(5000):
+        argv = json.loads(cli_target.generate(rng))["argv"]
+        if not argv:
+            continue
+        cmd = " ".join(argv[:2]) if argv[0] in ("cms", "keyring", "wireshark") else argv[0]
+        seen.add(cmd)
+        if cmd == "dissect":
+            fmt = after(argv, "--format") or "text"
+            seen.add(f"dissect {fmt}")
+            seen.update(f"dissect {x}" for x in ("--brief", "--stats", "--keys") if x in argv)
+        if cmd == "decode":
+            seen.add(f"decode {after(argv, '--format')}")
+        if after(argv, "--trk") in ("zz", "g" * 32):
+            seen.add(f"{cmd} non-hex --trk")
+        for opt in ("-o", "--out", "--out-dir", "--dest"):
+            if after(argv, opt) in F.UNWRITABLE:
+                seen.add(f"{cmd} unwritable {opt}")
+    for cmd in ("decode text", "decode json", "encode", "fields", "uid", "keyring import",
+                "dissect text", "dissect json", "dissect jsonl-records", "dissect --brief",
+                "dissect --stats", "dissect --keys", "keylog", "psk-smime", "cms show",
+                "cms decrypt", "cms verify", "cms open", "cms build", "synth",
+                "wireshark generate", "wireshark install", "fuzz",
+                "decode non-hex --trk", "dissect non-hex --trk", "keyring import non-hex --trk",
+                "keyring import unwritable -o", "keylog unwritable -o",
+                "wireshark generate unwritable -o"):
+        assert cmd in seen, cmd
+
+
+def test_generation_is_deterministic(cli_target):
+    a = [cli_target.generate(random.Random("d")) for _ in range(3)]
+    b = [cli_target.generate(random.Random("d")) for _ in range(3)]
+    assert a == b
+
+
+def test_runner_reports_what_escapes_main_bad_statuses_and_tracebacks(tmp_path):
+    def toy(argv):
+        what = argv[0]
+        if what == "raise":
+            raise KeyError("boom")
+        if what == "status":
+            return int(argv[1])
+        if what == "exit":
+            raise SystemExit(argv[1] if argv[1] == "message" else int(argv[1]))
+        if what == "traceback":
+            sys.stderr.write("Traceback (most recent call last):\n  ...\nValueError: x\n")
+            return 0
+        if what == "echo":  # sees its files, its stdin, and a scratch working directory
+            sys.stdout.write(open(argv[1]).read() + sys.stdin.read() + os.getcwd())
+            return 0
+        raise AssertionError(argv)
+
+    run = F.CliRunner(main=toy, workdir=tmp_path)
+
+    def case(*argv, files=None, stdin=b""):
+        c = F._Case()
+        c.argv = list(argv)
+        c.files = files or {}
+        c.stdin = stdin
+        return c.encode()
+
+    cwd, streams = os.getcwd(), (sys.stdin, sys.stdout, sys.stderr)
+    with pytest.raises(KeyError):
+        run(case("raise"))
+    for bad in ("4", "-1", "70"):
+        with pytest.raises(F.Invariant, match="exit status"):
+            run(case("status", bad))
+    with pytest.raises(F.Invariant, match="exit status 9"):
+        run(case("exit", "9"))
+    with pytest.raises(F.Invariant, match="traceback on stderr"):
+        run(case("traceback"))
+    assert [run(case("status", s)) for s in "0123"] == [0, 1, 2, 3]
+    assert run(case("exit", "2")) == 2 and run(case("exit", "message")) == 1
+    assert run(case("echo", "{D}/in", files={"in": b"file "}, stdin=b"stdin ")) == 0
+    assert run.last[1] == f"file stdin {tmp_path / 'c'}".encode()
+    assert (os.getcwd(), (sys.stdin, sys.stdout, sys.stderr)) == (cwd, streams)
+    # what escapes is recorded at its site, saved, and counted
+    t = F.Target("cli", (), run, lambda rng: case("raise"), ext="json")
+    r = F.run_target(t, 1, 3, 30, trace_every=0, save_dir=tmp_path / "found")
+    assert r.unexpected == 3 and list(r.crashes)[0].startswith("KeyError@")
+    assert [p.suffix for p in (tmp_path / "found").iterdir()] == [".json"]
+
+
+def test_runner_runs_the_real_cli(tmp_path):
+    run = F.CliRunner(workdir=tmp_path)
+    c = F._Case()
+    c.argv = ["decode", "{P}/messages/mikey-sakke-gmk.sdp", "--format", "json"]
+    assert run(c.encode()) == 0
+    assert json.loads(run.last[1])  # the JSON decode prints
+    c.argv = ["decode", "--format", "yaml"]
+    assert run(c.encode()) == 2 and b"invalid choice" in run.last[2]  # argparse's exit 2
+
+
+@pytest.mark.parametrize("case", sorted(REGRESSIONS.glob("*.json")), ids=lambda p: p.stem)
+def test_cli_regression(case, tmp_path):
+    status = F.CliRunner(workdir=tmp_path)(case.read_bytes())
+    assert status in F.CLI_EXITS
