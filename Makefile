@@ -75,13 +75,22 @@ fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider
 	@# the campaign of docs/FUZZING.md on both cores (FUZZ_SEED, FUZZ_SECONDS per process)
 	@mkdir -p out; seed=$(or $(FUZZ_SEED),1); secs=$(or $(FUZZ_SECONDS),900); \
+	clisecs=$(or $(FUZZ_CLI_SECONDS),3600); cliinputs=$(or $(FUZZ_CLI_INPUTS),500000); \
 	$(BIN)/python benchmarks/fuzz_campaign.py --quiet --seed $$seed --seconds $$secs \
 	  --inputs 1000000 --targets mikey.raw,mikey.struct,cms.decode,cms.open \
 	  --save-dir out/fuzz-findings --json out/fuzz-campaign-a.json > out/fuzz-campaign-a.txt & a=$$!; \
 	$(BIN)/python benchmarks/fuzz_campaign.py --quiet --seed $$((seed + 1)) --seconds $$secs \
 	  --inputs 1000000 --targets mime,sip.framer,sdp,kms,pcap,floor,msrp \
 	  --save-dir out/fuzz-findings --json out/fuzz-campaign-b.json > out/fuzz-campaign-b.txt; rb=$$?; \
-	wait $$a; ra=$$?; cat out/fuzz-campaign-a.txt out/fuzz-campaign-b.txt; exit $$((ra | rb))
+	wait $$a; ra=$$?; cat out/fuzz-campaign-a.txt out/fuzz-campaign-b.txt; \
+	$(BIN)/python benchmarks/fuzz_campaign.py --quiet --seed $$((seed + 2)) --seconds $$clisecs \
+	  --inputs $$cliinputs --targets cli \
+	  --save-dir out/fuzz-findings --json out/fuzz-campaign-cli-a.json > out/fuzz-campaign-cli-a.txt & c=$$!; \
+	$(BIN)/python benchmarks/fuzz_campaign.py --quiet --seed $$((seed + 3)) --seconds $$clisecs \
+	  --inputs $$cliinputs --targets cli \
+	  --save-dir out/fuzz-findings --json out/fuzz-campaign-cli-b.json > out/fuzz-campaign-cli-b.txt; rd=$$?; \
+	wait $$c; rc=$$?; cat out/fuzz-campaign-cli-a.txt out/fuzz-campaign-cli-b.txt; \
+	exit $$((ra | rb | rc | rd))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info .cache
