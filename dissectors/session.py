@@ -387,6 +387,12 @@ class Session:
         clear = clear_srtp_keys(msg)
         if clear is None:
             return
+        if msg.find("KEMAC").mac_alg == 0:  # NULL MAC, NULL encryption: no PSK needed, none
+            for p in doc.get("mikey", ()):  # missing (the same verdict with and without --keys)
+                obj = p.get("mikey.kemac")
+                if obj and str(obj.get("mikey.kemac.error", "")).startswith("no key"):
+                    obj.pop("mikey.kemac.error")
+                    obj.pop("mikey.kemac.verified", None)
         doc.setdefault("mikey.findings", []).extend(
             {"path": f.path, "offset": f.offset, "message": f.message} for f in clear.findings)
         if clear.error:

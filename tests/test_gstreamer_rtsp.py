@@ -385,3 +385,15 @@ def test_mcsec_dissect_command_line(name):
     assert all(r["mikey"]["mikey.findings"] for r in mikey)
     assert len(media) > 100 and all(r["ok"] for r in media)
     assert not [r for r in recs if r.get("kind") == "anomaly"]
+
+
+def test_a_keyring_without_the_psk_changes_nothing():
+    """A NULL-encrypted, NULL-MAC KEMAC needs no PSK: with an unrelated keyring the records are
+    those of the run without keys (no 'no key' KEMAC error, the same media)."""
+    from codec.keyring import Keyring, Psk
+
+    name = "play-aes256-sha1-32"
+    ring = Keyring(psks=[Psk(identity="sip:other@example.org", key=bytes(16))])
+    with_ring = list(records(DATA / f"{name}.pcap", Session(keyring=ring, show_secrets=True),
+                             workers=1))
+    assert with_ring == _dissect(name)
