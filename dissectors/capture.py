@@ -247,6 +247,9 @@ class CaptureReader:
         if isinstance(self.source, (str, bytes, os.PathLike)):
             with open(self.source, "rb") as f:
                 yield from self._read(f)
+        elif not hasattr(self.source, "read") and callable(getattr(self.source, "open", None)):
+            with self.source.open() as f:  # a stream spooled by dissectors.live: a new follower
+                yield from self._read(f)
         else:
             yield from self._read(self.source)
 

@@ -326,8 +326,10 @@ class Packets:
 
     def __init__(self, records: Iterable[dict], session: PacketSession, *, filt: str = "any",
                  frames: Iterable | None = None, stats: "Stats | None" = None,
-                 progress=None, keep_records: bool = False):
+                 progress=None, keep_records: bool = False, display_filter=None):
         self.records, self.session, self.filt = iter(records), session, filt
+        # -Y: a dissectors.display_filter.DisplayFilter, tested on the finished packet object
+        self.display_filter = display_filter
         self.frames = iter(frames) if frames is not None else None
         self.stats = stats
         self.progress = progress
@@ -350,7 +352,9 @@ class Packets:
                 if self.keep_records:
                     pkt["_records"] = [rec]
                 if _matches(pkt, self.filt):
-                    yield self._finish(pkt)
+                    pkt = self._finish(pkt)
+                    if self.display_filter is None or self.display_filter(pkt):
+                        yield pkt
                 continue
             pkt = pending.get(f)
             if pkt is None:
@@ -413,7 +417,7 @@ class Packets:
         elif fr is not None and pkt.get("time") is None:
             pkt.update({"time": fr.timestamp, **frame_addresses(fr)})
         pkt = self._finish(pkt)
-        if _matches(pkt, self.filt):
+        if _matches(pkt, self.filt) and (self.display_filter is None or self.display_filter(pkt)):
             yield pkt
 
 

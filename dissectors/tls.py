@@ -128,7 +128,7 @@ def tls_sip_units(path, keylog=None, *, sip_ports=(), tshark: str | None = None,
     """
     exe = tshark or tshark_path()
     tmp = None
-    args = [exe, "-r", os.fspath(path), "-n", "-o", "tls.desegment_ssl_records:TRUE",
+    args = [exe, "-r", _capture_arg(path), "-n", "-o", "tls.desegment_ssl_records:TRUE",
             "-o", "tls.desegment_ssl_application_data:TRUE",
             "-o", "tcp.desegment_tcp_streams:TRUE"]
     try:
@@ -145,7 +145,7 @@ def tls_sip_units(path, keylog=None, *, sip_ports=(), tshark: str | None = None,
             if port != SIPS_PORT:
                 args += ["-d", f"tcp.port=={int(port)},tls", "-d", f"tls.port=={int(port)},sip"]
         args += ["-Y", "sip && tls", "-T", "json", "-x", "--no-duplicate-keys"]
-        for pkt in _packets(_tshark_lines(args)):
+        for pkt in _packets(_tshark_lines(args, _spool(path))):
             yield from _unit(pkt.get("_source", {}).get("layers", {}))
     finally:
         if tmp is not None:
@@ -160,12 +160,12 @@ def tls_psk_units(path, psk: bytes, *, tshark: str | None = None) -> Iterator[Un
     exe = tshark or tshark_path()
     fields = ["frame.number", "frame.time_epoch", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
               "ipv6.dst", "tcp.dstport", "data.data"]
-    args = [exe, "-r", os.fspath(path), "-n", "-o", f"tls.psk:{psk.hex()}",
+    args = [exe, "-r", _capture_arg(path), "-n", "-o", f"tls.psk:{psk.hex()}",
             "--disable-protocol", "msrp", "-Y", "tls && data", "-T", "fields",
             "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"]
     for f in fields:
         args += ["-e", f]
-    for line in _tshark_lines(args):
+    for line in _tshark_lines(args, _spool(path)):
         cols = line.rstrip("\r\n").split("|")
         if len(cols) != len(fields) or not cols[0].isdigit():
             continue
@@ -177,11 +177,32 @@ def tls_psk_units(path, psk: bytes, *, tshark: str | None = None) -> Iterator[Un
                        int(dport.split(",")[-1] or 0), payload)
 
 
-def _tshark_lines(args) -> Iterator[str]:
+def _readable(path) -> bool:
+    """A capture tshark can read: a file, or a spooled stream (:mod:`dissectors.live`)."""
+    return isinstance(path, (str, bytes, os.PathLike)) or _spool(path) is not None
+
+
+def _spool(path):
+    from dissectors.live import Spool
+
+    return path if isinstance(path, Spool) else None
+
+
+def _capture_arg(path) -> str:
+    return "-" if _spool(path) is not None else os.fspath(path)
+
+
+def _tshark_lines(args, spool=None) -> Iterator[str]:
     """tshark's standard output line by line as it writes it; TlsError when it fails.  The
-    process is killed if the consumer stops early."""
+    process is killed if the consumer stops early.  ``spool``: fed to tshark's standard input
+    (``-r -``) as it grows."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            encoding="utf-8", errors="replace", env={**os.environ, "LC_ALL": "C"})
+                            encoding="utf-8", errors="replace", env={**os.environ, "LC_ALL": "C"},
+                            stdin=subprocess.PIPE if spool is not None else subprocess.DEVNULL)
+    if spool is not None:
+        from dissectors.live import feed_process
+
+        feed_process(spool, proc.stdin.buffer if hasattr(proc.stdin, "buffer") else proc.stdin)
     try:
         yield from proc.stdout
         err = proc.stderr.read()
@@ -264,7 +285,7 @@ class TlsHook:
             return [_note(frame, f"TLS traffic ({where}) present but not decrypted: no TLS key "
                                  f"log (give one with --tls-keylog FILE, or use a pcapng with "
                                  f"Decryption Secrets Blocks)")]
-        if not isinstance(self.path, (str, bytes, os.PathLike)):
+        if not _readable(self.path):
             self.started, self.failed = True, "the capture is not a file tshark can read"
             return [_note(frame, f"TLS traffic ({where}) present but not decrypted: "
                                  f"{self.failed}")]
@@ -286,8 +307,7 @@ class TlsHook:
     def _start_psk_runs(self) -> None:
         """A tshark run per TLS-PSK, as soon as a TLS stream that is not SIP's has been seen
         (a run reads the whole capture: later streams under the same PSK come out of it too)."""
-        if self.psks_started >= len(self.psks) or not isinstance(
-                self.path, (str, bytes, os.PathLike)):
+        if self.psks_started >= len(self.psks) or not _readable(self.path):
             return
         if not any(_conn(st.src, st.sport, st.dst, st.dport) not in self.decrypted
                    and SIPS_PORT not in (st.sport, st.dport) for st, _ in self.tls_flows.values()):

@@ -1,0 +1,623 @@
+"""Wireshark display filters (``mcsec dissect -Y EXPR``) over the per-packet JSON of mcsec.
+
+    flt = compile_filter('mikey.3gpp.key_type == "GMK" and mikey.sign.verified == 1')
+    flt(packet)                      # True / False for one ``--format json`` packet object
+
+The syntax is tshark 4.0's (``wireshark-filter(4)``), parsed by a lark LALR grammar compiled once
+per process (:data:`GRAMMAR`): field presence (``sip``, ``mikey.sakke.ssv``), ``==``/``eq``,
+``!=``/``ne``, ``===`` (all equal), ``!==``/``~=`` (any not equal), ``<``/``lt``, ``<=``/``le``,
+``>``/``gt``, ``>=``/``ge``, ``contains``, ``matches``/``~`` (case-insensitive, as tshark), ``in
+{a, b, lo..hi}`` and ``not in``, ``and``/``&&``, ``or``/``||`` (``and`` binds tighter), ``not``/``!``,
+parentheses, slices (``field[0:2]``, ``[i-j]``, ``[i]``, ``[i:]``), and literals: integers (decimal,
+``0x`` hex, ``0`` octal, ``0b`` binary), character constants (``'a'``), quoted strings (with ``\\xhh``,
+``\\ooo`` and the C escapes), byte strings (``aa:bb:cc``, ``aa-bb``, ``aa.bb``) and bare words.
+
+Field names are the JSON keys of a packet: every dotted key anywhere in its ``layers`` (``sip.*``,
+``sdp.*``, ``mikey.*`` including the decrypted ``mikey.sakke.ssv``, ``mikey.sign.verified``,
+``mikey.3gpp.*``; ``cms.*``; ``rtcp.*`` floor control; ``msrp.*``), each layer name as a
+protocol (``sip``, ``sdp``, ``mikey``, ``cms``, ``srtp``, ``srtcp``, ``psk-smime``, ``kms-xml``, …),
+and mcsec's own undotted keys qualified by the enclosing name (``srtp.ok``, ``srtcp.floor``,
+``cms.smime_type``).  The packet's envelope is reached under Wireshark's names: ``frame.number``,
+``frame.time_epoch``, ``ip.src``/``ip.dst``/``ip.addr`` (``ipv6.*`` for IPv6), ``udp.srcport``,
+``udp.dstport``, ``udp.port`` (``tcp.*`` likewise) and the protocols ``frame``, ``ip``, ``ipv6``,
+``udp``, ``tcp``.  Values are typed as the JSON holds them: numbers compare as numbers, strings
+as strings (a bare word or a number also compares with a string field as its text, as tshark
+does for ``sdp.version == 0``); hex-string fields (``mikey.rand.data``, ``srtp.mki``) compare
+with byte-string literals as octets.  A field occurring several times (a list, or repeated
+in nested payloads) matches ``==`` if ANY occurrence does; ``!=`` needs the field present and ALL
+occurrences different (tshark 4.0's ``!=``), ``!==`` any different, ``===`` all equal.  A field
+that is absent never satisfies a comparison.  Names not in a packet simply do not match (there
+is no registry of field names to reject a typo against: ``mcsec fields`` lists the MIKEY ones).
+
+An expression is compiled once into a tree of Python closures; per packet the JSON is walked
+once collecting only the fields the expression names.  Syntax errors raise
+:class:`DisplayFilterError` with the position, for a caret under the expression.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Callable
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
+                             UnexpectedToken, VisitError)
+
+GRAMMAR = r"""
+?start: or_test
+?or_test: and_test (OR and_test)*
+?and_test: not_test (AND not_test)*
+?not_test: NOT not_test -> not_
+         | atom
+?atom: "(" or_test ")"
+     | operand CMP operand        -> compare
+     | operand IN set             -> in_
+     | operand NOT IN set         -> not_in
+     | operand                    -> exists
+set: "{" set_item ("," set_item)* "}"
+?set_item: literal
+         | literal ".." literal   -> range_
+operand: WORD slice?
+       | STRING
+       | CHAR
+slice: "[" SLICE "]"
+literal: WORD | STRING | CHAR
+
+OR.3: /or\b/ | "||"
+AND.3: /and\b/ | "&&"
+NOT.3: /not\b/ | /!(?!=)/
+IN.3: /in\b/
+CMP.3: /===|!==|==|!=|~=|<=|>=|<|>|~/
+     | /(eq|ne|lt|le|gt|ge|contains|matches)\b/
+SLICE: /-?[0-9]+(:-?[0-9]*|-[0-9]+)?|:-?[0-9]+/
+WORD: /[A-Za-z0-9_\-:\/]+(\.[A-Za-z0-9_\-:\/]+)*/
+STRING: /"(?:[^"\\]|\\.)*"/
+CHAR: /'(?:[^'\\]|\\.[^']*)'/
+%ignore /[ \t\r\n]+/
+"""
+
+_OPS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "~": "matches",
+        "~=": "!=="}
+
+
+class DisplayFilterError(ValueError):
+    """A display filter that does not parse; ``pos``: offset of the fault in ``expression``."""
+
+    def __init__(self, message: str, expression: str, pos: int, length: int = 1):
+        super().__init__(message)
+        self.message, self.expression, self.pos, self.length = message, expression, pos, length
+
+    def caret(self) -> str:
+        """The expression and a caret line under the fault (as tshark prints it)."""
+        pos = max(0, min(self.pos, len(self.expression)))
+        return (f"    {self.expression}\n    {' ' * pos}^"
+                + "~" * max(0, min(self.length, len(self.expression) - pos) - 1))
+
+    def __str__(self):
+        return f"{self.message}\n{self.caret()}"
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False)
+
+
+# -- values -----------------------------------------------------------------------------------------
+_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
+_BYTES_SEP = re.compile(r"^[0-9a-fA-F]{1,2}(?:([:.\-])[0-9a-fA-F]{1,2})(?:\1[0-9a-fA-F]{1,2})*$")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
+            "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
+# first components of the names a packet can hold: a dotted word on the right of a comparison
+# that starts with one of these is a field (``ip.src == ip.dst``), any other is a value
+# (``sip.To contains mcptt.example.org``)
+PROTOCOLS = frozenset({"frame", "ip", "ipv6", "udp", "tcp", "sip", "sdp", "mikey", "cms",
+                       "x509af", "srtp", "srtcp", "rtcp", "rtp", "msrp", "mcsec", "psk-smime",
+                       "kms-xml", "kms", "mime", "rtsp", "http"})
+
+
+def _unescape(body: str) -> str:
+    out, i = [], 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\" or i + 1 >= len(body):
+            out.append(c)
+            i += 1
+            continue
+        n = body[i + 1]
+        if n == "x" and re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:i + 4]):
+            h = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:i + 4]).group()
+            out.append(chr(int(h, 16)))
+            i += 2 + len(h)
+        elif n in "01234567" and re.match(r"[0-7]{3}", body[i + 1:i + 4]):
+            out.append(chr(int(body[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(_ESCAPES.get(n, n))
+            i += 2
+    return "".join(out)
+
+
+def _parse_int(text: str) -> int | None:
+    t = text.lower()
+    neg = t.startswith("-")
+    t = t[1:] if neg else t
+    try:
+        if t.startswith("0x"):
+            v = int(t[2:], 16)
+        elif t.startswith("0b"):
+            v = int(t[2:], 2)
+        elif len(t) > 1 and t.startswith("0"):
+            v = int(t[1:], 8)
+        elif t.isdigit():
+            v = int(t)
+        elif t in ("true", "false"):
+            v = int(t == "true")
+        else:
+            return None
+    except ValueError:
+        return None
+    return -v if neg else v
+
+
+class Literal:
+    """A constant of the expression with every reading it allows (typed at comparison time,
+    since our fields carry JSON types rather than a registry's)."""
+
+    __slots__ = ("text", "str", "int", "float", "bytes", "quoted", "regex")
+
+    def __init__(self, text: str, kind: str):
+        self.quoted = kind == "STRING"
+        self.regex = None
+        self.int = self.float = self.bytes = None
+        if kind == "STRING":
+            self.text = self.str = _unescape(text[1:-1])
+        elif kind == "CHAR":
+            ch = _unescape(text[1:-1])
+            self.text = self.str = ch
+            self.int = ord(ch[0]) if len(ch) == 1 else None
+        else:
+            self.text = self.str = text
+            self.int = _parse_int(text)
+            if self.int is None:
+                try:
+                    self.float = float(text) if re.match(r"^-?[0-9.]+(e-?[0-9]+)?$", text) else None
+                except ValueError:
+                    self.float = None
+            if _BYTES_SEP.match(text):
+                self.bytes = bytes(int(x, 16) for x in re.split(r"[:.\-]", text))
+            elif _HEX.match(text):
+                self.bytes = bytes.fromhex(text)
+        if self.quoted:
+            try:
+                self.bytes = self.str.encode("latin-1")
+            except UnicodeEncodeError:
+                self.bytes = self.str.encode()
+
+    def number(self):
+        return self.int if self.int is not None else self.float
+
+
+def _hexbytes(v: str) -> bytes | None:
+    if _HEX.match(v):
+        return bytes.fromhex(v)
+    if _BYTES_SEP.match(v) and len(v) > 2:
+        return bytes(int(x, 16) for x in re.split(r"[:.\-]", v))
+    return None
+
+
+def _coerce(v, lit: Literal):
+    """(value, constant) made comparable, or None when the types do not meet."""
+    if isinstance(v, (bool, int, float)):
+        n = lit.number()
+        return None if n is None or lit.quoted else (v, n)
+    if isinstance(v, bytes):
+        return None if lit.bytes is None else (v, lit.bytes)
+    if isinstance(v, str):
+        if lit.quoted or lit.bytes is None:
+            return v, lit.str
+        b = _hexbytes(v)
+        if b is not None:
+            return b, lit.bytes
+        return v, lit.text
+    return None
+
+
+def _cmp_values(op: str, a, b) -> bool:
+    if op == "==":
+        return a == b
+    if op == "<":
+        return a < b
+    if op == "<=":
+        return a <= b
+    if op == ">":
+        return a > b
+    if op == ">=":
+        return a >= b
+    return a != b
+
+
+def _lit_test(op: str, lit: Literal) -> Callable[[Any], bool]:
+    """One occurrence against a constant."""
+    if op == "contains":
+        def contains(v):
+            if isinstance(v, str):
+                b = _hexbytes(v) if (lit.bytes is not None and not lit.quoted) else None
+                return lit.bytes in b if b is not None else lit.str in v
+            if isinstance(v, bytes):
+                return lit.bytes is not None and lit.bytes in v
+            return False
+        return contains
+    if op == "matches":
+        rx = lit.regex
+
+        def matches(v):
+            if isinstance(v, bytes):
+                v = v.decode("latin-1")
+            return isinstance(v, str) and rx.search(v) is not None
+        return matches
+
+    def compare(v):
+        pair = _coerce(v, lit)
+        if pair is None:
+            return False
+        try:
+            return _cmp_values(op, *pair)
+        except TypeError:
+            return False
+    return compare
+
+
+def _field_test(op: str) -> Callable[[Any, Any], bool]:
+    def compare(a, b):
+        if isinstance(a, str) and isinstance(b, str) and op == "contains":
+            return b in a
+        if (isinstance(a, str) != isinstance(b, str)) or op in ("contains", "matches"):
+            return False
+        try:
+            return _cmp_values(op, a, b)
+        except TypeError:
+            return False
+    return compare
+
+
+# -- fields -----------------------------------------------------------------------------------------
+PRESENT = object()  # an occurrence of a protocol or structured field (no value to compare)
+_ENVELOPE = ("frame.number", "frame.time_epoch", "frame", "ip", "ipv6", "udp", "tcp", "ip.src",
+             "ip.dst", "ip.addr", "ipv6.src", "ipv6.dst", "ipv6.addr", "udp.srcport",
+             "udp.dstport", "udp.port", "tcp.srcport", "tcp.dstport", "tcp.port")
+
+
+def _envelope(pkt: dict, want, out: dict) -> None:
+    def add(name, value):
+        if name in want:
+            out.setdefault(name, []).append(value)
+    add("frame", PRESENT)
+    add("frame.number", pkt.get("frame"))
+    if pkt.get("time") is not None:
+        add("frame.time_epoch", pkt["time"])
+    src, dst = pkt.get("src"), pkt.get("dst")
+    if src is not None:
+        ip = "ipv6" if ":" in str(src) else "ip"
+        add(ip, PRESENT)
+        add(f"{ip}.src", src)
+        add(f"{ip}.dst", dst)
+        add(f"{ip}.addr", src)
+        add(f"{ip}.addr", dst)
+    tr = pkt.get("transport")
+    if tr in ("udp", "tcp") and pkt.get("sport") is not None:
+        add(tr, PRESENT)
+        add(f"{tr}.srcport", pkt["sport"])
+        add(f"{tr}.dstport", pkt["dport"])
+        add(f"{tr}.port", pkt["sport"])
+        add(f"{tr}.port", pkt["dport"])
+
+
+def _walk(obj, prefix: str, want, out: dict) -> None:
+    """Collect the occurrences of the wanted fields below ``obj`` (named under ``prefix``)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k[:1] == "_":
+                continue  # internal (e.g. the records kept for text output)
+            if "." in k:
+                name = k
+            elif not prefix or k == prefix.rsplit(".", 1)[-1]:
+                name = k if not prefix else prefix
+            else:
+                name = f"{prefix}.{k}"
+            if name in want:
+                _occurrences(v, out.setdefault(name, []))
+            if isinstance(v, (dict, list)):
+                _walk(v, name, want, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            if isinstance(v, (dict, list)):
+                _walk(v, prefix, want, out)
+
+
+def _occurrences(v, acc: list) -> None:
+    if isinstance(v, list):
+        for x in v:
+            if isinstance(x, (dict, list)):
+                if isinstance(x, dict):
+                    acc.append(PRESENT)
+                else:
+                    _occurrences(x, acc)
+            elif x is not None:
+                acc.append(x)
+    elif isinstance(v, dict):
+        acc.append(PRESENT)
+    elif v is not None:
+        acc.append(v)
+
+
+def fields_of(pkt: dict, want) -> dict:
+    """``{name: [occurrence, …]}`` for the names in ``want`` found in a packet object."""
+    out: dict = {}
+    if want & _ENVELOPE_SET:
+        _envelope(pkt, want, out)
+    layers = pkt.get("layers")
+    if isinstance(layers, dict):
+        _walk(layers, "", want, out)
+    return out
+
+
+_ENVELOPE_SET = frozenset(_ENVELOPE)
+
+
+def _slicer(spec: str, expr: str, pos: int) -> Callable:
+    """Wireshark's ``[i:len]``, ``[i-j]`` (inclusive), ``[i]``, ``[i:]``, ``[:len]``."""
+    try:
+        if ":" in spec:
+            a, b = spec.split(":", 1)
+            start = int(a) if a else 0
+            length = int(b) if b else None
+            sl = (lambda s: s[start:] if length is None else
+                  s[start:(start + length) or None])
+        elif re.match(r"^-?\d+-\d+$", spec):
+            a, b = re.match(r"^(-?\d+)-(\d+)$", spec).groups()
+            start, end = int(a), int(b)
+            sl = (lambda s: s[start:end + 1])
+        else:
+            i = int(spec)
+            sl = (lambda s: s[i:(i + 1) or None])
+    except ValueError:
+        raise DisplayFilterError(f'"{spec}" is not a valid slice.', expr, pos, len(spec)) from None
+
+    def apply(v):
+        if isinstance(v, str):
+            b = _hexbytes(v)
+            return sl(b) if b is not None else sl(v)
+        if isinstance(v, bytes):
+            return sl(v)
+        return None
+    return apply
+
+
+# -- compilation ------------------------------------------------------------------------------------
+class _Operand:
+    __slots__ = ("field", "lit", "slice", "pos", "length")
+
+    def __init__(self, field=None, lit=None, slice_=None, pos=0, length=1):
+        self.field, self.lit, self.slice, self.pos, self.length = field, lit, slice_, pos, length
+
+
+@v_args(meta=True)
+class _Compile(Transformer):
+    def __init__(self, expr: str):
+        super().__init__()
+        self.expr = expr
+        self.fields: set = set()
+
+    # operands ---------------------------------------------------------------------------------
+    def operand(self, meta, children):
+        tok = children[0]
+        sl = None
+        if len(children) > 1:
+            stok = children[1].children[0]
+            sl = _slicer(str(stok), self.expr, stok.start_pos)
+        if tok.type == "WORD":  # a field on the left; on the right, a field if it looks like one
+            return _Operand(field=str(tok), slice_=sl, pos=tok.start_pos, length=len(tok))
+        if sl is not None:
+            raise DisplayFilterError("A slice applies to a field only.", self.expr, tok.start_pos,
+                                     len(tok))
+        return _Operand(lit=Literal(str(tok), tok.type), pos=tok.start_pos, length=len(tok))
+
+    def literal(self, meta, children):
+        tok = children[0]
+        return Literal(str(tok), tok.type)
+
+    def range_(self, meta, children):
+        lo, hi = children
+        if lo.number() is None or hi.number() is None:
+            return ("range-text", lo, hi)
+        return ("range", lo, hi)
+
+    def set(self, meta, children):
+        return children
+
+    def _field(self, op: _Operand):
+        if op.field is not None and not _FIELD_NAME.match(op.field):
+            raise DisplayFilterError(f"{op.field} is neither a field nor a protocol name.",
+                                     self.expr, op.pos, op.length)
+        if op.field is None:
+            raise DisplayFilterError(f'"{self.expr[op.pos:op.pos + op.length]}" is not a field.',
+                                     self.expr, op.pos, op.length)
+        self.fields.add(op.field)
+        return op.field, op.slice
+
+    def _as_literal(self, op: _Operand) -> Literal:
+        if op.lit is not None:
+            return op.lit
+        return Literal(op.field, "WORD")
+
+    # tests ------------------------------------------------------------------------------------
+    def exists(self, meta, children):
+        name, sl = self._field(children[0])
+        if sl is None:
+            return lambda f: name in f
+        return lambda f: any(sl(v) for v in f.get(name, ()) if v is not PRESENT)
+
+    def compare(self, meta, children):
+        left, optok, right = children
+        op = _OPS.get(str(optok), str(optok))
+        if left.field is None and right.field is not None and op not in ("contains", "matches"):
+            left, right = right, left  # "INVITE" == sip.Method
+            op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+        name, sl = self._field(left)
+        rfield = right.field if (right.field is not None and right.slice is None
+                                 and "." in right.field and _FIELD_NAME.match(right.field)
+                                 and right.field.split(".", 1)[0] in PROTOCOLS
+                                 and op != "matches") else None
+        if rfield is not None:
+            self.fields.add(rfield)
+            return self._field_compare(name, sl, op, rfield)
+        lit = self._as_literal(right)
+        if op == "matches":
+            try:
+                lit.regex = re.compile(lit.str, re.IGNORECASE)
+            except re.error as e:
+                raise DisplayFilterError(f"Regex compilation error: {e}.", self.expr, right.pos,
+                                         right.length) from None
+        base = "==" if op == "===" else ("==" if op in ("!=", "!==") else op)
+        test = _lit_test(base, lit)
+        get = _getter(name, sl)
+        if op == "!=":  # tshark 4.0: present, and no occurrence equal
+            def all_ne(f):
+                vals = get(f)
+                return bool(vals) and not any(test(v) for v in vals)
+            return all_ne
+        if op == "!==":
+            return lambda f: any(not test(v) for v in get(f))
+        if op == "===":
+            def all_eq(f):
+                vals = get(f)
+                return bool(vals) and all(test(v) for v in vals)
+            return all_eq
+        return lambda f: any(test(v) for v in get(f))
+
+    def _field_compare(self, name, sl, op, rfield):
+        test = _field_test("==" if op in ("!=", "!==", "===") else op)
+        get = _getter(name, sl)
+        rget = _getter(rfield, None)
+        if op == "!=":
+            return lambda f: bool(get(f)) and bool(rget(f)) and not any(
+                test(a, b) for a in get(f) for b in rget(f))
+        if op == "!==":
+            return lambda f: any(not test(a, b) for a in get(f) for b in rget(f))
+        if op == "===":
+            return lambda f: bool(get(f)) and all(test(a, b) for a in get(f) for b in rget(f))
+        return lambda f: any(test(a, b) for a in get(f) for b in rget(f))
+
+    def in_(self, meta, children):
+        left, _, items = children
+        name, sl = self._field(left)
+        tests = []
+        for it in items:
+            if isinstance(it, tuple):
+                _, lo, hi = it
+                t_lo, t_hi = _lit_test(">=", lo), _lit_test("<=", hi)
+                tests.append(lambda v, a=t_lo, b=t_hi: a(v) and b(v))
+            else:
+                tests.append(_lit_test("==", it))
+        get = _getter(name, sl)
+        return lambda f: any(t(v) for v in get(f) for t in tests)
+
+    def not_in(self, meta, children):
+        left, n, i, items = children
+        inner = self.in_(meta, [left, i, items])
+        return lambda f: not inner(f)
+
+    def not_(self, meta, children):
+        inner = children[-1]
+        return lambda f: not inner(f)
+
+    def and_test(self, meta, children):
+        tests = [c for c in children if callable(c)]
+        return lambda f: all(t(f) for t in tests)
+
+    def or_test(self, meta, children):
+        tests = [c for c in children if callable(c)]
+        return lambda f: any(t(f) for t in tests)
+
+
+def _getter(name: str, sl):
+    if sl is None:
+        return lambda f: [v for v in f.get(name, ()) if v is not PRESENT]
+
+    def get(f):
+        out = []
+        for v in f.get(name, ()):
+            if v is not PRESENT:
+                s = sl(v)
+                if s is not None:
+                    out.append(s)
+        return out
+    return get
+
+
+class DisplayFilter:
+    """A compiled expression: call it on a packet object (``--format json``)."""
+
+    def __init__(self, expression: str, test: Callable, fields: frozenset):
+        self.expression, self._test, self.fields = expression, test, fields
+
+    def __call__(self, pkt: dict) -> bool:
+        return bool(self._test(fields_of(pkt, self.fields)))
+
+    def __repr__(self):
+        return f"DisplayFilter({self.expression!r})"
+
+
+def compile_filter(expression: str) -> DisplayFilter:
+    """Parse and compile ``expression``; :class:`DisplayFilterError` on a syntax error."""
+    expr = expression
+    if not expr.strip():
+        raise DisplayFilterError("Empty filter expression.", expr, 0)
+    try:
+        tree = _parser().parse(expr)
+    except UnexpectedCharacters as e:
+        pos = e.pos_in_stream
+        if expr[pos] == '"':
+            raise DisplayFilterError("The final quote was missing from a quoted string.", expr,
+                                     pos) from None
+        raise DisplayFilterError(f'"{expr[pos]}" was unexpected in this context.', expr,
+                                 pos) from None
+    except UnexpectedEOF:
+        raise DisplayFilterError("Unexpected end of filter expression.", expr, len(expr)) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            raise DisplayFilterError("Unexpected end of filter expression.", expr,
+                                     len(expr)) from None
+        raise DisplayFilterError(f'"{tok}" was unexpected in this context.', expr,
+                                 tok.start_pos, len(tok)) from None
+    except UnexpectedInput as e:  # any other lark parse error
+        raise DisplayFilterError(str(e).splitlines()[0], expr,
+                                 getattr(e, "pos_in_stream", 0) or 0) from None
+    comp = _Compile(expr)
+    try:
+        test = comp.transform(tree)
+    except VisitError as e:  # lark wraps what the compiling callbacks raise
+        if isinstance(e.orig_exc, DisplayFilterError):
+            raise e.orig_exc from None
+        raise
+    if isinstance(test, Token) or not callable(test):
+        raise DisplayFilterError("Not a test.", expr, 0, len(expr))
+    return DisplayFilter(expr, test, frozenset(comp.fields))
+
+
+def record_packet(rec: dict, session=None) -> dict:
+    """The packet view of one ``--format jsonl-records`` record (its frame's envelope, its
+    object under its layer, the frame's SIP/SDP fields when the session kept them), so that -Y
+    means the same in every output mode."""
+    from dissectors import output
+
+    pkt = output._new_packet(rec.get("frame"), rec)
+    output._add_layers(pkt["layers"], rec)
+    fields = session.sip_fields.get(rec.get("frame")) if session is not None else None
+    if fields:
+        pkt["layers"] = {**fields, **pkt["layers"]}
+    return pkt
