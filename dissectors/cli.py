@@ -80,6 +80,8 @@ def _ticket_failed(res) -> bool:
 
 
 def cmd_decode(args) -> int:
+    from codec.mikey.clear_keys import clear_srtp_keys
+
     try:
         raw = _read_input(args.input)
     except OSError as e:
@@ -117,6 +119,9 @@ def cmd_decode(args) -> int:
             msg = e.partial
             msg.findings.append(mikey.Finding(e.path, e.offset, f"DECODE ERROR: {e.reason}"))
         msg.findings[:0] = carried[i].findings  # what the carrier tolerated (unpadded base64)
+        clear = clear_srtp_keys(msg) if msg.hdr is not None else None
+        if clear is not None:  # NULL-encrypted KEMAC: the sender's quirks (GStreamer, LIVE555)
+            msg.findings.extend(clear.findings)
         annotated.append((msg, _annotator(msg, blob, keyring, args, history, replay_cache,
                                           exchanges)))
         replays[id(msg)] = seen_i_messages.check(msg, i + 1, wire=blob)

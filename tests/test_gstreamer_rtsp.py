@@ -397,3 +397,22 @@ def test_a_keyring_without_the_psk_changes_nothing():
     with_ring = list(records(DATA / f"{name}.pcap", Session(keyring=ring, show_secrets=True),
                              workers=1))
     assert with_ring == _dissect(name)
+
+
+def test_mcsec_decode_notes_the_quirks(tmp_path):
+    """`mcsec decode` of the SDP attribute GStreamer sends: the same findings as dissect."""
+    import json
+    import subprocess
+    import sys
+
+    (_, mikey), _client = _rtsp_mikeys("play-aes256-sha1-32")
+    sdp = tmp_path / "gst.sdp"
+    sdp.write_text(f"a=key-mgmt:mikey {base64.b64encode(mikey).decode()}\n")
+    run = subprocess.run([sys.executable, "-m", "dissectors.cli", "decode", str(sdp),
+                          "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    doc = doc[0] if isinstance(doc, list) else doc
+    dissected = next(r for r in _dissect("play-aes256-sha1-32") if r.get("kind") == "mikey")
+    assert doc["mikey.findings"] == dissected["mikey"]["mikey.findings"]
+    assert len(doc["mikey.findings"]) == 4
