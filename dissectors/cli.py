@@ -339,6 +339,20 @@ def cmd_dissect(args) -> int:
     from dissectors.capture import read_frames
     from codec.mikey.ticket import ReplayCache
 
+    dfilter = None
+    if args.display_filter is not None:  # -Y: compiled once, before anything is read
+        from dissectors.display_filter import DisplayFilterError, compile_filter
+
+        try:
+            dfilter = compile_filter(args.display_filter)
+        except DisplayFilterError as e:
+            print(f"mcsec: -Y: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    filt = args.filter or ("all" if dfilter is not None else "any")
+    if (args.capture is None) == (args.interface is None):
+        print("mcsec: dissect needs a CAPTURE (a file, or - for standard input) or -i IFACE, "
+              "not both", file=sys.stderr)
+        return EXIT_USAGE
     keyring = _load_keyring(args)
     per_record = args.format == "jsonl-records"
     session = output.PacketSession(keyring=keyring, show_secrets=args.show_secrets,
@@ -346,7 +360,7 @@ def cmd_dissect(args) -> int:
                                    transport_key=bytes.fromhex(args.trk) if args.trk else None,
                                    replay_cache=ReplayCache(args.replay_cache_size),
                                    max_clock_skew=_clock_skew_limit(args.max_clock_skew),
-                                   want_fields=not per_record)
+                                   want_fields=not per_record or dfilter is not None)
     out = sys.stdout
     keylog = None
     if args.tls_keylog:
@@ -356,22 +370,44 @@ def cmd_dissect(args) -> int:
         except OSError as e:
             print(f"mcsec: cannot read {args.tls_keylog}: {e.strerror}", file=sys.stderr)
             return EXIT_USAGE
-    progress = output.Progress(args.capture) if not args.no_progress else None
+    from dissectors import live
+
+    source, capture = args.capture, None
+    try:
+        if args.interface is not None:  # dumpcap/tcpdump's pipe, spooled (dissectors/live.py)
+            capture = live.LiveCapture(args.interface, args.capture_filter, args.count,
+                                       args.duration)
+            source = capture.spool
+        elif args.capture == "-":
+            source = live.Spool(sys.stdin.buffer)
+    except live.LiveError as e:
+        print(f"mcsec: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    streaming = source is not args.capture  # pipes: each packet is flushed as it is written
+    progress = (output.Progress(args.capture or args.interface)
+                if not args.no_progress and not streaming else None)
     if progress is not None and not progress.enabled:
         progress = None
     stats = output.Stats() if args.stats else None
     try:
-        recs = dissect.records(args.capture, session, tls_keylog=keylog, workers=args.workers)
+        recs = dissect.records(source, session, tls_keylog=keylog, workers=args.workers)
         if per_record:  # compatibility: one record per line, as before
+            from dissectors.display_filter import record_packet
+
             for rec in recs:
                 if stats is not None:
                     stats.record(rec)
+                if dfilter is not None and not dfilter(record_packet(rec, session)):
+                    continue
                 out.write(json.dumps(rec) + "\n")
+                if streaming:
+                    out.flush()
         else:
-            lockstep = stats is not None or args.filter == "all" or progress is not None
-            packets = output.Packets(recs, session, filt=args.filter, stats=stats,
-                                     frames=read_frames(args.capture) if lockstep else None,
-                                     progress=progress, keep_records=args.format == "text")
+            lockstep = stats is not None or filt == "all" or progress is not None
+            packets = output.Packets(recs, session, filt=filt, stats=stats,
+                                     frames=read_frames(source) if lockstep else None,
+                                     progress=progress, keep_records=args.format == "text",
+                                     display_filter=dfilter)
             for pkt in packets:
                 if args.brief:
                     out.write(output.brief_line(pkt) + "\n")
@@ -380,7 +416,11 @@ def cmd_dissect(args) -> int:
                 else:
                     recs_text = [dissect.text_line(r) for r in pkt.pop("_records", ())]
                     out.write(output.packet_text(pkt, recs_text) + "\n")
+                if streaming:
+                    out.flush()
     except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C ends a live capture: not an error
         return EXIT_OK
     except OSError as e:
         print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
@@ -388,6 +428,10 @@ def cmd_dissect(args) -> int:
     finally:
         if progress is not None:
             progress.close()
+        if capture is not None:
+            capture.close()
+        elif source is not args.capture:
+            source.close()
     if stats is not None:
         print(json.dumps({"mcsec.stats": stats.to_json(session)}), file=sys.stderr)
     return EXIT_OK
@@ -491,7 +535,22 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Read a capture (pcap or pcapng), reassemble IP and TCP, find "
                                     "MIKEY and CMS in SIP, SDP, HTTP and port 2269, and decode, "
                                     "verify and decrypt them with the provisioned keys.")
-    ds.add_argument("capture", metavar="CAPTURE")
+    ds.add_argument("capture", metavar="CAPTURE", nargs="?",
+                    help="pcap or pcapng file, or - to read one from standard input as it "
+                         "arrives (tcpdump -w - | mcsec dissect -)")
+    ds.add_argument("-i", "--interface", metavar="IFACE",
+                    help="capture live on IFACE with dumpcap (or tcpdump) instead of a file")
+    ds.add_argument("-f", "--capture-filter", metavar="BPF",
+                    help="capture filter (BPF syntax) for -i")
+    ds.add_argument("-c", "--count", type=int, metavar="N", help="with -i: stop after N packets")
+    ds.add_argument("--duration", type=float, metavar="SECONDS",
+                    help="with -i: stop after SECONDS")
+    ds.add_argument("-Y", "--display-filter", metavar="EXPR",
+                    help="Wireshark display filter over the packet's JSON field names "
+                         "(sip.*, sdp.*, mikey.* with the decrypted fields, cms.*, srtp.*, "
+                         "rtcp.* floor control, frame.number, ip.addr, udp.port...), e.g. "
+                         "'mikey.3gpp.key_type == \"GMK\" and mikey.sign.verified == 0'; "
+                         "every frame is considered unless --filter is given too")
     ds.add_argument("--keys", action="append", metavar="FILE",
                     help="keyring TOML, KMS XML or PEM/DER key file (repeatable)")
     ds.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
@@ -503,9 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "jsonl-records: one JSON record per MIKEY/CMS/SRTP object (the format "
                          "of mcsec 0.x)")
     ds.add_argument("--brief", action="store_true", help="one summary line per packet")
-    ds.add_argument("--filter", choices=("any", "mikey", "cms", "srtp", "all"), default="any",
+    ds.add_argument("--filter", choices=("any", "mikey", "cms", "srtp", "all"), default=None,
                     help="packets to list: any (default: those with MIKEY, CMS, SRTP/SRTCP, "
-                         "KMS XML or an error), mikey, cms, srtp, or all (every frame)")
+                         "KMS XML or an error), mikey, cms, srtp, or all (every frame; the "
+                         "default with -Y); a shorthand: -Y mikey, -Y 'cms or psk-smime', ...")
     ds.add_argument("--no-progress", action="store_true",
                     help="no progress bar (it is shown only when stderr is a terminal)")
     ds.add_argument("--show-secrets", action="store_true")
