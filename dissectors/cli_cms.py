@@ -52,11 +52,12 @@ def _read(path: str) -> bytes:
 
 
 def _keys(paths) -> Keyring:
+    from codec.kms import KmsXmlError
     from dissectors.keys import load_keys
 
     try:
         return load_keys(paths or [])
-    except KeyringError as e:
+    except (KeyringError, KmsXmlError) as e:  # --keys may name KMS XML documents too
         raise _Usage(str(e)) from None
 
 

@@ -88,7 +88,11 @@ def transport_key_hex(text: str) -> str:
 
 def kdf_text(text: str) -> str:
     """argparse type: a URI that is a TS 33.220 KDF parameter (at most 65,535 UTF-8 octets)."""
-    n = len(text.encode("utf-8", "surrogatepass"))
+    try:
+        n = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # argv octets that are not UTF-8 (surrogate escapes)
+        raise argparse.ArgumentTypeError("not UTF-8 text; a KDF parameter (TS 33.220 Annex "
+                                         "B.2) is a UTF-8 string") from None
     if n > MAX_KDF_PARAM:
         raise argparse.ArgumentTypeError(f"{n} octets; a KDF parameter (TS 33.220 Annex B.2) "
                                          f"holds at most {MAX_KDF_PARAM}")

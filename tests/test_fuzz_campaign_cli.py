@@ -155,3 +155,32 @@ def test_runner_runs_the_real_cli(tmp_path):
 def test_cli_regression(case, tmp_path):
     status = F.CliRunner(workdir=tmp_path)(case.read_bytes())
     assert status in F.CLI_EXITS
+
+
+# Findings of the cli target outside the list of issue 15 (docs/FUZZING.md, C1 and C2)
+def test_uid_uri_that_is_not_utf8_is_a_usage_error(capsys):
+    from dissectors.cli import main
+
+    # argv octets that are not UTF-8 reach Python as surrogate escapes ('\udcff' for 0xff)
+    for opt in ("--uri", "--kms-uri"):
+        argv = ["uid", "--uri", "sip:alice@example.org", "--kms-uri", "kms.example.org",
+                "--key-period", "2592000", "--period-no", "1"]
+        argv[argv.index(opt) + 1] = "sip:\udcff@example.org"
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_cms_keys_naming_a_bad_kms_document_is_a_usage_error(tmp_path, capsys):
+    from dissectors.cli import main
+
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes((ROOT / "pcaps" / "kms" / "alice.keyprov.xml").read_bytes()
+                    .replace(b"<KeyPeriodNo>", b"<KeyPeriodNo>x", 1))
+    der = tmp_path / "x.der"
+    der.write_bytes(F.load_corpus().cms[0])
+    for action in ("show", "open"):
+        assert main(["cms", action, str(der), "--keys", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert str(bad) in err and "KeyPeriodNo" in err
