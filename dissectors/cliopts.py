@@ -106,6 +106,9 @@ def run(func, args) -> int:
         return func(args)
     except BrokenPipeError:  # `mcsec … | head`
         return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C: the shell's convention, 128 + SIGINT
+        print("mcsec: interrupted", file=sys.stderr)
+        return 130
     except UsageError as e:
         print(f"mcsec: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -394,3 +394,23 @@ def test_encode_non_utf8_json(tmp_path):
     path.write_bytes(b"\xff\xfe{}")
     rc, _, err = run(["encode", "--from-json", path])
     assert rc == 1 and "utf-8" in err
+
+
+def test_error_to_exit_helper(capsys):
+    """dissectors.cliopts.run: the one place errors become exit statuses."""
+    from dissectors import cliopts
+
+    def raising(exc):
+        def func(_args):
+            raise exc
+        return func
+
+    assert cliopts.run(raising(BrokenPipeError()), None) == 0
+    assert cliopts.run(raising(cliopts.UsageError("bad thing")), None) == 2
+    assert cliopts.run(raising(RecursionError()), None) == 1
+    assert cliopts.run(raising(FileNotFoundError(2, "No such file or directory", "/x/y")), None) == 2
+    assert cliopts.run(raising(KeyboardInterrupt()), None) == 130
+    err = capsys.readouterr().err
+    assert "mcsec: bad thing" in err and "mcsec: /x/y: No such file or directory" in err
+    with pytest.raises(ZeroDivisionError):  # a bug stays visible (to tests and fuzzers)
+        cliopts.run(raising(ZeroDivisionError()), None)
