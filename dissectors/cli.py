@@ -15,7 +15,6 @@ from codec import DecodeError, EncodeError
 from codec import mikey
 from codec.mikey import carriers, render
 from dissectors import cliopts as O
-from dissectors import cliopts as O
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
@@ -542,8 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="capture live on IFACE with dumpcap (or tcpdump) instead of a file")
     ds.add_argument("-f", "--capture-filter", metavar="BPF",
                     help="capture filter (BPF syntax) for -i")
-    ds.add_argument("-c", "--count", type=int, metavar="N", help="with -i: stop after N packets")
-    ds.add_argument("--duration", type=float, metavar="SECONDS",
+    ds.add_argument("-c", "--count", type=O.positive_int, metavar="N",
+                    help="with -i: stop after N packets")
+    ds.add_argument("--duration", type=O.positive_seconds, metavar="SECONDS",
                     help="with -i: stop after SECONDS")
     ds.add_argument("-Y", "--display-filter", metavar="EXPR",
                     help="Wireshark display filter over the packet's JSON field names "
