@@ -600,7 +600,7 @@ TARGETS = ("mikey.raw", "mikey.struct", "cms.decode", "cms.open", "mime", "sip.f
 # (so run_target hashes, times and saves it like any other input).  In argv, "{D}" is the case's
 # directory and "{P}" is pcaps/ (read only: nothing is ever written there).
 CLI_EXITS = (0, 1, 2, 3)
-CLI_SLOW_MS = 2000.0  # the time bound of one CLI input (tshark runs for TLS captures take ~1 s)
+CLI_SLOW_MS = 3000.0  # the time bound of one CLI input (a tshark run for a TLS capture: ~1 s)
 HOSTILE_INTS = ("0", "-1", "-5", "1", "2", "255", "256", "65535", "65536", "4294967296",
                 "18446744073709551616", "9" * 40, "-" + "9" * 40, "1e3", "0x10", "", " 7", "x",
                 "\u0661\u0662", "+3", "1_000")
@@ -612,6 +612,8 @@ HOSTILE_TEXT = ("", " ", "\x00", "a" * 70000, "\udcff", "sip:\u00e9@x", "-", "--
 # regular files in a directory that exists)
 UNWRITABLE = ("{D}/no/such/dir/out", "{D}", "/dev/full", "/proc/version", "", "{D}/nodir/",
               "/proc/self/nonexistent/x")
+HOSTILE_SECONDS = ("0", "-1", "nan", "inf", "-inf", "1e400", "1e-400", "x", "", "0.5", "86400",
+                   "9" * 40)
 PCAPNG_SHB, PCAPNG_EPB = 0x0A0D0D0A, 6
 
 
@@ -971,7 +973,7 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
             else:
                 files.append(ch(("{D}/missing", "{D}", c.file(b""))))
         a += ["keyring", "import", *files, "-o", out_path("-", "ring.toml")] + trk()
-    elif cmd < 0.68:  # dissect: every output mode
+    elif cmd < 0.64:  # dissect: every output mode
         a += ["dissect", capture()]
         fmt = ch(("text", "text", "json", "jsonl-records"))
         a += ["--format", fmt] if fmt != "text" or chance(0.3) else []
@@ -983,6 +985,8 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
         a += keys_opts() + trk()
         if chance(0.15):
             a += ["--replay-cache-size", hostile_int("1024", 0.7)]
+        if chance(0.1):
+            a += ["--max-clock-skew", ch(HOSTILE_SECONDS)]
         x = r()  # in-process workers would fork this process: mostly inline
         a += ["--workers", "1"] if x < 0.9 else ["--workers", ch(("0", "-1", "x", "1.5"))] \
             if x < 0.98 else ["--workers", "2"]
@@ -990,6 +994,18 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
             a += ["--tls-keylog", ch(("{P}/sip-tls.keylog", "{D}/missing",
                                       c.file(text_mutate(rng, (PCAPS / "sip-tls.keylog")
                                                          .read_bytes()))))]
+    elif cmd < 0.68:  # export: the capture rewritten with SRTP decrypted, secrets and verdicts
+        a += ["export", capture(), "-o", out_path("-", "out.pcapng")]
+        a += keys_opts() + trk()
+        a += ["--keep-sdp"] * chance(0.3) + ["--decrypt-unverified"] * chance(0.2)
+        a += ["-q"] * chance(0.5)
+        if chance(0.1):
+            a += ["--replay-cache-size", hostile_int("1024", 0.7)]
+        if chance(0.1):
+            a += ["--max-clock-skew", ch(HOSTILE_SECONDS)]
+        a += ["--workers", "1" if chance(0.95) else ch(("0", "-1", "x"))]
+        if chance(0.05):
+            a += ["--tls-keylog", ch(("{P}/sip-tls.keylog", "{D}/missing"))]
     elif cmd < 0.73:  # keylog
         a += ["keylog", capture()] + keys_opts(required=True) + trk()
         a += ["-o", out_path("-", "keys.log")]

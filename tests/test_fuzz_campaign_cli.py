@@ -80,7 +80,7 @@ def test_cases_cover_every_command_and_output_mode(cli_target):
                 "dissect text", "dissect json", "dissect jsonl-records", "dissect --brief",
                 "dissect --stats", "dissect --keys", "keylog", "psk-smime", "cms show",
                 "cms decrypt", "cms verify", "cms open", "cms build", "synth",
-                "wireshark generate", "wireshark install", "fuzz",
+                "wireshark generate", "wireshark install", "fuzz", "export",
                 "decode non-hex --trk", "dissect non-hex --trk", "keyring import non-hex --trk",
                 "keyring import unwritable -o", "keylog unwritable -o",
                 "wireshark generate unwritable -o"):
