@@ -325,6 +325,7 @@ def _tables(doc, name, source):
 def from_pem_or_der(data: bytes, source: str = "", password: bytes | None = None) -> Keyring:
     """Private keys and certificates from PEM (any number of blocks) or a single DER object."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     ring = Keyring(sources=[source] if source else [])
@@ -340,7 +341,7 @@ def from_pem_or_der(data: bytes, source: str = "", password: bytes | None = None
                 elif b"PRIVATE KEY" in kind:
                     ring.private_keys.append(
                         serialization.load_pem_private_key(block, password=password))
-            except (ValueError, TypeError) as e:
+            except (ValueError, TypeError, UnsupportedAlgorithm) as e:  # e.g. an unknown curve
                 raise KeyringError(f"{source}: PEM {kind.decode()} block unusable: {e}") from None
         if not blocks:
             raise KeyringError(f"{source}: no PEM block found")
@@ -351,7 +352,7 @@ def from_pem_or_der(data: bytes, source: str = "", password: bytes | None = None
         try:
             target.append(loader(data))
             return ring
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             continue
     raise KeyringError(f"{source}: neither a DER certificate nor a DER private key")
 

@@ -418,3 +418,24 @@ def test_error_to_exit_helper(capsys):
     assert "mcsec: bad thing" in err and "mcsec: /x/y: No such file or directory" in err
     with pytest.raises(ZeroDivisionError):  # a bug stays visible (to tests and fuzzers)
         cliopts.run(raising(ZeroDivisionError()), None)
+
+
+def test_pem_key_on_an_unknown_curve_is_a_key_file_error(tmp_path):
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    der = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    p256 = bytes.fromhex("06082a8648ce3d030107")  # OID 1.2.840.10045.3.1.7 (RFC 5480)
+    assert der.count(p256) == 1
+    der = der.replace(p256, bytes.fromhex("06082a8648ce3d030163"))  # an arc no library knows
+    pem = tmp_path / "key.pem"
+    pem.write_text("-----BEGIN PRIVATE KEY-----\n" + base64.encodebytes(der).decode()
+                   + "-----END PRIVATE KEY-----\n")
+    rc, _, err = run(["decode", SDP, "--keys", pem])
+    assert rc == 2 and str(pem) in err and "PRIVATE KEY block unusable" in err
+    rc, _, err = run(["cms", "show", SDP, "--keys", pem])
+    assert rc == 2 and str(pem) in err
