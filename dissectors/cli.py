@@ -389,7 +389,8 @@ def cmd_dissect(args) -> int:
         progress = None
     stats = output.Stats() if args.stats else None
     try:
-        recs = dissect.records(source, session, tls_keylog=keylog, workers=args.workers)
+        recs = dissect.records(source, session, tls_keylog=keylog, workers=args.workers,
+                               max_stream_memory=args.max_stream_memory)
         if per_record:  # compatibility: one record per line, as before
             from dissectors.display_filter import record_packet
 
@@ -581,6 +582,15 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--workers", type=O.int_range(1, O.MAX_WORKERS), default=None, metavar="N",
                     help="processes verifying and decrypting MIKEY-SAKKE ahead of the analysis "
                          "(default: one per core; 1: everything in this process)")
+    from dissectors.dissect import stream_memory_size
+    from dissectors.flows import Limits
+
+    ds.add_argument("--max-stream-memory", type=stream_memory_size, default=None, metavar="SIZE",
+                    help="TCP stream data held at most, every stream together: out-of-order "
+                         "segments and partial SIP/HTTP messages (default "
+                         f"{Limits.max_total_buffer >> 20}M; K/M/G suffixes); over it the least "
+                         "recently fed stream's data is given up, reported as an anomaly naming "
+                         "its frames")
     ds.add_argument("--stats", action="store_true",
                     help="print counters on stderr at the end (JSON): per message type, "
                          "verified/failed, decrypted/undecryptable and why, errors, and every "

@@ -15,14 +15,14 @@ from codec.sip import HTTP_START as HTTP_START_RE
 from codec.sip import StreamFramer, looks_like_rtsp, looks_like_sip
 from codec.rtsp import RtspFramer
 from dissectors.capture import CaptureError, read_frames
-from dissectors.flows import (Anomaly, Datagram, FlowTable, StreamData, StreamEnd, StreamGap,
-                              StreamStart)
+from dissectors.flows import (CONSUMER, Anomaly, Datagram, FlowTable, Limits, StreamData,
+                              StreamEnd, StreamEvicted, StreamGap, StreamStart)
 from dissectors.session import Session, Unit
 
 HTTP_START = (b"HTTP/1.", b"POST ", b"GET ", b"PUT ")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Direction:
     framer: StreamFramer | None = None
     frames: list = field(default_factory=list)
@@ -35,17 +35,21 @@ def HttpFramer() -> StreamFramer:
 
 
 def records(path, session: Session, *, max_units: int | None = None,
-            tls_keylog=None, workers: int | None = None) -> Iterator[dict]:
+            tls_keylog=None, workers: int | None = None,
+            max_stream_memory: int | None = None) -> Iterator[dict]:
     """Every record of the capture at ``path`` (see module docstring).  SIP over TLS is decrypted
     by tshark (:mod:`dissectors.tls`) with ``tls_keylog`` (an NSS key log: bytes or a path)
     and/or the pcapng's Decryption Secrets Blocks; its SIP messages go through the same
     ``session.analyze`` in capture order.  Without key material a note says TLS was present.
-    MIKEY-SAKKE crypto runs in ``workers`` processes (default: one per core; 1 = inline)."""
+    MIKEY-SAKKE crypto runs in ``workers`` processes (default: one per core; 1 = inline).
+    ``max_stream_memory``: octets of TCP stream data held at most — out-of-order segments and
+    partial messages of every stream together (default ``Limits.max_total_buffer``); over it,
+    the least recently fed stream's are given up, reported by an anomaly naming their frames."""
     from dissectors.workers import Lookahead
 
     units = 0
     hooks: dict = {}
-    items = _items(path, tls_keylog, session.tls_psks, hooks)
+    items = _items(path, tls_keylog, session.tls_psks, hooks, max_stream_memory)
     try:
         for out in _verdicts_held(Lookahead(session, workers).run(items), session):
             units += 1
@@ -90,13 +94,16 @@ def _verdicts_held(outs: Iterator[dict], session: Session) -> Iterator[dict]:
         yield from held
 
 
-def _items(path, tls_keylog, psks=None, hooks=None) -> Iterator:
+def _items(path, tls_keylog, psks=None, hooks=None, max_stream_memory=None) -> Iterator:
     """Units to analyse and ready records, in capture order (``psks``: the session's TLS-PSKs,
     filled as it learns them; ``hooks["tls"]``: the TLS hook, for what comes after)."""
     from dissectors.tls import TlsHook
 
     reader = read_frames(path)
-    table = FlowTable()
+    table = FlowTable(None if max_stream_memory is None
+                      else Limits(max_total_buffer=max_stream_memory))
+    budget = table.budget  # one budget: the table's segments and the framers' partial messages
+    ended: dict = {}  # flow_id -> directions ended so far (bit mask), to forget the flow
     tls = TlsHook(path, reader, tls_keylog, psks)
     if hooks is not None:
         hooks["tls"] = tls
@@ -108,7 +115,7 @@ def _items(path, tls_keylog, psks=None, hooks=None) -> Iterator:
         for ev in events:
             claimed = tls.claim(ev)  # TLS stream data is never framed as plain SIP
             yield from (claimed if claimed is not None
-                        else _event(ev, flows, directions, times))
+                        else _event(ev, flows, directions, times, budget, ended))
         yield from tls.ready(frame_number) if frame_number is not None else tls.finish()
 
     try:
@@ -118,16 +125,19 @@ def _items(path, tls_keylog, psks=None, hooks=None) -> Iterator:
                        "after_frame": rec.after_frame, "error": str(rec)}
                 continue
             times[rec.number] = rec.timestamp
-            if len(times) > 100_000:  # bounded: keep the recent frames only
-                for k in sorted(times)[:50_000]:
+            if len(times) > 40_000:  # bounded: keep the recent frames only
+                for k in sorted(times)[:20_000]:
                     del times[k]
             yield from _outputs(table.feed(rec), rec.number)
+            if budget.total > budget.limit:  # the framers' partial messages count too
+                for ev in table.enforce_budget():
+                    yield from _event(ev, flows, directions, times, budget, ended)
         yield from _outputs(table.flush(), None)
     finally:
         tls.close()
 
 
-def _event(ev, flows, directions, times):
+def _event(ev, flows, directions, times, budget=None, ended=None):
     if isinstance(ev, Datagram):
         t = times.get(ev.frames[-1], 0.0)
         yield Unit(list(ev.frames), t, "udp", ev.src, ev.sport, ev.dst, ev.dport,
@@ -154,11 +164,11 @@ def _event(ev, flows, directions, times):
         src, dst, sport, dport = ((start.src, start.dst, start.sport, start.dport)
                                   if ev.direction == 0 else
                                   (start.dst, start.src, start.dport, start.sport))
-        d.frames.extend(ev.frames)
         if d.kind == "mikey":  # raw MIKEY on TCP 2269: one message per segment run
             yield Unit(list(ev.frames), times.get(ev.frames[-1], 0.0), "tcp", src, sport, dst,
                        dport, data)
             return
+        d.frames.extend(ev.frames)
         for framed in d.framer.feed(data):
             for f in framed.findings:
                 yield {"kind": "anomaly", "frame": ev.frames[-1], "layer": d.kind,
@@ -171,6 +181,26 @@ def _event(ev, flows, directions, times):
                 transport = "rtsp-interleaved" if channel is not None else "tcp"
                 yield Unit(frames, times.get(frames[-1], 0.0), transport, src, sport, dst, dport,
                            framed.data, channel)
+        if budget is not None:  # the partial message held counts in the stream memory budget
+            budget.set((ev.flow_id, ev.direction), CONSUMER, len(d.framer.buffer))
+    elif isinstance(ev, StreamEvicted):
+        d = directions.get((ev.flow_id, ev.direction))
+        frames, held = set(ev.frames), 0
+        if d is not None and d.framer is not None and d.framer.buffer:
+            held = len(d.framer.buffer)
+            frames.update(d.frames)
+            d.framer.offset += held  # resynchronise on the next start line, as after a gap
+            d.framer.buffer = bytearray()
+            d.frames = []
+        if budget is not None:
+            budget.set((ev.flow_id, ev.direction), CONSUMER, 0)
+        if held or ev.octets:
+            frames = sorted(frames)
+            yield {"kind": "anomaly", "layer": "tcp", "flow": ev.flow_id,
+                   "direction": ev.direction, "frame": frames[-1] if frames else None,
+                   "frames": frames,
+                   "what": f"{held + ev.octets} buffered octet(s) of frame(s) "
+                           f"{', '.join(map(str, frames))} given up: {ev.reason}"}
     elif isinstance(ev, StreamGap):
         d = directions.get((ev.flow_id, ev.direction))
         if d is not None and d.framer is not None:
@@ -182,12 +212,35 @@ def _event(ev, flows, directions, times):
                        f"({ev.reason})"}
     elif isinstance(ev, StreamEnd):
         d = directions.pop((ev.flow_id, ev.direction), None)
+        if budget is not None:
+            budget.forget((ev.flow_id, ev.direction))
+        if ended is not None:  # both directions ended: forget the flow
+            mask = ended.pop(ev.flow_id, 0) | (1 << ev.direction)
+            if mask == 3:
+                flows.pop(ev.flow_id, None)
+            else:
+                ended[ev.flow_id] = mask
         if d is not None and d.framer is not None and d.framer.buffer:
             yield {"kind": "anomaly", "layer": d.kind, "flow": ev.flow_id,
                    "what": f"{len(d.framer.buffer)} octet(s) of an incomplete message at the "
                            f"end of the stream ({ev.reason})"}
     elif isinstance(ev, Anomaly):
         yield {"kind": "anomaly", "frame": ev.frame, "layer": ev.layer, "what": ev.what}
+
+
+def stream_memory_size(text: str) -> int:
+    """argparse type of ``--max-stream-memory``: octets, with an optional K/M/G suffix (powers
+    of 1024; ``32M``, ``512k``, ``1G``, ``65536``); at least 64 KiB."""
+    import argparse
+    import re
+
+    m = re.fullmatch(r"\s*(\d{1,12})\s*([kKmMgG]?)(?:i?[bB])?\s*", text)
+    if m is None:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: expected octets, e.g. 32M, 512K, 65536")
+    value = int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+    if value < 64 << 10:
+        raise argparse.ArgumentTypeError(f"{text}: at least 64K")
+    return value
 
 
 def text_line(rec: dict) -> str:

@@ -32,6 +32,11 @@ Events (slotted dataclasses, yielded in capture order):
 - ``StreamGap(flow_id, direction, offset, missing_bytes, reason)`` — ``missing_bytes`` octets at
   ``offset`` were never captured (a lost segment, reported when the flow ends, the capture ends or
   a buffer limit forces delivery of what follows).  Resynchronise the application parser.
+- ``StreamEvicted(flow_id, direction, frames, octets, reason)`` — the stream memory budget
+  (``Limits.max_total_buffer``) gave up what this direction held: its out-of-order segments
+  (``frames``, ``octets``) and whatever its consumer buffers for it (a partial message), which
+  the consumer must drop too (and resynchronise, as after a gap).  The least recently fed
+  direction is evicted first.
 - ``StreamEnd(flow_id, direction, reason)`` — no more data in this direction: ``"fin"``,
   ``"rst"``, ``"capture end"``, ``"evicted"`` (flow limit / idle timeout), ``"new connection"``
   (a SYN with a new ISN reused the ports).
@@ -45,9 +50,12 @@ Limits (``Limits``) bound memory per datagram, per flow and overall; what a limi
 reported as an ``Anomaly`` (fragments) or a ``StreamGap`` (TCP): IP reassembly times out after
 ``frag_timeout_frames`` frames, keeps at most ``max_fragments`` fragments and
 ``max_datagram_bytes`` per datagram and ``max_pending_datagrams`` datagrams; each TCP direction
-buffers at most ``max_segments`` out-of-order segments / ``max_flow_buffer`` octets, all flows
-together ``max_total_buffer`` octets; at most ``max_flows`` flows are tracked (least recently
-used evicted, also after ``flow_idle_frames`` frames without traffic); the sequence state of the
+buffers at most ``max_segments`` out-of-order segments / ``max_flow_buffer`` octets; all stream
+data buffered anywhere — out-of-order segments, retransmission history and what consumers hold
+(partial messages, charged with ``table.budget.set(key, CONSUMER, n)``) — shares one budget of
+``max_total_buffer`` octets (:class:`StreamBudget`; over it, the least recently fed direction
+gives its data up: :class:`StreamEvicted`); at most ``max_flows`` flows are tracked (least
+recently used evicted, also after ``flow_idle_frames`` frames without traffic); the sequence state of the
 last ``max_closed_flows`` finished connections is kept to recognise their late segments.  The last
 ``history_bytes`` delivered octets of each direction are kept to check retransmissions.
 
@@ -58,6 +66,8 @@ Every header is decoded by a :mod:`codec.capture` schema; nothing here reads byt
 from __future__ import annotations
 
 import io
+from bisect import bisect_right, insort
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -111,6 +121,15 @@ class StreamGap:
 
 
 @dataclass(slots=True)
+class StreamEvicted:
+    flow_id: int
+    direction: int
+    frames: tuple  # frames of the out-of-order segments given up (the consumer adds its own)
+    octets: int  # out-of-order octets given up here
+    reason: str = ""
+
+
+@dataclass(slots=True)
 class StreamEnd:
     flow_id: int
     direction: int
@@ -133,7 +152,7 @@ class Limits:
     max_pending_datagrams: int = 4_096
     max_segments: int = 1_024
     max_flow_buffer: int = 1 << 20
-    max_total_buffer: int = 64 << 20
+    max_total_buffer: int = 16 << 20  # the stream memory budget (mcsec dissect --max-stream-memory)
     max_flows: int = 65_536
     max_closed_flows: int = 4_096
     flow_idle_frames: int = 5_000_000
@@ -161,6 +180,8 @@ class FlowStats:
     tcp_retransmitted_bytes: int = 0
     tcp_conflicts: int = 0
     tcp_late_segments: int = 0  # segments of a finished (FIN/RST) connection
+    tcp_evicted: int = 0  # stream directions whose buffered data the memory budget gave up
+    tcp_evicted_bytes: int = 0
     fragments_dropped: int = 0
     anomalies: int = 0
 
@@ -271,17 +292,81 @@ class _Reassembler:
 
 
 # ------------------------------------------------------------------------------------------
+# One memory budget for every octet of stream data held, whoever holds it
+# ------------------------------------------------------------------------------------------
+FLOWS, CONSUMER = 0, 1  # the two holders of a direction's octets
+
+
+class StreamBudget:
+    """Octets held per stream direction ``(flow_id, direction)`` by the flow table (``FLOWS``:
+    out-of-order segments and retransmission history) and by its consumer (``CONSUMER``: a
+    partial message), in least-recently-fed order.  Holders report absolute amounts with
+    :meth:`set`; :meth:`pop_oldest` gives up the oldest direction when over :attr:`limit`."""
+
+    __slots__ = ("limit", "total", "_held")
+    _SHIFT = 40  # an entry packs both holders' octets in one int: flows << 40 | consumer
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.total = 0
+        # flow_id * 2 + direction -> packed octets; a dict keeps insertion order, and a
+        # direction fed again is moved to the end: the first entry is the least recently fed
+        self._held: dict = {}
+
+    def set(self, key, holder: int, octets: int) -> None:
+        """``holder`` now holds ``octets`` for ``key``; called when the direction is fed, so it
+        becomes the most recently fed (evicted last)."""
+        k = key[0] * 2 + key[1]
+        held = self._held.pop(k, 0)
+        flows, consumer = held >> self._SHIFT, held & ((1 << self._SHIFT) - 1)
+        if holder == FLOWS:
+            self.total += octets - flows
+            flows = octets
+        else:
+            self.total += octets - consumer
+            consumer = octets
+        if flows or consumer:
+            self._held[k] = flows << self._SHIFT | consumer
+
+    def forget(self, key) -> None:
+        held = self._held.pop(key[0] * 2 + key[1], 0)
+        self.total -= (held >> self._SHIFT) + (held & ((1 << self._SHIFT) - 1))
+
+    def held(self, key) -> int:
+        held = self._held.get(key[0] * 2 + key[1], 0)
+        return (held >> self._SHIFT) + (held & ((1 << self._SHIFT) - 1))
+
+    def over(self) -> bool:
+        return self.total > self.limit
+
+    def pop_oldest(self):
+        """((flow_id, direction), octets) of the least recently fed direction, removed."""
+        k = next(iter(self._held))
+        held = self._held.pop(k)
+        octets = (held >> self._SHIFT) + (held & ((1 << self._SHIFT) - 1))
+        self.total -= octets
+        return (k >> 1, k & 1), octets
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+# ------------------------------------------------------------------------------------------
 # TCP reassembly (RFC 9293 §3.4 sequence numbers, §3.10.7.4 segment processing)
 # ------------------------------------------------------------------------------------------
 class _Half:
-    __slots__ = ("next_seq", "isn", "offset", "segs", "buffered", "fin_seq", "closed", "history",
-                 "data_seen")
+    __slots__ = ("next_seq", "isn", "offset", "segs", "starts", "buffered", "fin_seq", "closed",
+                 "history", "data_seen")
 
     def __init__(self):
         self.next_seq = None  # absolute sequence number of the next expected octet
         self.isn = None
         self.offset = 0  # stream offset of next_seq
-        self.segs = {}  # seq -> (data, frame): out-of-order segments
+        # out-of-order segments, never overlapping one another: stream offset -> (data, frame),
+        # and their stream offsets in a sorted list (bisect: a segment costs O(log n + overlaps));
+        # both None until a segment comes out of order (most directions never need them)
+        self.segs = None
+        self.starts = None
         self.buffered = 0
         self.fin_seq = None
         self.closed = False
@@ -290,11 +375,11 @@ class _Half:
 
 
 class _Flow:
-    __slots__ = ("id", "key0", "halves", "last_frame")
+    __slots__ = ("id", "first0", "halves", "last_frame")
 
-    def __init__(self, fid, key0, frame):
+    def __init__(self, fid, first0, frame):
         self.id = fid
-        self.key0 = key0  # (src, sport, dst, dport) of direction 0
+        self.first0 = first0  # whether direction 0's endpoint comes first in the flow key
         self.halves = (_Half(), _Half())
         self.last_frame = frame
 
@@ -309,7 +394,9 @@ class FlowTable:
         self._flows: dict = {}  # canonical key -> _Flow (LRU order)
         self._closed: dict = {}  # canonical key -> finished _Flow (bounded, oldest first)
         self._next_id = 0
-        self._total_buffer = 0
+        self._by_id: dict = {}  # flow id -> _Flow, for the budget's evictions
+        self._names: dict = {}  # address text -> the one string object kept for it
+        self.budget = StreamBudget(self.limits.max_total_buffer)
         self._r_eth = C.ETHERNET.reader()
         self._r_vlan = C.VLAN_TAG.reader()
         self._r_sll = C.SLL.reader()
@@ -388,7 +475,42 @@ class FlowTable:
             st.decode_errors += 1
             st.anomalies += 1
             out.append(Anomaly(number, str(e), layer, None))
+        if self.budget.total > self.budget.limit:
+            self._enforce(out)
         return out
+
+    def enforce_budget(self) -> list:
+        """:class:`StreamEvicted` events while the stream memory budget is exceeded (for a
+        consumer that has just reported what it holds with ``budget.set``)."""
+        out: list = []
+        if self.budget.total > self.budget.limit:
+            self._enforce(out)
+        return out
+
+    def _enforce(self, out: list) -> None:
+        """Give up the least recently fed directions' buffered data until within budget."""
+        budget = self.budget
+        while budget.total > budget.limit and len(budget):
+            (fid, d), octets = budget.pop_oldest()
+            flow = self._by_id.get(fid)
+            frames: tuple = ()
+            given_up = 0
+            if flow is not None:
+                half = flow.halves[d]
+                if half.segs:
+                    frames = tuple(sorted({f for _data, f in half.segs.values()}))
+                    given_up = half.buffered
+                    half.segs = half.starts = None
+                    half.buffered = 0
+                half.history = b""
+            self.stats.tcp_evicted += 1
+            self.stats.tcp_evicted_bytes += octets
+            out.append(StreamEvicted(fid, d, frames, given_up,
+                                     f"stream memory budget of {budget.limit} octets reached "
+                                     "(least recently fed stream first)"))
+
+    def _account(self, flow, d, half) -> None:
+        self.budget.set((flow.id, d), FLOWS, half.buffered + len(half.history))
 
     def _bad(self, number, what, layer, offset, out):
         self.stats.anomalies += 1
@@ -490,15 +612,21 @@ class FlowTable:
 
     def _tcp(self, number, frames, src, dst, version, t, out):
         lim = self.limits
-        a, b = (src, t.sport), (dst, t.dport)
-        key = (version, a, b) if a <= b else (version, b, a)
+        names = self._names  # one string object per address: flow keys and events share it
+        src = names.setdefault(src, src)
+        dst = names.setdefault(dst, dst)
+        if len(names) > 65_536:
+            names.clear()
+        sport, dport = t.sport, t.dport
+        first = (src, sport) <= (dst, dport)  # the sender's endpoint comes first in the key
+        key = (version, src, sport, dst, dport) if first else (version, dst, dport, src, sport)
         flags = t.flags
         flow = self._flows.pop(key, None)
         if flow is None:
             closed = self._closed.get(key)
             if closed is not None and not flags & C.TCP_SYN:
                 # late segments of a finished connection: retransmitted FIN/ACK, data after FIN
-                half = closed.halves[0 if (src, t.sport) == closed.key0[:2] else 1]
+                half = closed.halves[0 if first == closed.first0 else 1]
                 self.stats.tcp_late_segments += 1
                 if t.payload and half.fin_seq is not None and _rel(
                         (t.seq + len(t.payload)) & _M32, half.fin_seq) > 0:
@@ -513,16 +641,18 @@ class FlowTable:
                                f"more than {lim.max_flows} flows")
             # direction 0 is the SYN sender; a SYN-ACK seen first belongs to direction 1
             syn_ack = flags & (C.TCP_SYN | C.TCP_ACK) == (C.TCP_SYN | C.TCP_ACK)
-            key0 = (dst, t.dport, src, t.sport) if syn_ack else (src, t.sport, dst, t.dport)
-            flow = _Flow(self._next_id, key0, number)
+            first0 = first if not syn_ack else (dst, dport) <= (src, sport)
+            flow = _Flow(self._next_id, first0, number)
+            self._by_id[flow.id] = flow
             self._next_id += 1
             self.stats.tcp_flows += 1
             midstream = not (flags & C.TCP_SYN)
-            out.append(StreamStart(flow.id, number, key0[0], key0[2], key0[1], key0[3], version,
-                                   midstream))
+            out.append(StreamStart(flow.id, number, dst, src, dport, sport, version, midstream)
+                       if syn_ack else
+                       StreamStart(flow.id, number, src, dst, sport, dport, version, midstream))
         self._flows[key] = flow
         flow.last_frame = number
-        d = 0 if (src, t.sport) == (flow.key0[0], flow.key0[1]) else 1
+        d = 0 if first == flow.first0 else 1
         half = flow.halves[d]
         seq = t.seq
         data = t.payload
@@ -531,6 +661,8 @@ class FlowTable:
             return
         if flags & C.TCP_SYN:
             if half.isn is None:
+                if half.segs:  # a late SYN re-anchors the buffered segments' stream offsets
+                    self._shift(half, _rel(half.next_seq, (seq + 1) & _M32))
                 half.isn, half.next_seq = seq, (seq + 1) & _M32
             elif seq != half.isn:
                 if half.data_seen or half.fin_seq is not None or flow.halves[1 - d].data_seen:
@@ -539,6 +671,8 @@ class FlowTable:
                     self._tcp(number, frames, src, dst, version, t, out)
                     return
                 self._bad(number, f"TCP SYN with a new ISN {seq} (was {half.isn})", "tcp", None, out)
+                if half.segs:
+                    self._shift(half, _rel(half.next_seq, (seq + 1) & _M32))
                 half.isn, half.next_seq = seq, (seq + 1) & _M32
             seq = (seq + 1) & _M32
         elif half.next_seq is None:
@@ -558,12 +692,22 @@ class FlowTable:
             self._check_fin(flow, d, half, out)
         if flow.halves[0].closed and flow.halves[1].closed:
             self._retire(key, flow)
+        elif not half.closed:
+            self._account(flow, d, half)
+
+    @staticmethod
+    def _shift(half, delta: int) -> None:
+        """Move every buffered segment's stream offset by ``delta`` (next_seq re-anchored)."""
+        half.segs = {o + delta: v for o, v in half.segs.items()}
+        half.starts = [o + delta for o in half.starts]
 
     def _retire(self, key, flow):
         """Keep a finished flow's sequence state a while, to recognise its late segments."""
         self._flows.pop(key, None)
-        for half in flow.halves:
+        self._by_id.pop(flow.id, None)
+        for d, half in enumerate(flow.halves):
             half.history = b""
+            self.budget.forget((flow.id, d))
         self._closed[key] = flow
         if len(self._closed) > self.limits.max_closed_flows:
             del self._closed[next(iter(self._closed))]
@@ -588,50 +732,46 @@ class FlowTable:
             self._drain(flow, d, half, pieces, frames, out)
             self._deliver(flow, d, half, pieces, frames, out)
             return
-        # out of order: buffer what no buffered segment covers yet (the first received wins)
-        pieces = [(rel, data)]
+        # out of order: buffer what no buffered segment covers yet (the first received wins);
+        # buffered segments never overlap, so a bisect finds the few a new one meets
+        if half.segs is None:
+            half.segs, half.starts = {}, []
+        segs, starts = half.segs, half.starts
+        p0 = half.offset + rel  # stream offsets (half.offset is next_seq's)
+        p1 = p0 + len(data)
+        i = bisect_right(starts, p0) - 1
+        if i < 0 or starts[i] + len(segs[starts[i]][0]) <= p0:
+            i += 1
+        pieces = []
+        cur = p0  # data before ``cur`` is placed (buffered before, or kept in ``pieces``)
         conflict = None
-        for bseq, (bdata, bframe) in half.segs.items():
-            b0 = _rel(bseq, half.next_seq)
+        n = len(starts)
+        while i < n and starts[i] < p1:
+            b0 = starts[i]
+            bdata, bframe = segs[b0]
             b1 = b0 + len(bdata)
-            kept = []
-            for p0, pdata in pieces:
-                p1 = p0 + len(pdata)
-                lo, hi = max(p0, b0), min(p1, b1)
-                if lo >= hi:
-                    kept.append((p0, pdata))
-                    continue
-                if conflict is None and pdata[lo - p0:hi - p0] != bdata[lo - b0:hi - b0]:
+            if b0 > cur:
+                pieces.append((cur, data[cur - p0:b0 - p0]))
+            lo, hi = max(cur, b0), min(p1, b1)
+            if lo < hi:
+                if conflict is None and data[lo - p0:hi - p0] != bdata[lo - b0:hi - b0]:
                     conflict = bframe
                 self.stats.tcp_retransmitted_bytes += hi - lo
-                if p0 < lo:
-                    kept.append((p0, pdata[:lo - p0]))
-                if hi < p1:
-                    kept.append((hi, pdata[hi - p0:]))
-            pieces = kept
-            if not pieces:
-                break
+            cur = max(cur, b1)
+            i += 1
+        if cur < p1:
+            pieces.append((cur, data if cur == p0 else data[cur - p0:]))
         if conflict is not None:
             self.stats.tcp_conflicts += 1
             self._bad(number, f"TCP segment overlaps a buffered one (frame {conflict}) with "
                       "different data; the first received is kept", "tcp", None, out)
-        for p0, pdata in pieces:
-            half.segs[(half.next_seq + p0) & _M32] = (pdata, number)
+        for o, pdata in pieces:
+            segs[o] = (pdata, number)
+            insort(starts, o)
             half.buffered += len(pdata)
-            self._total_buffer += len(pdata)
         lim = self.limits
-        if half.buffered > lim.max_flow_buffer or len(half.segs) > lim.max_segments:
+        if half.buffered > lim.max_flow_buffer or len(segs) > lim.max_segments:
             self._force_gap(flow, d, half, out, "per-flow buffer limit reached")
-        while self._total_buffer > lim.max_total_buffer:
-            worst = max(self._flows.values(),
-                        key=lambda f: max(f.halves[0].buffered, f.halves[1].buffered),
-                        default=None)
-            if worst is None:
-                break
-            wd = 0 if worst.halves[0].buffered >= worst.halves[1].buffered else 1
-            if not worst.halves[wd].segs:
-                break
-            self._force_gap(worst, wd, worst.halves[wd], out, "total buffer limit reached")
 
     def _check_retransmission(self, half, back, data, old, number, flow, d, out):
         """Compare re-sent octets with what was delivered (kept for ``history_bytes``)."""
@@ -651,32 +791,39 @@ class FlowTable:
 
     def _drain(self, flow, d, half, pieces, frames, out):
         """Move buffered segments that have become contiguous into ``pieces``."""
+        starts = half.starts
+        if not starts:
+            return
         segs = half.segs
-        while segs:
-            seq = min(segs, key=lambda s: _rel(s, half.next_seq))
-            rel = _rel(seq, half.next_seq)
-            if rel > 0:
-                return
-            data, frame = segs.pop(seq)
+        cur = half.offset + sum(map(len, pieces))  # stream offset of next_seq
+        k = 0
+        n = len(starts)
+        while k < n and starts[k] <= cur:
+            start = starts[k]
+            k += 1
+            data, frame = segs.pop(start)
             half.buffered -= len(data)
-            self._total_buffer -= len(data)
-            old = -rel
+            old = cur - start
             if old:
                 # compare the overlap with the octets delivered (or about to be) at its place
                 tail = half.history + b"".join(pieces)  # ends at next_seq
-                n = min(old, len(data))
-                if len(tail) >= old and tail[len(tail) - old:len(tail) - old + n] != data[:n]:
+                m = min(old, len(data))
+                if len(tail) >= old and tail[len(tail) - old:len(tail) - old + m] != data[:m]:
                     self.stats.tcp_conflicts += 1
                     self._bad(frame, f"buffered TCP segment overlaps delivered data with "
                               f"different data (flow {flow.id} direction {d})", "tcp", None, out)
-                self.stats.tcp_retransmitted_bytes += n
+                self.stats.tcp_retransmitted_bytes += m
                 if old >= len(data):
                     continue
                 data = data[old:]
             pieces.append(data)
             frames.append(frame)
             half.next_seq = (half.next_seq + len(data)) & _M32
-
+            cur += len(data)
+        if k:
+            del starts[:k]
+            if not starts:
+                half.segs = half.starts = None  # give the memory back
     def _deliver(self, flow, d, half, pieces, frames, out):
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         out.append(StreamData(flow.id, d, tuple(dict.fromkeys(frames)), data, half.offset))
@@ -693,52 +840,54 @@ class FlowTable:
             if half.segs:
                 self._bad(None, f"TCP data buffered beyond the FIN of flow {flow.id} direction {d}"
                           " is discarded", "tcp", None, out)
-                self._total_buffer -= half.buffered
-                half.segs.clear()
+                half.segs = half.starts = None
                 half.buffered = 0
+            half.history = b""  # a closed direction takes no more data to compare
+            self.budget.forget((flow.id, d))
             out.append(StreamEnd(flow.id, d, "fin"))
 
     def _force_gap(self, flow, d, half, out, reason):
         """Skip to the first buffered segment (reporting the gap) and deliver what follows."""
-        if not half.segs:
-            return
-        while True:  # segments starting before next_seq (a late SYN re-anchored it): trim
-            seq = min(half.segs, key=lambda s: _rel(s, half.next_seq))
-            missing = _rel(seq, half.next_seq)
-            if missing >= 0:
-                break
-            data, frame = half.segs.pop(seq)
+        segs, starts = half.segs, half.starts
+        while starts and starts[0] < half.offset:
+            # segments starting before next_seq (a late SYN re-anchored it): trim
+            start = starts.pop(0)
+            data, frame = segs.pop(start)
             half.buffered -= len(data)
-            self._total_buffer -= len(data)
-            if missing + len(data) > 0 and half.next_seq not in half.segs:
-                rest = data[-missing:]
-                half.segs[half.next_seq] = (rest, frame)
+            if start + len(data) > half.offset and half.offset not in segs:
+                rest = data[half.offset - start:]
+                segs[half.offset] = (rest, frame)
+                insort(starts, half.offset)
                 half.buffered += len(rest)
-                self._total_buffer += len(rest)
-            if not half.segs:
-                return
+        if not starts:
+            return
+        start = starts[0]
+        missing = start - half.offset
         if missing:  # a zero-length "gap" is no gap (e.g. a late SYN re-anchored the stream)
             out.append(StreamGap(flow.id, d, half.offset, missing, reason))
             self.stats.tcp_gaps += 1
             self.stats.tcp_gap_bytes += missing
             half.offset += missing
-            half.next_seq = seq
+            half.next_seq = (half.next_seq + missing) & _M32
             half.history = b""
-        before = len(half.segs)
+        before = len(segs)
         pieces, frames = [], []
         self._drain(flow, d, half, pieces, frames, out)
         if pieces:
             self._deliver(flow, d, half, pieces, frames, out)
-        elif not missing and len(half.segs) == before:  # nothing deliverable there: drop it
-            data, _frame = half.segs.pop(seq)
+        elif not missing and half.segs is not None and len(segs) == before:
+            data, _frame = segs.pop(start)  # nothing deliverable there: drop it
+            starts.remove(start)
             half.buffered -= len(data)
-            self._total_buffer -= len(data)
+            if not starts:
+                half.segs = half.starts = None
 
     def _close_flow(self, key, flow, reason, out, number):
         """End both directions: report gaps, deliver what was buffered, then StreamEnd."""
         for d, half in enumerate(flow.halves):
             while half.segs and not half.closed:
                 self._force_gap(flow, d, half, out, reason)
+            half.history = b""
             if half.fin_seq is not None and not half.closed and half.next_seq != half.fin_seq:
                 missing = _rel(half.fin_seq, half.next_seq)
                 if missing > 0:

@@ -346,7 +346,10 @@ def test_random_tcp_segments_stay_consistent(segs, isn):
     for i, (off, data, flags) in enumerate(segs, 1):
         pkt = bytes(_tcp(c, s, 1, 2, (isn + off) & 0xFFFFFFFF, flags, data))
         events += table.feed(_F(i, 1, pkt))
-        assert table._total_buffer <= 40 + 12
+        assert sum(h.buffered for f in table._flows.values() for h in f.halves) <= 40 + 12
+        assert table.budget.total == sum(  # the budget holds what the halves hold, no more
+            h.buffered + len(h.history) for f in table._flows.values() for h in f.halves
+            if not h.closed)
     events += table.flush()
     pos = {}
     for e in events:
@@ -358,4 +361,4 @@ def test_random_tcp_segments_stay_consistent(segs, isn):
         if isinstance(e, StreamGap):
             assert e.missing_bytes > 0
             pos[(e.flow_id, e.direction)] = e.offset + e.missing_bytes
-    assert table._total_buffer == 0
+    assert table.budget.total == 0 and len(table.budget) == 0
