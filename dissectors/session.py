@@ -462,7 +462,7 @@ class Session:
         again to the same host; ``mikey.clock_skew`` = T minus capture time (s) beyond the limit."""
         R = _replay()
         first = self.seen_i_messages.check(msg, base["frame"], scope=base.get("dst"), wire=data)
-        if first is not None:
+        if first is not None and first != base["frame"]:  # a copy in the same frame is not one
             doc["mikey.replay"] = first
         skew = R.clock_skew(msg, base.get("time"), self.max_clock_skew)
         if skew is not None:
@@ -536,6 +536,7 @@ class Session:
                 if res.transfer is not None and self.keyring is not None:
                     self._learn_tls_psks(res.transfer)
                     render_ticket.annotate_json(doc, msg, res.transfer, self.show_secrets)
+                self._replay_and_skew(doc, msg, base, res.transfer_init)
                 rec["mikey"] = doc
             except DecodeError as e:
                 rec["mikey_error"] = _err(e)

@@ -398,13 +398,23 @@ def _keydata_rows(g: Generator) -> list[str]:
     return rows
 
 
+# RFC 3830 §5.4, as `mcsec dissect` reports it (dissectors/session.py, codec/mikey/replay.py): the
+# plugin keeps the first frame each I_MESSAGE reached its host in, and compares T with the capture
+# time; no keylog needed
+REPLAY_FIELDS = [
+    ("mikey.replay", "Replay of the I_MESSAGE first seen in frame", "uint32", "base.DEC"),
+    ("mikey.clock_skew", "Clock skew: T minus capture time (s), beyond the allowed skew", "double",
+     None),
+]
+
+
 def _keylog_fields(g: Generator) -> list[str]:
     """Register the keylog fields; the key parameters' come from the TS 33.180 §E.6 schema.
 
     Returns the rows of ``KP_FIELDS``: {keylog key, field, how the value is written}."""
     from codec.mikey.keyparams import KEY_PARAMETERS
 
-    for key, label, kind, base in KEYLOG_FIELDS:
+    for key, label, kind, base in KEYLOG_FIELDS + REPLAY_FIELDS:
         g.field(Field(key, label, kind, base or "base.DEC"))
     rows = []
     for sc in KEY_PARAMETERS.subcons:
@@ -440,7 +450,8 @@ _KIND = {"uint8": "uint8", "uint16": "uint16", "uint24": "uint24", "uint32": "ui
 
 
 # field kinds whose ProtoField takes just the abbreviation and the label
-_PLAIN_KIND = {"flag": "bool", "bytes": "bytes", "string": "string", "none": "none"}
+_PLAIN_KIND = {"flag": "bool", "bytes": "bytes", "string": "string", "none": "none",
+               "double": "double"}
 
 
 def _field_lua(f: Field) -> str:
@@ -462,7 +473,8 @@ def _field_lua(f: Field) -> str:
 
 _FT = {"uint8": "FT_UINT8", "uint16": "FT_UINT16", "uint24": "FT_UINT24", "uint32": "FT_UINT32",
        "uint64": "FT_UINT64", "bool": "FT_BOOLEAN", "flag": "FT_BOOLEAN", "bytes": "FT_BYTES", "string": "FT_STRING",
-       "none": "FT_NONE", "abstime": "FT_ABSOLUTE_TIME", "protocol": "FT_PROTOCOL"}
+       "none": "FT_NONE", "abstime": "FT_ABSOLUTE_TIME", "protocol": "FT_PROTOCOL",
+       "double": "FT_DOUBLE"}
 
 
 def field_types() -> dict:
@@ -543,6 +555,10 @@ proto.prefs.keylog_file = Pref.string("mcsec keylog file", "",
   "A file written by `mcsec keylog`: for the MIKEY messages it lists, show the signature " ..
   "verification, key type and IDs, decrypted key parameters and session keys (secrets only " ..
   "with 'Show key material')")
+proto.prefs.max_clock_skew = Pref.string("Maximum clock skew (seconds)", "-1",
+  "Flag a MIKEY message whose T payload is further than this from the capture time " ..
+  "(RFC 3830 §5.4, as mcsec dissect --max-clock-skew, whose default is 300; negative or " ..
+  "empty: not checked, the default here)")
 proto.prefs.media_level = Pref.bool("Decode media-level a=key-mgmt", true,
   "Decode a=key-mgmt:mikey lines inside SDP media descriptions (Wireshark's SDP dissector " ..
   "hands only session-level ones to MIKEY)")
@@ -1114,6 +1130,11 @@ dissect_chain = function(st, off, tree, np, np_path, np_off, prefix)
     check_payload(st, item, pd.name, v, path, off)
     derived_payload(st, item, pd.name, v, path)
     if st.keylog then keylog_payload(st, item, pd.name, v, off) end
+    if pd.name == "T" and not st.has_t and (v.ts_type == 0 or v.ts_type == 1) then
+      st.t_off = v._off.ts_value  -- the first T, NTP-UTC or NTP (RFC 3830 §6.6)
+    end
+    if pd.name == "T" then st.has_t = true end
+    if pd.name == "RAND" then st.has_rand = true end
     if np == 4 then return r end
     np, np_path, np_off = v.next_payload, path .. ".next_payload", off
     off, index = r, index + 1
@@ -1161,6 +1182,39 @@ local function new_state(tvb, off, len)
   return {tvb = tvb, base = off, limit = off + len, findings = {}}
 end
 
+-- RFC 3830 §5.4 for every I_MESSAGE, as mcsec dissect (dissectors/session.py): the same
+-- I_MESSAGE (data type, CSB ID, RAND, T — and octets) delivered again to the same host is
+-- a replay of the frame it first came in; a copy inside the same frame is not.
+local I_MESSAGE_TYPES = {}
+for _, t in ipairs({0, 2, 4, 7, 9, 11, 12, 14, 16, 17, 26}) do I_MESSAGE_TYPES[t] = true end
+local SEEN, SEEN_RESULT = {}, {}  -- (host, octets) -> first frame; (frame, host, octets) -> result
+
+local function replay_and_skew(st, pinfo, top, hv, off, len)
+  local r = st.tvb(off, 0)
+  if I_MESSAGE_TYPES[hv.data_type] and st.has_t and st.has_rand then
+    local key = tostring(pinfo.dst) .. "|" .. tostring(st.tvb(off, len):bytes())
+    local rkey = tostring(pinfo.number) .. "|" .. key
+    local first
+    if not pinfo.visited then
+      first = SEEN[key]
+      if first == nil then SEEN[key] = pinfo.number end
+      if first == pinfo.number then first = nil end
+      SEEN_RESULT[rkey] = first or false
+    else
+      first = SEEN_RESULT[rkey] or nil
+    end
+    if first then gen(top:add(F["mikey.replay"], r, first)) end
+  end
+  local limit = tonumber(proto.prefs.max_clock_skew)
+  if st.t_off and limit and limit >= 0 then
+    local t = st.tvb(st.t_off, 4):uint() - 2208988800 + st.tvb(st.t_off + 4, 4):uint() / 4294967296
+    local skew = t - pinfo.abs_ts
+    if math.abs(skew) > limit then
+      gen(top:add(F["mikey.clock_skew"], r, math.floor(skew * 1000 + 0.5) / 1000))
+    end
+  end
+end
+
 local function dissect_mikey(tvb, pinfo, tree, off, len, what)
   off = off or 0
   len = len or tvb:len()
@@ -1182,6 +1236,7 @@ local function dissect_mikey(tvb, pinfo, tree, off, len, what)
   st.keylog = keylog_for(tvb, pinfo, top, off, len)
   hv = decode_message(st, top, padded)
   if st.keylog then keylog_top(st, top) end
+  if st.error == nil then replay_and_skew(st, pinfo, top, hv, off, len) end
   local dt = hv.data_type and VALS.DATA_TYPES[hv.data_type]
   if dt then top:append_text(": " .. dt) end
   local info = "MIKEY " .. (dt or "?")
@@ -1225,6 +1280,7 @@ end
 -- re-read the keylog file at every (re)dissection: it may have been rewritten meanwhile
 function proto.init()
   KEYLOG = {}
+  SEEN, SEEN_RESULT = {}, {}
 end
 
 DissectorTable.get("udp.port"):add(2269, proto)

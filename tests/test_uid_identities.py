@@ -546,3 +546,55 @@ def test_large_uri_keyring_is_indexed_once_per_period_and_grows(net, monkeypatch
         res = MS.process(decode(wire), wire, ring)
         assert res.ssv == PCK and res.receiver_uri == BOB
     assert len(calls) - first <= 3 + 3  # only the new user's UIDs were computed
+
+
+# == the Wireshark plugin shows the same: replay, clock skew, and (keylog) URIs and period =====
+def _plugin_vs_dissect(capture, tmp_path, keyring=None, secrets=False):
+    from dissectors.cli import main
+    from tests.test_wireshark import _diff, _drop_hidden, canon_theirs
+    from tests.test_wireshark_captures import _canon_entry, _mcsec_entries, _plugin_trees
+
+    prefs, args = ["mcsec_mikey.max_clock_skew:300"], []  # mcsec dissect's default
+    if keyring is not None:
+        log = tmp_path / "capture.mcsec-keylog"
+        assert main(["keylog", str(capture), "--keys", str(keyring), "-o", str(log)]) == 0
+        prefs.append(f"mcsec_mikey.keylog_file:{log}")
+        args += ["--keys", str(keyring)]
+    theirs, ours = _plugin_trees(capture, *prefs), _mcsec_entries(capture, *args)
+    assert set(theirs) == set(ours)
+    seen = set()
+    for frame in sorted(ours):
+        assert len(theirs[frame]) == len(ours[frame]), frame
+        for tree, entry in zip(theirs[frame], ours[frame]):
+            mine = _canon_entry(entry, hide_secrets=keyring is not None and not secrets)
+            plugin = canon_theirs(tree)
+            if keyring is not None and not secrets:
+                plugin = _drop_hidden(plugin)
+            assert plugin == mine, f"frame {frame}:\n" + "\n".join(_diff(mine, plugin))
+            seen |= {k for k in mine if k in ("mikey.replay", "mikey.clock_skew")}
+            seen |= {k for h in mine.get("mikey.hdr", []) for k in h
+                     if k.endswith(("_uri", "period_no"))}
+    return seen
+
+
+def test_plugin_flags_replays_and_clock_skew_like_dissect(tmp_path, net):
+    n = period_no(NTP_T)
+    now = NTP_T - NTP_UNIX
+    wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
+                      ssv=PCK, csb_id=PCK_ID)
+    late = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T - 3600, n_sender=n,
+                      n_receiver=n, ssv=PCK, csb_id=PCK_ID)
+    path = _capture(tmp_path, [(now, "192.0.2.1", "192.0.2.2", wire),
+                               (now + 1, "192.0.2.2", "192.0.2.3", wire),
+                               (now + 2, "192.0.2.9", "192.0.2.2", wire),
+                               (now + 3, "192.0.2.1", "192.0.2.2", late)])
+    assert _plugin_vs_dissect(path, tmp_path) == {"mikey.replay", "mikey.clock_skew"}
+
+
+def test_plugin_on_the_uid_scenario_with_its_keylog(uid_capture, tmp_path):
+    out, _ = uid_capture
+    cap, ring = out / "uid-identities.pcapng", out / "uid-identities.keyring.toml"
+    assert "mikey.replay" in _plugin_vs_dissect(cap, tmp_path)
+    seen = _plugin_vs_dissect(cap, tmp_path, ring)
+    assert {"mikey.replay", "mikey.3gpp.sender_uri", "mikey.3gpp.receiver_uri",
+            "mikey.3gpp.period_no"} <= seen

@@ -162,6 +162,8 @@ def _value(k, v):
         return int(v, 0)
     if ft == "FT_BYTES":
         return v.replace(":", "")
+    if ft == "FT_DOUBLE":
+        return float(v)
     return v
 
 

@@ -27,7 +27,7 @@ ftypes = {PROTOCOL = 1}; base = {DEC = 1, HEX = 2, UTC = 3}
 expert = {group = {MALFORMED = 1, PROTOCOL = 2, UNDECODED = 3}, severity = {ERROR = 1, WARN = 2}}
 local function pf(kind) return function(abbr, name, ...) return {abbrev = abbr, name = name, kind = kind} end end
 ProtoField = {uint8 = pf"u", uint16 = pf"u", uint24 = pf"u", uint32 = pf"u", uint64 = pf"u",
-  bool = pf"b", bytes = pf"x", string = pf"s", none = pf"n", absolute_time = pf"t",
+  bool = pf"b", bytes = pf"x", string = pf"s", none = pf"n", absolute_time = pf"t", double = pf"d",
   new = function(name, abbr, t) return {abbrev = abbr, name = name, kind = "p"} end}
 ProtoExpert = {new = function(abbr) return {abbrev = abbr} end}
 Pref = {uint = function(_, d) return d end, bool = function(_, d) return d end,

@@ -90,6 +90,7 @@ F["mikey.cert.type"] = ProtoField.uint8("mikey.cert.type", "Certificate type", b
 F["mikey.chash"] = ProtoField.none("mikey.chash", "CHASH")
 F["mikey.chash.hash"] = ProtoField.bytes("mikey.chash.hash", "Hash")
 F["mikey.chash.hash_func"] = ProtoField.uint8("mikey.chash.hash_func", "Hash func", base.DEC, VALS.HASH_FUNCS, nil)
+F["mikey.clock_skew"] = ProtoField.double("mikey.clock_skew", "Clock skew: T minus capture time (s), beyond the allowed skew")
 F["mikey.cs_count"] = ProtoField.uint8("mikey.cs_count", "#CS", base.DEC, nil, nil)
 F["mikey.cs_id_map_type"] = ProtoField.uint8("mikey.cs_id_map_type", "CS ID map type", base.DEC, VALS.CS_ID_MAP_TYPES, nil)
 F["mikey.csb_id"] = ProtoField.uint32("mikey.csb_id", "CSB ID", base.HEX, nil, nil)
@@ -175,6 +176,7 @@ F["mikey.randr"] = ProtoField.none("mikey.randr", "RAND with role (RANDR)")
 F["mikey.randr.data"] = ProtoField.bytes("mikey.randr.data", "RAND")
 F["mikey.randr.len"] = ProtoField.uint8("mikey.randr.len", "RAND len", base.DEC, nil, nil)
 F["mikey.randr.rand_role"] = ProtoField.uint8("mikey.randr.rand_role", "RAND role", base.DEC, VALS.RAND_ROLES, nil)
+F["mikey.replay"] = ProtoField.uint32("mikey.replay", "Replay of the I_MESSAGE first seen in frame", base.DEC, nil, nil)
 F["mikey.sakke"] = ProtoField.none("mikey.sakke", "SAKKE Encapsulated Data (SAKKE)")
 F["mikey.sakke.data"] = ProtoField.bytes("mikey.sakke.data", "SAKKE data")
 F["mikey.sakke.error"] = ProtoField.string("mikey.sakke.error", "SSV not decrypted (keylog)")
@@ -318,6 +320,10 @@ proto.prefs.keylog_file = Pref.string("mcsec keylog file", "",
   "A file written by `mcsec keylog`: for the MIKEY messages it lists, show the signature " ..
   "verification, key type and IDs, decrypted key parameters and session keys (secrets only " ..
   "with 'Show key material')")
+proto.prefs.max_clock_skew = Pref.string("Maximum clock skew (seconds)", "-1",
+  "Flag a MIKEY message whose T payload is further than this from the capture time " ..
+  "(RFC 3830 §5.4, as mcsec dissect --max-clock-skew, whose default is 300; negative or " ..
+  "empty: not checked, the default here)")
 proto.prefs.media_level = Pref.bool("Decode media-level a=key-mgmt", true,
   "Decode a=key-mgmt:mikey lines inside SDP media descriptions (Wireshark's SDP dissector " ..
   "hands only session-level ones to MIKEY)")
@@ -1681,6 +1687,11 @@ dissect_chain = function(st, off, tree, np, np_path, np_off, prefix)
     check_payload(st, item, pd.name, v, path, off)
     derived_payload(st, item, pd.name, v, path)
     if st.keylog then keylog_payload(st, item, pd.name, v, off) end
+    if pd.name == "T" and not st.has_t and (v.ts_type == 0 or v.ts_type == 1) then
+      st.t_off = v._off.ts_value  -- the first T, NTP-UTC or NTP (RFC 3830 §6.6)
+    end
+    if pd.name == "T" then st.has_t = true end
+    if pd.name == "RAND" then st.has_rand = true end
     if np == 4 then return r end
     np, np_path, np_off = v.next_payload, path .. ".next_payload", off
     off, index = r, index + 1
@@ -1728,6 +1739,39 @@ local function new_state(tvb, off, len)
   return {tvb = tvb, base = off, limit = off + len, findings = {}}
 end
 
+-- RFC 3830 §5.4 for every I_MESSAGE, as mcsec dissect (dissectors/session.py): the same
+-- I_MESSAGE (data type, CSB ID, RAND, T — and octets) delivered again to the same host is
+-- a replay of the frame it first came in; a copy inside the same frame is not.
+local I_MESSAGE_TYPES = {}
+for _, t in ipairs({0, 2, 4, 7, 9, 11, 12, 14, 16, 17, 26}) do I_MESSAGE_TYPES[t] = true end
+local SEEN, SEEN_RESULT = {}, {}  -- (host, octets) -> first frame; (frame, host, octets) -> result
+
+local function replay_and_skew(st, pinfo, top, hv, off, len)
+  local r = st.tvb(off, 0)
+  if I_MESSAGE_TYPES[hv.data_type] and st.has_t and st.has_rand then
+    local key = tostring(pinfo.dst) .. "|" .. tostring(st.tvb(off, len):bytes())
+    local rkey = tostring(pinfo.number) .. "|" .. key
+    local first
+    if not pinfo.visited then
+      first = SEEN[key]
+      if first == nil then SEEN[key] = pinfo.number end
+      if first == pinfo.number then first = nil end
+      SEEN_RESULT[rkey] = first or false
+    else
+      first = SEEN_RESULT[rkey] or nil
+    end
+    if first then gen(top:add(F["mikey.replay"], r, first)) end
+  end
+  local limit = tonumber(proto.prefs.max_clock_skew)
+  if st.t_off and limit and limit >= 0 then
+    local t = st.tvb(st.t_off, 4):uint() - 2208988800 + st.tvb(st.t_off + 4, 4):uint() / 4294967296
+    local skew = t - pinfo.abs_ts
+    if math.abs(skew) > limit then
+      gen(top:add(F["mikey.clock_skew"], r, math.floor(skew * 1000 + 0.5) / 1000))
+    end
+  end
+end
+
 local function dissect_mikey(tvb, pinfo, tree, off, len, what)
   off = off or 0
   len = len or tvb:len()
@@ -1749,6 +1793,7 @@ local function dissect_mikey(tvb, pinfo, tree, off, len, what)
   st.keylog = keylog_for(tvb, pinfo, top, off, len)
   hv = decode_message(st, top, padded)
   if st.keylog then keylog_top(st, top) end
+  if st.error == nil then replay_and_skew(st, pinfo, top, hv, off, len) end
   local dt = hv.data_type and VALS.DATA_TYPES[hv.data_type]
   if dt then top:append_text(": " .. dt) end
   local info = "MIKEY " .. (dt or "?")
@@ -1792,6 +1837,7 @@ end
 -- re-read the keylog file at every (re)dissection: it may have been rewritten meanwhile
 function proto.init()
   KEYLOG = {}
+  SEEN, SEEN_RESULT = {}, {}
 end
 
 DissectorTable.get("udp.port"):add(2269, proto)

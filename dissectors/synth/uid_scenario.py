@@ -9,8 +9,7 @@
   stating another key type than the CSB ID's purpose tag;
 - the same I_MESSAGE delivered twice to one host (RFC 3830 §5.4 replay).
 
-Not one of the bundled samples in pcaps/ (generated only when named): the Wireshark plugin does
-not yet flag replays, and the samples are compared with it frame by frame.  Expected values come
+Generated only when named (not one of the bundled samples in pcaps/).  Expected values come
 from the builder's inputs, as for every scenario.
 """
 
