@@ -46,6 +46,7 @@ import random
 import re
 import resource
 import signal
+import stat
 import struct
 import sys
 import time
@@ -614,6 +615,18 @@ UNWRITABLE = ("{D}/no/such/dir/out", "{D}", "/dev/full", "/proc/version", "", "{
               "/proc/self/nonexistent/x")
 HOSTILE_SECONDS = ("0", "-1", "nan", "inf", "-inf", "1e400", "1e-400", "x", "", "0.5", "86400",
                    "9" * 40)
+DISPLAY_FILTERS = (  # dissect -Y: tshark 4.0 syntax (dissectors/display_filter.py)
+    'mikey', 'sip.Method == "INVITE"', 'frame.number > 3 && mikey.hdr.v == 1', '!(sip)',
+    'mikey.hdr.data_type in {26, 27}', 'mikey.rand.data[0:2] == aa:bb', 'cms',
+    'sip.CSeq.method contains "REG"', 'sip.Method matches "^(IN|RE)"', 'udp.port in {5060..5070}',
+    'ip.addr == 10.0.0.1', 'frame.time_epoch >= 0', 'srtp.ok == 1', 'sdp.version == 0',
+    'mikey.sign.verified == 1 or cms.smime_type', "sip.Method[0] == 'I'", 'tcp.port != 5060')
+HOSTILE_FILTERS = (
+    "(" * 500 + "sip" + ")" * 500, "!" * 5000 + "sip", '"unterminated', "==", "", "a" * 70000,
+    'sip.Method matches "(a+)+$"', 'sip.Method matches "["', "frame.number == " + "9" * 5000,
+    "frame.number in {1..99999999999999999999}", "mikey.rand.data[99999999999:] == 00", '"\\x',
+    "'", "\udcff", "sip" + " and sip" * 3000, "frame.number[0:-1] == 1", "frame.number == 0x",
+    "frame.number == 0b2", "sip.Method == \"\\777\"", "{1..2}", "sip in {}", "a.b.c.d.e" * 1000)
 PCAPNG_SHB, PCAPNG_EPB = 0x0A0D0D0A, 6
 
 
@@ -777,6 +790,8 @@ class _Case:
         self.argv: list = []
         self.files: dict = {}
         self.stdin = b""
+        self.links: dict = {}  # name -> name of the file it points to (made after the files)
+        self.secret: list = []  # names of secret files the command writes (checked after it)
 
     def file(self, data: bytes, ext: str = "") -> str:
         name = f"f{len(self.files)}{ext}"
@@ -784,16 +799,18 @@ class _Case:
         return "{D}/" + name
 
     def encode(self) -> bytes:
-        return json.dumps({"argv": self.argv, "stdin": base64.b64encode(self.stdin).decode(),
-                           "files": {k: base64.b64encode(v).decode()
-                                     for k, v in self.files.items()}},
-                          ensure_ascii=True).encode()
+        doc = {"argv": self.argv, "stdin": base64.b64encode(self.stdin).decode(),
+               "files": {k: base64.b64encode(v).decode() for k, v in self.files.items()}}
+        if self.links or self.secret:
+            doc.update(links=self.links, secret=self.secret)
+        return json.dumps(doc, ensure_ascii=True).encode()
 
 
 def decode_case(data: bytes) -> dict:
     doc = json.loads(data)
     return {"argv": list(doc["argv"]), "stdin": base64.b64decode(doc.get("stdin", "")),
-            "files": {k: base64.b64decode(v) for k, v in doc.get("files", {}).items()}}
+            "files": {k: base64.b64decode(v) for k, v in doc.get("files", {}).items()},
+            "links": doc.get("links", {}), "secret": doc.get("secret", [])}
 
 
 def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
@@ -863,11 +880,19 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
     def hostile_int(normal: str, p: float = 0.3):
         return ch(HOSTILE_INTS) if chance(p) else normal
 
-    def out_path(default="-", name="out"):
+    def out_path(default="-", name="out", secret=False):
         x = r()
         if x < 0.45:
             return default
         if x < 0.85:
+            if secret:  # issue 15: written 0600, never through a symbolic link
+                c.secret.append(name)
+                y = r()
+                if y < 0.2:  # an existing file of mode 0644 (files are written 0644)
+                    c.files[name] = b"old content\n"
+                elif y < 0.4:  # a symbolic link to another file, which must stay untouched
+                    c.files["victim"] = b"victim\n"
+                    c.links[name] = "victim"
             return "{D}/" + name
         return ch(UNWRITABLE)
 
@@ -888,6 +913,13 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
             data = ch(cc.tls_full if tls and cc.tls_full else cc.full)
             return c.file(pcap_mutate(rng, data, ()) if chance(0.7) else _sip_damage(rng, data),
                           ".pcap")
+        if x < 0.97 and cc.slices:  # standard input (dissectors/live.py spools it)
+            head, rest = ch(cc.slices)
+            i = rng.randrange(len(rest))
+            c.stdin = b"".join(head + rest[i:i + ch((1, 3, 10))])
+            if chance(0.5):
+                c.stdin = pcap_mutate(rng, c.stdin, ())
+            return "-"
         return ch(("{D}/missing.pcap", "{D}", "/dev/null", c.file(random_bytes(rng)),
                    c.file(b""), "-"))
 
@@ -972,7 +1004,7 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
                              else c.file(byte_mutate(rng, ch(cc.keys + cc.certs)), ".pem"))
             else:
                 files.append(ch(("{D}/missing", "{D}", c.file(b""))))
-        a += ["keyring", "import", *files, "-o", out_path("-", "ring.toml")] + trk()
+        a += ["keyring", "import", *files, "-o", out_path("-", "ring.toml", secret=True)] + trk()
     elif cmd < 0.64:  # dissect: every output mode
         a += ["dissect", capture()]
         fmt = ch(("text", "text", "json", "jsonl-records"))
@@ -987,6 +1019,20 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
             a += ["--replay-cache-size", hostile_int("1024", 0.7)]
         if chance(0.1):
             a += ["--max-clock-skew", ch(HOSTILE_SECONDS)]
+        if chance(0.15):
+            y = r()
+            expr = ch(DISPLAY_FILTERS) if y < 0.5 else ch(HOSTILE_FILTERS) if y < 0.7 else \
+                " ".join(ch(DISPLAY_FILTERS) for _ in range(2))
+            if y >= 0.7:
+                ex = list(expr)
+                for _ in range(rng.randint(1, 3)):
+                    i = rng.randrange(len(ex) + 1)
+                    if chance(0.5) and i < len(ex):
+                        del ex[i]
+                    else:
+                        ex.insert(i, ch("()!=<>\"'{}[]:.,&|~ \\0x-"))
+                expr = "".join(ex)
+            a += ["-Y", expr]
         x = r()  # in-process workers would fork this process: mostly inline
         a += ["--workers", "1"] if x < 0.9 else ["--workers", ch(("0", "-1", "x", "1.5"))] \
             if x < 0.98 else ["--workers", "2"]
@@ -995,7 +1041,7 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
                                       c.file(text_mutate(rng, (PCAPS / "sip-tls.keylog")
                                                          .read_bytes()))))]
     elif cmd < 0.68:  # export: the capture rewritten with SRTP decrypted, secrets and verdicts
-        a += ["export", capture(), "-o", out_path("-", "out.pcapng")]
+        a += ["export", capture(), "-o", out_path("-", "out.pcapng", secret=True)]
         a += keys_opts() + trk()
         a += ["--keep-sdp"] * chance(0.3) + ["--decrypt-unverified"] * chance(0.2)
         a += ["-q"] * chance(0.5)
@@ -1008,7 +1054,7 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
             a += ["--tls-keylog", ch(("{P}/sip-tls.keylog", "{D}/missing"))]
     elif cmd < 0.73:  # keylog
         a += ["keylog", capture()] + keys_opts(required=True) + trk()
-        a += ["-o", out_path("-", "keys.log")]
+        a += ["-o", out_path("-", "keys.log", secret=True)]
         if chance(0.1):
             a += ["--tls-keylog", ch(("{P}/sip-tls.keylog", "{D}/missing"))]
     elif cmd < 0.78:  # psk-smime
@@ -1158,6 +1204,9 @@ class CliRunner:
         d.mkdir()
         for name, blob in case["files"].items():
             (d / name).write_bytes(blob)
+            (d / name).chmod(0o644)
+        for name, target in case["links"].items():
+            os.symlink(d / target, d / name)
         argv = [x.replace("{D}", str(d)).replace("{P}", str(PCAPS)) for x in case["argv"]]
         out, err = io.BytesIO(), io.BytesIO()
         streams = (sys.stdin, sys.stdout, sys.stderr)
@@ -1202,6 +1251,18 @@ class CliRunner:
             tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1][:200]
             raise Invariant(f"traceback on stderr: {tail} (argv {_short(case['argv'])})",
                             kind="traceback on stderr: " + tail.split(":")[0][:40])
+        for name, target in case["links"].items():
+            if (d / target).read_bytes() != case["files"][target]:
+                raise Invariant(f"{argv[0]} wrote through the symbolic link {name} (argv "
+                                f"{_short(case['argv'])})", kind=f"{argv[0]}: wrote through "
+                                                                 f"a symlink")
+        for name in case["secret"]:
+            st = os.lstat(d / name) if os.path.lexists(d / name) else None
+            if status == 0 and st is not None and (stat.S_ISLNK(st.st_mode)
+                                                   or stat.S_IMODE(st.st_mode) & 0o077):
+                raise Invariant(f"{argv[0]} left the secret file {name} with mode "
+                                f"{stat.filemode(st.st_mode)} (argv {_short(case['argv'])})",
+                                kind=f"{argv[0]}: secret file readable by others")
         return status
 
 
@@ -1506,9 +1567,16 @@ def main(argv=None) -> int:
     ap.add_argument("--atheris", type=int, metavar="SECONDS",
                     help="instead: coverage-guided fuzzing of codec.mikey.decode with atheris")
     ap.add_argument("--atheris-dir", type=Path, default=Path("out/atheris"))
+    ap.add_argument("--memory-limit-mb", type=int, default=4096,
+                    help="address-space limit of this process (RLIMIT_AS; 0: none): an input "
+                         "that needs more fails with MemoryError, a finding, instead of "
+                         "calling the OOM killer onto the machine (default 4096)")
     ap.add_argument("--replay", nargs="+", type=Path, metavar="CASE",
                     help="instead: run saved cli cases (JSON) and report what each does")
     a = ap.parse_args(argv)
+    if a.memory_limit_mb > 0:
+        limit = a.memory_limit_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if a.atheris:
         return atheris_mikey(a.atheris, a.atheris_dir)
     if a.replay:
