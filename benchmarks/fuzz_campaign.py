@@ -743,8 +743,9 @@ def json_mutate(rng: random.Random, text: bytes, others=()) -> bytes:
         walk(doc, None, None)
         for _ in range(rng.randint(1, 3)):
             parent, key, x = rng.choice(nodes)
-            if parent is None:
-                continue
+            if parent is None or (isinstance(parent, list) and key >= len(parent)) or (
+                    isinstance(parent, dict) and key not in parent):
+                continue  # an earlier operation removed it
             op = rng.randrange(6)
             if op <= 2:
                 parent[key] = rng.choice((None, -1, 0, 2 ** 64, 2 ** 200, -2 ** 70, "zz", "",
