@@ -249,6 +249,7 @@ class CaptureReader:
                 yield from self._read(f)
         elif not hasattr(self.source, "read") and callable(getattr(self.source, "open", None)):
             with self.source.open() as f:  # a stream spooled by dissectors.live: a new follower
+                f.owner = self  # its idle callback learns how many frames were read
                 yield from self._read(f)
         else:
             yield from self._read(self.source)

@@ -383,13 +383,16 @@ def cmd_dissect(args) -> int:
         print(f"mcsec: {e}", file=sys.stderr)
         return EXIT_USAGE
     streaming = source is not args.capture  # pipes: each packet is flushed as it is written
+    # a pipe is analysed as it arrives, in this process unless --workers says otherwise: no
+    # look-ahead window holds packets back, and a quiet input releases the packets read so far
+    workers = 1 if streaming and args.workers is None else args.workers
     progress = (output.Progress(args.capture or args.interface)
                 if not args.no_progress and not streaming else None)
     if progress is not None and not progress.enabled:
         progress = None
     stats = output.Stats() if args.stats else None
     try:
-        recs = dissect.records(source, session, tls_keylog=keylog, workers=args.workers,
+        recs = dissect.records(source, session, tls_keylog=keylog, workers=workers,
                                max_stream_memory=args.max_stream_memory)
         if per_record:  # compatibility: one record per line, as before
             from dissectors.display_filter import record_packet
@@ -408,7 +411,8 @@ def cmd_dissect(args) -> int:
                                      frames=read_frames(source) if lockstep else None,
                                      progress=progress, keep_records=args.format == "text",
                                      display_filter=dfilter)
-            for pkt in packets:
+
+            def emit(pkt):
                 if args.brief:
                     out.write(output.brief_line(pkt) + "\n")
                 elif args.format == "json":
@@ -418,6 +422,14 @@ def cmd_dissect(args) -> int:
                     out.write(output.packet_text(pkt, recs_text) + "\n")
                 if streaming:
                     out.flush()
+
+            if streaming and workers == 1:
+                def on_idle(reader):  # nothing came for a while: out with what was read
+                    for pkt in packets.flush_upto(getattr(reader, "_number", 0)):
+                        emit(pkt)
+                source.on_idle = on_idle
+            for pkt in packets:
+                emit(pkt)
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:  # Ctrl-C ends a live capture: not an error

@@ -26,6 +26,7 @@ import threading
 import time
 
 CHUNK = 1 << 16
+IDLE = 0.5  # seconds without input after which a follower's idle callback runs
 
 
 class LiveError(Exception):
@@ -44,6 +45,10 @@ class Spool:
         self.error: OSError | None = None
         self._cond = threading.Condition()
         self._stream = stream
+        # on_idle(capture_reader): called (once per quiet spell) when the first follower opened
+        # -- the analysis -- has read everything and no input came for IDLE seconds
+        self.on_idle = None
+        self._opened = 0
         self._thread = threading.Thread(target=self._pump, name="mcsec-spool", daemon=True)
         self._thread.start()
 
@@ -78,7 +83,8 @@ class Spool:
 
     def open(self) -> "SpoolReader":
         """A new reader from the start of the stream."""
-        return SpoolReader(self)
+        self._opened += 1
+        return SpoolReader(self, self.on_idle if self._opened == 1 else None)
 
     def close(self) -> None:
         try:
@@ -90,11 +96,18 @@ class Spool:
 class SpoolReader:
     """A binary file object reading a :class:`Spool` from its start, following it as it grows."""
 
-    def __init__(self, spool: Spool):
-        self.spool, self.pos = spool, 0
+    def __init__(self, spool: Spool, on_idle=None):
+        self.spool, self.pos, self.on_idle = spool, 0, on_idle
+        self.owner = None  # the CaptureReader reading through this follower, if any
 
     def read1(self, n: int = -1) -> bytes:
-        avail = self.spool.wait(self.pos)
+        if self.on_idle is None:
+            avail = self.spool.wait(self.pos)
+        else:
+            avail = self.spool.wait(self.pos, IDLE)
+            if avail <= 0 and not self.spool._eof:
+                self.on_idle(self.owner)
+                avail = self.spool.wait(self.pos)
         if avail <= 0:
             return b""
         n = avail if n is None or n < 0 else min(n, avail)

@@ -370,6 +370,12 @@ class Packets:
                     yield from self._release(max_seen - LAG)
         yield from self._release(None)
 
+    def flush_upto(self, frame: int) -> Iterator[dict]:
+        """Release now every packet up to ``frame`` (a live capture gone quiet after it: every
+        record of those frames has been produced, when the analysis runs in this process)."""
+        if frame > self.done:
+            yield from self._release(frame)
+
     def _finish(self, pkt: dict):
         f = pkt["frame"]
         fields = self.session.sip_fields.get(f)
