@@ -547,9 +547,10 @@ def _comment_options(comments: list[str]) -> bytes:
 
 
 def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None, psks,
-                 select=None) -> bytes:
+                 select=None, rewrite_sdp: bool = True) -> bytes:
     """The pcapng octets of the export (see the module docstring).  ``select(frame_number)``:
-    whether to write a frame (None: every frame)."""
+    whether to write a frame (None: every frame); ``rewrite_sdp``: make the RTP/SAVP profile of
+    the decrypted streams RTP/AVPF (see :data:`SAVP`)."""
     from dissectors.capture import CaptureError, read_frames
 
     reader = read_frames(path)
@@ -580,7 +581,7 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
                             .replace("plain RTCP written", f"left as captured: {e}")
                             for c in comments]
                 stats.left_encrypted += 1
-        elif stats.endpoints and SAVP in data:
+        elif rewrite_sdp and stats.endpoints and SAVP in data:
             data, comment = _sdp_rewrite(frame.linktype, data, stats)
             if comment:
                 comments.append(comment)
@@ -651,7 +652,8 @@ def cmd_export(args) -> int:
     _wire_payloads(session)
     try:
         plans, stats = plan(args.capture, session, tls_keylog=keylog, workers=args.workers)
-        data = write_export(args.capture, plans, stats, keylog, list(session.tls_psks))
+        data = write_export(args.capture, plans, stats, keylog, list(session.tls_psks),
+                            rewrite_sdp=not args.keep_sdp)
     except OSError as e:
         print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
@@ -717,6 +719,10 @@ def register(subparsers) -> None:
     e.add_argument("--tls-keylog", metavar="FILE",
                    help="NSS key log for SIP over TLS: used for the analysis and written into "
                         "the Decryption Secrets Block")
+    e.add_argument("--keep-sdp", action="store_true",
+                   help="leave the SDP of the decrypted streams as captured (RTP/SAVP): "
+                        "Wireshark then shows their payload as 'SRTP Encrypted Payload'; by "
+                        "default their profile becomes RTP/AVPF (same length), with a comment")
     e.add_argument("--decrypt-unverified", action="store_true")
     e.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N")
     e.add_argument("--max-clock-skew", type=float, default=DEFAULT_MAX_CLOCK_SKEW,

@@ -1,0 +1,436 @@
+"""`mcsec export` (issue 18 item 1) checked by tshark/editcap and libsrtp, never by mcsec itself:
+
+- tshark reads the export of every sample capture with the same frames, times and link types;
+  frames mcsec did not rewrite are byte-identical (scapy reads both files);
+- each RTP/RTCP packet written is what libsrtp (pylibsrtp) unprotects from the captured packet
+  with the master key and salt `mcsec keylog` prints (or, for the SRTCP tag lengths pylibsrtp's
+  profiles lack, what libsrtp protects back into the captured octets), and tshark with its default
+  preferences shows its ``rtp.payload`` and valid UDP/IP checksums, IPv4 and IPv6;
+- tshark's floor-control fields on the export equal `mcsec dissect`'s;
+- SIP over TLS (and MSRP over TLS-PSK) decrypt from the Decryption Secrets Block alone;
+- the file is 0600, a symlink is refused, ``-o -`` writes to standard output.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pylibsrtp
+import pytest
+from scapy.utils import PcapNgReader, RawPcapReader, wrpcap
+
+from tests import libsrtp_oracle as L
+
+ROOT = Path(__file__).resolve().parent.parent
+PCAPS = ROOT / "pcaps"
+KEYS = ["--keys", str(PCAPS / "keyring.toml"), "--keys", str(PCAPS / "smime-keys.pem")]
+CAPTURES = sorted(p.stem for p in PCAPS.glob("*.pcapng"))
+
+
+def mcsec(*args, check=True, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "dissectors.cli", *args], cwd=ROOT,
+                          capture_output=True, **kw)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    assert b"Traceback" not in (proc.stderr or b"")
+    return proc
+
+
+def export_args(name: str) -> list[str]:
+    extra = ["--tls-keylog", str(PCAPS / "sip-tls.keylog")] if name == "sip-tls" else []
+    return [str(PCAPS / f"{name}.pcapng"), *KEYS, *extra, "--workers", "1", "-q"]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    paths = {}
+    for name in CAPTURES:
+        paths[name] = out / f"{name}.pcapng"
+        mcsec("export", *export_args(name), "-o", str(paths[name]))
+    return paths
+
+
+def fields(tshark, path, *names, extra=(), display=None) -> list[list[str]]:
+    args = [tshark, "-r", str(path), "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
+            "-E", "aggregator=,", *extra]
+    if display:
+        args += ["-Y", display]
+    for n in names:
+        args += ["-e", n]
+    proc = subprocess.run(args, capture_output=True, text=True, check=True,
+                          env={**os.environ, "LC_ALL": "C"})
+    return [line.split("\t") for line in proc.stdout.splitlines()]
+
+
+def raw_frames(path) -> list[bytes]:
+    return [bytes(data) for data, _meta in RawPcapReader(str(path))]
+
+
+def comments(tshark, path) -> dict[int, str]:
+    return {int(n): c for n, c in fields(tshark, path, "frame.number", "frame.comment") if c}
+
+
+# -- every frame, in order, with its time and link type --------------------------------------------
+@pytest.mark.parametrize("name", CAPTURES)
+def test_every_frame_kept_with_its_time_and_link_type(tshark, exports, name):
+    cols = ("frame.number", "frame.time_epoch", "frame.encap_type", "frame.interface_id")
+    before = fields(tshark, PCAPS / f"{name}.pcapng", *cols)
+    after = fields(tshark, exports[name], *cols)
+    assert len(after) == len(before) > 0
+    assert after == before
+    assert stat.S_IMODE(os.stat(exports[name]).st_mode) == 0o600
+    # frames without an mcsec comment are written byte for byte (another reader: scapy)
+    notes = comments(tshark, exports[name])
+    old, new = raw_frames(PCAPS / f"{name}.pcapng"), raw_frames(exports[name])
+    assert len(old) == len(new)
+    for i, (a, b) in enumerate(zip(old, new), 1):
+        if i not in notes:
+            assert a == b, f"{name} frame {i} changed without a comment"
+
+
+def test_pcap_input_keeps_nanosecond_times(tshark, tmp_path):
+    """A nanosecond pcap (editcap -F nsecpcap) exports with the same times to the nanosecond."""
+    src = tmp_path / "in.pcap"
+    subprocess.run(["editcap", "-F", "nsecpcap", str(PCAPS / "private-call.pcapng"), str(src)],
+                   check=True, capture_output=True)
+    out = tmp_path / "out.pcapng"
+    mcsec("export", str(src), *KEYS, "--workers", "1", "-q", "-o", str(out))
+    cols = ("frame.time_epoch", "frame.encap_type", "frame.len")
+    got, want = fields(tshark, out, *cols), fields(tshark, src, *cols)
+    assert [g[:2] for g in got] == [w[:2] for w in want] and len(got) == 56
+    assert fields(tshark, out, "rtp.payload", display="rtp")  # decrypted as from the pcapng
+
+
+# -- the media: libsrtp is the oracle ----------------------------------------------------------------
+def keylog(name: str) -> str:
+    return mcsec("keylog", str(PCAPS / f"{name}.pcapng"), "--keys", str(PCAPS / "keyring.toml"),
+                 "-o", "-").stdout.decode()
+
+
+def srtp_keys(text: str):
+    """From `mcsec keylog`: {MKI: (master key, salt)} of SRTP lines (TS 33.180 GCM profile) and
+    {SSRC: (key, salt, tag length, MKI)} of PSK MIKEY crypto sessions (TEK lines + notes)."""
+    by_mki, by_ssrc, teks = {}, {}, {}
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        kv = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+        if parts[0] == "SRTP":
+            by_mki.setdefault(bytes.fromhex(parts[1]), []).append(
+                (bytes.fromhex(kv["key"]), bytes.fromhex(kv["salt"])))
+        elif parts[0] == "TEK":
+            teks[(parts[1], kv["cs"])] = (bytes.fromhex(kv["tek"]), bytes.fromhex(kv["salt"]))
+        elif parts[0] == "TICKET" and "notes_b64" in kv:
+            for note in kv["notes_b64"].split(","):
+                # "CS 1: SRTP AES-CM-128/HMAC-SHA1-80[, MKI dd4a37cc], SSRC 0xb3c4fd58 ROC 0"
+                text_ = base64.b64decode(note).decode()
+                cs = text_.split(":")[0].split()[1]
+                ssrc = int(text_.split("SSRC ")[1].split()[0], 16)
+                tag = 4 if "HMAC-SHA1-32" in text_ else 10
+                mki = bytes.fromhex(text_.split("MKI ")[1].split(",")[0]) if "MKI " in text_ else b""
+                by_ssrc[ssrc] = (*teks[(parts[1], cs)], tag, mki) if (parts[1], cs) in teks else (
+                    parts[1], cs, tag, mki)
+    # TEK lines follow their TICKET line: resolve the placeholders
+    for ssrc, v in list(by_ssrc.items()):
+        if isinstance(v[0], str):
+            by_ssrc[ssrc] = (*teks[(v[0], v[1])], v[2], v[3])
+    return by_mki, by_ssrc
+
+
+def _rtcp(payload: bytes) -> bool:
+    return len(payload) > 1 and 192 <= payload[1] <= 223
+
+
+def libsrtp_plain(original: list[bytes], by_mki, by_ssrc) -> dict[int, bytes]:
+    """{index: plain RTP/RTCP} of every UDP payload libsrtp opens with the keylog's keys."""
+    sessions, out = {}, {}
+    for i, pkt in enumerate(original):
+        if len(pkt) < 12 or pkt[0] >> 6 != 2:
+            continue
+        rtcp = _rtcp(pkt)
+        ssrc = int.from_bytes(pkt[4:8] if rtcp else pkt[8:12], "big")
+        for n in (8, 4):  # TS 33.180: MKI after the GCM tag (PCK-ID / CSK-ID, GMK-ID||GUK-ID)
+            # the crypto sessions sharing an MKI (PCK: CS 0 and CS 1): the one whose tag verifies
+            # (a session per packet: the server relays the same packet to every member, which
+            # libsrtp's replay database would refuse; these streams have ROC 0)
+            for keys in by_mki.get(pkt[-n:], ()):
+                s = pylibsrtp.Session(pylibsrtp.Policy(
+                    key=keys[0] + keys[1], ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
+                    srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM))
+                try:
+                    out[i] = (s.unprotect_rtcp if rtcp else s.unprotect)(pkt[:-n])
+                    break
+                except pylibsrtp.Error:
+                    continue
+            if i in out or pkt[-n:] in by_mki:
+                break
+        else:
+            if ssrc not in by_ssrc:
+                continue
+            key, salt, tag, mki = by_ssrc[ssrc]
+            if rtcp and tag == 4:
+                continue  # pylibsrtp's _32 profile has a 10-octet SRTCP tag: checked by re-protecting
+            profile = (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32 if tag == 4 else
+                       pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
+            s = sessions.setdefault(("cm", ssrc, rtcp), pylibsrtp.Session(pylibsrtp.Policy(
+                key=key + salt, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile)))
+            if mki:  # RFC 3711 §3.1: the MKI sits between the encrypted portion and the tag
+                pkt = pkt[:-tag - len(mki)] + pkt[-tag:]
+            out[i] = (s.unprotect_rtcp if rtcp else s.unprotect)(pkt)
+    return out
+
+
+def _rtp_header_len(pkt: bytes) -> int:
+    n = 12 + 4 * (pkt[0] & 0x0F)
+    if pkt[0] & 0x10:  # RFC 3550 §5.3.1 header extension
+        n += 4 + 4 * int.from_bytes(pkt[n + 2:n + 4], "big")
+    return n
+
+
+@pytest.mark.parametrize("name", ["private-call", "group-call", "psk-call"])
+def test_media_is_what_libsrtp_opens(tshark, exports, name):
+    by_mki, by_ssrc = srtp_keys(keylog(name))
+    assert by_mki or by_ssrc
+    cols = ("frame.number", "udp.payload")
+    original = {int(n): bytes.fromhex(p) for n, p in fields(tshark, PCAPS / f"{name}.pcapng",
+                                                               *cols, display="udp")}
+    order = sorted(original)
+    plain = {order[i]: v for i, v in libsrtp_plain([original[n] for n in order], by_mki,
+                                                   by_ssrc).items()}
+    exported = {int(n): (bytes.fromhex(p), rp, ck) for n, p, rp, ck in fields(
+        tshark, exports[name], "frame.number", "udp.payload", "rtp.payload", "udp.checksum.status",
+        display="udp", extra=["-o", "udp.check_checksum:TRUE"])}
+    assert len(plain) >= 8
+    rtp_frames = 0
+    for n, want in plain.items():
+        got, rtp_payload, checksum = exported[n]
+        assert got == want, f"{name} frame {n}"
+        assert checksum == "1", f"{name} frame {n}: UDP checksum status {checksum}"
+        if not _rtcp(want):
+            rtp_frames += 1
+            assert rtp_payload and bytes.fromhex(rtp_payload.replace(":", "")) == \
+                want[_rtp_header_len(want):], f"{name} frame {n}: tshark's rtp.payload"
+    assert rtp_frames >= 4
+    # every packet mcsec changed is one libsrtp opened, or an SRTCP packet checked below
+    changed = {n for n in exported if exported[n][0] != original[n]
+               and original[n][0] >> 6 == 2}  # RTP version 2 (SIP frames: the SDP profile)
+    assert changed >= set(plain)
+    for n in changed - set(plain):
+        ssrc = int.from_bytes(original[n][4:8], "big")  # RTCP: the sender's SSRC
+        key, salt, tag, mki = by_ssrc[ssrc]
+        assert _rtcp(original[n]) and tag == 4
+        # libsrtp protects the exported RTCP back into the captured octets (SRTCP index 1,
+        # as the generator's first): an HMAC-SHA1-32 suite with a 4-octet SRTCP tag
+        pol = L.crypto_policy("AES-CM", 16, tag)
+        sender = L.Sender(key, salt, pol, pol, mki, ssrc=ssrc)
+        try:
+            assert sender.protect_rtcp(exported[n][0]) == original[n], f"{name} frame {n}"
+        finally:
+            sender.close()
+
+
+def test_ipv4_header_checksums_and_lengths(tshark, exports):
+    rows = fields(tshark, exports["private-call"], "frame.number", "ip.checksum.status",
+                  "ip.len", "udp.length", "frame.len", display="rtp or rtcp",
+                  extra=["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"])
+    assert len(rows) == 26
+    for n, status, ip_len, udp_len, frame_len in rows:
+        assert status == "1", n
+        assert int(ip_len) == int(udp_len) + 20 == int(frame_len) - 14, n
+
+
+def test_group_call_ipv6(tshark, exports):
+    rows = fields(tshark, exports["group-call"], "ipv6.plen", "udp.length", "udp.checksum.status",
+                  "rtp.payload", "rtcp.app.name", display="rtp or rtcp",
+                  extra=["-o", "udp.check_checksum:TRUE"])
+    assert len(rows) == 19
+    for plen, udp_len, status, payload, app in rows:
+        assert plen == udp_len and status == "1"
+        assert payload or app == "MCPT"
+
+
+# -- floor control: tshark on the export equals dissect ----------------------------------------------
+def _flat(obj, out):
+    """tshark -T json --no-duplicate-keys: repeated fields are lists (of values or subtrees)."""
+    for k, v in obj.items():
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, dict):
+                _flat(item, out)
+            elif k.startswith("rtcp.mcptt.") or k in ("rtcp.app.subtype", "rtcp.app.name"):
+                out.setdefault(k, []).append(item)
+    return out
+
+
+def _norm(v):
+    try:
+        return int(v, 0)
+    except (TypeError, ValueError):
+        return v
+
+
+@pytest.mark.parametrize("name", ["private-call", "group-call"])
+def test_floor_control_fields_equal_dissect(tshark, exports, name):
+    proc = mcsec("dissect", str(PCAPS / f"{name}.pcapng"), "--keys", str(PCAPS / "keyring.toml"),
+                 "--format", "jsonl-records", "--workers", "1")
+    ours = {}
+    for line in proc.stdout.decode().splitlines():
+        rec = json.loads(line)
+        for msg in rec.get("floor_control", ()):
+            f = ours.setdefault(rec["frame"], {})
+            for k in ("rtcp.app.subtype", "rtcp.app.name"):
+                f.setdefault(k, []).append(_norm(str(msg[k])))
+            for fld in msg["rtcp.mcptt.fields"]:
+                for k, v in fld.items():
+                    if not k.endswith("_name") and k != "rtcp.mcptt.fld_val":
+                        f.setdefault(k, []).append(_norm(str(v)))
+    assert len(ours) >= 5
+    out = subprocess.run([tshark, "-r", str(exports[name]), "-T", "json", "--no-duplicate-keys", "-Y",
+                          'rtcp.app.name == "MCPT"'], capture_output=True, text=True, check=True)
+    theirs = {}
+    for pkt in json.loads(out.stdout):
+        layers = pkt["_source"]["layers"]
+        flat = _flat(layers["rtcp"], {})
+        theirs[int(layers["frame"]["frame.number"])] = {k: [_norm(x) for x in v]
+                                                       for k, v in flat.items()}
+    assert set(theirs) == set(ours)
+    compared = 0
+    for frame, f in ours.items():
+        for k, values in f.items():
+            if k in theirs[frame] or k.startswith("rtcp.app."):
+                assert theirs[frame].get(k) == values, (frame, k)
+                compared += 1
+    assert compared > 3 * len(ours)
+
+
+# -- SDP profile ----------------------------------------------------------------------------------
+def test_sdp_profile_is_needed_and_commented(tshark, exports, tmp_path):
+    """With RTP/SAVP kept (--keep-sdp), tshark shows the plain packets as 'SRTP Encrypted
+    Payload'; the default export changes the profile, comments the SIP frames, and shows them."""
+    kept = tmp_path / "kept.pcapng"
+    mcsec("export", *export_args("private-call"), "--keep-sdp", "-o", str(kept))
+    assert fields(tshark, kept, "srtp.enc_payload", display="srtp.enc_payload")
+    assert not fields(tshark, kept, "rtp.payload", display="rtp.payload")
+    notes = comments(tshark, exports["private-call"])
+    sdp_frames = [int(n) for (n,) in fields(tshark, exports["private-call"], "frame.number",
+                                            display='sdp.media.proto == "RTP/AVPF"')]
+    assert sdp_frames and all("RTP/SAVP changed to RTP/AVPF" in notes[n] for n in sdp_frames)
+    assert not fields(tshark, exports["private-call"], "frame.number",
+                      display='sdp.media.proto == "RTP/SAVP"')
+    assert not fields(tshark, exports["private-call"], "frame.number",
+                      display="srtp.enc_payload")
+
+
+# -- verdicts as comments ---------------------------------------------------------------------------
+def test_key_management_verdicts(tshark, exports):
+    manifest = json.loads((PCAPS / "manifest.json").read_text())
+    checked = 0
+    for e in manifest["entries"]:
+        if e["kind"] != "mikey-sakke" or e["capture"] not in ("private-call.pcapng",
+                                                              "group-call.pcapng"):
+            continue
+        notes = comments(tshark, exports[e["capture"][:-7]])
+        x = e["expect"]
+        want = (f"MIKEY-SAKKE {x['key_type']} 0x{int(x['key_id'], 16) if isinstance(x['key_id'], str) else x['key_id']:08x}")
+        assert want in notes[e["frame"]], notes.get(e["frame"])
+        assert "signature verified, SSV recovered" in notes[e["frame"]]
+        checked += 1
+    assert checked >= 6
+    bad = comments(tshark, exports["malformed"])
+    assert any("signature FAILED" in c for c in bad.values())
+    assert any("DECODE ERROR" in c for c in bad.values())
+    cms = comments(tshark, exports["smime"])
+    assert len(cms) >= 8 and all("opened" in c for c in cms.values())
+
+
+def test_packet_left_encrypted_says_why(tshark, tmp_path):
+    """One SRTP packet with a flipped tag octet stays as captured, with the reason."""
+    frames = list(PcapNgReader(str(PCAPS / "private-call.pcapng")))
+    pkt = frames[16]  # frame 17: SRTP alice -> bob
+    raw = bytearray(bytes(pkt))
+    raw[-6] ^= 0x01  # inside the GCM tag (the MKI is the last 4 octets)
+    damaged = pkt.__class__(bytes(raw))
+    damaged.time = pkt.time
+    frames[16] = damaged
+    src, out = tmp_path / "damaged.pcap", tmp_path / "out.pcapng"
+    wrpcap(str(src), frames)
+    mcsec("export", str(src), *KEYS, "--workers", "1", "-q", "-o", str(out))
+    notes = comments(tshark, out)
+    assert "left encrypted" in notes[17] and "authentication tag mismatch" in notes[17]
+    assert raw_frames(out)[16] == bytes(raw)
+    assert "plain RTP written" in notes[18]
+
+
+# -- TLS secrets in a DSB ----------------------------------------------------------------------------
+def test_sip_over_tls_decrypts_from_the_dsb_alone(tshark, exports):
+    with_keylog = fields(tshark, PCAPS / "sip-tls.pcapng", "frame.number", display="sip",
+                         extra=["-o", f"tls.keylog_file:{PCAPS / 'sip-tls.keylog'}"])
+    without = fields(tshark, PCAPS / "sip-tls.pcapng", "frame.number", display="sip")
+    for name in ("sip-tls", "sip-tls-dsb"):
+        got = fields(tshark, exports[name], "frame.number", display="sip")
+        assert got == with_keylog and len(got) > len(without), name
+    # the MSRP session over TLS-PSK too: its master secret came from the MIKEY-TICKET TLS-PSK
+    data = fields(tshark, exports["sip-tls"], "data.data", display="tcp.port == 2855 and data")
+    assert data and all(bytes.fromhex(d).startswith(b"MSRP ") for (d,) in data)
+    assert not fields(tshark, PCAPS / "sip-tls.pcapng", "data.data",
+                      display="tcp.port == 2855 and data")
+
+
+def _dsbs(path) -> list[tuple[int, bytes]]:
+    """(secrets type, data) of every Decryption Secrets Block, read with struct (pcapng §4.7)."""
+    import struct
+
+    data, out, pos = Path(path).read_bytes(), [], 0
+    while pos + 12 <= len(data):
+        btype, length = struct.unpack_from("<II", data, pos)
+        if btype == 0x0000000A:
+            stype, slen = struct.unpack_from("<II", data, pos + 8)
+            out.append((stype, data[pos + 16:pos + 16 + slen]))
+        pos += length
+    return out
+
+
+def test_dsb_holds_the_keylog_and_the_tls_psk_master_secret(tshark, tmp_path, exports):
+    """One DSB of type TLS key log (0x544c534b, what editcap --inject-secrets tls writes) with the
+    given key log and the master secret of the TLS-PSK session (the generator's, in the
+    manifest); without it (editcap --discard-all-secrets) tshark decrypts nothing."""
+    (stype, keylog_data), = _dsbs(exports["sip-tls"])
+    assert stype == 0x544C534B
+    lines = set(keylog_data.decode().splitlines())
+    assert set((PCAPS / "sip-tls.keylog").read_text().split("\n")) - {""} <= lines
+    manifest = json.loads((PCAPS / "manifest.json").read_text())
+    for t in manifest["captures"]["sip-tls"]["tls"]:
+        assert f"CLIENT_RANDOM {t['client_random']} {t['master_secret']}" in lines, t["suite"]
+    injected, stripped = tmp_path / "injected.pcapng", tmp_path / "stripped.pcapng"
+    subprocess.run(["editcap", "--inject-secrets", f"tls,{PCAPS / 'sip-tls.keylog'}",
+                    str(PCAPS / "sip-tls.pcapng"), str(injected)], check=True, capture_output=True)
+    assert [t for t, _ in _dsbs(injected)] == [stype]
+    assert fields(tshark, injected, "frame.number", display="sip") == fields(
+        tshark, exports["sip-tls"], "frame.number", display="sip")
+    subprocess.run(["editcap", "--discard-all-secrets", str(exports["sip-tls"]), str(stripped)],
+                   check=True, capture_output=True)
+    assert fields(tshark, stripped, "frame.number", display="sip") == fields(
+        tshark, PCAPS / "sip-tls.pcapng", "frame.number", display="sip")
+
+
+# -- the file -----------------------------------------------------------------------------------
+def test_symlink_refused_and_stdout(tshark, tmp_path):
+    target = tmp_path / "elsewhere.pcapng"
+    target.write_bytes(b"keep")
+    link = tmp_path / "link.pcapng"
+    link.symlink_to(target)
+    proc = mcsec("export", *export_args("psk-call"), "-o", str(link), check=False)
+    assert proc.returncode == 2 and b"symbolic link" in proc.stderr
+    assert target.read_bytes() == b"keep" and link.is_symlink()
+    proc = mcsec("export", *export_args("psk-call"), "-o", "-")
+    piped = tmp_path / "piped.pcapng"
+    piped.write_bytes(proc.stdout)
+    assert len(fields(tshark, piped, "frame.number")) == 32
+    assert fields(tshark, piped, "rtp.payload", display="rtp")
