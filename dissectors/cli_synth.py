@@ -39,8 +39,7 @@ def register(subparsers) -> None:
                     "MIKEY-TICKET, S/MIME, KMS provisioning, SRTP/SRTCP), the keyring TOML, the "
                     "KMS XML documents and manifest.json listing every frame that carries key "
                     "material and what it decodes to.  The same seed gives the same octets.",
-        epilog="scenarios: " + ", ".join(SCENARIOS) + "; only when named: "
-               + ", ".join(n for n in ALL_SCENARIOS if n not in SCENARIOS))
+        epilog="scenarios: " + ", ".join(SCENARIOS))
     s.add_argument("outdir", metavar="OUTDIR", help="directory to write into (created)")
     s.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, metavar="N",
                    help=f"seed of every key, random value and timestamp (default {DEFAULT_SEED})")

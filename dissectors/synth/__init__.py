@@ -20,11 +20,11 @@ from pathlib import Path
 
 from dissectors.safefile import write_secret
 from dissectors.synth.rng import Rng, seeded_builders
-from dissectors.synth.scenarios import SCENARIOS
+from dissectors.synth.scenarios import SCENARIOS as _SCENARIOS
 from dissectors.synth.uid_scenario import EXTRA_SCENARIOS
 
-# generated only when named (not in the bundled pcaps/): see dissectors/synth/uid_scenario.py
-ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
+SCENARIOS = {**_SCENARIOS, **EXTRA_SCENARIOS}  # every capture of pcaps/, in order
+ALL_SCENARIOS = SCENARIOS
 from dissectors.synth.world import build_world
 
 MANIFEST_VERSION = 1

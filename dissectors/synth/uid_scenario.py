@@ -9,7 +9,7 @@
   stating another key type than the CSB ID's purpose tag;
 - the same I_MESSAGE delivered twice to one host (RFC 3830 §5.4 replay).
 
-Generated only when named (not one of the bundled samples in pcaps/).  Expected values come
+``pcaps/uid-identities.pcapng`` with ``pcaps/uid-identities.keyring.toml``.  Expected values come
 from the builder's inputs, as for every scenario.
 """
 
