@@ -598,3 +598,28 @@ def test_plugin_on_the_uid_scenario_with_its_keylog(uid_capture, tmp_path):
     seen = _plugin_vs_dissect(cap, tmp_path, ring)
     assert {"mikey.replay", "mikey.3gpp.sender_uri", "mikey.3gpp.receiver_uri",
             "mikey.3gpp.period_no"} <= seen
+
+
+def test_bundled_sample_decrypts_with_its_uri_only_keyring():
+    """pcaps/uid-identities.pcapng: every manifest entry, through `mcsec dissect`."""
+    from pathlib import Path
+
+    from dissectors.cli import main
+
+    pcaps = Path(__file__).resolve().parent.parent / "pcaps"
+    manifest = json.loads((pcaps / "manifest.json").read_text())
+    entries = [e for e in manifest["entries"] if e["kind"] == "mikey-sakke-uid"]
+    assert len(entries) == 7
+    got = _dissect(main, pcaps / "uid-identities.pcapng", "--keys",
+                   str(pcaps / "uid-identities.keyring.toml"), "--show-secrets")
+    for e in entries:
+        (entry,) = got[e["frame"]]
+        x, hdr = e["expect"], entry["mikey"][0]["mikey.hdr"]
+        sakke_p = next(p["mikey.sakke"] for p in entry["mikey"] if "mikey.sakke" in p)
+        assert sakke_p["mikey.sakke.ssv"] == x["key"], e["description"]
+        assert hdr["mikey.3gpp.key_id"] == x["key_id"] and hdr["mikey.3gpp.period_no"] == \
+            x["period_no"], e["description"]
+        assert entry.get("mikey.replay") == e.get("replay_of")
+        assert [(c["mikey.3gpp.mki"], c["mikey.3gpp.srtp_master_key"])
+                for c in entry["mikey.3gpp.crypto_sessions"]] == \
+            [(c["mki"], c["master_key"]) for c in x["crypto_sessions"]], e["description"]
