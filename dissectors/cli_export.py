@@ -383,8 +383,11 @@ def _media_label(rec: dict) -> str:
 
 
 def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None = None,
-         keep=None) -> tuple[dict, ExportStats]:
-    """Dissect ``path`` and decide, per frame, the comments and the payload replacement."""
+         display_filter=None) -> tuple[dict, ExportStats, set | None]:
+    """Dissect ``path`` and decide, per frame, the comments and the payload replacement; with
+    ``display_filter`` (``-Y``, a compiled :mod:`dissectors.display_filter` expression tested on
+    each packet's ``dissect --format json`` object; ``session`` then is an
+    :class:`~dissectors.output.PacketSession`) also the set of frames it selects."""
     from dissectors import dissect
 
     plans: dict = {}
@@ -393,13 +396,12 @@ def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None 
     def at(frame: int) -> _FramePlan:
         return plans.setdefault(frame, _FramePlan())
 
-    for rec in dissect.records(path, session, tls_keylog=tls_keylog, workers=workers):
-        if keep is not None:
-            keep(rec)
+    def feed(rec):
         kind = rec.get("kind")
+        wire = rec.pop("_wire", None)
         if kind == "capture-error":
             stats.capture_errors.append(rec["error"])
-            continue
+            return
         if kind in ("srtp", "srtcp"):
             frame = rec["frame"]
             label = _media_label(rec)
@@ -407,17 +409,17 @@ def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None 
                 reason = (rec.get("error") or {}).get("reason", "not authenticated")
                 at(frame).comments.append(f"{label} left encrypted: {reason} (keys {rec['keys']})")
                 stats.left_encrypted += 1
-                continue
-            if rec.get("transport") != "udp" or len(rec.get("frames", ())) != 1:
+                return
+            if rec.get("transport") != "udp" or len(rec.get("frames", ())) != 1 or wire is None:
                 why = ("carried in a TCP stream (RTSP interleaved): rewriting it would shift the "
                        "TCP sequence numbers" if rec.get("transport") != "udp" else
                        "its IP datagram spans several frames (fragmented)")
                 at(frame).comments.append(f"{label} decrypted by mcsec with {rec['keys']} but left "
                                           f"as captured: {why}")
                 stats.left_encrypted += 1
-                continue
+                return
             p = at(frame)
-            p.replace = (rec["_wire"], plain_packet(rec))
+            p.replace = (wire, plain_packet(rec))
             for addr, port in ((rec["src"], rec["sport"]), (rec["dst"], rec["dport"])):
                 stats.endpoints.add((_addr(addr), port))
                 stats.ports.add(port)
@@ -425,11 +427,27 @@ def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None 
             p.comments.append(f"{label} authenticated and decrypted by mcsec with {rec['keys']} "
                               f"(MKI {rec.get('mki') or 'none'}): plain "
                               f"{'RTP' if rec['kind'] == 'srtp' else 'RTCP'} written{floor}")
-            continue
+            return
         text = verdict(rec)
         if text and rec.get("frame"):
             at(rec["frame"]).comments.append(text)
-    return plans, stats
+
+    def fed():
+        for rec in dissect.records(path, session, tls_keylog=tls_keylog, workers=workers):
+            feed(rec)
+            yield rec
+
+    if display_filter is None:
+        for _ in fed():
+            pass
+        return plans, stats, None
+    from dissectors import output
+    from dissectors.capture import read_frames
+
+    packets = output.Packets(fed(), session, filt="all", frames=read_frames(path),
+                             display_filter=display_filter)
+    selected = {pkt["frame"] for pkt in packets}
+    return plans, stats, selected
 
 
 def tls_secrets(path, reader_secrets, tls_keylog: bytes | None, psks, stats) -> bytes:
@@ -627,6 +645,15 @@ def cmd_export(args) -> int:
     from dissectors.safefile import UnsafeTarget, write_secret
     from dissectors.session import Session
 
+    dfilter = None
+    if args.display_filter is not None:  # -Y: compiled once, before anything is read
+        from dissectors.display_filter import DisplayFilterError, compile_filter
+
+        try:
+            dfilter = compile_filter(args.display_filter)
+        except DisplayFilterError as e:
+            print(f"mcsec: -Y: {e}", file=sys.stderr)
+            return EXIT_USAGE
     keyring = _load_keyring(args)
     keylog = None
     if args.tls_keylog:
@@ -644,19 +671,35 @@ def cmd_export(args) -> int:
         except UnsafeTarget as e:
             print(f"mcsec: cannot write {e}", file=sys.stderr)
             return EXIT_USAGE
-    session = Session(keyring=keyring, show_secrets=True,  # the plaintext goes into the file
-                      decrypt_unverified=args.decrypt_unverified,
-                      transport_key=bytes.fromhex(args.trk) if args.trk else None,
-                      replay_cache=ReplayCache(args.replay_cache_size),
-                      max_clock_skew=_clock_skew_limit(args.max_clock_skew))
+    options = dict(keyring=keyring, show_secrets=True,  # the plaintext goes into the file
+                   decrypt_unverified=args.decrypt_unverified,
+                   transport_key=bytes.fromhex(args.trk) if args.trk else None,
+                   replay_cache=ReplayCache(args.replay_cache_size),
+                   max_clock_skew=_clock_skew_limit(args.max_clock_skew))
+    if dfilter is not None:  # the packets' sip/sdp fields, for the filter
+        from dissectors.output import PacketSession
+
+        session = PacketSession(**options)
+    else:
+        session = Session(**options)
     _wire_payloads(session)
     try:
-        plans, stats = plan(args.capture, session, tls_keylog=keylog, workers=args.workers)
+        plans, stats, selected = plan(args.capture, session, tls_keylog=keylog,
+                                      workers=args.workers, display_filter=dfilter)
+        if selected is not None:
+            stats.notes.append(f"only the {len(selected)} frame(s) matching -Y "
+                               f"{args.display_filter!r}; frame numbers in comments are the "
+                               "input's")
         data = write_export(args.capture, plans, stats, keylog, list(session.tls_psks),
+                            select=None if selected is None else selected.__contains__,
                             rewrite_sdp=not args.keep_sdp)
     except OSError as e:
         print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    if stats.capture_errors and not stats.frames and selected is None:
+        for err in stats.capture_errors:
+            print(f"mcsec: {args.capture}: {err}", file=sys.stderr)
+        return EXIT_DECODE  # nothing to export: not a capture (no file written)
     if args.output == "-":
         try:
             sys.stdout.buffer.write(data)
@@ -719,6 +762,9 @@ def register(subparsers) -> None:
     e.add_argument("--tls-keylog", metavar="FILE",
                    help="NSS key log for SIP over TLS: used for the analysis and written into "
                         "the Decryption Secrets Block")
+    e.add_argument("-Y", "--display-filter", metavar="EXPR",
+                   help="write only the frames this Wireshark display filter selects, over the "
+                        "packet JSON of `mcsec dissect -Y` (e.g. 'mikey or srtp.ok == 1')")
     e.add_argument("--keep-sdp", action="store_true",
                    help="leave the SDP of the decrypted streams as captured (RTP/SAVP): "
                         "Wireshark then shows their payload as 'SRTP Encrypted Payload'; by "

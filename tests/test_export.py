@@ -44,6 +44,9 @@ def mcsec(*args, check=True, **kw) -> subprocess.CompletedProcess:
 
 def export_args(name: str) -> list[str]:
     extra = ["--tls-keylog", str(PCAPS / "sip-tls.keylog")] if name == "sip-tls" else []
+    own = PCAPS / f"{name}.keyring.toml"  # a scenario with its own keyring (uid-identities)
+    if own.exists():
+        extra += ["--keys", str(own)]
     return [str(PCAPS / f"{name}.pcapng"), *KEYS, *extra, "--workers", "1", "-q"]
 
 
@@ -434,3 +437,39 @@ def test_symlink_refused_and_stdout(tshark, tmp_path):
     piped.write_bytes(proc.stdout)
     assert len(fields(tshark, piped, "frame.number")) == 32
     assert fields(tshark, piped, "rtp.payload", display="rtp")
+
+
+# -- -Y: only the matching frames ------------------------------------------------------------------
+def test_display_filter_keeps_only_matching_frames(tshark, tmp_path):
+    """-Y over fields both tools have selects the frames tshark -Y selects (same times, in
+    order); over mcsec's decrypted fields the frames `mcsec dissect -Y` lists; bad syntax: 2."""
+    src = PCAPS / "private-call.pcapng"
+    out = tmp_path / "invites.pcapng"
+    mcsec("export", *export_args("private-call"), "-Y", 'sip.Method == "INVITE"', "-o", str(out))
+    want = fields(tshark, src, "frame.time_epoch", display='sip.Method == "INVITE"')
+    assert len(want) >= 4 and fields(tshark, out, "frame.time_epoch") == want
+    expr = 'srtcp.floor == "Floor Granted" or mikey.3gpp.key_type == "CSK"'
+    out2 = tmp_path / "granted.pcapng"
+    mcsec("export", *export_args("private-call"), "-Y", expr, "-o", str(out2))
+    listed = mcsec("dissect", str(src), "--keys", str(PCAPS / "keyring.toml"), "--workers", "1",
+                   "--format", "json", "-Y", expr).stdout.decode().splitlines()
+    frames = [json.loads(line)["frame"] for line in listed]
+    times = dict((int(n), t) for n, t in fields(tshark, src, "frame.number", "frame.time_epoch"))
+    assert len(frames) >= 4
+    assert [t for (t,) in fields(tshark, out2, "frame.time_epoch")] == [times[f] for f in frames]
+    granted = fields(tshark, out2, "rtcp.app.subtype", display='rtcp.app.name == "MCPT"')
+    assert len(granted) >= 2 and all(g == ["1"] for g in granted)  # Floor Granted, decrypted
+    proc = mcsec("export", *export_args("private-call"), "-Y", "sip.Method ==", "-o",
+                 str(tmp_path / "bad.pcapng"), check=False)
+    assert proc.returncode == 2 and b"-Y" in proc.stderr
+    assert not (tmp_path / "bad.pcapng").exists()
+
+
+def test_not_a_capture_is_exit_1_and_writes_nothing(tmp_path):
+    bad, out = tmp_path / "notes.txt", tmp_path / "out.pcapng"
+    bad.write_bytes(b"not a capture at all")
+    proc = mcsec("export", str(bad), "-o", str(out), check=False)
+    assert proc.returncode == 1 and b"not a pcap or pcapng file" in proc.stderr
+    assert not out.exists()
+    proc = mcsec("export", str(tmp_path / "missing.pcap"), "-o", str(out), check=False)
+    assert proc.returncode == 2 and not out.exists()
