@@ -477,7 +477,12 @@ class _Compile(Transformer):
         lit = self._as_literal(right)
         if op == "matches":
             try:
-                lit.regex = re.compile(lit.str, re.IGNORECASE)
+                # tshark: case-insensitive unless the pattern starts with PCRE's "(?-i)"
+                pattern = lit.str
+                flags = re.IGNORECASE
+                if pattern.startswith("(?-i)"):
+                    pattern, flags = pattern[5:], 0
+                lit.regex = re.compile(pattern, flags)
             except re.error as e:
                 raise DisplayFilterError(f"Regex compilation error: {e}.", self.expr, right.pos,
                                          right.length) from None
