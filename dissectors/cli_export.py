@@ -21,11 +21,14 @@ types, snap lengths, names and timestamp resolutions; every timestamp as capture
 The file holds secrets (the key log, the plaintext media): it is written 0600 through
 :func:`dissectors.safefile.write_secret`, never through a symbolic link.
 
-The signalling is left as captured: tshark's SDP dissector sets up the RTP/RTCP conversations
-of an ``m=audio … RTP/SAVP`` line with ``a=key-mgmt:mikey`` as plain RTP (it only treats a stream
-as SRTP when an ``a=crypto`` line gives it an SDES key), so the exported packets are dissected as
-RTP with their payload and as RTCP APP "MCPT" floor control with tshark's default preferences
-(``tests/test_export.py`` checks it).
+The signalling is left as captured but for one thing: tshark's SDP dissector gives the streams
+of an ``RTP/SAVP`` m-line SRTP conversation data, and its RTP dissector then shows their payload
+as "SRTP Encrypted Payload" (tshark 4.0, even with ``a=key-mgmt:mikey`` and no ``a=crypto``), so
+the m-lines of the streams mcsec decrypted are made ``RTP/AVPF`` — a plain RTP profile of the
+same length, so Content-Length and TCP sequence numbers stay valid — with a comment on the frame
+(``--keep-sdp`` leaves them; ``tests/test_export.py`` shows both).  ``-Y EXPR`` keeps only the
+frames a display filter selects (:mod:`dissectors.display_filter`, over the packet JSON of
+``mcsec dissect``).
 """
 
 from __future__ import annotations
@@ -186,6 +189,8 @@ def _rewrite_v6(data: bytes, off: int, edit) -> bytes:
         nh = ext.next_header
     if nh == C.IPPROTO_FRAGMENT:
         raise NotRewritten("an IPv6 fragment (the datagram spans several frames)")
+    if nh == C.IPPROTO_AH:
+        raise NotRewritten("IPv6 AH (RFC 4302): its ICV covers the payload")
     ext_len = s.tell()
     l4 = _new_l4(nh, bytes(ip.payload[ext_len:]), ip.src, ip.dst, edit, keep_zero=False)
     fields = _fields(ip)

@@ -473,3 +473,95 @@ def test_not_a_capture_is_exit_1_and_writes_nothing(tmp_path):
     assert not out.exists()
     proc = mcsec("export", str(tmp_path / "missing.pcap"), "-o", str(out), check=False)
     assert proc.returncode == 2 and not out.exists()
+
+
+# -- interfaces and link types --------------------------------------------------------------------
+def test_several_interfaces_and_link_types(tshark, tmp_path, exports):
+    """private-call re-framed as Linux cooked (SLL) and psk-call as raw IPv4, merged by mergecap
+    into one pcapng with two interfaces: the export keeps both interfaces, their link types and
+    every time, and tshark shows the same rtp.payload as in the plain Ethernet exports."""
+    from scapy.layers.l2 import CookedLinux
+    from scapy.utils import PcapWriter
+
+    sll, raw = tmp_path / "sll.pcap", tmp_path / "raw.pcap"
+    with PcapWriter(str(sll), linktype=113) as w:
+        for pkt in PcapNgReader(str(PCAPS / "private-call.pcapng")):
+            f = CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, src=b"\x02\0\x5e\0\0\x0a\0\0",
+                            proto=0x0800) / pkt.payload
+            f.time = pkt.time
+            w.write(f)
+    with PcapWriter(str(raw), linktype=101) as w:
+        for pkt in PcapNgReader(str(PCAPS / "psk-call.pcapng")):
+            f = pkt.payload
+            f.time = pkt.time
+            w.write(f)
+    merged, out = tmp_path / "merged.pcapng", tmp_path / "out.pcapng"
+    subprocess.run(["mergecap", "-F", "pcapng", "-w", str(merged), str(sll), str(raw)], check=True,
+                   capture_output=True)
+    mcsec("export", str(merged), *KEYS, "--workers", "1", "-q", "-o", str(out))
+    cols = ("frame.time_epoch", "frame.interface_id", "frame.encap_type")
+    before, after = fields(tshark, merged, *cols), fields(tshark, out, *cols)
+    assert after == before and len(after) == 56 + 32
+    assert {(i, e) for _, i, e in after} == {("0", "25"), ("1", "7")}  # SLL, raw IP
+    plain = {}
+    for name in ("private-call", "psk-call"):
+        plain.update({t: p for t, p in fields(tshark, exports[name], "frame.time_epoch",
+                                              "rtp.payload", display="rtp")})
+    got = {t: p for t, p in fields(tshark, out, "frame.time_epoch", "rtp.payload", display="rtp")}
+    assert len(got) == len(plain) >= 24 and got == plain
+
+# -- rewriting headers: scapy recomputes the checksums as the oracle --------------------------------
+def _scapy_checksums(frame: bytes):
+    """(IP checksum or None, L4 checksum) of ``frame`` as scapy recomputes them from scratch."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+
+    pkt = Ether(frame)
+    l4 = pkt[UDP] if UDP in pkt else pkt[TCP]
+    del l4.chksum
+    if IP in pkt:
+        del pkt[IP].chksum, pkt[IP].len
+    if UDP in pkt:
+        del pkt[UDP].len
+    again = Ether(bytes(pkt))
+    l4b = again[UDP] if UDP in again else again[TCP]
+    return (again[IP].chksum if IP in again else None), l4b.chksum, bytes(again)
+
+
+@pytest.mark.parametrize("kind", ["udp4", "udp6-hop-by-hop", "tcp4", "tcp6"])
+def test_rewrite_fixes_lengths_and_checksums(kind):
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
+    from scapy.layers.l2 import Ether
+
+    from dissectors.cli_export import rewrite_l4, sdp_profile_edit
+
+    sdp = (b"INVITE sip:b@x SIP/2.0\r\nContent-Length: 60\r\n\r\nv=0\r\nc=IN IP4 192.0.2.9\r\n"
+           b"m=audio 49170 RTP/SAVP 96\r\nm=video 49180 RTP/SAVP 97\r\n")
+    ip = (IP(src="192.0.2.1", dst="192.0.2.9") if kind.endswith("4") else
+          IPv6(src="2001:db8::1", dst="2001:db8::9"))
+    if "hop" in kind:
+        ip = ip / IPv6ExtHdrHopByHop()
+    l4 = UDP(sport=5060, dport=5060) if kind.startswith("udp") else TCP(sport=5060, dport=5060,
+                                                                        flags="PA", seq=1000)
+    frame = bytes(Ether() / ip / l4 / sdp)
+    import ipaddress
+
+    endpoints = {(ipaddress.ip_address("192.0.2.9"), 49171)}  # the RTCP port of the audio
+    new = rewrite_l4(1, frame, lambda proto, payload: sdp_profile_edit(payload, endpoints,
+                                                                       {49171})[0])
+    assert len(new) == len(frame)
+    assert b"m=audio 49170 RTP/AVPF 96" in new and b"m=video 49180 RTP/SAVP 97" in new
+    ip_sum, l4_sum, rebuilt = _scapy_checksums(new)
+    assert rebuilt == new  # scapy computes the same lengths and checksums from scratch
+
+    # a shorter UDP payload: lengths shrink, checksums follow
+    if kind.startswith("udp"):
+        shorter = rewrite_l4(1, frame, lambda proto, payload: payload[:-20])
+        assert len(shorter) == len(frame) - 20
+        assert _scapy_checksums(shorter)[2] == shorter
+    else:
+        from dissectors.cli_export import NotRewritten
+
+        with pytest.raises(NotRewritten):
+            rewrite_l4(1, frame, lambda proto, payload: payload[:-20])
