@@ -616,7 +616,9 @@ def _mikey_flags(e: dict) -> str:
                 continue
             for check in ("sign", "kemac", "v", "ticket"):
                 if f"mikey.{check}.verified" in obj:
-                    flags.append(f"{check} {'ok' if obj[f'mikey.{check}.verified'] else 'FAILED'}")
+                    verdict = obj[f"mikey.{check}.verified"]  # None: present but not checked
+                    flags.append(f"{check} " + ("not checked" if verdict is None
+                                                else "ok" if verdict else "FAILED"))
             if "mikey.sakke.ssv" in obj:
                 flags.append("decrypted")
             if "mikey.sakke.error" in obj:

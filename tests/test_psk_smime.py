@@ -135,8 +135,21 @@ def test_cli_opens_a_sip_message(tpk, tmp_path, capsys):
     wrong = tmp_path / "wrong.toml"
     wrong.write_text(_ring(os.urandom(16)).to_toml())
     out2 = tmp_path / "none.txt"
-    assert main(["psk-smime", str(f), "--keys", str(wrong), "--out", str(out2)]) == 1
+    assert main(["psk-smime", str(f), "--keys", str(wrong), "--out", str(out2)]) == 3
     assert not out2.exists()  # no plaintext from a message that did not check out
+    assert "ticket_verified: False" in capsys.readouterr().out  # the failed check, exit 3
+    cut = tmp_path / "cut.sip"
+    cut.write_bytes(sip[: len(sip) // 2])  # no MAC was checked: the input does not decode, 1
+    assert main(["psk-smime", str(cut), "--keys", str(ring), "--out", str(out2)]) == 1
+
+
+def test_brief_flags_tell_an_unchecked_mac_from_a_failed_one():
+    from dissectors.output import _mikey_flags
+
+    def flags(verdict):
+        return _mikey_flags({"mikey": [{"mikey.kemac": {"mikey.kemac.verified": verdict}}]})
+    assert (flags(True), flags(False), flags(None)) == ("kemac ok", "kemac FAILED",
+                                                        "kemac not checked")
 
 
 def test_transfer_init_whose_mac_fails_is_never_cached(tpk):
