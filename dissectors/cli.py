@@ -304,7 +304,8 @@ def cmd_psk_smime(args) -> int:
             # a MAC that fails: 3, as decode --keys and cms open; anything else did not decode: 1
             failed = False in (report["transfer_init_verified"], report["ticket_verified"],
                                res.proof_of_origin)
-            status = max(status, EXIT_CHECK if failed else EXIT_DECODE)
+            if status != EXIT_DECODE:  # an input that does not decode (1) comes first
+                status = EXIT_CHECK if failed else EXIT_DECODE
             continue
         if args.out == "-":
             if args.format != "json":
