@@ -157,7 +157,11 @@ def open_body(body: bytes, content_type: str, keyring: Keyring,
         return res
     part = smime_parts[0]
     res.notes.extend(f.message for f in part.findings)
-    opened = peel.open_layers(part.der, ring, smime_type=part.smime_type)
+    try:
+        opened = peel.open_layers(part.der, ring, smime_type=part.smime_type)
+    except DecodeError as e:  # the entity's CMS object itself does not decode
+        res.error = f"S/MIME entity does not decode: {e}"
+        return res
     res.cms = opened
     res.kek_id = ring.keks[0].id
     if not opened.ok:

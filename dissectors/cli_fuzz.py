@@ -70,8 +70,8 @@ def _send(mutants, target: str, form: str) -> None:
     from dissectors.fuzz import sip_invite
 
     host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--send wants HOST:PORT, not {target!r}")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"--send wants HOST:PORT (port 1..65535), not {target!r}")
     addr = (host.strip("[]"), int(port))
     family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
     skipped = 0

@@ -184,3 +184,26 @@ def test_cms_keys_naming_a_bad_kms_document_is_a_usage_error(tmp_path, capsys):
         assert main(["cms", action, str(der), "--keys", str(bad)]) == 2
         err = capsys.readouterr().err
         assert str(bad) in err and "KeyPeriodNo" in err
+
+
+def test_psk_smime_whose_cms_object_does_not_decode_is_an_error_result():
+    # C3: a DER length that lies inside the S/MIME entity of a seed 004 SIP MESSAGE made
+    # codec.psk_smime.open_message raise DecodeError (a traceback in `mcsec psk-smime`)
+    from codec import psk_smime
+    from dissectors.keys import load_keys
+
+    case = F.decode_case((REGRESSIONS / "psk-smime-cms-length-lies-0eb5dfafe02f.json")
+                         .read_bytes())
+    ring = load_keys([ROOT / "pcaps" / "keyring.toml"])
+    res = psk_smime.open_message(case["files"]["f0"], ring)
+    assert not res.ok and res.error.startswith("S/MIME entity does not decode: ")
+    assert "exceeds" in res.error
+
+
+def test_fuzz_send_port_out_of_range_is_a_usage_error(capsys):
+    # C4: `mcsec fuzz --send 127.0.0.1:99999` raised OverflowError from socket.sendto
+    from dissectors.cli import main
+
+    for target in ("127.0.0.1:99999", "127.0.0.1:0"):
+        assert main(["fuzz", "-n", "1", "--send", target]) == 2
+        assert "port 1..65535" in capsys.readouterr().err
