@@ -38,6 +38,9 @@ class Framed:
 class StreamFramer:
     """Cut a SIP byte stream into messages."""
 
+    # one per TCP direction carrying SIP: slots keep the many idle ones small (issue 15)
+    __slots__ = ("start", "buffer", "offset", "max_buffer", "dropped", "length_required")
+
     def __init__(self, max_buffer: int = MAX_HEADER + MAX_BODY, start=_START):
         self.start = start  # start-line pattern: SIP, or HTTP/1.x (same framing by Content-Length)
         self.buffer = bytearray()

@@ -132,7 +132,7 @@ def _items(path, tls_keylog, psks=None, hooks=None, max_stream_memory=None) -> I
             if budget.total > budget.limit:  # the framers' partial messages count too
                 for ev in table.enforce_budget():
                     yield from _event(ev, flows, directions, times, budget, ended)
-        yield from _outputs(table.flush(), None)
+        yield from _outputs(table.iter_flush(), None)
     finally:
         tls.close()
 

@@ -375,13 +375,28 @@ class _Half:
 
 
 class _Flow:
-    __slots__ = ("id", "first0", "halves", "last_frame")
+    __slots__ = ("id", "first0", "h0", "h1", "last_frame")
 
     def __init__(self, fid, first0, frame):
         self.id = fid
         self.first0 = first0  # whether direction 0's endpoint comes first in the flow key
-        self.halves = (_Half(), _Half())
+        self.h0 = self.h1 = None  # the directions' _Half, made when a direction first sends
         self.last_frame = frame
+
+    def half(self, d: int) -> _Half:
+        h = self.h0 if d == 0 else self.h1
+        if h is None:
+            h = _Half()
+            if d == 0:
+                self.h0 = h
+            else:
+                self.h1 = h
+        return h
+
+    @property
+    def halves(self) -> tuple:
+        """Both directions (made if absent: for ending them, and for tests)."""
+        return self.half(0), self.half(1)
 
 
 class FlowTable:
@@ -394,7 +409,7 @@ class FlowTable:
         self._flows: dict = {}  # canonical key -> _Flow (LRU order)
         self._closed: dict = {}  # canonical key -> finished _Flow (bounded, oldest first)
         self._next_id = 0
-        self._by_id: dict = {}  # flow id -> _Flow, for the budget's evictions
+        self._by_id: dict = {}  # flow id -> _Flow holding budgeted octets (for evictions)
         self._names: dict = {}  # address text -> the one string object kept for it
         self.budget = StreamBudget(self.limits.max_total_buffer)
         self._r_eth = C.ETHERNET.reader()
@@ -495,14 +510,16 @@ class FlowTable:
             flow = self._by_id.get(fid)
             frames: tuple = ()
             given_up = 0
-            if flow is not None:
-                half = flow.halves[d]
+            half = None if flow is None else flow.h0 if d == 0 else flow.h1
+            if half is not None:
                 if half.segs:
                     frames = tuple(sorted({f for _data, f in half.segs.values()}))
                     given_up = half.buffered
                     half.segs = half.starts = None
                     half.buffered = 0
                 half.history = b""
+            if flow is not None and not self.budget.held((fid, 1 - d)):
+                del self._by_id[fid]  # nothing of it left in the budget
             self.stats.tcp_evicted += 1
             self.stats.tcp_evicted_bytes += octets
             out.append(StreamEvicted(fid, d, frames, given_up,
@@ -510,7 +527,10 @@ class FlowTable:
                                      "(least recently fed stream first)"))
 
     def _account(self, flow, d, half) -> None:
-        self.budget.set((flow.id, d), FLOWS, half.buffered + len(half.history))
+        held = half.buffered + len(half.history)
+        self.budget.set((flow.id, d), FLOWS, held)
+        if held:
+            self._by_id[flow.id] = flow
 
     def _bad(self, number, what, layer, offset, out):
         self.stats.anomalies += 1
@@ -643,7 +663,6 @@ class FlowTable:
             syn_ack = flags & (C.TCP_SYN | C.TCP_ACK) == (C.TCP_SYN | C.TCP_ACK)
             first0 = first if not syn_ack else (dst, dport) <= (src, sport)
             flow = _Flow(self._next_id, first0, number)
-            self._by_id[flow.id] = flow
             self._next_id += 1
             self.stats.tcp_flows += 1
             midstream = not (flags & C.TCP_SYN)
@@ -653,7 +672,7 @@ class FlowTable:
         self._flows[key] = flow
         flow.last_frame = number
         d = 0 if first == flow.first0 else 1
-        half = flow.halves[d]
+        half = flow.half(d)
         seq = t.seq
         data = t.payload
         if flags & C.TCP_RST:
@@ -665,7 +684,9 @@ class FlowTable:
                     self._shift(half, _rel(half.next_seq, (seq + 1) & _M32))
                 half.isn, half.next_seq = seq, (seq + 1) & _M32
             elif seq != half.isn:
-                if half.data_seen or half.fin_seq is not None or flow.halves[1 - d].data_seen:
+                other = flow.h1 if d == 0 else flow.h0
+                if half.data_seen or half.fin_seq is not None or (other is not None
+                                                                  and other.data_seen):
                     # RFC 9293 §3.4: a new incarnation of the connection: end the old flow
                     self._close_flow(key, flow, "new connection", out, number)
                     self._tcp(number, frames, src, dst, version, t, out)
@@ -690,7 +711,7 @@ class FlowTable:
                 self._bad(number, f"TCP FIN at a different sequence number {fin} "
                           f"(first {half.fin_seq})", "tcp", None, out)
             self._check_fin(flow, d, half, out)
-        if flow.halves[0].closed and flow.halves[1].closed:
+        if flow.h0 is not None and flow.h1 is not None and flow.h0.closed and flow.h1.closed:
             self._retire(key, flow)
         elif not half.closed:
             self._account(flow, d, half)
@@ -705,8 +726,9 @@ class FlowTable:
         """Keep a finished flow's sequence state a while, to recognise its late segments."""
         self._flows.pop(key, None)
         self._by_id.pop(flow.id, None)
-        for d, half in enumerate(flow.halves):
-            half.history = b""
+        for d, half in enumerate((flow.h0, flow.h1)):
+            if half is not None:
+                half.history = b""
             self.budget.forget((flow.id, d))
         self._closed[key] = flow
         if len(self._closed) > self.limits.max_closed_flows:
@@ -915,11 +937,19 @@ class FlowTable:
     # -- end of capture ------------------------------------------------------------------------
     def flush(self) -> list:
         """At the end of the capture: incomplete datagrams, gaps and ends of every open flow."""
+        return list(self.iter_flush())
+
+    def iter_flush(self) -> Iterator:
+        """:meth:`flush`, one flow at a time (memory: not every flow's events at once)."""
         out: list = []
         self._frag.flush(out)
+        yield from out
         for key in list(self._flows):
-            self._close_flow(key, self._flows[key], "capture end", out, None)
-        return out
+            flow = self._flows.get(key)
+            if flow is not None:
+                out = []
+                self._close_flow(key, flow, "capture end", out, None)
+                yield from out
 
 
 def flow_events(records: Iterable, table: FlowTable | None = None) -> Iterator:
@@ -931,4 +961,4 @@ def flow_events(records: Iterable, table: FlowTable | None = None) -> Iterator:
             yield from feed(rec)
         else:
             yield rec
-    yield from table.flush()
+    yield from table.iter_flush()
