@@ -52,11 +52,13 @@ def export_args(name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
+    from concurrent.futures import ThreadPoolExecutor
+
     out = tmp_path_factory.mktemp("export")
-    paths = {}
-    for name in CAPTURES:
-        paths[name] = out / f"{name}.pcapng"
-        mcsec("export", *export_args(name), "-o", str(paths[name]))
+    paths = {name: out / f"{name}.pcapng" for name in CAPTURES}
+    with ThreadPoolExecutor(2) as pool:  # two at a time (the suite's two cores)
+        list(pool.map(lambda name: mcsec("export", *export_args(name), "-o", str(paths[name])),
+                      CAPTURES))
     return paths
 
 
@@ -111,7 +113,7 @@ def test_pcap_input_keeps_nanosecond_times(tshark, tmp_path):
     assert fields(tshark, out, "rtp.payload", display="rtp")  # decrypted as from the pcapng
 
 
-# -- the media: libsrtp is the oracle ----------------------------------------------------------------
+# -- the media: libsrtp is the oracle --------------------------------------------------------------
 def keylog(name: str) -> str:
     return mcsec("keylog", str(PCAPS / f"{name}.pcapng"), "--keys", str(PCAPS / "keyring.toml"),
                  "-o", "-").stdout.decode()
@@ -138,7 +140,8 @@ def srtp_keys(text: str):
                 cs = text_.split(":")[0].split()[1]
                 ssrc = int(text_.split("SSRC ")[1].split()[0], 16)
                 tag = 4 if "HMAC-SHA1-32" in text_ else 10
-                mki = bytes.fromhex(text_.split("MKI ")[1].split(",")[0]) if "MKI " in text_ else b""
+                mki = (bytes.fromhex(text_.split("MKI ")[1].split(",")[0]) if "MKI " in text_
+                       else b"")
                 by_ssrc[ssrc] = (*teks[(parts[1], cs)], tag, mki) if (parts[1], cs) in teks else (
                     parts[1], cs, tag, mki)
     # TEK lines follow their TICKET line: resolve the placeholders
@@ -180,7 +183,7 @@ def libsrtp_plain(original: list[bytes], by_mki, by_ssrc) -> dict[int, bytes]:
                 continue
             key, salt, tag, mki = by_ssrc[ssrc]
             if rtcp and tag == 4:
-                continue  # pylibsrtp's _32 profile has a 10-octet SRTCP tag: checked by re-protecting
+                continue  # pylibsrtp's _32 profile: a 10-octet SRTCP tag (re-protected below)
             profile = (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32 if tag == 4 else
                        pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
             s = sessions.setdefault(("cm", ssrc, rtcp), pylibsrtp.Session(pylibsrtp.Policy(
@@ -260,7 +263,7 @@ def test_group_call_ipv6(tshark, exports):
         assert payload or app == "MCPT"
 
 
-# -- floor control: tshark on the export equals dissect ----------------------------------------------
+# -- floor control: tshark on the export equals dissect --------------------------------------------
 def _flat(obj, out):
     """tshark -T json --no-duplicate-keys: repeated fields are lists (of values or subtrees)."""
     for k, v in obj.items():
@@ -295,8 +298,9 @@ def test_floor_control_fields_equal_dissect(tshark, exports, name):
                     if not k.endswith("_name") and k != "rtcp.mcptt.fld_val":
                         f.setdefault(k, []).append(_norm(str(v)))
     assert len(ours) >= 5
-    out = subprocess.run([tshark, "-r", str(exports[name]), "-T", "json", "--no-duplicate-keys", "-Y",
-                          'rtcp.app.name == "MCPT"'], capture_output=True, text=True, check=True)
+    out = subprocess.run([tshark, "-r", str(exports[name]), "-T", "json", "--no-duplicate-keys",
+                          "-Y", 'rtcp.app.name == "MCPT"'], capture_output=True, text=True,
+                         check=True)
     theirs = {}
     for pkt in json.loads(out.stdout):
         layers = pkt["_source"]["layers"]
@@ -331,17 +335,19 @@ def test_sdp_profile_is_needed_and_commented(tshark, exports, tmp_path):
                       display="srtp.enc_payload")
 
 
-# -- verdicts as comments ---------------------------------------------------------------------------
+# -- verdicts as comments --------------------------------------------------------------------------
 def test_key_management_verdicts(tshark, exports):
     manifest = json.loads((PCAPS / "manifest.json").read_text())
-    checked = 0
+    checked, notes_of = 0, {}
     for e in manifest["entries"]:
         if e["kind"] != "mikey-sakke" or e["capture"] not in ("private-call.pcapng",
                                                               "group-call.pcapng"):
             continue
-        notes = comments(tshark, exports[e["capture"][:-7]])
+        name = e["capture"][:-7]
+        notes = notes_of.get(name) or notes_of.setdefault(name, comments(tshark, exports[name]))
         x = e["expect"]
-        want = (f"MIKEY-SAKKE {x['key_type']} 0x{int(x['key_id'], 16) if isinstance(x['key_id'], str) else x['key_id']:08x}")
+        key_id = int(x["key_id"], 16) if isinstance(x["key_id"], str) else x["key_id"]
+        want = f"MIKEY-SAKKE {x['key_type']} 0x{key_id:08x}"
         assert want in notes[e["frame"]], notes.get(e["frame"])
         assert "signature verified, SSV recovered" in notes[e["frame"]]
         checked += 1
@@ -371,7 +377,7 @@ def test_packet_left_encrypted_says_why(tshark, tmp_path):
     assert "plain RTP written" in notes[18]
 
 
-# -- TLS secrets in a DSB ----------------------------------------------------------------------------
+# -- TLS secrets in a DSB --------------------------------------------------------------------------
 def test_sip_over_tls_decrypts_from_the_dsb_alone(tshark, exports):
     with_keylog = fields(tshark, PCAPS / "sip-tls.pcapng", "frame.number", display="sip",
                          extra=["-o", f"tls.keylog_file:{PCAPS / 'sip-tls.keylog'}"])
@@ -510,7 +516,7 @@ def test_several_interfaces_and_link_types(tshark, tmp_path, exports):
     got = {t: p for t, p in fields(tshark, out, "frame.time_epoch", "rtp.payload", display="rtp")}
     assert len(got) == len(plain) >= 24 and got == plain
 
-# -- rewriting headers: scapy recomputes the checksums as the oracle --------------------------------
+# -- rewriting headers: scapy recomputes the checksums as the oracle -------------------------------
 def _scapy_checksums(frame: bytes):
     """(IP checksum or None, L4 checksum) of ``frame`` as scapy recomputes them from scratch."""
     from scapy.layers.inet import IP, TCP, UDP
