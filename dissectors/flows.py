@@ -749,6 +749,7 @@ class FlowTable:
                 return
             if old:
                 data = data[old:]
+            # in-order data is delivered whole, over buffered octets it overlaps (as tshark)
             pieces, frames = [data], [number]
             half.next_seq = (half.next_seq + len(data)) & _M32
             self._drain(flow, d, half, pieces, frames, out)
