@@ -339,14 +339,20 @@ def verdict(rec: dict) -> str | None:
     if kind == "psk-smime":
         return ("seed 004 PSK S/MIME: " + ("opened" if rec.get("ok") else
                                           f"FAILED ({rec.get('error')})")
-                + f", proof of origin {rec.get('proof_of_origin')}, replay {rec.get('replay')}")
+                + f", proof of origin {rec.get('proof_of_origin')}, replay cache: "
+                  f"{rec.get('replay')}")
     if kind == "kms-xml":
         if "kms_request" in rec:
-            return f"KMS request: {rec['kms_request']}"
+            req = rec["kms_request"]
+            if isinstance(req, dict):
+                return (f"KMS request from {req.get('UserUri')} to {req.get('KmsUri')} "
+                        f"at {req.get('Time')}")
+            return f"KMS request: {req}"
         if rec.get("error"):
             return f"KMS XML: {rec['error'].get('reason')}"
         kms = rec.get("kms") or {}
-        sets = ", ".join(f"{k['uri']} period {k['period']} ({'/'.join(k['keys'])})"
+        sets = ", ".join(f"{k['uri']} period {k['period']} ("
+                         + ("/".join(k["keys"]) or "keys wrapped: --trk opens them") + ")"
                          for k in kms.get("key_sets", ()))
         return "KMS document: " + (f"key sets {sets}" if sets else
                                    f"{len(kms.get('certificates', ()))} KMS certificate(s)")
@@ -668,6 +674,10 @@ def cmd_export(args) -> int:
         except OSError as e:
             print(f"mcsec: cannot read {args.tls_keylog}: {e.strerror}", file=sys.stderr)
             return EXIT_USAGE
+    if args.output == "-" and sys.stdout.isatty():
+        print("mcsec: export -o -: standard output is a terminal; redirect it (> out.pcapng) or "
+              "pipe it (| tshark -r -)", file=sys.stderr)
+        return EXIT_USAGE
     if args.output != "-":
         try:  # refuse a symlink / directory before the (long) analysis, not after it
             from dissectors.safefile import _check_target
