@@ -143,6 +143,10 @@ def cmd_fuzz(args) -> int:
                 sys.stdout.flush()
             else:
                 Path(args.output).write_bytes(blob)
+    big = sum(len(m.data) > FZ.MAX_UDP_PAYLOAD for m in mutants)
+    if args.format == "pcap" and big and (args.out_dir is not None or args.send is None):
+        print(f"mcsec: fuzz: {big} mutant(s) larger than a UDP datagram left out of the pcap",
+              file=sys.stderr)
     if args.send is not None:
         try:
             _send(mutants, args.send, args.format)

@@ -427,13 +427,20 @@ def sip_invite(data: bytes, index: int = 0, target: str = "sip:bob@mcptt.example
     return head.encode() + sdp.encode()
 
 
+MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP) - 8 (UDP)
+
+
 def pcap_frames(mutants, port: int = SM.MIKEY_PORT):
+    """One Ethernet/IPv4/UDP frame per mutant; a mutant larger than one UDP datagram
+    (``MAX_UDP_PAYLOAD``) cannot be one and is left out (the caller reports how many)."""
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
 
     frames = []
     for m in mutants:
+        if len(m.data) > MAX_UDP_PAYLOAD:
+            continue
         f = (Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
              / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=port, dport=port) / Raw(m.data))
         f.time = 1_700_000_000 + m.index
