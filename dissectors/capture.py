@@ -173,6 +173,7 @@ class _Source:
         self.buf = b""
         self.stream = io.BytesIO(self.buf)
         self.eof = False
+        self.read = f.read  # a pipe: read1 (what has arrived) once _read knows it is not a file
 
     def offset(self) -> int:
         return self.base + self.stream.tell()
@@ -185,7 +186,7 @@ class _Source:
             return True
         parts = [self.stream.read()]
         while avail < n and not self.eof:
-            more = self.f.read(max(self.chunk, n - avail))
+            more = self.read(max(self.chunk, n - avail))
             if not more:
                 self.eof = True
                 break
@@ -273,6 +274,8 @@ class CaptureReader:
         except (OSError, AttributeError, io.UnsupportedOperation, ValueError):
             self.file_size = None
         src = _Source(f, self.chunk)
+        if self.file_size is None and callable(getattr(f, "read1", None)):
+            src.read = f.read1  # a pipe: hand on each frame as it arrives, not per full chunk
         if not src.ensure(4):
             yield self._error(0, "not a capture file: shorter than a magic number", fatal=True)
             return

@@ -177,3 +177,35 @@ def test_live_capture_usage_errors(tmp_path):
                              timeout=120)
         assert res.returncode == 2 and "Traceback" not in res.stderr
         assert "CAPTURE" in res.stderr
+
+
+def test_reader_streams_from_a_pipe():
+    """dissectors.capture on a bare pipe (no spool): a frame is yielded as soon as its octets
+    have arrived, not when a full read chunk or the end of the stream has."""
+    import threading
+
+    data = (PCAPS / "private-call.pcapng").read_bytes()
+    frames = [f for f in read_frames(PCAPS / "private-call.pcapng") if hasattr(f, "number")]
+    split = frames[2].offset  # frames 1 and 2
+    r, w = os.pipe()
+    release = threading.Event()
+
+    def writer():
+        os.write(w, data[:split])
+        release.wait(60)
+        os.write(w, data[split:])
+        os.close(w)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        with os.fdopen(r, "rb") as f:
+            it = iter(read_frames(f))
+            first, second = next(it), next(it)  # would block here if the reader waited
+            assert (first.number, second.number) == (1, 2) and not release.is_set()
+            release.set()
+            rest = [x.number for x in it if hasattr(x, "number")]
+    finally:
+        release.set()
+        t.join()
+    assert rest == [f.number for f in frames[2:]]
