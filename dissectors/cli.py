@@ -356,6 +356,10 @@ def cmd_dissect(args) -> int:
         print("mcsec: dissect needs a CAPTURE (a file, or - for standard input) or -i IFACE, "
               "not both", file=sys.stderr)
         return EXIT_USAGE
+    if args.interface is None and (args.count is not None or args.duration is not None
+                                   or args.capture_filter is not None):
+        print("mcsec: -f, -c and --duration apply to a live capture (-i IFACE)", file=sys.stderr)
+        return EXIT_USAGE
     keyring = _load_keyring(args)
     per_record = args.format == "jsonl-records"
     session = output.PacketSession(keyring=keyring, show_secrets=args.show_secrets,

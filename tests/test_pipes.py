@@ -172,11 +172,12 @@ def test_live_capture_usage_errors(tmp_path):
                              text=True, cwd=ROOT, timeout=120)
         assert res.returncode == 2 and "no-such-if0" in res.stderr
         assert "Traceback" not in res.stderr
-    for args in ([], ["-i", "lo", PCAPS / "smime.pcapng"]):
+    for args, says in (([], "CAPTURE"), (["-i", "lo", PCAPS / "smime.pcapng"], "CAPTURE"),
+                       ([PCAPS / "smime.pcapng", "-c", "3"], "-i IFACE")):
         res = subprocess.run(_cmd("dissect", *args), capture_output=True, text=True, cwd=ROOT,
                              timeout=120)
         assert res.returncode == 2 and "Traceback" not in res.stderr
-        assert "CAPTURE" in res.stderr
+        assert says in res.stderr
 
 
 def test_reader_streams_from_a_pipe():
