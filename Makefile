@@ -22,10 +22,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # tshark is the oracle of the differential tests (and lua5.4 checks the Wireshark plugin under
-# Lua 5.4): install them when missing and we are root.
+# Lua 5.4; tcpdump is the second capture tool of the live-capture tests, dumpcap comes with
+# tshark): install them when missing and we are root.
 tshark:
 	@missing=""; command -v tshark >/dev/null 2>&1 || missing="tshark"; \
 	command -v lua5.4 >/dev/null 2>&1 || missing="$$missing lua5.4"; \
+	command -v tcpdump >/dev/null 2>&1 || missing="$$missing tcpdump"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing with apt-get"; \
