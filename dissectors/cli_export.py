@@ -216,33 +216,15 @@ def _addr(text: str):
         return text
 
 
-def sdp_profile_edit(payload: bytes, endpoints: set, ports: set) -> tuple[bytes, list[str]]:
-    """``payload`` with the RTP/SAVP m-lines of decrypted streams made RTP/AVPF: those whose
-    connection address and port (or port + 1, RTCP) is an endpoint of a packet replaced, or —
-    when the c= line is not in this payload — whose port is; and what was changed."""
-    if SAVP not in payload:
-        return payload, []
-    session_c = None
-    pending: list = []  # [(span, port)] of the current SDP's m-lines, resolved at the next one
-    changes: list = []
-    out = bytearray(payload)
-
-    def resolve():
-        for (start, port, c_addr) in pending:
-            addr = c_addr if c_addr is not None else session_c
-            hit = any(((addr, p) in endpoints) if addr is not None else (p in ports)
-                      for p in (port, port + 1))
-            if hit:
-                out[start:start + len(SAVP)] = PLAIN_PROFILE
-                changes.append(f"m= port {port}")
-        pending.clear()
-
-    current = None
+def savp_m_lines(payload: bytes) -> list[tuple[int, int, object]]:
+    """``[(offset of "RTP/SAVP", port, connection address or None)]`` of the RTP/SAVP m-lines
+    in ``payload`` (one or more SDP bodies; the media-level c= line, else the session's)."""
+    out: list = []
+    session_c = current = None
     for m in _SDP_LINE.finditer(payload):
         if m.group(1):  # v=0: a new SDP body
             if current is not None:
-                pending.append(current)
-            resolve()
+                out.append(current)
             session_c = current = None
         elif m.group(2):
             addr = _addr(m.group(3).decode("ascii", "replace"))
@@ -252,12 +234,56 @@ def sdp_profile_edit(payload: bytes, endpoints: set, ports: set) -> tuple[bytes,
                 current = (current[0], current[1], addr)
         elif m.group(4):
             if current is not None:
-                pending.append(current)
-            current = (m.start(6), int(m.group(5)), None)
+                out.append(current)
+            current = (m.start(6), int(m.group(5)), session_c)
     if current is not None:
-        pending.append(current)
-    resolve()
+        out.append(current)
+    return out
+
+
+def sdp_profile_edit(payload: bytes, endpoints: set, ports: set) -> tuple[bytes, list[str]]:
+    """``payload`` with the RTP/SAVP m-lines of decrypted streams made RTP/AVPF: those whose
+    connection address and port (or port + 1, RTCP) is an endpoint of a packet replaced, or —
+    when the c= line is not in this payload — whose port is; and what was changed."""
+    if SAVP not in payload:
+        return payload, []
+    out, changes = bytearray(payload), []
+    for start, port, addr in savp_m_lines(payload):
+        if any(((addr, p) in endpoints) if addr is not None else (p in ports)
+               for p in (port, port + 1)):
+            out[start:start + len(SAVP)] = PLAIN_PROFILE
+            changes.append(f"m= port {port}")
     return bytes(out), changes
+
+
+def udp_endpoints(linktype: int, data: bytes):
+    """``(source address, source port, destination address, destination port, payload)`` of a
+    frame's UDP datagram, or None (not UDP, a fragment, headers that do not decode)."""
+    try:
+        off = _ip_offset(linktype, data)
+        version = C.IP_VERSION.parse_bytes(data[off:off + 1]).version
+        if version == 4:
+            ip = C.IPV4.parse_bytes(data[off:])
+            if ip.mf or ip.frag_offset or ip.protocol != IPPROTO_UDP:
+                return None
+            l4 = ip.payload
+        elif version == 6:
+            ip = C.IPV6.parse_bytes(data[off:])
+            s, nh = io.BytesIO(ip.payload), ip.next_header
+            read_ext = C.IPV6_EXT.reader()
+            for _ in range(16):
+                if nh not in _V6_SKIPPABLE:
+                    break
+                nh = read_ext(s).next_header
+            if nh != IPPROTO_UDP:
+                return None
+            l4 = ip.payload[s.tell():]
+        else:
+            return None
+        u = C.UDP.parse_bytes(bytes(l4))
+    except (StreamError, NotRewritten):
+        return None
+    return _addr(C.ip_text(ip.src)), u.sport, _addr(C.ip_text(ip.dst)), u.dport, bytes(u.payload)
 
 
 # -- plain RTP / RTCP from what the session decrypted --------------------------------------------
@@ -546,6 +572,42 @@ def _idb(iface) -> tuple[bytes, int, int]:
     return C.pcapng_block(C.BT_IDB, body), ups, offset_ns
 
 
+def _note_savp(frame, data: bytes, savp: dict) -> None:
+    """Remember the RTP and RTCP endpoints of the RTP/SAVP m-lines a SIP/SDP frame announces."""
+    info = udp_endpoints(frame.linktype, data)
+    payload = info[4] if info is not None else None
+    if payload is None:  # SIP over TCP: the segment's payload
+        def grab(proto, p):
+            nonlocal payload
+            payload = p
+            return p
+        try:
+            rewrite_l4(frame.linktype, data, grab)
+        except NotRewritten:
+            return
+    for _start, port, addr in savp_m_lines(payload or b""):
+        if addr is not None:
+            for p in (port, port + 1):  # RTP, and RTCP on the next port (RFC 3550 §11)
+                savp[(addr, p)] = frame.number
+    while len(savp) > 4096:  # bounded
+        del savp[next(iter(savp))]
+
+
+def _unopened_srtp(frame, data: bytes, savp: dict) -> str | None:
+    """Why an RTP-like datagram to an endpoint an RTP/SAVP m-line announced is left encrypted
+    (mcsec made no SRTP record of it: no key it knows has this MKI / SSRC)."""
+    info = udp_endpoints(frame.linktype, data)
+    if info is None or len(info[4]) < 12 or info[4][0] >> 6 != 2:
+        return None
+    sdp_frame = savp.get((info[2], info[3]))
+    if sdp_frame is None:
+        return None
+    kind = "SRTCP" if 192 <= info[4][1] <= 223 else "SRTP"
+    return (f"{kind} (RTP/SAVP per the SDP of frame {sdp_frame}) left encrypted: no key mcsec "
+            "recovered or was given matches its MKI or SSRC (the MIKEY message keying it was not "
+            "opened — see its comment — or is not in the capture)")
+
+
 def _sdp_rewrite(linktype: int, data: bytes, stats: ExportStats) -> tuple[bytes, str | None]:
     """The SIP/SDP frame with the profile of the decrypted streams made plain (see SAVP)."""
     changed: list = []
@@ -583,6 +645,7 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
     from dissectors.capture import CaptureError, read_frames
 
     reader = read_frames(path)
+    savp: dict = {}  # (address, port) of RTP/SAVP streams announced so far -> frame of the SDP
     epbs = []
     clocks: dict = {}
     idbs: list = []
@@ -610,10 +673,18 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
                             .replace("plain RTCP written", f"left as captured: {e}")
                             for c in comments]
                 stats.left_encrypted += 1
-        elif rewrite_sdp and stats.endpoints and SAVP in data:
-            data, comment = _sdp_rewrite(frame.linktype, data, stats)
-            if comment:
-                comments.append(comment)
+        else:
+            if SAVP in data:  # SDP offering SRTP: where its packets will go
+                _note_savp(frame, data, savp)
+                if rewrite_sdp and stats.endpoints:
+                    data, comment = _sdp_rewrite(frame.linktype, data, stats)
+                    if comment:
+                        comments.append(comment)
+            elif savp and not comments:
+                why = _unopened_srtp(frame, data, savp)
+                if why:
+                    comments.append(why)
+                    stats.left_encrypted += 1
         ups, offset_ns = clocks[frame.interface_id]
         if frame.ts_ns is None:  # a Simple Packet Block has no time (pcapng §4.4)
             units = 0

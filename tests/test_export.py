@@ -571,3 +571,18 @@ def test_rewrite_fixes_lengths_and_checksums(kind):
 
         with pytest.raises(NotRewritten):
             rewrite_l4(1, frame, lambda proto, payload: payload[:-20])
+
+
+def test_srtp_without_keys_is_commented(tshark, tmp_path, exports):
+    """Without --keys nothing is decrypted: every RTP packet the keyed export made plain stays as
+    captured and says why (its stream was announced RTP/SAVP by an SDP of the capture)."""
+    out = tmp_path / "nokeys.pcapng"
+    mcsec("export", str(PCAPS / "private-call.pcapng"), "--workers", "1", "-q", "-o", str(out))
+    plain = [int(n) for (n,) in fields(tshark, exports["private-call"], "frame.number",
+                                       display="rtp.payload")]
+    notes = comments(tshark, out)
+    assert len(plain) >= 16
+    for n in plain:
+        assert "left encrypted" in notes[n] and "no key" in notes[n], n
+    assert raw_frames(out) == raw_frames(PCAPS / "private-call.pcapng")
+    assert "no key to check it with" in notes[5]
