@@ -8,7 +8,8 @@ per process (:data:`GRAMMAR`): field presence (``sip``, ``mikey.sakke.ssv``), ``
 ``!=``/``ne``, ``===`` (all equal), ``!==``/``~=`` (any not equal), ``<``/``lt``, ``<=``/``le``,
 ``>``/``gt``, ``>=``/``ge``, ``contains``, ``matches``/``~`` (case-insensitive, as tshark), ``in
 {a, b, lo..hi}`` and ``not in``, ``and``/``&&``, ``or``/``||`` (``and`` binds tighter), ``not``/``!``,
-parentheses, slices (``field[0:2]``, ``[i-j]``, ``[i]``, ``[i:]``), and literals: integers (decimal,
+parentheses, slices (``field[0:2]``, ``[i-j]``, ``[i]``, ``[i:]``), the functions ``len``,
+``count``, ``lower``, ``upper`` and ``string`` (:data:`FUNCTIONS`), and literals: integers (decimal,
 ``0x`` hex, ``0`` octal, ``0b`` binary), character constants (``'a'``), quoted strings (with ``\\xhh``,
 ``\\ooo`` and the C escapes), byte strings (``aa:bb:cc``, ``aa-bb``, ``aa.bb``) and bare words.
 
@@ -59,6 +60,7 @@ set: "{" set_item ("," set_item)* "}"
 ?set_item: literal
          | literal ".." literal   -> range_
 operand: WORD slice?
+       | WORD "(" WORD ")"          -> call
        | STRING
        | CHAR
 slice: "[" SLICE "]"
@@ -398,10 +400,29 @@ def _slicer(spec: str, expr: str, pos: int) -> Callable:
 
 # -- compilation ------------------------------------------------------------------------------------
 class _Operand:
-    __slots__ = ("field", "lit", "slice", "pos", "length")
+    __slots__ = ("field", "lit", "slice", "pos", "length", "func")
 
-    def __init__(self, field=None, lit=None, slice_=None, pos=0, length=1):
+    def __init__(self, field=None, lit=None, slice_=None, pos=0, length=1, func=None):
         self.field, self.lit, self.slice, self.pos, self.length = field, lit, slice_, pos, length
+        self.func = func
+
+
+def _length(v):
+    if isinstance(v, str):
+        b = _hexbytes(v)
+        return len(b) if b is not None else len(v)
+    return len(v) if isinstance(v, bytes) else None
+
+
+# tshark 4.0's display-filter functions (wireshark-filter(4) "Functions"): name -> per occurrence
+FUNCTIONS = {
+    "len": _length,
+    "lower": lambda v: v.lower() if isinstance(v, str) else None,
+    "upper": lambda v: v.upper() if isinstance(v, str) else None,
+    "string": lambda v: (str(int(v)) if isinstance(v, bool) else str(v))
+    if isinstance(v, (str, int, float)) else None,
+    "count": None,  # the number of occurrences: one value
+}
 
 
 @v_args(meta=True)
@@ -424,6 +445,24 @@ class _Compile(Transformer):
             raise DisplayFilterError("A slice applies to a field only.", self.expr, tok.start_pos,
                                      len(tok))
         return _Operand(lit=Literal(str(tok), tok.type), pos=tok.start_pos, length=len(tok))
+
+    def call(self, meta, children):
+        fname, arg = children
+        if str(fname) not in FUNCTIONS:
+            raise DisplayFilterError(f'"{fname}" is not a valid function.', self.expr,
+                                     fname.start_pos, len(fname))
+        return _Operand(field=str(arg), pos=arg.start_pos, length=len(arg), func=str(fname))
+
+    def _get(self, op: _Operand):
+        """The getter of an operand: occurrences of a field, sliced or through a function."""
+        name, sl = self._field(op)
+        get = _getter(name, sl)
+        if op.func is None:
+            return get
+        if op.func == "count":
+            return lambda f: [len(f.get(name, ()))] if name in f else []
+        fn = FUNCTIONS[op.func]
+        return lambda f: [y for y in map(fn, get(f)) if y is not None]
 
     def literal(self, meta, children):
         tok = children[0]
@@ -455,6 +494,9 @@ class _Compile(Transformer):
 
     # tests ------------------------------------------------------------------------------------
     def exists(self, meta, children):
+        if children[0].func is not None:  # a function alone: true when it gives a value
+            get = self._get(children[0])
+            return lambda f: bool(get(f))
         name, sl = self._field(children[0])
         if sl is None:
             return lambda f: name in f
@@ -466,14 +508,12 @@ class _Compile(Transformer):
         if left.field is None and right.field is not None and op not in ("contains", "matches"):
             left, right = right, left  # "INVITE" == sip.Method
             op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
-        name, sl = self._field(left)
-        rfield = right.field if (right.field is not None and right.slice is None
-                                 and "." in right.field and _FIELD_NAME.match(right.field)
-                                 and right.field.split(".", 1)[0] in PROTOCOLS
-                                 and op != "matches") else None
-        if rfield is not None:
-            self.fields.add(rfield)
-            return self._field_compare(name, sl, op, rfield)
+        get = self._get(left)
+        is_field = right.field is not None and op != "matches" and (
+            right.func is not None or right.slice is None and "." in right.field
+            and _FIELD_NAME.match(right.field) and right.field.split(".", 1)[0] in PROTOCOLS)
+        if is_field:
+            return self._field_compare(get, op, self._get(right))
         lit = self._as_literal(right)
         if op == "matches":
             try:
@@ -488,7 +528,6 @@ class _Compile(Transformer):
                                          right.length) from None
         base = "==" if op == "===" else ("==" if op in ("!=", "!==") else op)
         test = _lit_test(base, lit)
-        get = _getter(name, sl)
         if op == "!=":  # tshark 4.0: present, and no occurrence equal
             def all_ne(f):
                 vals = get(f)
@@ -503,10 +542,8 @@ class _Compile(Transformer):
             return all_eq
         return lambda f: any(test(v) for v in get(f))
 
-    def _field_compare(self, name, sl, op, rfield):
+    def _field_compare(self, get, op, rget):
         test = _field_test("==" if op in ("!=", "!==", "===") else op)
-        get = _getter(name, sl)
-        rget = _getter(rfield, None)
         if op == "!=":
             return lambda f: bool(get(f)) and bool(rget(f)) and not any(
                 test(a, b) for a in get(f) for b in rget(f))
@@ -518,7 +555,7 @@ class _Compile(Transformer):
 
     def in_(self, meta, children):
         left, _, items = children
-        name, sl = self._field(left)
+        get = self._get(left)
         tests = []
         for it in items:
             if isinstance(it, tuple):
@@ -527,7 +564,6 @@ class _Compile(Transformer):
                 tests.append(lambda v, a=t_lo, b=t_hi: a(v) and b(v))
             else:
                 tests.append(_lit_test("==", it))
-        get = _getter(name, sl)
         return lambda f: any(t(v) for v in get(f) for t in tests)
 
     def not_in(self, meta, children):

@@ -59,6 +59,10 @@ TSHARK_EXPRESSIONS = [
     'sip.Content-Type contains "multipart" or sip.Content-Type matches "mikey"',
     'sip.Method == "\\x49NVITE" and frame.number <= 0100',
     "sip.Via === sip.Via",
+    "len(sip.Method) == 6",  # functions
+    'lower(sip.Method) == "invite" or upper(sip.CSeq.method) contains "REG"',
+    'string(sip.CSeq.seq) == "2"',
+    "count(sdp.media_attr) >= 3 and count(sip) == 1",
 ]
 
 
@@ -233,6 +237,9 @@ PKT = {"frame": 7, "time": 1.5, "src": "2001:db8::a", "dst": "2001:db8::b", "spo
     ("sip.Method contains \"VIT\" or sip.Method contains 00", True),
     ("(sip.Method == ACK or sip.Method == INVITE) and !(udp.port == 1)", True),
     ("sip.Method == ACK or sip.Method == INVITE and udp.port == 1", False),  # and binds tighter
+    ("count(sip.Via) == 2 and len(mikey.generic_id.spi) == 4 and count(mikey.generic_id.spi) == 2",
+     True),
+    ("upper(mcsec.carrier) == SDP and string(mikey.sign.verified) == \"0\"", True),
 ])
 def test_semantics(expr, want):
     assert compile_filter(expr)(PKT) is want
@@ -249,6 +256,7 @@ def test_semantics(expr, want):
     ("sip.Method == \"A\" \"B\"", 18, '""B"" was unexpected'),
     ("1 == sip.Method", 0, "neither a field"),
     ("", 0, "Empty filter"),
+    ("size(sip.Method) == 1", 0, "not a valid function"),
 ])
 def test_bad_syntax_points_at_the_fault(expr, column, message):
     with pytest.raises(DisplayFilterError) as e:
