@@ -71,6 +71,7 @@ bench: venv tshark
 	$(BIN)/python benchmarks/bench_cms.py
 	$(BIN)/python benchmarks/bench_capture.py
 	$(BIN)/python benchmarks/bench_dissect.py
+	$(BIN)/python benchmarks/bench_display_filter.py
 	$(BIN)/python benchmarks/bench_srtp.py
 
 fuzz: venv
