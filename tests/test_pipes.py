@@ -210,3 +210,28 @@ def test_reader_streams_from_a_pipe():
         release.set()
         t.join()
     assert rest == [f.number for f in frames[2:]]
+
+
+@pytest.mark.parametrize("tool", ["dumpcap", "tcpdump"])
+def test_live_capture_without_permission_is_a_usage_error(tool, tmp_path):
+    """The same command as an unprivileged user (setpriv to nobody): the tool's own message,
+    exit 2, no traceback."""
+    import tempfile
+
+    _tool_path(tool, tmp_path)  # skips unless installed and root
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is needed to drop privileges")
+    d = Path(tempfile.mkdtemp(prefix="mcsec-live-"))  # reachable by nobody, unlike tmp_path
+    try:
+        os.chmod(d, 0o755)
+        (d / tool).symlink_to(shutil.which(tool))
+        res = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                              *_cmd("dissect", "-i", "lo", "-c", "1")], capture_output=True,
+                             text=True, cwd=ROOT, env={**os.environ, "PATH": str(d)},
+                             timeout=120)
+    finally:
+        shutil.rmtree(d)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and res.stdout == ""
+    assert f"{tool} failed on 'lo'" in res.stderr and "ermission" in res.stderr
