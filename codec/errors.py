@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 
-class DecodeError(ValueError):
+class McsecError(Exception):
+    """Root of every exception the mcsec codec raises: ``except McsecError`` catches them all."""
+
+
+class DecodeError(McsecError, ValueError):
     """Bytes that are not a valid instance of the structure being decoded.
 
     ``path`` names the field (``HDR.cs_id_map[1].spi``), ``offset`` is the byte offset in the
@@ -26,7 +30,7 @@ class DecodeError(ValueError):
         return (DecodeError, (self.path, self.offset, self.reason, self.partial))
 
 
-class EncodeError(ValueError):
+class EncodeError(McsecError, ValueError):
     """A message model that cannot be put on the wire (a value does not fit its field)."""
 
     def __init__(self, path: str, reason: str):

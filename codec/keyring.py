@@ -41,10 +41,10 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from codec.errors import DecodeError
+from codec.errors import DecodeError, McsecError
 
 
-class KeyringError(ValueError):
+class KeyringError(McsecError, ValueError):
     """A keyring document that cannot be used (bad TOML, bad hex, missing field)."""
 
 

@@ -22,6 +22,7 @@ from defusedxml.common import DefusedXmlException
 
 from codec.crypto import eccsi, mcx, sakke
 from codec.keyring import MAX_KDF_PARAM, MAX_KEY_OCTETS, MAX_UINT64, Keyring, KmsKeys, UserKeys
+from codec.errors import McsecError
 
 NS = "urn:3gpp:ns:mcsecKMSInterface:1.0"
 XENC = "http://www.w3.org/2001/04/xmlenc#"
@@ -34,7 +35,7 @@ KW_AES256 = XENC + "kw-aes256"
 MAX_DOCUMENT = 64 * 1024
 
 
-class KmsXmlError(ValueError):
+class KmsXmlError(McsecError, ValueError):
     """A KMS document that is unsafe, malformed or cannot be unwrapped."""
 
 

@@ -7,6 +7,8 @@ import struct
 
 import construct as c
 
+from codec.errors import McsecError
+
 # RFC 3550 §5.1 RTP fixed header, CSRC list and §5.3.1 header extension
 RTP_FIXED = c.Struct(
     "_b0" / c.BitStruct("version" / c.BitsInteger(2), "padding" / c.Flag,
@@ -41,7 +43,7 @@ RTCP_TYPES = range(200, 205)  # SR, RR, SDES, BYE, APP (RFC 3550 §12.1)
 SRTCP_INDEX = c.BitStruct("encrypted" / c.Flag, "index" / c.BitsInteger(31))
 
 
-class HeaderError(ValueError):
+class HeaderError(McsecError, ValueError):
     """An RTP/RTCP header that does not fit in its packet."""
 
 

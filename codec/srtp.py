@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from codec import rtp
+from codec.errors import McsecError
 
 # RFC 3711 §4.3.1 / §4.3.2 labels
 LABEL_RTP_ENCR, LABEL_RTP_AUTH, LABEL_RTP_SALT = 0x00, 0x01, 0x02
@@ -135,11 +136,11 @@ AES_CM_SALT_LEN = 14  # 112-bit master and session salts (RFC 3711 §4.1.1, §8.
 _U128 = (1 << 128) - 1
 
 
-class TransformError(ValueError):
+class TransformError(McsecError, ValueError):
     """Parameters no supported SRTP transform takes (unknown algorithm, wrong key length …)."""
 
 
-class AuthError(ValueError):
+class AuthError(McsecError, ValueError):
     """The authentication tag of an SRTP/SRTCP packet does not match (RFC 3711 §3.3 step 5)."""
 
 

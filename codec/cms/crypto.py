@@ -28,6 +28,7 @@ from pyasn1.type import univ
 from pyasn1_modules import rfc4055, rfc5084, rfc5280, rfc5753
 
 from codec.cms import oids as O
+from codec.errors import McsecError
 from codec.cms.decode import Layer
 
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024  # decompressed / decrypted output bound (octets)
@@ -35,12 +36,12 @@ HASHES = {O.SHA1: hashes.SHA1, O.SHA224: hashes.SHA224, O.SHA256: hashes.SHA256,
           O.SHA384: hashes.SHA384, O.SHA512: hashes.SHA512}
 
 
-class CmsError(ValueError):
+class CmsError(McsecError, ValueError):
     """A CMS operation that cannot proceed: says what is missing (a key, the detached content,
     support for an algorithm)."""
 
 
-class Verdict(Exception):
+class Verdict(McsecError):
     """Internal: a cryptographic check failed at ``path`` (becomes ok=False, never escapes)."""
 
     def __init__(self, reason: str, path: str = "", offset: int = 0):

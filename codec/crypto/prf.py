@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from codec.errors import McsecError
+
 PRF_MIKEY_1 = 0
 PRF_HMAC_SHA_256 = 1
 _HASHES = {PRF_MIKEY_1: hashlib.sha1, PRF_HMAC_SHA_256: hashlib.sha256}
@@ -24,7 +26,7 @@ TRANSPORT_AUTH = 0x2D22AC75
 TRANSPORT_SALT = 0x29B88916
 
 
-class PrfError(ValueError):
+class PrfError(McsecError, ValueError):
     pass
 
 

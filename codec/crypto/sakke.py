@@ -22,6 +22,8 @@ from functools import lru_cache
 import gmpy2
 from gmpy2 import mpz
 
+from codec.errors import McsecError
+
 # RFC 6509 Appendix A, parameter set 1
 P = mpz(int(
     "997ABB1F0A563FDA65C61198DAD0657A416C0CE19CB48261BE9AE358B3E01A2E"
@@ -57,7 +59,7 @@ ENCAPSULATED_LEN = POINT_LEN + SSV_LEN  # R_(b,S) || H = 273
 COFACTOR = (P + 1) // Q  # c = 4
 
 
-class SakkeError(ValueError):
+class SakkeError(McsecError, ValueError):
     """Malformed SAKKE input (e.g. a point that is not on the curve)."""
 
 

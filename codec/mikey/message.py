@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import construct as c
 
-from codec.errors import DecodeError, EncodeError, Finding
+from codec.errors import DecodeError, EncodeError, Finding, McsecError
 from codec.mikey import registry as R
 from codec.mikey.fields import BitFields, Reject
 from codec.mikey.model import HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, Structure
@@ -297,7 +297,7 @@ def _check_payload(p: Payload, path: str, off: int, msg: Message):
 
 # ----------------------------------------------------------------------------------------------
 # Slow path: find the failing field and its offset by walking the (uncompiled) schema.
-class _Located(Exception):
+class _Located(McsecError):
     def __init__(self, path, offset, reason):
         self.path, self.offset, self.reason = path, offset, reason
         self.partial = None  # the fields of the outermost structure decoded before the error

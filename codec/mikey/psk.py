@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import keywrap
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from codec.crypto import prf as P
+from codec.errors import McsecError
 
 ENCR_NULL, ENCR_AES_CM_128, ENCR_AES_KW_128, ENCR_AES_CM_256 = 0, 1, 2, 3
 MAC_NULL, MAC_HMAC_SHA1, MAC_HMAC_SHA256 = 0, 1, 2
@@ -30,7 +31,7 @@ AUTH_KEY_LEN = {MAC_NULL: 0, MAC_HMAC_SHA1: 20, MAC_HMAC_SHA256: 32}
 SALT_KEY_LEN = 14  # 112 bits (RFC 3830 §4.2.3)
 
 
-class PskError(ValueError):
+class PskError(McsecError, ValueError):
     """Protection that cannot be removed (unknown algorithm, wrong key length, bad wrap)."""
 
 

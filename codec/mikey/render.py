@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from codec.errors import DecodeError
+from codec.errors import DecodeError, McsecError
 from codec.mikey import registry as R
 from codec.mikey.config import prot_type_name
 from codec.mikey.message import Message, _PARSE_ERRORS
@@ -37,7 +37,7 @@ DERIVED_KEYS = {"mikey.t.ntp", "mikey.tr.ntp", "mikey.key", "mikey.generic_id.sr
 DERIVED_KEYS |= {ws for _name, ws in R.SRTP_POLICY_PARAMS.values()}
 
 
-class JsonError(ValueError):
+class JsonError(McsecError, ValueError):
     """A JSON document that does not describe a MIKEY message."""
 
 
