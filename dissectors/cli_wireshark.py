@@ -34,15 +34,15 @@ def register(subparsers) -> None:
 
 
 def _source(args) -> str:
-    from dissectors import wireshark_gen
+    from dissectors import wireshark
 
     value = getattr(args, "plugin_tls_prot_type", None)
     if value is not None:  # only the plugin's default: the codec's setting is left alone
         if not 1 <= value <= 255:
             print("mcsec: --tls-prot-type must be 1..255", file=sys.stderr)
             raise SystemExit(2)
-        return wireshark_gen.generate(value)
-    return wireshark_gen.generate()
+        return wireshark.generate(value)
+    return wireshark.generate()
 
 
 def _generate(args) -> int:

@@ -95,11 +95,11 @@ def plugin_path() -> Path:
     """The checked-in plugin, or one generated from the schemas into a temporary file."""
     if PLUGIN.is_file():
         return PLUGIN
-    from dissectors import wireshark_gen
+    from dissectors import wireshark
 
     fd, path = tempfile.mkstemp(prefix="mcsec-mikey-", suffix=".lua")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(wireshark_gen.generate())
+        f.write(wireshark.generate())
     return Path(path)
 
 

@@ -22,21 +22,21 @@ from codec import DecodeError, mikey as m
 from codec.mikey import carriers, render
 from codec.mikey import model as M
 from codec.mikey import ticket as TK
-from dissectors import wireshark_gen
+from dissectors import wireshark
 from tests.conftest import write_udp_pcap
 from tests.strategies import messages
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "wireshark" / "mcsec_mikey.lua"
 SAMPLES = REPO / "pcaps" / "messages"
-FIELD_TYPES = wireshark_gen.field_types()
+FIELD_TYPES = wireshark.field_types()
 PAYLOAD_KEYS = {cls.JSON for cls in m.PAYLOAD_CLASSES.values()} | {"mikey.hdr", "mikey.thdr"}
-PROTO = wireshark_gen.PROTO_NAME
+PROTO = wireshark.PROTO_NAME
 
 
 # ----------------------------------------------------------------------------------------------
 def test_checked_in_plugin_is_current():
-    assert PLUGIN.read_text(encoding="utf-8") == wireshark_gen.generate(), \
+    assert PLUGIN.read_text(encoding="utf-8") == wireshark.generate(), \
         "wireshark/mcsec_mikey.lua is stale: run `mcsec wireshark generate`"
 
 
@@ -45,7 +45,7 @@ def test_cli_generate_and_install(tmp_path):
 
     out = tmp_path / "gen" / "plugin.lua"
     assert main(["wireshark", "generate", "-o", str(out)]) == 0
-    assert out.read_text(encoding="utf-8") == wireshark_gen.generate()
+    assert out.read_text(encoding="utf-8") == wireshark.generate()
     assert main(["wireshark", "generate", "-o", str(out), "--tls-prot-type", "250"]) == 0
     assert "local DEFAULT_TLS_PROT_TYPE = 250" in out.read_text(encoding="utf-8")
     dest = tmp_path / "plugins"
