@@ -20,8 +20,7 @@ from pathlib import Path
 
 from dissectors.safefile import write_secret
 from dissectors.synth.rng import Rng, seeded_builders
-from dissectors.synth.scenarios import SCENARIOS as _SCENARIOS
-from dissectors.synth.uid_scenario import EXTRA_SCENARIOS
+from dissectors.synth.scenarios import EXTRA_SCENARIOS, SCENARIOS as _SCENARIOS
 
 SCENARIOS = {**_SCENARIOS, **EXTRA_SCENARIOS}  # every capture of pcaps/, in order
 ALL_SCENARIOS = SCENARIOS

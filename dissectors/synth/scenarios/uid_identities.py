@@ -20,7 +20,7 @@ from codec.keyring import Keyring, UserKeys
 from codec.mikey import mikey_sakke as MS
 from dissectors.synth import sip as SIP
 from dissectors.synth.net import Capture
-from dissectors.synth.scenarios import Scenario
+from dissectors.synth.scenarios.base import Scenario
 from dissectors.synth.world import GMS_URI
 
 KEYRING_FILE = "uid-identities.keyring.toml"
