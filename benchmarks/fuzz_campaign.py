@@ -20,7 +20,7 @@ sip.framer      codec.sip.StreamFramer fed mutated SIP streams in       (none)
                 random chunks
 sdp             codec.sdp.key_mgmt_attributes (+ mikey.decode of each)  codec.DecodeError
 kms             codec.kms.parse(xml, transport key)                     codec.kms.KmsXmlError
-pcap            dissectors.capture.read_frames + flows.flow_events on   (none: CaptureError
+pcap            dissectors.capture.read_frames + flows.flow_events on   (none: CaptureFault
                 mutated pcapng / pcap files (io.BytesIO)                records are results)
 =============== ======================================================= ==========================
 
@@ -100,7 +100,7 @@ def _pcap_from_frames(frames, linktype) -> bytes:
 def load_corpus() -> Corpus:
     from codec import sdp as S
     from codec import sip as SIP
-    from dissectors.capture import CaptureError, read_frames
+    from dissectors.capture import CaptureFault, read_frames
     from dissectors.flows import Datagram, StreamData, flow_events
     from dissectors.keys import load_keys
 
@@ -127,7 +127,7 @@ def load_corpus() -> Corpus:
     for p in sorted(PCAPS.glob("*.pcapng")):
         data = p.read_bytes()
         c.captures.append((p.name, data))
-        frames = [r for r in read_frames(io.BytesIO(data)) if not isinstance(r, CaptureError)]
+        frames = [r for r in read_frames(io.BytesIO(data)) if not isinstance(r, CaptureFault)]
         if frames and len({f.linktype for f in frames}) == 1:
             c.captures.append((p.stem + ".pcap", _pcap_from_frames(frames, frames[0].linktype)))
         streams: dict = {}

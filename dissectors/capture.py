@@ -2,13 +2,13 @@
 
     reader = read_frames("capture.pcapng")        # a path or a binary file object
     for rec in reader:
-        if isinstance(rec, CaptureError):          # bad input is a record, never an exception
+        if isinstance(rec, CaptureFault):          # bad input is a record, never an exception
             print(rec)                             # offset, what is wrong, fatal or resynced
             continue
         rec.number, rec.ts_ns, rec.timestamp, rec.interface_id, rec.linktype, rec.orig_len, rec.data
     reader.secrets      # [(secrets_type, bytes)] from pcapng Decryption Secrets Blocks
     reader.interfaces   # [Interface] (pcap: one), indexed by Frame.interface_id
-    reader.errors       # every CaptureError yielded
+    reader.errors       # every CaptureFault yielded
 
 Frames are numbered from 1 in file order, as Wireshark numbers them (every pcap record, every
 pcapng EPB, SPB and obsolete PB).  ``ts_ns`` is the exact time in integer nanoseconds since the
@@ -78,7 +78,7 @@ class Frame:
 
 
 @dataclass(frozen=True)
-class CaptureError:
+class CaptureFault:
     """A record or block that could not be read.
 
     ``offset`` is the file offset where the bad record/block starts; ``after_frame`` the number of
@@ -215,7 +215,7 @@ class _Source:
 
 
 class CaptureReader:
-    """Iterable over :class:`Frame` and :class:`CaptureError` records of one capture file."""
+    """Iterable over :class:`Frame` and :class:`CaptureFault` records of one capture file."""
 
     def __init__(self, source, *, max_record: int = MAX_RECORD, max_block: int = MAX_BLOCK,
                  chunk: int = CHUNK, resync: bool = True, resync_window: int = RESYNC_WINDOW):
@@ -226,7 +226,7 @@ class CaptureReader:
         self.resync = resync
         self.resync_window = resync_window
         self.secrets: list[Secret] = []
-        self.errors: list[CaptureError] = []
+        self.errors: list[CaptureFault] = []
         self.interfaces: list[Interface] = []
         self.format: str | None = None
         self.stats = Stats()
@@ -241,7 +241,7 @@ class CaptureReader:
         return b"".join(parts)
 
     # -- iteration -----------------------------------------------------------------------------
-    def __iter__(self) -> Iterator[Frame | CaptureError]:
+    def __iter__(self) -> Iterator[Frame | CaptureFault]:
         if self._started:
             raise RuntimeError("a CaptureReader streams its file once; open a new one")
         self._started = True
@@ -255,8 +255,8 @@ class CaptureReader:
         else:
             yield from self._read(self.source)
 
-    def _error(self, offset, what, fatal=False, skipped=0) -> CaptureError:
-        err = CaptureError(offset, what, self._number, fatal, skipped)
+    def _error(self, offset, what, fatal=False, skipped=0) -> CaptureFault:
+        err = CaptureFault(offset, what, self._number, fatal, skipped)
         self.errors.append(err)
         self.stats.errors += 1
         return err

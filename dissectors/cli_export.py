@@ -642,7 +642,7 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
     """The pcapng octets of the export (see the module docstring).  ``select(frame_number)``:
     whether to write a frame (None: every frame); ``rewrite_sdp``: make the RTP/SAVP profile of
     the decrypted streams RTP/AVPF (see :data:`SAVP`)."""
-    from dissectors.capture import CaptureError, read_frames
+    from dissectors.capture import CaptureFault, read_frames
 
     reader = read_frames(path)
     savp: dict = {}  # (address, port) of RTP/SAVP streams announced so far -> frame of the SDP
@@ -650,7 +650,7 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
     clocks: dict = {}
     idbs: list = []
     for frame in reader:
-        if isinstance(frame, CaptureError):
+        if isinstance(frame, CaptureFault):
             continue
         while len(idbs) < len(reader.interfaces):
             block, ups, offset_ns = _idb(reader.interfaces[len(idbs)])

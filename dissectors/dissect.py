@@ -14,7 +14,7 @@ from typing import Iterator
 from codec.sip import HTTP_START as HTTP_START_RE
 from codec.sip import StreamFramer, looks_like_rtsp, looks_like_sip
 from codec.rtsp import RtspFramer
-from dissectors.capture import CaptureError, read_frames
+from dissectors.capture import CaptureFault, read_frames
 from dissectors.flows import (CONSUMER, Anomaly, Datagram, FlowTable, Limits, StreamData,
                               StreamEnd, StreamEvicted, StreamGap, StreamStart)
 from dissectors.session import Session, Unit
@@ -120,7 +120,7 @@ def _items(path, tls_keylog, psks=None, hooks=None, max_stream_memory=None) -> I
 
     try:
         for rec in reader:
-            if isinstance(rec, CaptureError):
+            if isinstance(rec, CaptureFault):
                 yield {"kind": "capture-error", "offset": rec.offset,
                        "after_frame": rec.after_frame, "error": str(rec)}
                 continue

@@ -2,19 +2,19 @@
 
 API (for the application layers: SIP, RTSP, raw MIKEY, HTTP)::
 
-    from dissectors.capture import read_frames, CaptureError
+    from dissectors.capture import read_frames, CaptureFault
     from dissectors.flows import FlowTable, Datagram, StreamStart, StreamData, StreamGap, StreamEnd, Anomaly
 
     table = FlowTable()                       # or FlowTable(Limits(max_flows=..., ...))
     for rec in read_frames(path):
-        if isinstance(rec, CaptureError):
+        if isinstance(rec, CaptureFault):
             ...                               # the capture reader's error records
             continue
         for ev in table.feed(rec):            # rec is a dissectors.capture.Frame
             ...
     for ev in table.flush():                  # end of capture: pending gaps and stream ends
         ...
-    # or, all in one: for ev in flow_events(read_frames(path)): ...  (CaptureErrors pass through)
+    # or, all in one: for ev in flow_events(read_frames(path)): ...  (CaptureFaults pass through)
 
 Events (slotted dataclasses, yielded in capture order):
 
@@ -954,7 +954,7 @@ class FlowTable:
 
 
 def flow_events(records: Iterable, table: FlowTable | None = None) -> Iterator:
-    """Events of every frame of a capture reader, its CaptureErrors passed through, then flush."""
+    """Events of every frame of a capture reader, its CaptureFaults passed through, then flush."""
     table = table or FlowTable()
     feed = table.feed
     for rec in records:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codec import capture as C
-from dissectors.capture import CaptureError, Frame, read_frames
+from dissectors.capture import CaptureFault, Frame, read_frames
 from tests.capture_util import (block, dsb, epb, idb, ns_text, pb, pcap_file, shb, spb,
                                 tshark_fields)
 
@@ -172,7 +172,7 @@ def test_truncated_at_every_offset(make):
     for cut in range(len(data)):
         reader, recs = _read_bytes(data[:cut])
         frames = [(f.number, f.data) for f in recs if isinstance(f, Frame)]
-        errors = [e for e in recs if isinstance(e, CaptureError)]
+        errors = [e for e in recs if isinstance(e, CaptureFault)]
         assert frames == full_frames[:len(frames)]
         # a cut inside a record leaves exactly one fatal error pointing at/before the cut
         assert len(errors) <= 1 and all(e.fatal and e.offset <= cut for e in errors)
@@ -185,7 +185,7 @@ def test_truncated_at_every_offset(make):
 def test_truncated_reports_the_cut():
     data = _good_pcap()
     reader, recs = _read_bytes(data[:-5])
-    assert isinstance(recs[-1], CaptureError) and recs[-1].fatal
+    assert isinstance(recs[-1], CaptureFault) and recs[-1].fatal
     assert "cut short" in recs[-1].what and recs[-1].after_frame == 7
     assert sum(isinstance(r, Frame) for r in recs) == 7
 
@@ -200,7 +200,7 @@ def test_pcap_absurd_length_resyncs():
     reader, recs = _read_bytes(bytes(data))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    errors = [r for r in recs if isinstance(r, CaptureError)]
+    errors = [r for r in recs if isinstance(r, CaptureFault)]
     got = [r.data for r in recs if isinstance(r, Frame)]
     assert len(errors) == 1 and errors[0].offset == off and not errors[0].fatal
     assert "exceeds" in errors[0].what and errors[0].skipped == 16 + len(frames[3])
@@ -213,7 +213,7 @@ def test_pcap_record_longer_than_snaplen():
     frames = _udp_frames(4)
     data = pcap_file("<", 1, [(1_700_000_000, 0, d) for d in frames], snaplen=60)
     reader, recs = _read_bytes(data)
-    errors = [r for r in recs if isinstance(r, CaptureError)]
+    errors = [r for r in recs if isinstance(r, CaptureFault)]
     assert errors and all("snaplen" in e.what for e in errors)
 
 
@@ -236,7 +236,7 @@ def test_pcapng_garbage_block_resyncs():
     reader, recs = _read_bytes(data)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    errors = [r for r in recs if isinstance(r, CaptureError)]
+    errors = [r for r in recs if isinstance(r, CaptureFault)]
     got = [r.data for r in recs if isinstance(r, Frame)]
     assert got == [frames[0], frames[1]] + frames[3:]
     assert len(errors) == 2 and not any(e.fatal for e in errors)
@@ -254,7 +254,7 @@ def test_pcapng_block_content_errors_are_records():
             + epb(o, 0, 5, d))
     reader, recs = _read_bytes(data)
     kinds = [type(r).__name__ for r in recs]
-    assert kinds == ["CaptureError", "CaptureError", "Frame"]
+    assert kinds == ["CaptureFault", "CaptureFault", "Frame"]
     assert "EPB" in recs[0].what and "interface 7" in recs[1].what
     assert recs[2].number == 1
 
@@ -262,7 +262,7 @@ def test_pcapng_block_content_errors_are_records():
 def test_not_a_capture():
     for data in (b"", b"abc", b"hello world, not a capture"):
         reader, recs = _read_bytes(data)
-        assert len(recs) == 1 and isinstance(recs[0], CaptureError) and recs[0].fatal
+        assert len(recs) == 1 and isinstance(recs[0], CaptureFault) and recs[0].fatal
 
 
 def test_pcapng_without_shb():
@@ -273,7 +273,7 @@ def test_pcapng_without_shb():
 def _check_records(recs):
     n = 0
     for r in recs:
-        assert isinstance(r, (Frame, CaptureError))
+        assert isinstance(r, (Frame, CaptureFault))
         if isinstance(r, Frame):
             n += 1
             assert r.number == n and isinstance(r.data, bytes)

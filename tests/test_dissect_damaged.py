@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dissectors.capture import CaptureError, read_frames
+from dissectors.capture import CaptureFault, read_frames
 from dissectors.cli import main
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
@@ -39,7 +39,7 @@ def _tshark_frames(tshark, path) -> int:
 def _frame_offsets(path):
     """(start, end) file offsets of each frame's record, from the capture reader."""
     return [(f.offset, f.offset + len(f.data)) for f in read_frames(path)
-            if not isinstance(f, CaptureError)]
+            if not isinstance(f, CaptureFault)]
 
 
 def _tcp_frames(tshark, path):
@@ -83,7 +83,7 @@ def test_corrupted_sample_completes_and_accounts_for_every_frame(capsys, tmp_pat
         path = tmp_path / f"bad{trial}.pcapng"
         path.write_bytes(bytes(bad))
         packets, stats = _dissect(capsys, path)
-        frames = sum(1 for f in read_frames(path) if not isinstance(f, CaptureError))
+        frames = sum(1 for f in read_frames(path) if not isinstance(f, CaptureFault))
         assert stats["frames"]["total"] == frames
         assert sum(v for k, v in stats["frames"].items() if k != "total") == frames
         assert len({p["frame"] for p in packets if p["frame"] <= frames}) == frames
