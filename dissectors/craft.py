@@ -10,7 +10,7 @@ so a target's ECCSI check passes and its parser sees the mutation.
 >>> pkt = MIKEY(wire); pkt[MIKEY_RAND].rand_len = 200   # a lie ...
 >>> mutant = resign(pkt, alice.ssk, alice.pvt, alice.kpak, alice.identifier)  # ... signed
 
-Everything here wraps the codec's builders (:func:`codec.mikey.mikey_sakke.build_i_message`,
+Everything here wraps the codec's builders (:func:`codec.mikey.sakke.build_i_message`,
 :class:`codec.kms.Kms`, :mod:`codec.mikey.ticket`); nothing re-implements them.
 """
 
@@ -25,7 +25,7 @@ from codec.crypto import eccsi, mcx
 from codec.keyring import Keyring, KmsKeys, Psk, UserKeys
 from codec.kms import Kms
 from codec.mikey import model as M
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.mikey import ticket as TK
 
 NTP_UNIX_OFFSET = 2208988800
@@ -41,7 +41,7 @@ def ntp_now() -> int:
 # MIKEY-SAKKE identities
 @dataclass
 class Identity(MS.Party):
-    """A :class:`~codec.mikey.mikey_sakke.Party` that also knows a time inside its key period."""
+    """A :class:`~codec.mikey.sakke.Party` that also knows a time inside its key period."""
 
     ntp_seconds: int | None = None
 

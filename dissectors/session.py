@@ -19,7 +19,8 @@ from codec.media import MediaKeys
 from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import decode as mikey_decode
-from codec.mikey import mikey_sakke, render, render_sakke, render_ticket, ticket
+from codec.mikey import render, render_sakke, render_ticket, ticket
+from codec.mikey import sakke as mikey_sakke
 from codec.mikey.exchange import ExchangeTracker
 from codec.sdp import key_mgmt_attributes
 from codec import rtsp as rtsp_codec

@@ -23,7 +23,7 @@ from typing import Iterable, Iterator
 from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import decode as mikey_decode
-from codec.mikey import mikey_sakke
+from codec.mikey import sakke as mikey_sakke
 from dissectors.session import Session, Unit
 
 SAKKE_DATA_TYPE = 26  # RFC 6509 §4.1
@@ -63,7 +63,7 @@ def _init_worker(keyring: Keyring, decrypt_unverified: bool) -> None:
 
 
 def _work(data: bytes):
-    """In a worker: the :class:`~codec.mikey.mikey_sakke.SakkeResult` of one message, or None
+    """In a worker: the :class:`~codec.mikey.sakke.SakkeResult` of one message, or None
     when it does not decode (the session reports the decode error itself)."""
     try:
         msg = mikey_decode(data)

@@ -13,7 +13,7 @@ from codec import mikey as m
 from codec.crypto import mcx, prf
 from codec.keyring import Keyring
 from codec.kms import Kms
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.mikey import render
 from dissectors.cli import main
 

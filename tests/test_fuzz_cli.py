@@ -10,7 +10,7 @@ import pytest
 from codec import DecodeError
 from codec.crypto import eccsi
 from codec.mikey import carriers, decode
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.sdp import key_mgmt_attributes
 from dissectors import craft
 from dissectors import fuzz as FZ

@@ -18,7 +18,7 @@ from codec import kms as K
 from codec.crypto import eccsi, mcx, sakke
 from codec.keyring import UserKeys
 from codec.mikey import decode
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 
 NS = "{urn:3gpp:ns:mcsecKMSInterface:1.0}"
 XENC = "{http://www.w3.org/2001/04/xmlenc#}"

@@ -19,7 +19,7 @@ from codec.keyring import Keyring, UserKeys
 from codec.kms import Kms
 from codec.mikey import DecodeError, decode, encode
 from codec.mikey import keyparams as KP
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.mikey import model as M
 
 NTP = 3599719634  # TS 33.180 §F.2.1.2 example time -> key period 1388

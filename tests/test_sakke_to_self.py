@@ -4,7 +4,7 @@ from codec.crypto import mcx
 from codec.keyring import Keyring
 from codec.kms import Kms
 from codec.mikey import decode
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 
 NTP = 3_970_000_000
 

@@ -11,7 +11,7 @@ from codec import DecodeError
 from codec.crypto import eccsi
 from codec.keyring import from_toml
 from codec.mikey import decode
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.mikey import ticket as TK
 from dissectors import craft
 from dissectors import scapy_mikey as SM

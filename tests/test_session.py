@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from codec.kms import Kms
 from codec.keyring import Keyring
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.crypto import mcx
 from codec.sip import StreamFramer
 from dissectors.keys import load_keys

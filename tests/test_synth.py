@@ -19,7 +19,7 @@ from scapy.utils import PcapNgReader
 
 from codec import DecodeError, mikey
 from codec.keyring import from_pem_or_der, from_toml
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.mikey import ticket as TK
 from dissectors.synth import SCENARIOS, generate
 

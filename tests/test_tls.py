@@ -18,7 +18,7 @@ import pytest
 
 from codec import mikey
 from codec.keyring import from_toml
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.mikey import ticket as TK
 from dissectors import dissect
 from dissectors.keys import load_keys

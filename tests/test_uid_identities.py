@@ -29,7 +29,7 @@ from codec.keyring import Keyring, KmsKeys, UserKeys
 from codec.kms import Kms
 from codec.mikey import decode
 from codec.mikey import keyparams as KP
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec.mikey import render, render_sakke
 
 NTP_UNIX = 2208988800

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codec.mikey import mikey_sakke
+from codec.mikey import sakke as mikey_sakke
 from dissectors import dissect
 from dissectors.keys import load_keys
 from dissectors.session import Session, Unit

@@ -1,4 +1,4 @@
-"""JSON and text for what :func:`codec.mikey.mikey_sakke.process` found.
+"""JSON and text for what :func:`codec.mikey.sakke.process` found.
 
 JSON keys (derived: ``encode`` ignores them) are added to the payload they belong to:
 
@@ -18,7 +18,7 @@ JSON keys (derived: ``encode`` ignores them) are added to the payload they belon
 from __future__ import annotations
 
 from codec.mikey.message import Message
-from codec.mikey.mikey_sakke import SakkeResult
+from codec.mikey.sakke import SakkeResult
 
 HIDDEN = "<hidden>"
 

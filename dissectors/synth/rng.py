@@ -70,7 +70,8 @@ def seeded_builders(rng: Rng, clock=None):
     from codec import mime, psk_smime
     from codec.cms import build as cms_build
     from codec.crypto import eccsi, sakke
-    from codec.mikey import keyparams, mikey_sakke, ticket
+    from codec.mikey import keyparams, ticket
+    from codec.mikey import sakke as mikey_sakke
 
     fake_os = types.SimpleNamespace(urandom=rng.bytes)
     fake_secrets = types.SimpleNamespace(randbelow=rng.randbelow, token_bytes=rng.bytes)

@@ -16,7 +16,7 @@ from codec.crypto import mcx
 from codec.crypto.p256 import Q as P256_Q
 from codec.keyring import Kek, Keyring, Psk, UserKeys
 from codec.kms import Kms
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from dissectors.synth.net import Host
 from dissectors.synth.rng import Rng
 

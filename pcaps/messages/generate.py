@@ -16,7 +16,7 @@ from codec.crypto import mcx
 from codec.keyring import Keyring
 from codec.kms import Kms
 from codec.mikey import keyparams as KP
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 
 HERE = Path(__file__).resolve().parent
 NTP_TIME = 3_970_000_000  # 2025-10-21T01:46:40Z

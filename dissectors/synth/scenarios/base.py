@@ -8,7 +8,7 @@ import hashlib
 
 from codec.crypto import mcx, prf
 from codec.mikey import keyparams as KP
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from dissectors.synth import sip as SIP
 from codec import floor as FL
 from codec import srtp as SRTP

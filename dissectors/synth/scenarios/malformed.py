@@ -7,7 +7,7 @@ import datetime as dt
 
 from codec.cms import build as CB
 from codec.mikey import keyparams as KP
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from codec import mime as MIME
 from dissectors.synth import sip as SIP
 from codec import srtp as SRTP

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from codec.crypto import mcx, prf
 from codec.keyring import Keyring, UserKeys
-from codec.mikey import mikey_sakke as MS
+from codec.mikey import sakke as MS
 from dissectors.synth import sip as SIP
 from dissectors.synth.net import Capture
 from dissectors.synth.scenarios.base import Scenario
