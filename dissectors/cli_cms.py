@@ -16,7 +16,7 @@ from codec import DecodeError, mime
 from codec import cms
 from codec.cms import build as B
 from codec.cms import oids as O
-from codec.cms.crypto import subject_text
+from codec.cms.unprotect import subject_text
 from codec.cms import render
 from codec.keyring import Keyring, KeyringError
 from dissectors.cliopts import positive_int

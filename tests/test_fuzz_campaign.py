@@ -138,7 +138,7 @@ def test_der_headers_walks_nested_tlvs(corpus):
 # ---------------------------------------------------------------------------------------------
 # Regressions: inputs the campaign found (docs/FUZZING.md), all fixed.
 # ---------------------------------------------------------------------------------------------
-# F2 (fixed in codec/cms/crypto.py while the campaign ran): open_layers let a bare ValueError
+# F2 (fixed in codec/cms/unprotect.py while the campaign ran): open_layers let a bare ValueError
 # from cryptography escape (cert.issuer of a certificate whose issuer Name does not parse).
 def test_regression_cms_open_certificate_with_unparsable_issuer(corpus):
     from codec import cms
@@ -185,7 +185,7 @@ FIXED_CMS = {
 def test_regression_cms_open_malformed_signer_certificate(corpus, name):
     """A malformed certificate in a SignedData fails that layer (or is a typed error); these
     inputs raised exceptions from cryptography's lazy certificate parsing out of open_layers
-    (F5-F9, fixed in codec/cms/crypto.py while the campaign ran)."""
+    (F5-F9, fixed in codec/cms/unprotect.py while the campaign ran)."""
     from codec import cms
 
     data = (REGRESSIONS / name).read_bytes()

@@ -7,7 +7,7 @@
 """
 
 from codec.cms import build, oids
-from codec.cms.crypto import (DEFAULT_MAX_SIZE, Check, CmsError, DecryptResult, SignerResult,
+from codec.cms.unprotect import (DEFAULT_MAX_SIZE, Check, CmsError, DecryptResult, SignerResult,
                               VerifyResult, decompress, decrypt, verify)
 from codec.cms.decode import MAX_NESTING, Layer, decode, decode_content
 from codec.cms.peel import LayerResult, OpenResult, open_layers

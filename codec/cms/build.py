@@ -22,7 +22,7 @@ from pyasn1.type import univ, useful
 from pyasn1_modules import rfc3274, rfc4055, rfc5083, rfc5084, rfc5280, rfc5652
 
 from codec.cms import oids as O
-from codec.cms.crypto import HASHES, CmsError, kari_kek
+from codec.cms.unprotect import HASHES, CmsError, kari_kek
 
 _NULL = der_encoder.encode(univ.Null(""))
 
@@ -86,7 +86,7 @@ def _fill_ias(target, cert):
 
 
 def _ski(cert) -> bytes:
-    from codec.cms.crypto import _ski as ski
+    from codec.cms.unprotect import _ski as ski
     return ski(cert)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from codec import mime
 from codec.cms import oids as O
-from codec.cms.crypto import (DEFAULT_MAX_SIZE, CmsError, DecryptResult, Verdict,
+from codec.cms.unprotect import (DEFAULT_MAX_SIZE, CmsError, DecryptResult, Verdict,
                               VerifyResult, decompress, decrypt, verify)
 from codec.cms.decode import MAX_NESTING, Layer, decode, decode_content
 from codec.errors import DecodeError, Finding

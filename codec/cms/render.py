@@ -20,7 +20,7 @@ from pyasn1.type import char, univ, useful
 from pyasn1_modules import rfc5084, rfc5280, rfc5652
 
 from codec.cms import oids as O
-from codec.cms.crypto import name_text
+from codec.cms.unprotect import name_text
 from codec.cms.decode import Layer
 
 HIDDEN = "<hidden>"
@@ -136,7 +136,7 @@ def _certificate_json(layer: Layer, path: str) -> dict:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
-    from codec.cms.crypto import CERTIFICATE_ERRORS
+    from codec.cms.unprotect import CERTIFICATE_ERRORS
 
     try:
         cert = x509.load_der_x509_certificate(layer.source[layer.spans[path].inner:
@@ -351,7 +351,7 @@ def _signer_json(s) -> dict:
            "cms.signer.signature_algorithm": s.signature_algorithm,
            "cms.checks": _checks(s.checks)}
     if s.certificate is not None:
-        from codec.cms.crypto import CERTIFICATE_ERRORS
+        from codec.cms.unprotect import CERTIFICATE_ERRORS
 
         try:
             out["cms.signer.certificate"] = s.certificate.subject.rfc4514_string()
