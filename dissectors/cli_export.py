@@ -521,9 +521,17 @@ def _psk_master_secrets(path, psk: bytes, stats: ExportStats) -> bytes:
         return b""
     with tempfile.TemporaryDirectory(prefix="mcsec-export-") as tmp:  # 0700
         keys = os.path.join(tmp, "tls.keys")
-        proc = subprocess.run([exe, "-r", os.fspath(path), "-n", "-o", f"tls.psk:{psk.hex()}",
-                               "--export-tls-session-keys", keys, "-Y", "tls", "-q"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        from dissectors.live import Spool
+
+        spooled = isinstance(path, Spool)  # standard input: the spool fed to tshark's -r -
+        if spooled:
+            spooled_data = _spool_bytes(path)
+        proc = subprocess.run([exe, "-r", "-" if spooled else os.fspath(path), "-n", "-o",
+                               f"tls.psk:{psk.hex()}", "--export-tls-session-keys", keys,
+                               "-Y", "tls", "-q"],
+                              input=spooled_data if spooled else None,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc.stderr = proc.stderr.decode("utf-8", "replace")
         if proc.returncode != 0:
             stats.notes.append(f"tshark could not derive the TLS-PSK sessions' master secrets: "
                                f"{proc.stderr.strip()[-200:]}")
@@ -533,6 +541,15 @@ def _psk_master_secrets(path, psk: bytes, stats: ExportStats) -> bytes:
                 return f.read()
         except FileNotFoundError:
             return b""
+
+
+def _spool_bytes(spool) -> bytes:
+    """Everything a spooled standard input holds (the export has read it to its end)."""
+    with spool.open() as reader:
+        chunks = []
+        while chunk := reader.read1(1 << 20):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _tsresol(ups: int) -> bytes | None:
@@ -769,14 +786,30 @@ def cmd_export(args) -> int:
     else:
         session = Session(**options)
     _wire_payloads(session)
+    source, workers = args.capture, args.workers
+    if args.capture == "-":  # a pipe (tcpdump -w - | mcsec export -): spooled as it arrives,
+        from dissectors import live  # read by the analysis and by the writer (dissectors/live.py)
+
+        source = live.Spool(sys.stdin.buffer)
+        workers = 1 if workers is None else workers
     try:
-        plans, stats, selected = plan(args.capture, session, tls_keylog=keylog,
-                                      workers=args.workers, display_filter=dfilter)
+        return _export(args, session, source, workers, keylog, dfilter)
+    finally:
+        if source is not args.capture:
+            source.close()
+
+
+def _export(args, session, source, workers, keylog, dfilter) -> int:
+    from dissectors.safefile import UnsafeTarget, write_secret
+
+    try:
+        plans, stats, selected = plan(source, session, tls_keylog=keylog,
+                                      workers=workers, display_filter=dfilter)
         if selected is not None:
             stats.notes.append(f"only the {len(selected)} frame(s) matching -Y "
                                f"{args.display_filter!r}; frame numbers in comments are the "
                                "input's")
-        data = write_export(args.capture, plans, stats, keylog, list(session.tls_psks),
+        data = write_export(source, plans, stats, keylog, list(session.tls_psks),
                             select=None if selected is None else selected.__contains__,
                             rewrite_sdp=not args.keep_sdp)
     except OSError as e:
@@ -838,7 +871,7 @@ def register(subparsers) -> None:
                     "verdict on every key-management frame and every packet left encrypted.  "
                     "The file holds secrets: it is created with mode 0600, never through a "
                     "symbolic link.")
-    e.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file")
+    e.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file, or - to read one from standard input (tcpdump -w - | mcsec export - ...)")
     e.add_argument("-o", "--output", required=True, metavar="OUT.pcapng",
                    help="pcapng file to write (- = standard output)")
     e.add_argument("--keys", action="append", metavar="FILE",
