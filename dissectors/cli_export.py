@@ -871,7 +871,9 @@ def register(subparsers) -> None:
                     "verdict on every key-management frame and every packet left encrypted.  "
                     "The file holds secrets: it is created with mode 0600, never through a "
                     "symbolic link.")
-    e.add_argument("capture", metavar="CAPTURE", help="pcap or pcapng file, or - to read one from standard input (tcpdump -w - | mcsec export - ...)")
+    e.add_argument("capture", metavar="CAPTURE",
+                   help="pcap or pcapng file, or - to read one from standard input "
+                        "(tcpdump -w - | mcsec export - ...)")
     e.add_argument("-o", "--output", required=True, metavar="OUT.pcapng",
                    help="pcapng file to write (- = standard output)")
     e.add_argument("--keys", action="append", metavar="FILE",
