@@ -25,11 +25,12 @@ import base64
 import os
 from dataclasses import dataclass, field
 
+from codec.crypto import prf
 from codec.errors import DecodeError
 from codec.keyring import Kek, Keyring
 from codec.mikey import decode as mikey_decode
-from codec.mikey import model as M
-from codec.mikey import ticket as TK
+from codec.mikey import model
+from codec.mikey import ticket as mikey_ticket
 
 SMIME_PROT_TYPE = 241  # private use (RFC 3830 §10): "S/MIME KEK" crypto session (mcsec convention)
 PROOF_OF_ORIGIN_TYPE = 241  # GEN_EXT private use: copy of the MIME entity's MAC (seed 004)
@@ -42,7 +43,7 @@ def kek_id(csb_id: int, cs_id: int) -> bytes:
 
 @dataclass
 class PskSmimeResult:
-    transfer: TK.TicketResult | None = None
+    transfer: mikey_ticket.TicketResult | None = None
     transfer_init: bytes | None = None
     content: bytes | None = None  # the decrypted MIME entity, only when everything checked out
     ok: bool = False
@@ -54,7 +55,7 @@ class PskSmimeResult:
     notes: list = field(default_factory=list)
 
 
-def build(content_entity: bytes, *, ticket: M.TICKET, mpk: bytes, csb_id: int, initiator: str,
+def build(content_entity: bytes, *, ticket: model.TICKET, mpk: bytes, csb_id: int, initiator: str,
           responder: str, t_value: int, spi: bytes, cs_id: int = 1, proof_of_origin: bool = False,
           tgk: bytes, rand_i: bytes | None = None,
           boundary: str | None = None) -> tuple[bytes, str, bytes]:
@@ -66,18 +67,18 @@ def build(content_entity: bytes, *, ticket: M.TICKET, mpk: bytes, csb_id: int, i
     from codec.mime import build_pkcs7_mime
 
     rand_i = rand_i if rand_i is not None else os.urandom(16)
-    entry = M.GenericIdEntry(cs_id=cs_id, prot_type=SMIME_PROT_TYPE, spi=spi)
-    kek = TK.derive_session_key(tgk, TK.P.TEK, cs_id, rand_i if ticket.flag_h else None, None,
-                                KEK_LEN, 1)
+    entry = model.GenericIdEntry(cs_id=cs_id, prot_type=SMIME_PROT_TYPE, spi=spi)
+    kek = mikey_ticket.derive_session_key(tgk, prf.TEK, cs_id, rand_i if ticket.flag_h else None, None,
+                                          KEK_LEN, 1)
     der = cms_build.auth_envelope(content_entity, [cms_build.KekRecipient(kek_id(csb_id, cs_id), kek)])
     ext = None
     if proof_of_origin:
         from codec.cms.decode import decode as cms_decode
 
-        ext = M.GEN_EXT(type=PROOF_OF_ORIGIN_TYPE, data=_mac_of(cms_decode(der)))
-    transfer = TK.build_transfer_init(ticket, mpk, csb_id=csb_id, cs_entries=[entry],
-                                      initiator=initiator, responder=responder, t_value=t_value,
-                                      rand_i=rand_i, prf_func=1, extension=ext)
+        ext = model.GEN_EXT(type=PROOF_OF_ORIGIN_TYPE, data=_mac_of(cms_decode(der)))
+    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb_id, cs_entries=[entry],
+                                                initiator=initiator, responder=responder, t_value=t_value,
+                                                rand_i=rand_i, prf_func=1, extension=ext)
     smime = build_pkcs7_mime(der, "authEnveloped-data")
     boundary = boundary or "mcsec-" + os.urandom(8).hex()
     body = (f"--{boundary}\r\nContent-Type: application/mikey\r\n"
@@ -95,7 +96,7 @@ def _mac_of(layer) -> bytes:
 
 
 def open_message(data: bytes, keyring: Keyring,
-                 replay_cache: TK.ReplayCache | None = None) -> PskSmimeResult:
+                 replay_cache: mikey_ticket.ReplayCache | None = None) -> PskSmimeResult:
     """A whole SIP MESSAGE (or a MIME entity with its headers) carrying the seed 004 body."""
     from codec import mime
 
@@ -110,7 +111,7 @@ def open_message(data: bytes, keyring: Keyring,
 
 
 def open_body(body: bytes, content_type: str, keyring: Keyring,
-              replay_cache: TK.ReplayCache | None = None) -> PskSmimeResult:
+              replay_cache: mikey_ticket.ReplayCache | None = None) -> PskSmimeResult:
     """Recover the key from the TRANSFER_INIT and decrypt/authenticate the S/MIME entity."""
     from codec import mime
     from codec.cms import peel
@@ -138,10 +139,10 @@ def open_body(body: bytes, content_type: str, keyring: Keyring,
         res.error = f"TRANSFER_INIT does not decode: {e}"
         return res
     res.transfer_init = transfer
-    if msg.hdr.data_type != TK.TRANSFER_INIT:
+    if msg.hdr.data_type != mikey_ticket.TRANSFER_INIT:
         res.error = f"the MIKEY part is data type {msg.hdr.data_type}, not TRANSFER_INIT (14)"
         return res
-    res.transfer = tr = TK.process(msg, transfer, keyring)
+    res.transfer = tr = mikey_ticket.process(msg, transfer, keyring)
     if replay_cache is not None:  # a TRANSFER_INIT whose MAC fails is never cached as accepted
         t = msg.find("T")
         res.replay = "rejected" if tr.verified is False else replay_cache.check(

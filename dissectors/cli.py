@@ -14,7 +14,7 @@ import sys
 from codec import DecodeError, EncodeError
 from codec import mikey
 from codec.mikey import carriers, render
-from dissectors import cliopts as O
+from dissectors import cliopts
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
@@ -218,7 +218,7 @@ def cmd_uid(args) -> int:
             print(f"mcsec: --time {args.time!r} is neither NTP seconds nor ISO 8601", file=sys.stderr)
             return EXIT_USAGE
         period_no = mcx.key_period_number(ntp, args.key_period, args.key_period_offset)
-        if not 0 <= period_no <= O.MAX_UINT64:  # TS 33.180 §F.2.1: periods counted from 0
+        if not 0 <= period_no <= cliopts.MAX_UINT64:  # TS 33.180 §F.2.1: periods counted from 0
             print(f"mcsec: --time {args.time!r} is outside the key periods (before the key "
                   f"period offset, or too far ahead)", file=sys.stderr)
             return EXIT_USAGE
@@ -504,11 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--keys", action="append", metavar="FILE",
                    help="keyring TOML, KMS XML document or PEM/DER key file (repeatable): "
                         "verify and decrypt with them")
-    d.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
+    d.add_argument("--trk", metavar="HEX", type=cliopts.transport_key_hex,
                    help="transport key (TrK) for wrapped keys in KMS XML")
     d.add_argument("--decrypt-unverified", action="store_true",
                    help="decrypt even when the signature does not verify (marked as such)")
-    d.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N",
+    d.add_argument("--replay-cache-size", type=cliopts.positive_int, default=1024, metavar="N",
                    help="entries of the TRANSFER_INIT replay cache (seed 004; default 1024)")
     d.set_defaults(func=cmd_decode)
 
@@ -528,12 +528,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("uid", help="compute a TS 33.180 MIKEY-SAKKE UID",
                        description="UID of TS 33.180 §F.2.1 (SHA-256 over the KDF-style string).")
-    u.add_argument("--uri", required=True, type=O.kdf_text, help="user, group or server URI")
-    u.add_argument("--kms-uri", required=True, type=O.kdf_text)
-    u.add_argument("--key-period", type=O.positive_int, required=True, metavar="SECONDS")
-    u.add_argument("--key-period-offset", type=O.non_negative_int, default=0, metavar="SECONDS")
+    u.add_argument("--uri", required=True, type=cliopts.kdf_text, help="user, group or server URI")
+    u.add_argument("--kms-uri", required=True, type=cliopts.kdf_text)
+    u.add_argument("--key-period", type=cliopts.positive_int, required=True, metavar="SECONDS")
+    u.add_argument("--key-period-offset", type=cliopts.non_negative_int, default=0, metavar="SECONDS")
     g = u.add_mutually_exclusive_group(required=True)
-    g.add_argument("--period-no", type=O.non_negative_int, metavar="N")
+    g.add_argument("--period-no", type=cliopts.non_negative_int, metavar="N")
     g.add_argument("--time", metavar="NTP-OR-ISO", help="NTP seconds or ISO 8601 time")
     u.add_argument("-v", "--verbose", action="store_true", help="also print the period number")
     u.set_defaults(func=cmd_uid)
@@ -546,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "keyring TOML, checking each key set against its KMS.")
     ki.add_argument("files", nargs="+", metavar="FILE")
     ki.add_argument("-o", "--output", required=True, metavar="FILE", help="output TOML (- = stdout)")
-    ki.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
+    ki.add_argument("--trk", metavar="HEX", type=cliopts.transport_key_hex,
                     help="transport key (TrK) for wrapped keys")
     ki.set_defaults(func=cmd_keyring_import)
 
@@ -562,9 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="capture live on IFACE with dumpcap (or tcpdump) instead of a file")
     ds.add_argument("-f", "--capture-filter", metavar="BPF",
                     help="capture filter (BPF syntax) for -i")
-    ds.add_argument("-c", "--count", type=O.positive_int, metavar="N",
+    ds.add_argument("-c", "--count", type=cliopts.positive_int, metavar="N",
                     help="with -i: stop after N packets")
-    ds.add_argument("--duration", type=O.positive_seconds, metavar="SECONDS",
+    ds.add_argument("--duration", type=cliopts.positive_seconds, metavar="SECONDS",
                     help="with -i: stop after SECONDS")
     ds.add_argument("-Y", "--display-filter", metavar="EXPR",
                     help="Wireshark display filter over the packet's JSON field names "
@@ -574,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "every frame is considered unless --filter is given too")
     ds.add_argument("--keys", action="append", metavar="FILE",
                     help="keyring TOML, KMS XML or PEM/DER key file (repeatable)")
-    ds.add_argument("--trk", metavar="HEX", type=O.transport_key_hex,
+    ds.add_argument("--trk", metavar="HEX", type=cliopts.transport_key_hex,
                     help="transport key (TrK) for wrapped keys in KMS XML (files or captured)")
     ds.add_argument("--format", choices=("text", "json", "jsonl-records"), default="text",
                     help="text: a summary line and the decoded objects per packet; json: one "
@@ -591,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no progress bar (it is shown only when stderr is a terminal)")
     ds.add_argument("--show-secrets", action="store_true")
     ds.add_argument("--decrypt-unverified", action="store_true")
-    ds.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N")
+    ds.add_argument("--replay-cache-size", type=cliopts.positive_int, default=1024, metavar="N")
     from codec.mikey.replay import DEFAULT_MAX_CLOCK_SKEW
 
     ds.add_argument("--max-clock-skew", type=_skew_seconds, default=DEFAULT_MAX_CLOCK_SKEW,
@@ -599,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="flag an I_MESSAGE whose T payload is further than this from the "
                          "capture time (RFC 3830 §5.4; default "
                          f"{DEFAULT_MAX_CLOCK_SKEW:g}; a negative value turns the check off)")
-    ds.add_argument("--workers", type=O.int_range(1, O.MAX_WORKERS), default=None, metavar="N",
+    ds.add_argument("--workers", type=cliopts.int_range(1, cliopts.MAX_WORKERS), default=None, metavar="N",
                     help="processes verifying and decrypting MIKEY-SAKKE ahead of the analysis "
                          "(default: one per core; 1: everything in this process)")
     from dissectors.dissect import stream_memory_size
@@ -626,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(dissectors/keylog.py); the file is created with mode 0600.")
     kl.add_argument("capture", metavar="CAPTURE")
     kl.add_argument("--keys", action="append", metavar="FILE", required=True)
-    kl.add_argument("--trk", metavar="HEX", type=O.transport_key_hex)
+    kl.add_argument("--trk", metavar="HEX", type=cliopts.transport_key_hex)
     kl.add_argument("-o", "--output", required=True, metavar="FILE", help="keylog file (- = stdout)")
     kl.add_argument("--tls-keylog", metavar="FILE",
                     help="NSS key log for SIP over TLS in the capture (as for dissect)")
@@ -637,11 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "MESSAGE and decrypt/authenticate its S/MIME body (seed 004).")
     ps.add_argument("inputs", nargs="+", metavar="FILE", help="SIP MESSAGE or MIME entity")
     ps.add_argument("--keys", action="append", metavar="FILE", help="keyring (repeatable)")
-    ps.add_argument("--trk", metavar="HEX", type=O.transport_key_hex, help=argparse.SUPPRESS)
+    ps.add_argument("--trk", metavar="HEX", type=cliopts.transport_key_hex, help=argparse.SUPPRESS)
     ps.add_argument("--out", default="-", metavar="FILE",
                     help="where the decrypted MIME entity goes (default: stdout)")
     ps.add_argument("--format", choices=("text", "json"), default="text")
-    ps.add_argument("--replay-cache-size", type=O.positive_int, default=1024, metavar="N")
+    ps.add_argument("--replay-cache-size", type=cliopts.positive_int, default=1024, metavar="N")
     ps.set_defaults(func=cmd_psk_smime)
 
     from dissectors import cli_cms, cli_fuzz, cli_synth, cli_wireshark
@@ -663,7 +663,7 @@ def main(argv=None) -> int:
         _apply_common(args)
     except ValueError as e:
         parser.error(str(e))
-    return O.run(args.func, args)  # errors -> message and exit status, never a traceback
+    return cliopts.run(args.func, args)  # errors -> message and exit status, never a traceback
 
 
 if __name__ == "__main__":

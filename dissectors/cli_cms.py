@@ -14,8 +14,8 @@ import sys
 
 from codec import DecodeError, mime
 from codec import cms
-from codec.cms import build as B
-from codec.cms import oids as O
+from codec.cms import build as cms_build
+from codec.cms import oids
 from codec.cms.unprotect import subject_text
 from codec.cms import render
 from codec.keyring import Keyring, KeyringError
@@ -169,7 +169,7 @@ def register(subparsers) -> None:
     b.add_argument("--oaep", action="store_true", help="RSA-OAEP (SHA-256) key transport")
     b.add_argument("--signer", metavar="CERT", help="signer certificate")
     b.add_argument("--signer-key", metavar="KEY", help="signer private key")
-    b.add_argument("--digest", default="sha256", choices=sorted(O.DIGEST_BY_NAME))
+    b.add_argument("--digest", default="sha256", choices=sorted(oids.DIGEST_BY_NAME))
     b.add_argument("--pss", action="store_true", help="RSASSA-PSS signature")
     b.add_argument("--detached", action="store_true", help="detached signature (no eContent)")
     b.add_argument("--cipher", help="aes-128-cbc … aes-256-cbc (EnvelopedData), aes-128-gcm … "
@@ -345,15 +345,15 @@ def _recipients(args):
             kek = ring.kek(key_id)
             if kek is None:
                 raise _Usage(f"--kek-id {kid}: no [[kek]] with that id in --keys")
-            recipients.append(B.KekRecipient(key_id, kek.key))
+            recipients.append(cms_build.KekRecipient(key_id, kek.key))
     from cryptography.hazmat.primitives.asymmetric import ec
 
     for path in args.recip:
         cert = _one_cert(path)
         if isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
-            recipients.append(B.KeyAgreeRecipient(cert))
+            recipients.append(cms_build.KeyAgreeRecipient(cert))
         else:
-            recipients.append(B.KeyTransRecipient(cert, oaep=args.oaep))
+            recipients.append(cms_build.KeyTransRecipient(cert, oaep=args.oaep))
     if not recipients:
         raise _Usage("give at least one recipient: --recip CERT or --kek-id HEX (with --keys)")
     return recipients
@@ -378,23 +378,23 @@ def cmd_build(args) -> int:
             content = mime.canonical(content)
         if kind == "sign":
             cert, key = _signer(args)
-            der = B.sign(content, cert, key, digest=args.digest, detached=args.detached,
-                         pss=args.pss)
+            der = cms_build.sign(content, cert, key, digest=args.digest, detached=args.detached,
+                                 pss=args.pss)
         elif kind == "envelope":
-            der = B.envelope(content, _recipients(args), cipher=args.cipher or "aes-128-cbc")
+            der = cms_build.envelope(content, _recipients(args), cipher=args.cipher or "aes-128-cbc")
         elif kind == "auth-envelope":
-            der = B.auth_envelope(content, _recipients(args), cipher=args.cipher or "aes-128-gcm")
+            der = cms_build.auth_envelope(content, _recipients(args), cipher=args.cipher or "aes-128-gcm")
         elif kind == "compress":
-            der = B.compress(content)
+            der = cms_build.compress(content)
         elif kind == "encrypt-then-sign":
             cert, key = _signer(args)
-            der = B.encrypt_then_sign(content, _recipients(args), cert, key,
-                                      cipher=args.cipher or "aes-128-cbc", digest=args.digest)
+            der = cms_build.encrypt_then_sign(content, _recipients(args), cert, key,
+                                              cipher=args.cipher or "aes-128-cbc", digest=args.digest)
         else:
             cert, key = _signer(args)
-            der = B.sign_then_encrypt(content, _recipients(args), cert, key,
-                                      cipher=args.cipher or "aes-128-cbc", digest=args.digest,
-                                      inner=args.inner)
+            der = cms_build.sign_then_encrypt(content, _recipients(args), cert, key,
+                                              cipher=args.cipher or "aes-128-cbc", digest=args.digest,
+                                              inner=args.inner)
     except _Usage as e:
         print(f"mcsec: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from codec.crypto import eccsi, mcx
 from codec.keyring import Keyring, KmsKeys, Psk, UserKeys
 from codec.kms import Kms
-from codec.mikey import model as M
-from codec.mikey import sakke as MS
-from codec.mikey import ticket as TK
+from codec.mikey import model
+from codec.mikey import sakke as mikey_sakke
+from codec.mikey import ticket as mikey_ticket
 
 NTP_UNIX_OFFSET = 2208988800
-REGIONS = (MS.REGION_RFC, MS.REGION_SHORT)
+REGIONS = (mikey_sakke.REGION_RFC, mikey_sakke.REGION_SHORT)
 
 
 def ntp_now() -> int:
@@ -40,7 +40,7 @@ def ntp_now() -> int:
 # ----------------------------------------------------------------------------------------------
 # MIKEY-SAKKE identities
 @dataclass
-class Identity(MS.Party):
+class Identity(mikey_sakke.Party):
     """A :class:`~codec.mikey.sakke.Party` that also knows a time inside its key period."""
 
     ntp_seconds: int | None = None
@@ -49,7 +49,7 @@ class Identity(MS.Party):
 def _mid_period(kms: KmsKeys, period: int | None) -> int | None:
     if period is None:
         return None
-    length = kms.user_key_period or MS.DEFAULT_KEY_PERIOD
+    length = kms.user_key_period or mikey_sakke.DEFAULT_KEY_PERIOD
     return (kms.user_key_offset or 0) + period * length + length // 2
 
 
@@ -68,7 +68,7 @@ def identity(keyring: Keyring, uri: str, *, period: int | None = None,
         raise KeyError(f"no KMS for {uri}")
     ident = user.uid
     if ident is None and user.period is not None:
-        ident = mcx.uid(uri, kms.uri, kms.user_key_period or MS.DEFAULT_KEY_PERIOD,
+        ident = mcx.uid(uri, kms.uri, kms.user_key_period or mikey_sakke.DEFAULT_KEY_PERIOD,
                         kms.user_key_offset or 0, user.period)
     return Identity(uri, kms.uri, ident, kms.kpak, kms.z, user.ssk, user.pvt,
                     ntp_seconds=_mid_period(kms, user.period))
@@ -100,7 +100,7 @@ class Lab:
                        users=[self.user(u) for u in (uris or list(self.users))])
 
 
-def sakke_i_message(initiator: MS.Party, responder: MS.Party, *, key_type: str = "PCK",
+def sakke_i_message(initiator: mikey_sakke.Party, responder: mikey_sakke.Party, *, key_type: str = "PCK",
                     key: bytes | None = None, key_id: int | None = None,
                     ntp_seconds: int | None = None, **kw) -> bytes:
     """A signed, SAKKE-encapsulated I_MESSAGE (TS 33.180 §E) from ``initiator`` to ``responder``.
@@ -114,8 +114,8 @@ def sakke_i_message(initiator: MS.Party, responder: MS.Party, *, key_type: str =
         key_id = mcx.make_key_id(key_type, secrets.randbits(28))
     if ntp_seconds is None:
         ntp_seconds = getattr(initiator, "ntp_seconds", None) or ntp_now()
-    return MS.build_i_message(key_type, key, key_id, initiator, responder,
-                              ntp_time=ntp_seconds << 32, **kw)
+    return mikey_sakke.build_i_message(key_type, key, key_id, initiator, responder,
+                                       ntp_time=ntp_seconds << 32, **kw)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def sign_offsets(wire_or_packet) -> tuple[int, int]:
 
 
 def resign(wire_or_packet, ssk: bytes, pvt: bytes, kpak: bytes, identifier: bytes,
-           region: str = MS.REGION_RFC, *, j: int | None = None):
+           region: str = mikey_sakke.REGION_RFC, *, j: int | None = None):
     """Replace the SIGN payload's signature with a fresh ECCSI signature of the message.
 
     The signed region is everything before the Signature field (RFC 3830 §5.2, ``"rfc3830"``) or
@@ -162,13 +162,13 @@ def resign(wire_or_packet, ssk: bytes, pvt: bytes, kpak: bytes, identifier: byte
     wire = bytes(wire_or_packet)
     start, old_len = sign_offsets(wire_or_packet)
     sig_at = start + 2
-    signed = wire[:sig_at] if region == MS.REGION_RFC else wire[:start]
+    signed = wire[:sig_at] if region == mikey_sakke.REGION_RFC else wire[:start]
     signature = eccsi.sign(signed, identifier, ssk, pvt, kpak, j=j)
     out = wire[:sig_at] + signature + wire[sig_at + old_len:]
     return MIKEY(out) if as_packet else out
 
 
-def resign_as(wire_or_packet, signer: MS.Party, region: str = MS.REGION_RFC, *,
+def resign_as(wire_or_packet, signer: mikey_sakke.Party, region: str = mikey_sakke.REGION_RFC, *,
               j: int | None = None):
     """:func:`resign` with the keys of an :class:`Identity` / Party."""
     return resign(wire_or_packet, signer.ssk, signer.pvt, signer.kpak, signer.identifier, region,
@@ -211,23 +211,23 @@ def ticket_round(initiator: str = "sip:alice@example.org", responder: str = "sip
     rnd = lambda v: os.urandom(16) if v is None else v  # noqa: E731
     psk_i, psk_r, tpk, mpk, tgk = map(rnd, (psk_initiator, psk_responder, tpk, mpk, tgk))
     t_value = (ntp_now() << 32) if t_value is None else t_value
-    ticket = TK.build_ticket(tpk, mpk, [TK.key_data(TK.KEY_TGK, tgk, spi=spi)], t_value=t_value,
-                             tpk_identity="tpk@" + kms)
-    mpk_i = TK.derive_mpk(mpk, TK.MPKI_CONST, TK._ticket_rand(ticket), ticket.prf_func)
-    keys = [TK.key_data(TK.KEY_MPK, mpk_i), TK.key_data(TK.KEY_TGK, tgk, spi=spi)]
-    tp = M.TP(ticket_type=TK.MIKEY_BASE_TICKET, subtype=1, version=1, prf_func=1, flag_h=1)
-    req_init = TK.build_request_init(psk_i, csb_id=csb_id, initiator=initiator, kms=kms,
-                                     t_value=t_value, tp=tp)
-    req_resp = TK.build_response(req_init, psk_i, data_type=TK.REQUEST_RESP, kms=kms,
-                                 t_value=t_value, ticket=ticket, kemac_keys=keys)
-    cs = cs_entries or [M.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi)]
-    transfer = TK.build_transfer_init(ticket, mpk, csb_id=csb_id + 1, cs_entries=cs,
-                                      initiator=initiator, responder=responder, t_value=t_value)
-    res_init = TK.build_resolve_init(psk_r, ticket, csb_id=csb_id + 2, responder=responder,
-                                     kms=kms, t_value=t_value)
-    res_resp = TK.build_response(res_init, psk_r, data_type=TK.RESOLVE_RESP, kms=kms,
-                                 t_value=t_value, kemac_keys=keys)
-    transfer_resp = TK.build_transfer_resp(transfer, mpk_i, t_value=t_value + 1)
+    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=t_value,
+                                       tpk_identity="tpk@" + kms)
+    mpk_i = mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, mikey_ticket._ticket_rand(ticket), ticket.prf_func)
+    keys = [mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i), mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)]
+    tp = model.TP(ticket_type=mikey_ticket.MIKEY_BASE_TICKET, subtype=1, version=1, prf_func=1, flag_h=1)
+    req_init = mikey_ticket.build_request_init(psk_i, csb_id=csb_id, initiator=initiator, kms=kms,
+                                               t_value=t_value, tp=tp)
+    req_resp = mikey_ticket.build_response(req_init, psk_i, data_type=mikey_ticket.REQUEST_RESP, kms=kms,
+                                           t_value=t_value, ticket=ticket, kemac_keys=keys)
+    cs = cs_entries or [model.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi)]
+    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb_id + 1, cs_entries=cs,
+                                                initiator=initiator, responder=responder, t_value=t_value)
+    res_init = mikey_ticket.build_resolve_init(psk_r, ticket, csb_id=csb_id + 2, responder=responder,
+                                               kms=kms, t_value=t_value)
+    res_resp = mikey_ticket.build_response(res_init, psk_r, data_type=mikey_ticket.RESOLVE_RESP, kms=kms,
+                                           t_value=t_value, kemac_keys=keys)
+    transfer_resp = mikey_ticket.build_transfer_resp(transfer, mpk_i, t_value=t_value + 1)
     return TicketRound(kms, initiator, responder, psk_i, psk_r, tpk, mpk, mpk_i, tgk, {
         "request_init": req_init, "request_resp": req_resp, "transfer_init": transfer,
         "transfer_resp": transfer_resp, "resolve_init": res_init, "resolve_resp": res_resp})
@@ -238,9 +238,9 @@ def psk_i_message(psk: bytes, *, tek: bytes | None = None, csb_id: int = 1,
                   t_value: int | None = None, **kw) -> bytes:
     """An RFC 3830 PSK I_MESSAGE carrying one TEK (random by default)."""
     tek = os.urandom(16) if tek is None else tek
-    return TK.build_psk_i_message(psk, [TK.key_data(TK.KEY_TEK, tek)], csb_id=csb_id,
-                                  t_value=(ntp_now() << 32) if t_value is None else t_value,
-                                  initiator=initiator, responder=responder, **kw)
+    return mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TEK, tek)], csb_id=csb_id,
+                                            t_value=(ntp_now() << 32) if t_value is None else t_value,
+                                            initiator=initiator, responder=responder, **kw)
 
 
 __all__ = ["Identity", "Lab", "identity", "sakke_i_message", "resign", "resign_as",

@@ -33,10 +33,10 @@ import random
 from dataclasses import dataclass
 
 from codec.crypto.p256 import Q
-from codec.mikey import registry as R
+from codec.mikey import registry
 from codec.mikey.config import tls_prot_type
 from dissectors import craft
-from dissectors import scapy_mikey as SM
+from dissectors import scapy_mikey
 from dissectors.scapy_mikey import MIKEY
 
 CLASSES = ("length-lie", "next-payload-loop", "unknown-type", "count-overflow",
@@ -44,7 +44,7 @@ CLASSES = ("length-lie", "next-payload-loop", "unknown-type", "count-overflow",
            "sign-length", "truncation", "point-off-curve", "zero-signature", "duplicate-payload",
            "resign")
 SIGN_LENGTHS = (0, 32, 129, 4095)
-UNASSIGNED_TYPES = [t for t in range(1, 256) if t not in R.PAYLOAD_TYPES]
+UNASSIGNED_TYPES = [t for t in range(1, 256) if t not in registry.PAYLOAD_TYPES]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class NotApplicable(Exception):
 # ----------------------------------------------------------------------------------------------
 def _layers(wire: bytes):
     pkt = MIKEY(wire)
-    layers = SM.payloads(pkt)
+    layers = scapy_mikey.payloads(pkt)
     return pkt, layers
 
 
@@ -96,11 +96,11 @@ def _maximum(layer, fname) -> int:
 
 
 def _sign_layer(layers):
-    return next((x for x in layers if isinstance(x, SM.MIKEY_SIGN)), None)
+    return next((x for x in layers if isinstance(x, scapy_mikey.MIKEY_SIGN)), None)
 
 
 def _insert_before_sign(layers, new):
-    idx = next((i for i, x in enumerate(layers) if isinstance(x, SM.MIKEY_SIGN)), len(layers))
+    idx = next((i for i, x in enumerate(layers) if isinstance(x, scapy_mikey.MIKEY_SIGN)), len(layers))
     if idx > 0 and "next_payload" in layers[idx - 1].JSON_NAMES:
         layers[idx - 1].next_payload = None
     if "next_payload" in new.JSON_NAMES:
@@ -122,7 +122,7 @@ def m_length_lie(rng, wire):
     lie = rng.choice([x for x in {0, v + 1, max(v - 1, 0), top, rng.randint(0, top)}
                       if x != v and x <= top] or [top])
     layer.setfieldval(f, lie)
-    return f"{SM.json_name(layer, f)} of {layer.CODEC_NAME}: {v} -> {lie}", bytes(pkt)
+    return f"{scapy_mikey.json_name(layer, f)} of {layer.CODEC_NAME}: {v} -> {lie}", bytes(pkt)
 
 
 def m_next_payload_loop(rng, wire):
@@ -151,7 +151,7 @@ def m_count_overflow(rng, wire):
     hdr = layers[0]
     cands = [("hdr", None)]
     entries = hdr.cs_id_map if isinstance(hdr.cs_id_map, list) else []
-    cands += [("p", e) for e in entries if isinstance(e, SM.MIKEY_GenericIdEntry)]
+    cands += [("p", e) for e in entries if isinstance(e, scapy_mikey.MIKEY_GenericIdEntry)]
     what, entry = rng.choice(cands)
     if what == "hdr":
         n = len(entries) + rng.randint(1, 255 - len(entries)) if len(entries) < 255 else 255
@@ -183,8 +183,8 @@ def m_oversized(rng, wire):
     n = min(top, rng.choice([256, 1024, 4096, top]))
     layer.setfieldval(t, rng.randbytes(n))
     layer.setfieldval(length_field, None)
-    return (f"{SM.json_name(layer, t)} of {layer.CODEC_NAME}: {n} octets",
-            _rebuild(layers, SM.trailing(pkt)))
+    return (f"{scapy_mikey.json_name(layer, t)} of {layer.CODEC_NAME}: {n} octets",
+            _rebuild(layers, scapy_mikey.trailing(pkt)))
 
 
 def m_empty(rng, wire):
@@ -197,12 +197,12 @@ def m_empty(rng, wire):
     length_field = next(f for f, (tt, _k) in layer.SIZES.items() if tt == t)
     layer.setfieldval(t, b"")
     layer.setfieldval(length_field, None)
-    return (f"{SM.json_name(layer, t)} of {layer.CODEC_NAME} emptied",
-            _rebuild(layers, SM.trailing(pkt)))
+    return (f"{scapy_mikey.json_name(layer, t)} of {layer.CODEC_NAME} emptied",
+            _rebuild(layers, scapy_mikey.trailing(pkt)))
 
 
 def _invalid_prot(rng):
-    known = set(R.PROT_TYPES) | {tls_prot_type()}
+    known = set(registry.PROT_TYPES) | {tls_prot_type()}
     return rng.choice([x for x in range(256) if x not in known])
 
 
@@ -210,8 +210,8 @@ def m_invalid_prot_type(rng, wire):
     pkt, layers = _layers(wire)
     hdr = layers[0]
     entries = [e for e in (hdr.cs_id_map if isinstance(hdr.cs_id_map, list) else [])
-               if isinstance(e, SM.MIKEY_GenericIdEntry)]
-    sps = [x for x in layers if isinstance(x, SM.MIKEY_SP)]
+               if isinstance(e, scapy_mikey.MIKEY_GenericIdEntry)]
+    sps = [x for x in layers if isinstance(x, scapy_mikey.MIKEY_SP)]
     v = _invalid_prot(rng)
     if entries and (not sps or rng.random() < 0.5):
         rng.choice(entries).generic_id_prot_type = v
@@ -219,50 +219,50 @@ def m_invalid_prot_type(rng, wire):
     if sps:
         rng.choice(sps).sp_proto_type = v
         return f"SP prot type -> {v}", bytes(pkt)
-    sp = SM.MIKEY_SP(sp_proto_type=v, sp_params=[SM.MIKEY_SpParam(sp_param_type=1,
-                                                                  sp_patam_value=b"\x10")])
+    sp = scapy_mikey.MIKEY_SP(sp_proto_type=v, sp_params=[scapy_mikey.MIKEY_SpParam(sp_param_type=1,
+                                                                                    sp_patam_value=b"\x10")])
     return f"new SP with prot type {v}", _rebuild(_insert_before_sign(layers, sp),
-                                                   SM.trailing(pkt))
+                                                   scapy_mikey.trailing(pkt))
 
 
 def m_invalid_policy(rng, wire):
     pkt, layers = _layers(wire)
     kind = rng.choice(["unknown-type", "value-length", "lying-length"])
     if kind == "unknown-type":
-        param = SM.MIKEY_SpParam(sp_param_type=rng.randint(max(R.SRTP_POLICY_PARAMS) + 1, 255),
-                                 sp_patam_value=rng.randbytes(rng.randint(0, 8)))
+        param = scapy_mikey.MIKEY_SpParam(sp_param_type=rng.randint(max(registry.SRTP_POLICY_PARAMS) + 1, 255),
+                                          sp_patam_value=rng.randbytes(rng.randint(0, 8)))
     elif kind == "value-length":
-        param = SM.MIKEY_SpParam(sp_param_type=rng.choice(sorted(R.SRTP_POLICY_PARAMS)),
-                                 sp_patam_value=rng.randbytes(rng.choice([0, 2, 64, 255])))
+        param = scapy_mikey.MIKEY_SpParam(sp_param_type=rng.choice(sorted(registry.SRTP_POLICY_PARAMS)),
+                                          sp_patam_value=rng.randbytes(rng.choice([0, 2, 64, 255])))
     else:
-        param = SM.MIKEY_SpParam(sp_param_type=1, sp_param_len=rng.randint(2, 255),
-                                 sp_patam_value=b"\x10")
-    sps = [x for x in layers if isinstance(x, SM.MIKEY_SP)]
+        param = scapy_mikey.MIKEY_SpParam(sp_param_type=1, sp_param_len=rng.randint(2, 255),
+                                          sp_patam_value=b"\x10")
+    sps = [x for x in layers if isinstance(x, scapy_mikey.MIKEY_SP)]
     if sps:
         sp = rng.choice(sps)
         params = sp.sp_params if isinstance(sp.sp_params, list) else []
         sp.sp_params = params + [param]
         sp.sp_param_len = None
-        return f"SP policy param: {kind}", _rebuild(layers, SM.trailing(pkt))
-    sp = SM.MIKEY_SP(sp_proto_type=0, sp_params=[param])
+        return f"SP policy param: {kind}", _rebuild(layers, scapy_mikey.trailing(pkt))
+    sp = scapy_mikey.MIKEY_SP(sp_proto_type=0, sp_params=[param])
     return f"new SP, policy param: {kind}", _rebuild(_insert_before_sign(layers, sp),
-                                                      SM.trailing(pkt))
+                                                      scapy_mikey.trailing(pkt))
 
 
 def m_sign_length(rng, wire):
     pkt, layers = _layers(wire)
     sign = _sign_layer(layers)
     if sign is None:
-        sign = SM.MIKEY_SIGN(sign_type=2)
+        sign = scapy_mikey.MIKEY_SIGN(sign_type=2)
         layers = _insert_before_sign(layers, sign)
     n = rng.choice(SIGN_LENGTHS)
     if rng.random() < 0.5:
         sign.sign_data = (bytes(sign.sign_data) + rng.randbytes(n))[:n]
         sign.sign_len = None
-        return f"signature of {n} octets", _rebuild(layers, SM.trailing(pkt))
+        return f"signature of {n} octets", _rebuild(layers, scapy_mikey.trailing(pkt))
     sign.sign_len = n
     return (f"Signature len lies: {n} ({len(sign.sign_data)} octets)",
-            _rebuild(layers, SM.trailing(pkt)))
+            _rebuild(layers, scapy_mikey.trailing(pkt)))
 
 
 def m_truncation(rng, wire):
@@ -287,11 +287,11 @@ def _off_curve(point: bytes) -> bytes:
 def m_point_off_curve(rng, wire):
     pkt, layers = _layers(wire)
     cands = []
-    sakke = next((x for x in layers if isinstance(x, SM.MIKEY_SAKKE)), None)
+    sakke = next((x for x in layers if isinstance(x, scapy_mikey.MIKEY_SAKKE)), None)
     if sakke is not None and len(sakke.sakke_data) >= 257:
         cands.append("sakke")
     sign = _sign_layer(layers)
-    if sign is not None and len(sign.sign_data) == R.ECCSI_SIGNATURE_LEN:
+    if sign is not None and len(sign.sign_data) == registry.ECCSI_SIGNATURE_LEN:
         cands.append("pvt")
     if not cands:
         raise NotApplicable
@@ -328,7 +328,7 @@ def m_duplicate(rng, wire):
     elif i + 1 == len(layers):  # SIGN twice: the first one says nothing of what follows
         pass
     layers.insert(i + 1, dup)
-    return f"payload {i} ({layers[i].CODEC_NAME}) twice", _rebuild(layers, SM.trailing(pkt))
+    return f"payload {i} ({layers[i].CODEC_NAME}) twice", _rebuild(layers, scapy_mikey.trailing(pkt))
 
 
 def m_resign(rng, wire):
@@ -430,7 +430,7 @@ def sip_invite(data: bytes, index: int = 0, target: str = "sip:bob@mcptt.example
 MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP) - 8 (UDP)
 
 
-def pcap_frames(mutants, port: int = SM.MIKEY_PORT):
+def pcap_frames(mutants, port: int = scapy_mikey.MIKEY_PORT):
     """One Ethernet/IPv4/UDP frame per mutant; a mutant larger than one UDP datagram
     (``MAX_UDP_PAYLOAD``) cannot be one and is left out (the caller reports how many)."""
     from scapy.layers.inet import IP, UDP

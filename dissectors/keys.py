@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from codec import keyring as K
+from codec import keyring as codec_keyring
 
 PASSWORD_ENV = "MCSEC_KEYS_PASSWORD"  # password of encrypted PEM/DER private keys
 MAX_KEY_FILE = 16 * 1024 * 1024  # octets: a key file is small; refuse before reading more
@@ -27,33 +27,33 @@ def sniff(data: bytes) -> str:
 
 
 def load_keys(paths, transport_key: bytes | None = None,
-              password: bytes | None = None) -> K.Keyring:
+              password: bytes | None = None) -> codec_keyring.Keyring:
     """One keyring from every file in ``paths`` (repeatable --keys).
 
     Encrypted private keys use ``password``, else the environment variable
     ``MCSEC_KEYS_PASSWORD`` (never a command-line argument: it would show in process lists)."""
     if password is None and os.environ.get(PASSWORD_ENV):
         password = os.environ[PASSWORD_ENV].encode()
-    ring = K.Keyring()
+    ring = codec_keyring.Keyring()
     for p in paths:
         path = Path(p)
         try:
             with open(path, "rb") as f:
                 data = f.read(MAX_KEY_FILE + 1)
         except OSError as e:
-            raise K.KeyringError(f"{p}: cannot read: {e.strerror}") from None
+            raise codec_keyring.KeyringError(f"{p}: cannot read: {e.strerror}") from None
         if len(data) > MAX_KEY_FILE:
-            raise K.KeyringError(f"{p}: larger than {MAX_KEY_FILE} octets; not a key file")
+            raise codec_keyring.KeyringError(f"{p}: larger than {MAX_KEY_FILE} octets; not a key file")
         kind = sniff(data)
         if kind == "toml":
-            ring.merge(K.from_toml(data, str(p)))
+            ring.merge(codec_keyring.from_toml(data, str(p)))
         elif kind in ("pem", "der"):
-            ring.merge(K.from_pem_or_der(data, str(p), password=password))
+            ring.merge(codec_keyring.from_pem_or_der(data, str(p), password=password))
         else:
             try:
                 from codec import kms
             except ImportError:  # pragma: no cover - until KMS XML support lands
-                raise K.KeyringError(f"{p}: KMS XML documents are not supported yet") from None
+                raise codec_keyring.KeyringError(f"{p}: KMS XML documents are not supported yet") from None
             ring.merge(kms.keyring_from_xml(data, source=str(p), transport_key=transport_key,
                                             max_size=16 * 1024 * 1024))  # the user's own file
     return ring

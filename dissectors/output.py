@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from codec import capture as C
+from codec import capture as layouts
 from codec.sip import looks_like_sip
 from dissectors.session import Session, Unit
 
@@ -203,46 +203,46 @@ def frame_addresses(frame) -> dict:
     lt = frame.linktype
     s = io.BytesIO(frame.data)
     try:
-        if lt == C.LINKTYPE_ETHERNET:
-            et = C.ETHERNET.reader()(s).ethertype
-            while et in C.ETHERTYPE_VLAN:
-                et = C.VLAN_TAG.reader()(s).ethertype
+        if lt == layouts.LINKTYPE_ETHERNET:
+            et = layouts.ETHERNET.reader()(s).ethertype
+            while et in layouts.ETHERTYPE_VLAN:
+                et = layouts.VLAN_TAG.reader()(s).ethertype
             version = _IP_VERSION_OF_ETHERTYPE.get(et)
-        elif lt == C.LINKTYPE_LINUX_SLL:
-            version = _IP_VERSION_OF_ETHERTYPE.get(C.SLL.reader()(s).protocol)
-        elif lt == C.LINKTYPE_LINUX_SLL2:
-            version = _IP_VERSION_OF_ETHERTYPE.get(C.SLL2.reader()(s).protocol)
-        elif lt in (C.LINKTYPE_RAW, C.LINKTYPE_IPV4, C.LINKTYPE_IPV6) or lt in C.LINKTYPE_DLT_RAW:
-            version = C.IP_VERSION.reader()(s).version
+        elif lt == layouts.LINKTYPE_LINUX_SLL:
+            version = _IP_VERSION_OF_ETHERTYPE.get(layouts.SLL.reader()(s).protocol)
+        elif lt == layouts.LINKTYPE_LINUX_SLL2:
+            version = _IP_VERSION_OF_ETHERTYPE.get(layouts.SLL2.reader()(s).protocol)
+        elif lt in (layouts.LINKTYPE_RAW, layouts.LINKTYPE_IPV4, layouts.LINKTYPE_IPV6) or lt in layouts.LINKTYPE_DLT_RAW:
+            version = layouts.IP_VERSION.reader()(s).version
             s.seek(0)
-        elif lt in (C.LINKTYPE_NULL, C.LINKTYPE_LOOP):
-            family = (C.NULL_LE if lt == C.LINKTYPE_NULL else C.NULL_BE).reader()(s).family
-            version = C.NULL_FAMILIES.get(family)
+        elif lt in (layouts.LINKTYPE_NULL, layouts.LINKTYPE_LOOP):
+            family = (layouts.NULL_LE if lt == layouts.LINKTYPE_NULL else layouts.NULL_BE).reader()(s).family
+            version = layouts.NULL_FAMILIES.get(family)
         else:
             return {}
         if version == 4:
-            ip = C.IPV4.reader()(s)
+            ip = layouts.IPV4.reader()(s)
             proto = ip.protocol if not (ip.mf or ip.frag_offset) else None
         elif version == 6:
-            ip = C.IPV6.reader()(s)
+            ip = layouts.IPV6.reader()(s)
             proto = ip.next_header  # extension headers are not walked here
         else:
             return {}
-    except C.StreamError:
+    except layouts.StreamError:
         return {}
-    out = {"src": C.ip_text(ip.src), "dst": C.ip_text(ip.dst)}
+    out = {"src": layouts.ip_text(ip.src), "dst": layouts.ip_text(ip.dst)}
     if proto in _TRANSPORTS:
         name, layout = _TRANSPORTS[proto]
         try:
             l4 = layout.reader()(io.BytesIO(ip.payload))
-        except C.StreamError:
+        except layouts.StreamError:
             return out
         out.update(transport=name, sport=l4.sport, dport=l4.dport)
     return out
 
 
-_IP_VERSION_OF_ETHERTYPE = {C.ETHERTYPE_IPV4: 4, C.ETHERTYPE_IPV6: 6}
-_TRANSPORTS = {6: ("tcp", C.TCP), 17: ("udp", C.UDP)}
+_IP_VERSION_OF_ETHERTYPE = {layouts.ETHERTYPE_IPV4: 4, layouts.ETHERTYPE_IPV6: 6}
+_TRANSPORTS = {6: ("tcp", layouts.TCP), 17: ("udp", layouts.UDP)}
 
 
 # -- grouping ---------------------------------------------------------------------------------------

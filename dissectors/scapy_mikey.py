@@ -66,9 +66,9 @@ from scapy.layers.inet import TCP, UDP
 from scapy.packet import NoPayload, Packet, Raw, bind_layers
 from scapy.volatile import RandBin, RandNum
 
-from codec.mikey import model as M
-from codec.mikey import registry as R
-from codec.mikey import schemas as S
+from codec.mikey import model
+from codec.mikey import registry
+from codec.mikey import schemas
 from codec.mikey.fields import BitFields, Meta, Reject, VarBytes
 
 MIKEY_PORT = 2269  # IANA "mikey" (RFC 3830 §10)
@@ -398,7 +398,7 @@ def _value_field(sname, meta: Meta, sub, default, max_length=None):
             return StrFixedLenField(sname, bytes(sub.length), length=sub.length)
         length = sub.length
         if meta.extra.get("packed"):
-            entry = _layer_for(getattr(S, meta.extra["packed"]))
+            entry = _layer_for(getattr(schemas, meta.extra["packed"]))
             return PacketListField(sname, [], entry,
                                    length_from=lambda pkt, e=length: _as_int(_evaluate(e, pkt)))
         # fuzz() draws at most what the length field can say
@@ -473,7 +473,7 @@ def _make_layer(class_name, codec_name, schema, json, label, mikey_type=None, ba
     fields_desc, json_names, metas, codec_names, groups = [], {}, {}, {}, {}
     refs = _size_references(schema)
     computed = []  # (scapy field, codec name, Meta)
-    model_cls = getattr(M, codec_name)
+    model_cls = getattr(model, codec_name)
     model_defaults = model_cls().__dict__  # the codec's defaults (HDR version 1, ...)
 
     def add(codec, meta, fld):
@@ -529,7 +529,7 @@ def _make_layer(class_name, codec_name, schema, json, label, mikey_type=None, ba
     cls = type(class_name, (base,), ns)
     for fld, codec, meta in computed:  # lengths, counts and next payload: None = compute
         inner = fld.fld if isinstance(fld, ConditionalField) else fld
-        if meta.computed is S.NEXT_PAYLOAD:
+        if meta.computed is schemas.NEXT_PAYLOAD:
             inner.compute = _next_payload_type
         elif codec in refs:
             target, kind = refs[codec]
@@ -543,7 +543,7 @@ def _make_layer(class_name, codec_name, schema, json, label, mikey_type=None, ba
 # Structures that are not payloads (CS ID map entries, SP parameters, the ticket header): their
 # schemas and JSON subtree names come from the codec's model classes.
 _ENTRY_SCHEMAS = {cls.NAME: (cls.SCHEMA, cls.JSON)
-                  for cls in (M.SrtpIdEntry, M.GenericIdEntry, M.Ipsec4IdEntry, M.SpParam, M.THDR)}
+                  for cls in (model.SrtpIdEntry, model.GenericIdEntry, model.Ipsec4IdEntry, model.SpParam, model.THDR)}
 
 
 def _layer_for(schema):
@@ -561,14 +561,14 @@ LAYERS: dict[str, type] = {}
 for _name in _ENTRY_SCHEMAS:
     LAYERS[_name] = _layer_for(_ENTRY_SCHEMAS[_name][0])
 
-MIKEY = _make_layer("MIKEY", "HDR", S.HDR, "mikey.hdr", "MIKEY Common Header (HDR)")
+MIKEY = _make_layer("MIKEY", "HDR", schemas.HDR, "mikey.hdr", "MIKEY Common Header (HDR)")
 MIKEY_HDR = MIKEY
 LAYERS["HDR"] = MIKEY
 
 PAYLOAD_LAYERS: dict[int, type] = {}
-for _type, (_name, _schema, _json) in S.PAYLOAD_SCHEMAS.items():
+for _type, (_name, _schema, _json) in schemas.PAYLOAD_SCHEMAS.items():
     _cls = _make_layer(f"MIKEY_{_name}", _name, _schema, _json,
-                       f"MIKEY {R.PAYLOAD_TYPES.get(_type, _name)}", mikey_type=_type)
+                       f"MIKEY {registry.PAYLOAD_TYPES.get(_type, _name)}", mikey_type=_type)
     PAYLOAD_LAYERS[_type] = LAYERS[_name] = _cls
     globals()[_cls.__name__] = _cls
 

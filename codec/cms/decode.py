@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from pyasn1.type import univ
 from pyasn1_modules import rfc3274, rfc5083, rfc5652
 
-from codec.cms import oids as O
+from codec.cms import oids
 from codec.cms.der import Span, decode_spec, primitive_value
 from codec.errors import DecodeError, Finding
 
@@ -25,14 +25,14 @@ class NestingError(DecodeError):
     """More CMS layers inside one another than the bound allows."""
 
 SPECS = {
-    O.DATA: univ.OctetString,
-    O.SIGNED_DATA: rfc5652.SignedData,
-    O.ENVELOPED_DATA: rfc5652.EnvelopedData,
-    O.DIGESTED_DATA: rfc5652.DigestedData,
-    O.ENCRYPTED_DATA: rfc5652.EncryptedData,
-    O.AUTH_DATA: rfc5652.AuthenticatedData,
-    O.COMPRESSED_DATA: rfc3274.CompressedData,
-    O.AUTH_ENVELOPED_DATA: rfc5083.AuthEnvelopedData,
+    oids.DATA: univ.OctetString,
+    oids.SIGNED_DATA: rfc5652.SignedData,
+    oids.ENVELOPED_DATA: rfc5652.EnvelopedData,
+    oids.DIGESTED_DATA: rfc5652.DigestedData,
+    oids.ENCRYPTED_DATA: rfc5652.EncryptedData,
+    oids.AUTH_DATA: rfc5652.AuthenticatedData,
+    oids.COMPRESSED_DATA: rfc3274.CompressedData,
+    oids.AUTH_ENVELOPED_DATA: rfc5083.AuthEnvelopedData,
 }
 
 
@@ -129,7 +129,7 @@ def decode_content(content_type: str, data: bytes, start: int | None = None,
     wrapped = path.endswith("ContentInfo.content") if in_content_info is None else in_content_info
     if depth > max_depth:
         raise NestingError(path or "content", start, f"CMS nesting deeper than {max_depth} layers")
-    kind = O.CONTENT_KINDS.get(content_type)
+    kind = oids.CONTENT_KINDS.get(content_type)
     if kind is None:
         raise DecodeError(path or "content", start,
                           f"unsupported content type {content_type}")
@@ -142,7 +142,7 @@ def decode_content(content_type: str, data: bytes, start: int | None = None,
     _check_versions(layer)
     if kind in ("SignedData", "DigestedData", "AuthenticatedData"):
         ect = layer.econtent_type
-        if ect != O.DATA and ect in SPECS and layer.has("encapContentInfo.eContent"):
+        if ect != oids.DATA and ect in SPECS and layer.has("encapContentInfo.eContent"):
             sp = layer.span("encapContentInfo.eContent")
             off, octets = primitive_value(data, sp)
             contiguous = data[off:off + len(octets)] == octets
@@ -161,7 +161,7 @@ def decode_content(content_type: str, data: bytes, start: int | None = None,
                 raise
             except DecodeError as e:  # the signed octets are not what eContentType says
                 findings.append(Finding(e.path, e.offset, f"eContent does not decode as "
-                                                          f"{O.CONTENT_KINDS[ect]}: {e.reason}"))
+                                                          f"{oids.CONTENT_KINDS[ect]}: {e.reason}"))
     return layer
 
 

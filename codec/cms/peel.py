@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codec import mime
-from codec.cms import oids as O
+from codec.cms import oids
 from codec.cms.unprotect import (DEFAULT_MAX_SIZE, CmsError, DecryptResult, Verdict,
                               VerifyResult, decompress, decrypt, verify)
 from codec.cms.decode import MAX_NESTING, Layer, decode, decode_content
@@ -107,7 +107,7 @@ def open_layers(data: bytes | Layer, keyring=None, *, content: bytes | None = No
             elif layer.kind == "CompressedData":
                 payload, ptype = decompress(layer, max_size), layer.econtent_type
             elif layer.kind == "Data":
-                payload, ptype = layer.value, O.DATA
+                payload, ptype = layer.value, oids.DATA
             else:
                 raise CmsError(f"{layer.kind} layers cannot be opened by mcsec")
         except Verdict as v:
@@ -125,13 +125,13 @@ def open_layers(data: bytes | Layer, keyring=None, *, content: bytes | None = No
             continue
         via = {"SignedData": "eContent", "CompressedData": "inflated"}.get(layer.kind,
                                                                            "decrypted")
-        if ptype != O.DATA:
+        if ptype != oids.DATA:
             try:
                 layer = decode_content(ptype, payload, path=f"{layer.path}<{via}>",
                                        depth=len(results) + 1, max_depth=max_depth + 1,
                                        in_content_info=False)
             except DecodeError as e:
-                bad = LayerResult(len(results), O.CONTENT_KINDS.get(ptype, ptype), e.path,
+                bad = LayerResult(len(results), oids.CONTENT_KINDS.get(ptype, ptype), e.path,
                                   via=via)
                 bad.fail(f"does not decode: {e.reason}", e.path, e.offset)
                 results.append(bad)

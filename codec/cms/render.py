@@ -19,14 +19,14 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import char, univ, useful
 from pyasn1_modules import rfc5084, rfc5280, rfc5652
 
-from codec.cms import oids as O
+from codec.cms import oids
 from codec.cms.unprotect import name_text
 from codec.cms.decode import Layer
 
 HIDDEN = "<hidden>"
 # component names whose Wireshark field differs from the ASN.1 name
 RENAME = {"aes-nonce": "cms.aes_nonce", "aes-ICVlen": "cms.aes_ICVlen"}
-CONTENT_ELEMENT = {k: f"cms.{v}_element" for k, v in O.CONTENT_KINDS.items()}
+CONTENT_ELEMENT = {k: f"cms.{v}_element" for k, v in oids.CONTENT_KINDS.items()}
 
 
 def _hex(b) -> str:
@@ -61,7 +61,7 @@ def _decode_quiet(octets: bytes, spec):
 
 def _oid(out: dict, key: str, oid) -> None:
     out[key] = str(oid)
-    name = O.name(oid)
+    name = oids.name(oid)
     if name:
         out[f"{key}_name"] = name
 
@@ -74,21 +74,21 @@ def _alg_json(alg) -> dict:
         return out
     params = bytes(alg["parameters"])
     out["x509af.parameters"] = params.hex()
-    if oid in O.AES_CBC:
+    if oid in oids.AES_CBC:
         iv = _decode_quiet(params, univ.OctetString())
         if iv is not None:
             out["nist-csor.AES_IV"] = _hex(iv)
-    elif oid in O.AES_GCM or oid in O.AES_CCM:
-        p = _decode_quiet(params, rfc5084.GCMParameters() if oid in O.AES_GCM
+    elif oid in oids.AES_GCM or oid in oids.AES_CCM:
+        p = _decode_quiet(params, rfc5084.GCMParameters() if oid in oids.AES_GCM
                           else rfc5084.CCMParameters())
         if p is not None:
             out["cms.aes_nonce"] = _hex(p["aes-nonce"])
             out["cms.aes_ICVlen"] = int(p["aes-ICVlen"])
-    elif oid in O.ECDH_STD or oid in O.ECDH_COFACTOR:
+    elif oid in oids.ECDH_STD or oid in oids.ECDH_COFACTOR:
         wrap = _decode_quiet(params, rfc5280.AlgorithmIdentifier())
         if wrap is not None:
             out["cms.KeyWrapAlgorithm_element"] = _alg_json(wrap)
-    elif oid == O.EC_PUBLIC_KEY:
+    elif oid == oids.EC_PUBLIC_KEY:
         curve = _decode_quiet(params, univ.ObjectIdentifier())
         if curve is not None:
             _oid(out, "pkcs1.namedCurve", curve)
@@ -103,21 +103,21 @@ def _time(value) -> str:
 
 
 def _attr_value(attr_type: str, raw: bytes) -> dict:
-    if attr_type == O.CONTENT_TYPE_ATTR:
+    if attr_type == oids.CONTENT_TYPE_ATTR:
         v = _decode_quiet(raw, univ.ObjectIdentifier())
         if v is not None:
             out: dict = {}
             _oid(out, "cms.ContentType", v)
             return out
-    elif attr_type == O.MESSAGE_DIGEST_ATTR:
+    elif attr_type == oids.MESSAGE_DIGEST_ATTR:
         v = _decode_quiet(raw, univ.OctetString())
         if v is not None:
             return {"cms.MessageDigest": _hex(v)}
-    elif attr_type == O.SIGNING_TIME_ATTR:
+    elif attr_type == oids.SIGNING_TIME_ATTR:
         v = _decode_quiet(raw, rfc5652.Time())
         if v is not None:
             return {"cms.SigningTime": _time(v.getComponent())}
-    elif attr_type == O.SMIME_CAPABILITIES_ATTR:
+    elif attr_type == oids.SMIME_CAPABILITIES_ATTR:
         from pyasn1_modules import rfc5751
         v = _decode_quiet(raw, rfc5751.SMIMECapabilities())
         if v is not None:
@@ -218,8 +218,8 @@ def _add_oid_names(obj):
         for key in list(obj):
             v = obj[key]
             if key in ("cms.contentType", "cms.eContentType", "cms.attrType") and \
-                    isinstance(v, str) and f"{key}_name" not in obj and O.name(v):
-                obj[f"{key}_name"] = O.name(v)
+                    isinstance(v, str) and f"{key}_name" not in obj and oids.name(v):
+                obj[f"{key}_name"] = oids.name(v)
             else:
                 _add_oid_names(v)
 
@@ -243,8 +243,8 @@ def layer_json(layer: Layer, nested: bool = True) -> dict:
     if not layer.in_content_info:
         return element
     ci = {"cms.contentType": layer.content_type}
-    if O.name(layer.content_type):
-        ci["cms.contentType_name"] = O.name(layer.content_type)
+    if oids.name(layer.content_type):
+        ci["cms.contentType_name"] = oids.name(layer.content_type)
     ci.update(element)
     return {"cms.ContentInfo_element": ci}
 
@@ -294,8 +294,8 @@ def result_json(result, show_secrets: bool = False) -> dict:
             item["cms.layer.smime_type"] = r.smime_type
         if r.content_type:
             item["cms.layer.content_type"] = r.content_type
-            if O.name(r.content_type):
-                item["cms.layer.content_type_name"] = O.name(r.content_type)
+            if oids.name(r.content_type):
+                item["cms.layer.content_type_name"] = oids.name(r.content_type)
         if r.content_length is not None:
             item["cms.layer.content_length"] = r.content_length
         if r.verify is not None:

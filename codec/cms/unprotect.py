@@ -27,13 +27,13 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_modules import rfc4055, rfc5084, rfc5280, rfc5753
 
-from codec.cms import oids as O
+from codec.cms import oids
 from codec.errors import McsecError
 from codec.cms.decode import Layer
 
 DEFAULT_MAX_SIZE = 16 * 1024 * 1024  # decompressed / decrypted output bound (octets)
-HASHES = {O.SHA1: hashes.SHA1, O.SHA224: hashes.SHA224, O.SHA256: hashes.SHA256,
-          O.SHA384: hashes.SHA384, O.SHA512: hashes.SHA512}
+HASHES = {oids.SHA1: hashes.SHA1, oids.SHA224: hashes.SHA224, oids.SHA256: hashes.SHA256,
+          oids.SHA384: hashes.SHA384, oids.SHA512: hashes.SHA512}
 
 
 class CmsError(McsecError, ValueError):
@@ -123,7 +123,7 @@ def _params(alg) -> bytes | None:
 def _hash(oid: str, what: str):
     cls = HASHES.get(str(oid))
     if cls is None:
-        raise CmsError(f"{what}: unsupported digest algorithm {oid} ({O.name(oid) or 'unknown'})")
+        raise CmsError(f"{what}: unsupported digest algorithm {oid} ({oids.name(oid) or 'unknown'})")
     return cls()
 
 
@@ -210,7 +210,7 @@ def name_text(name) -> str:
                     text = str(v)
                 except (PyAsn1Error, ValueError, TypeError):
                     text = "#" + raw.hex()
-                items.append(f"{O.DN_SHORT.get(oid, oid)}={text}")
+                items.append(f"{oids.DN_SHORT.get(oid, oid)}={text}")
             parts.append("+".join(items))
     except (PyAsn1Error, KeyError, TypeError):
         return "?"
@@ -232,15 +232,15 @@ def _key_pairs(keyring) -> list:
 def decrypt_content(alg_oid: str, params: bytes | None, cek: bytes, ciphertext: bytes,
                     tag: bytes | None = None, aad: bytes = b"") -> bytes:
     alg_oid = str(alg_oid)
-    if alg_oid in O.AES_CBC:
+    if alg_oid in oids.AES_CBC:
         if tag is not None:
-            raise Verdict(f"{O.name(alg_oid)} is not an authenticated cipher (RFC 5083 §2.1)")
-        if len(cek) != O.AES_CBC[alg_oid]:
-            raise Verdict(f"content-encryption key is {len(cek)} octets, {O.name(alg_oid)} "
-                          f"needs {O.AES_CBC[alg_oid]}")
+            raise Verdict(f"{oids.name(alg_oid)} is not an authenticated cipher (RFC 5083 §2.1)")
+        if len(cek) != oids.AES_CBC[alg_oid]:
+            raise Verdict(f"content-encryption key is {len(cek)} octets, {oids.name(alg_oid)} "
+                          f"needs {oids.AES_CBC[alg_oid]}")
         if params is None:
-            raise Verdict(f"{O.name(alg_oid)}: IV parameter missing (RFC 3565 §4.1)")
-        iv = bytes(_decode_param(univ.OctetString(), params, O.name(alg_oid)))
+            raise Verdict(f"{oids.name(alg_oid)}: IV parameter missing (RFC 3565 §4.1)")
+        iv = bytes(_decode_param(univ.OctetString(), params, oids.name(alg_oid)))
         if len(iv) != 16:
             raise Verdict(f"IV is {len(iv)} octets, AES-CBC needs 16")
         if not ciphertext or len(ciphertext) % 16:
@@ -253,25 +253,25 @@ def decrypt_content(alg_oid: str, params: bytes | None, cek: bytes, ciphertext: 
         except ValueError:
             raise Verdict("bad padding after AES-CBC decryption (wrong key or tampered "
                           "ciphertext)") from None
-    if alg_oid in O.AES_GCM or alg_oid in O.AES_CCM:
-        size = (O.AES_GCM | O.AES_CCM)[alg_oid]
+    if alg_oid in oids.AES_GCM or alg_oid in oids.AES_CCM:
+        size = (oids.AES_GCM | oids.AES_CCM)[alg_oid]
         if tag is None:
-            raise Verdict(f"{O.name(alg_oid)} in EnvelopedData: no place for the tag "
+            raise Verdict(f"{oids.name(alg_oid)} in EnvelopedData: no place for the tag "
                           "(use AuthEnvelopedData, RFC 5083)")
         if len(cek) != size:
-            raise Verdict(f"content-encryption key is {len(cek)} octets, {O.name(alg_oid)} "
+            raise Verdict(f"content-encryption key is {len(cek)} octets, {oids.name(alg_oid)} "
                           f"needs {size}")
         if params is None:
-            raise Verdict(f"{O.name(alg_oid)}: parameters missing (RFC 5084 §3.2)")
-        spec = rfc5084.GCMParameters() if alg_oid in O.AES_GCM else rfc5084.CCMParameters()
-        p = _decode_param(spec, params, O.name(alg_oid))
+            raise Verdict(f"{oids.name(alg_oid)}: parameters missing (RFC 5084 §3.2)")
+        spec = rfc5084.GCMParameters() if alg_oid in oids.AES_GCM else rfc5084.CCMParameters()
+        p = _decode_param(spec, params, oids.name(alg_oid))
         nonce, icv_len = bytes(p["aes-nonce"]), int(p["aes-ICVlen"])
-        if icv_len not in (range(12, 17) if alg_oid in O.AES_GCM else (4, 6, 8, 10, 12, 14, 16)):
+        if icv_len not in (range(12, 17) if alg_oid in oids.AES_GCM else (4, 6, 8, 10, 12, 14, 16)):
             raise Verdict(f"aes-ICVlen {icv_len} not allowed (RFC 5084 §3.1/§3.2)")
         if len(tag) != icv_len:
             raise Verdict(f"mac is {len(tag)} octets, aes-ICVlen says {icv_len}")
         try:
-            if alg_oid in O.AES_GCM:
+            if alg_oid in oids.AES_GCM:
                 if len(nonce) < 8:
                     raise Verdict(f"GCM nonce of {len(nonce)} octets is too short")
                 dec = Cipher(algorithms.AES(cek), modes.GCM(nonce, tag, min_tag_length=len(tag))
@@ -286,21 +286,21 @@ def decrypt_content(alg_oid: str, params: bytes | None, cek: bytes, ciphertext: 
             raise Verdict("authentication tag mismatch (wrong key, or tampered ciphertext, "
                           "tag or authenticated attributes)") from None
     raise CmsError(f"unsupported content-encryption algorithm {alg_oid} "
-                   f"({O.name(alg_oid) or 'unknown'})")
+                   f"({oids.name(alg_oid) or 'unknown'})")
 
 
 # -- recipients (RFC 5652 §6.2) ----------------------------------------------------------------
 def _unwrap(alg_oid: str, kek: bytes, wrapped: bytes, where: str) -> bytes:
     alg_oid = str(alg_oid)
-    table = O.AES_WRAP if alg_oid in O.AES_WRAP else O.AES_WRAP_PAD if alg_oid in \
-        O.AES_WRAP_PAD else None
+    table = oids.AES_WRAP if alg_oid in oids.AES_WRAP else oids.AES_WRAP_PAD if alg_oid in \
+        oids.AES_WRAP_PAD else None
     if table is None:
         raise CmsError(f"{where}: unsupported key-encryption algorithm {alg_oid} "
-                       f"({O.name(alg_oid) or 'unknown'})")
+                       f"({oids.name(alg_oid) or 'unknown'})")
     if len(kek) != table[alg_oid]:
-        raise Verdict(f"KEK is {len(kek)} octets, {O.name(alg_oid)} needs {table[alg_oid]}")
+        raise Verdict(f"KEK is {len(kek)} octets, {oids.name(alg_oid)} needs {table[alg_oid]}")
     try:
-        if table is O.AES_WRAP:
+        if table is oids.AES_WRAP:
             return aes_key_unwrap(kek, wrapped)  # RFC 3394 §2.2.3 integrity check
         return aes_key_unwrap_with_padding(kek, wrapped)  # RFC 5649 §3
     except (InvalidUnwrap, ValueError):
@@ -328,9 +328,9 @@ def _kekri(layer, i, ri, keyring, missing):
 
 def _rsa_padding(alg, where: str):
     oid = str(alg["algorithm"])
-    if oid == O.RSA_ENCRYPTION:
+    if oid == oids.RSA_ENCRYPTION:
         return padding.PKCS1v15(), "RSA PKCS#1 v1.5"
-    if oid == O.RSAES_OAEP:
+    if oid == oids.RSAES_OAEP:
         params = _params(alg)
         h, mgf_h, label = hashes.SHA1(), hashes.SHA1(), None  # RFC 4055 §4.1 defaults
         if params is not None:
@@ -339,7 +339,7 @@ def _rsa_padding(alg, where: str):
                 h = _hash(p["hashFunc"]["algorithm"], where)
             if p["maskGenFunc"].isValue:
                 mgf = p["maskGenFunc"]
-                if str(mgf["algorithm"]) != O.MGF1:
+                if str(mgf["algorithm"]) != oids.MGF1:
                     raise CmsError(f"{where}: unsupported mask generation function "
                                    f"{mgf['algorithm']}")
                 inner = _decode_param(rfc5280.AlgorithmIdentifier(), bytes(mgf["parameters"]),
@@ -353,7 +353,7 @@ def _rsa_padding(alg, where: str):
         return (padding.OAEP(mgf=padding.MGF1(mgf_h), algorithm=h, label=label),
                 f"RSAES-OAEP {h.name}")
     raise CmsError(f"{where}: unsupported key transport algorithm {oid} "
-                   f"({O.name(oid) or 'unknown'})")
+                   f"({oids.name(oid) or 'unknown'})")
 
 
 def _ktri(layer, i, ri, keyring, missing, findings):
@@ -395,7 +395,7 @@ def _originator_public(layer, suffix, kari, curve):
     name = orig.getName()
     if name == "originatorKey":
         ok = orig["originatorKey"]
-        if str(ok["algorithm"]["algorithm"]) != O.EC_PUBLIC_KEY:
+        if str(ok["algorithm"]["algorithm"]) != oids.EC_PUBLIC_KEY:
             raise CmsError(f"{layer.path}.{suffix}.originator: unsupported originator key "
                            f"algorithm {ok['algorithm']['algorithm']}")
         try:
@@ -425,10 +425,10 @@ def _kari(layer, i, ri, keyring, missing):
     where = f"{layer.path}.{suffix}"
     kea = ri["keyEncryptionAlgorithm"]
     scheme = str(kea["algorithm"])
-    hash_oid = O.ECDH_STD.get(scheme) or O.ECDH_COFACTOR.get(scheme)
+    hash_oid = oids.ECDH_STD.get(scheme) or oids.ECDH_COFACTOR.get(scheme)
     if hash_oid is None:
         raise CmsError(f"{where}: unsupported key agreement algorithm {scheme} "
-                       f"({O.name(scheme) or 'unknown'})")
+                       f"({oids.name(scheme) or 'unknown'})")
     params = _params(kea)
     if params is None:
         raise Verdict("key agreement algorithm without KeyWrapAlgorithm parameter (RFC 5753 "
@@ -436,10 +436,10 @@ def _kari(layer, i, ri, keyring, missing):
                       layer.offset_of(f"{suffix}.keyEncryptionAlgorithm"))
     wrap = _decode_param(rfc5280.AlgorithmIdentifier(), params, "KeyWrapAlgorithm")
     wrap_oid = str(wrap["algorithm"])
-    kek_len = O.AES_WRAP.get(wrap_oid) or O.AES_WRAP_PAD.get(wrap_oid)
+    kek_len = oids.AES_WRAP.get(wrap_oid) or oids.AES_WRAP_PAD.get(wrap_oid)
     if kek_len is None:
         raise CmsError(f"{where}: unsupported key wrap algorithm {wrap_oid} "
-                       f"({O.name(wrap_oid) or 'unknown'})")
+                       f"({oids.name(wrap_oid) or 'unknown'})")
     ukm = bytes(ri["ukm"]) if ri["ukm"].isValue else None
     for j, rek in enumerate(ri["recipientEncryptedKeys"]):
         rid = rek["rid"]
@@ -465,7 +465,7 @@ def _kari(layer, i, ri, keyring, missing):
                     v.offset = layer.offset_of(f"{rsuffix}.encryptedKey")
                     raise
                 return cek, (f"EC key of {subject_text(cert)} "
-                             f"({O.name(scheme)}, {O.name(wrap_oid)})")
+                             f"({oids.name(scheme)}, {oids.name(wrap_oid)})")
         desc = (_describe_ias(rid["issuerAndSerialNumber"]) if rid.getName() ==
                 "issuerAndSerialNumber" else "subjectKeyIdentifier " +
                 bytes(rid["rKeyId"]["subjectKeyIdentifier"]).hex())
@@ -516,7 +516,7 @@ def decrypt(layer: Layer, keyring) -> DecryptResult:
     alg = eci["contentEncryptionAlgorithm"]
     alg_oid = str(alg["algorithm"])
     result = DecryptResult(False, None, None, str(eci["contentType"]),
-                           O.name(alg_oid) or alg_oid)
+                           oids.name(alg_oid) or alg_oid)
     if not layer.has(f"{eci_name}.encryptedContent"):
         raise CmsError(f"{layer.path}.{eci_name}: encryptedContent is absent (detached "
                        "ciphertext is not supported)")
@@ -541,7 +541,7 @@ def decrypt(layer: Layer, keyring) -> DecryptResult:
             raise
         result.checks.append(Check("tag" if tag is not None else "padding", True,
                                    result.algorithm))
-        if layer.kind == "AuthEnvelopedData" and result.content_type != O.DATA:
+        if layer.kind == "AuthEnvelopedData" and result.content_type != oids.DATA:
             _check_auth_content_type(layer, result.content_type)
     except Verdict as v:
         result.error, result.error_path, result.error_offset = v.reason, v.path, v.offset
@@ -555,7 +555,7 @@ def _check_auth_content_type(layer: Layer, content_type: str):
     # RFC 5083 §2.1: a content-type authAttr is required when the content is not id-data
     attrs = layer.value["authAttrs"] if layer.has("authAttrs") else []
     for a in attrs:
-        if str(a["attrType"]) == O.CONTENT_TYPE_ATTR:
+        if str(a["attrType"]) == oids.CONTENT_TYPE_ATTR:
             value = _decode_param(univ.ObjectIdentifier(), bytes(a["attrValues"][0]),
                                   "content-type attribute")
             if str(value) != content_type:
@@ -587,19 +587,19 @@ def _trusted(cert, keyring) -> bool:
 def _signature_check(public_key, sig_alg, digest_oid: str, signature: bytes, signed: bytes,
                      where: str) -> str:
     oid = str(sig_alg["algorithm"])
-    if oid in O.ECDSA_WITH or oid == O.EC_PUBLIC_KEY:
+    if oid in oids.ECDSA_WITH or oid == oids.EC_PUBLIC_KEY:
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
-            raise Verdict(f"signature algorithm {O.name(oid)} but the certificate key is not EC")
-        h = _hash(O.ECDSA_WITH.get(oid, digest_oid), where)
+            raise Verdict(f"signature algorithm {oids.name(oid)} but the certificate key is not EC")
+        h = _hash(oids.ECDSA_WITH.get(oid, digest_oid), where)
         public_key.verify(signature, signed, ec.ECDSA(h))
         return f"ECDSA {h.name}"
-    if oid in O.RSA_WITH or oid == O.RSA_ENCRYPTION:
+    if oid in oids.RSA_WITH or oid == oids.RSA_ENCRYPTION:
         if not isinstance(public_key, rsa.RSAPublicKey):
-            raise Verdict(f"signature algorithm {O.name(oid)} but the certificate key is not RSA")
-        h = _hash(O.RSA_WITH.get(oid, digest_oid), where)
+            raise Verdict(f"signature algorithm {oids.name(oid)} but the certificate key is not RSA")
+        h = _hash(oids.RSA_WITH.get(oid, digest_oid), where)
         public_key.verify(signature, signed, padding.PKCS1v15(), h)
         return f"RSA PKCS#1 v1.5 {h.name}"
-    if oid == O.RSASSA_PSS:
+    if oid == oids.RSASSA_PSS:
         if not isinstance(public_key, rsa.RSAPublicKey):
             raise Verdict("RSASSA-PSS signature but the certificate key is not RSA")
         params = _params(sig_alg)
@@ -620,7 +620,7 @@ def _signature_check(public_key, sig_alg, digest_oid: str, signature: bytes, sig
                                                          salt_length=salt), h)
         return f"RSASSA-PSS {h.name}"
     raise CmsError(f"{where}: unsupported signature algorithm {oid} "
-                   f"({O.name(oid) or 'unknown'})")
+                   f"({oids.name(oid) or 'unknown'})")
 
 
 def _single_attr(layer, attrs, oid, spec, suffix, label):
@@ -672,9 +672,9 @@ def verify(layer: Layer, keyring=None, content: bytes | None = None, *,
         r = SignerResult(i, f"{layer.path}.{suffix}")
         signers.append(r)
         try:
-            r.digest_algorithm = O.name(si["digestAlgorithm"]["algorithm"]) or str(
+            r.digest_algorithm = oids.name(si["digestAlgorithm"]["algorithm"]) or str(
                 si["digestAlgorithm"]["algorithm"])
-            r.signature_algorithm = O.name(si["signatureAlgorithm"]["algorithm"]) or str(
+            r.signature_algorithm = oids.name(si["signatureAlgorithm"]["algorithm"]) or str(
                 si["signatureAlgorithm"]["algorithm"])
             sid = si["sid"]
             cert = None
@@ -705,14 +705,14 @@ def verify(layer: Layer, keyring=None, content: bytes | None = None, *,
             digest = h.finalize()
             if layer.has(f"{suffix}.signedAttrs"):
                 attrs = si["signedAttrs"]
-                ct, _ = _single_attr(layer, attrs, O.CONTENT_TYPE_ATTR, univ.ObjectIdentifier(),
+                ct, _ = _single_attr(layer, attrs, oids.CONTENT_TYPE_ATTR, univ.ObjectIdentifier(),
                                      f"{suffix}.signedAttrs", "content-type")
                 if str(ct) != econtent_type:  # RFC 5652 §11.1
                     raise Verdict(f"content-type attribute mismatch: {ct} signed, eContentType "
                                   f"is {econtent_type}", f"{r.path}.signedAttrs",
                                   layer.offset_of(f"{suffix}.signedAttrs"))
                 r.checks.append(Check("content-type", True, str(ct)))
-                md, md_where = _single_attr(layer, attrs, O.MESSAGE_DIGEST_ATTR,
+                md, md_where = _single_attr(layer, attrs, oids.MESSAGE_DIGEST_ATTR,
                                             univ.OctetString(), f"{suffix}.signedAttrs",
                                             "message-digest")
                 if bytes(md) != digest:  # RFC 5652 §11.2
@@ -721,7 +721,7 @@ def verify(layer: Layer, keyring=None, content: bytes | None = None, *,
                 r.checks.append(Check("message-digest", True, r.digest_algorithm))
                 signed = b"\x31" + layer.raw(f"{suffix}.signedAttrs")[1:]  # RFC 5652 §5.4
             else:
-                if econtent_type != O.DATA:
+                if econtent_type != oids.DATA:
                     layer.findings.append(_finding(layer, suffix, "no signedAttrs although "
                                                                   "eContentType is not id-data "
                                                                   "(RFC 5652 §5.3)"))
@@ -769,7 +769,7 @@ def decompress(layer: Layer, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
     if layer.kind != "CompressedData":
         raise CmsError(f"{layer.path}: a {layer.kind} is not compressed")
     alg = str(layer.value["compressionAlgorithm"]["algorithm"])
-    if alg != O.ZLIB_COMPRESS:
+    if alg != oids.ZLIB_COMPRESS:
         raise CmsError(f"{layer.path}.compressionAlgorithm: unsupported compression algorithm "
                        f"{alg}")
     data = layer.econtent

@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from codec.keyring import Keyring
-from codec.mikey import ticket as TK
+from codec.mikey import ticket as mikey_ticket
 from codec.mikey.message import Message
 
 REJECTED = "rejected"  # replay verdict of a TRANSFER_INIT whose V MAC fails: not cached
@@ -37,8 +37,8 @@ MAX_HISTORY = 256  # messages remembered (bounded memory)
 MAX_PENDING = 64  # TRANSFER_INITs waiting for their RESOLVE_RESP
 MAX_CANDIDATES = 8  # INITs tried for one RESP
 
-_RESP_INIT = {TK.REQUEST_RESP: (TK.REQUEST_INIT_PSK,), TK.RESOLVE_RESP: (TK.RESOLVE_INIT_PSK,),
-              TK.TRANSFER_RESP: (TK.TRANSFER_INIT,)}
+_RESP_INIT = {mikey_ticket.REQUEST_RESP: (mikey_ticket.REQUEST_INIT_PSK,), mikey_ticket.RESOLVE_RESP: (mikey_ticket.RESOLVE_INIT_PSK,),
+              mikey_ticket.TRANSFER_RESP: (mikey_ticket.TRANSFER_INIT,)}
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Entry:
     seq: int
     msg: Message
     wire: bytes
-    result: TK.TicketResult | None = None
+    result: mikey_ticket.TicketResult | None = None
     replay: str | None = None  # TRANSFER_INIT only: "accepted", "replay", "stale", "rejected"
     pending: bool = False  # a TRANSFER_INIT waiting for the RESOLVE_RESP of its ticket
     init: "Entry | None" = None  # the INIT a RESP answers, when found
@@ -66,7 +66,7 @@ class Outcome:
 def handles(msg: Message) -> bool:
     """PSK MIKEY (RFC 3830 data types 0, 1) and MIKEY-TICKET (RFC 6043) messages."""
     dt = msg.hdr.data_type
-    return dt in (TK.PSK_INIT, TK.PSK_VERIFY) or dt in TK.TICKET_DATA_TYPES
+    return dt in (mikey_ticket.PSK_INIT, mikey_ticket.PSK_VERIFY) or dt in mikey_ticket.TICKET_DATA_TYPES
 
 
 def ticket_identity(msg: Message) -> tuple | None:
@@ -77,10 +77,10 @@ def ticket_identity(msg: Message) -> tuple | None:
 
 
 class ExchangeTracker:
-    def __init__(self, keyring: Keyring, replay_cache: TK.ReplayCache | None = None,
+    def __init__(self, keyring: Keyring, replay_cache: mikey_ticket.ReplayCache | None = None,
                  tls_psks: list | None = None, history: int = MAX_HISTORY):
         self.keyring = keyring
-        self.replay_cache = replay_cache if replay_cache is not None else TK.ReplayCache(1024)
+        self.replay_cache = replay_cache if replay_cache is not None else mikey_ticket.ReplayCache(1024)
         self.tls_psks = tls_psks if tls_psks is not None else []  # shared with the TLS hook
         self.history: deque[Entry] = deque(maxlen=history)
         self.pending: deque[Entry] = deque()
@@ -92,13 +92,13 @@ class ExchangeTracker:
         return [e for e in reversed(self.history) if e.msg.hdr.data_type in wanted
                 and e.msg.hdr.csb_id == resp.hdr.csb_id][:MAX_CANDIDATES]
 
-    def _resolution(self, transfer: Message) -> TK.TicketResult | None:
+    def _resolution(self, transfer: Message) -> mikey_ticket.TicketResult | None:
         """The newest verified RESOLVE_RESP (or REQUEST_RESP) result for this ticket."""
         ident = ticket_identity(transfer)
         for e in reversed(self.history):
-            if (e.msg.hdr.data_type in (TK.RESOLVE_RESP, TK.REQUEST_RESP) and e.init is not None
+            if (e.msg.hdr.data_type in (mikey_ticket.RESOLVE_RESP, mikey_ticket.REQUEST_RESP) and e.init is not None
                     and e.result is not None and e.result.kemac_keys
-                    and ticket_identity(e.init.msg if e.msg.hdr.data_type == TK.RESOLVE_RESP
+                    and ticket_identity(e.init.msg if e.msg.hdr.data_type == mikey_ticket.RESOLVE_RESP
                                         else e.msg) == ident):
                 return e.result
         return None
@@ -109,9 +109,9 @@ class ExchangeTracker:
         else the newest one."""
         first = None
         for init in self._inits(entry.msg):
-            known = init.result if entry.msg.hdr.data_type == TK.TRANSFER_RESP else None
-            res = TK.process(entry.msg, entry.wire, self.keyring, init=(init.msg, init.wire),
-                             known=known)
+            known = init.result if entry.msg.hdr.data_type == mikey_ticket.TRANSFER_RESP else None
+            res = mikey_ticket.process(entry.msg, entry.wire, self.keyring, init=(init.msg, init.wire),
+                                       known=known)
             if first is None:
                 first = (init, res)
             if res.verified is True:
@@ -120,10 +120,10 @@ class ExchangeTracker:
         if first is not None:
             entry.init, entry.result = first
         else:
-            entry.result = TK.process(entry.msg, entry.wire, self.keyring)
+            entry.result = mikey_ticket.process(entry.msg, entry.wire, self.keyring)
 
     def _transfer_init(self, entry: Entry, known) -> None:
-        res = entry.result = TK.process(entry.msg, entry.wire, self.keyring, known=known)
+        res = entry.result = mikey_ticket.process(entry.msg, entry.wire, self.keyring, known=known)
         entry.pending = (known is None and res.verified is None and res.ticket is not None
                          and res.ticket.mpk_i is None and ticket_identity(entry.msg) is not None)
         if entry.pending:
@@ -135,7 +135,7 @@ class ExchangeTracker:
             entry.replay = REJECTED
             return
         t = entry.msg.find("T")
-        entry.replay = self.replay_cache.check(TK.replay_key(entry.msg, entry.wire),
+        entry.replay = self.replay_cache.check(mikey_ticket.replay_key(entry.msg, entry.wire),
                                                t.ts_value if t else 0)
 
     def _learn(self, res) -> None:
@@ -153,13 +153,13 @@ class ExchangeTracker:
         revised = []
         if dt in _RESP_INIT:
             self._answer(entry)
-        elif dt == TK.TRANSFER_INIT:
+        elif dt == mikey_ticket.TRANSFER_INIT:
             self._transfer_init(entry, self._resolution(msg))
             self._replay(entry)
         else:
-            entry.result = TK.process(msg, entry.wire, self.keyring)
+            entry.result = mikey_ticket.process(msg, entry.wire, self.keyring)
         self._learn(entry.result)
-        if dt in (TK.RESOLVE_RESP, TK.REQUEST_RESP) and entry.result.kemac_keys:
+        if dt in (mikey_ticket.RESOLVE_RESP, mikey_ticket.REQUEST_RESP) and entry.result.kemac_keys:
             revised = self._resolve_pending(entry)
         self.history.append(entry)
         if entry.pending:
@@ -171,7 +171,7 @@ class ExchangeTracker:
     def _resolve_pending(self, resp: Entry) -> list[Entry]:
         """Pending TRANSFER_INITs of the ticket this RESOLVE_RESP resolved, checked now, and the
         TRANSFER_RESPs that answered them meanwhile (RFC 6043 §4.2.3.6)."""
-        ident = ticket_identity(resp.init.msg if resp.msg.hdr.data_type == TK.RESOLVE_RESP
+        ident = ticket_identity(resp.init.msg if resp.msg.hdr.data_type == mikey_ticket.RESOLVE_RESP
                                 else resp.msg)
         revised = []
         for e in list(self.pending):
@@ -182,14 +182,14 @@ class ExchangeTracker:
             e.pending = False
             if e.result.verified is False and e.replay != REJECTED:
                 if e.replay == "accepted":
-                    self.replay_cache.discard(TK.replay_key(e.msg, e.wire))
+                    self.replay_cache.discard(mikey_ticket.replay_key(e.msg, e.wire))
                 e.replay = REJECTED
             self._learn(e.result)
             revised.append(e)
             for r in self.history:  # a TRANSFER_RESP seen before the resolution
-                if r.msg.hdr.data_type == TK.TRANSFER_RESP and r.init is e:
-                    r.result = TK.process(r.msg, r.wire, self.keyring, init=(e.msg, e.wire),
-                                          known=e.result)
+                if r.msg.hdr.data_type == mikey_ticket.TRANSFER_RESP and r.init is e:
+                    r.result = mikey_ticket.process(r.msg, r.wire, self.keyring, init=(e.msg, e.wire),
+                                                    known=e.result)
                     revised.append(r)
         return revised
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codec.mikey import registry as R
+from codec.mikey import registry
 from codec.mikey.model import (HDR, PAYLOAD_CLASSES, THDR, GenericIdEntry, Ipsec4IdEntry,
                                SpParam, SrtpIdEntry, SrtpSessionData)
 
@@ -50,4 +50,4 @@ def tsv() -> str:
 
 
 SRTP_PARAM_NAMES = "\n".join(f"| {t} | {label} | `{ws}` |" for t, (label, ws) in
-                             sorted(R.SRTP_POLICY_PARAMS.items()))
+                             sorted(registry.SRTP_POLICY_PARAMS.items()))

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import construct as c
 
 from codec.errors import DecodeError, EncodeError, Finding, McsecError
-from codec.mikey import registry as R
+from codec.mikey import registry
 from codec.mikey.fields import BitFields, Reject
 from codec.mikey.model import HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, Structure
 
@@ -272,7 +272,7 @@ def _unpack_list(obj, name, sub, data, start, path, msg):
             items.append(sub._from_container(sub.compiled().parse_stream(s)))
         except _PARSE_ERRORS:
             fpath, foff, reason = _locate(sub.SCHEMA, raw, pos)
-            if getattr(obj, "prot_type", 0) != R.PROT_TYPE_SRTP:
+            if getattr(obj, "prot_type", 0) != registry.PROT_TYPE_SRTP:
                 # RFC 6043: unknown protocols keep their parameters as opaque octets
                 msg_findings = msg.findings if msg is not None else []
                 msg_findings.append(Finding(f"{path}.{name}", base,
@@ -285,12 +285,12 @@ def _unpack_list(obj, name, sub, data, start, path, msg):
 
 
 def _check_payload(p: Payload, path: str, off: int, msg: Message):
-    if p.TYPE == SIGN_TYPE and p.s_type == 2 and len(p.signature) != R.ECCSI_SIGNATURE_LEN:
+    if p.TYPE == SIGN_TYPE and p.s_type == 2 and len(p.signature) != registry.ECCSI_SIGNATURE_LEN:
         msg.findings.append(Finding(f"{path}.signature", off + 2,
                                     f"ECCSI signature is {len(p.signature)} octets, RFC 6507 needs "
-                                    f"{R.ECCSI_SIGNATURE_LEN} (r, s, PVT); TS 33.180's '32' is a "
+                                    f"{registry.ECCSI_SIGNATURE_LEN} (r, s, PVT); TS 33.180's '32' is a "
                                     f"known error"))
-    if p.TYPE == 1 and p.encr_alg not in R.KEMAC_ENCR_ALGS:
+    if p.TYPE == 1 and p.encr_alg not in registry.KEMAC_ENCR_ALGS:
         msg.findings.append(Finding(f"{path}.encr_alg", off + 1, f"unknown KEMAC encryption "
                                                                  f"algorithm {p.encr_alg}"))
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import construct as c
 
 from codec.errors import EncodeError
-from codec.mikey import schemas as S
+from codec.mikey import schemas
 from codec.mikey.fields import BitFields
 
 
@@ -158,7 +158,7 @@ class Structure:
     def _decoded_auto(self):
         d = self.__dict__
         return {name for name, fn in self.COMPUTED.items()
-                if fn is not S.NEXT_PAYLOAD and fn(self) == d[name]}
+                if fn is not schemas.NEXT_PAYLOAD and fn(self) == d[name]}
 
     @property
     def _auto(self) -> set:
@@ -175,7 +175,7 @@ class Structure:
         """The value encode will write for ``name``."""
         if name in self._auto:
             fn = self.COMPUTED[name]
-            return None if fn is S.NEXT_PAYLOAD else fn(self)
+            return None if fn is schemas.NEXT_PAYLOAD else fn(self)
         return self.__dict__[name]
 
     def _build_dict(self, next_payload=None) -> dict:
@@ -183,7 +183,7 @@ class Structure:
         del d["_autoset"]
         for name in self._auto:
             fn = self.COMPUTED[name]
-            d[name] = next_payload if fn is S.NEXT_PAYLOAD else fn(self)
+            d[name] = next_payload if fn is schemas.NEXT_PAYLOAD else fn(self)
         for name in self.NESTED:
             v = d[name]
             if isinstance(v, list):
@@ -212,7 +212,7 @@ class Structure:
         for name in self.FIELD_NAMES:
             if name in self.COMPUTED:
                 v = self.resolved(name)
-                if v is None and self.COMPUTED[name] is S.NEXT_PAYLOAD:
+                if v is None and self.COMPUTED[name] is schemas.NEXT_PAYLOAD:
                     v = next_payload
             else:
                 v = self.__dict__[name]
@@ -269,17 +269,17 @@ def _structure(name, schema, json, **extra):
 
 
 # CS ID map entries and SP parameters ---------------------------------------------------------
-SrtpIdEntry = _structure("SrtpIdEntry", S.SRTP_ID, "mikey.srtp_id")
-GenericIdEntry = _structure("GenericIdEntry", S.GENERIC_ID, "mikey.generic_id")
-Ipsec4IdEntry = _structure("Ipsec4IdEntry", S.IPSEC4_ID, "mikey.ipsec4_id")
-SpParam = _structure("SpParam", S.SP_PARAM, "mikey.sp.param")
-SrtpSessionData = _structure("SrtpSessionData", S.SRTP_SESSION_DATA, "mikey.generic_id.srtp")
-THDR = _structure("THDR", S.THDR, "mikey.thdr")
+SrtpIdEntry = _structure("SrtpIdEntry", schemas.SRTP_ID, "mikey.srtp_id")
+GenericIdEntry = _structure("GenericIdEntry", schemas.GENERIC_ID, "mikey.generic_id")
+Ipsec4IdEntry = _structure("Ipsec4IdEntry", schemas.IPSEC4_ID, "mikey.ipsec4_id")
+SpParam = _structure("SpParam", schemas.SP_PARAM, "mikey.sp.param")
+SrtpSessionData = _structure("SrtpSessionData", schemas.SRTP_SESSION_DATA, "mikey.generic_id.srtp")
+THDR = _structure("THDR", schemas.THDR, "mikey.thdr")
 
 CS_ID_MAP_ENTRY = {0: SrtpIdEntry, 2: GenericIdEntry, 7: Ipsec4IdEntry}
 
 
-class HDR(Structure, schema=S.HDR):
+class HDR(Structure, schema=schemas.HDR):
     """RFC 3830 §6.1 Common header."""
 
     NAME = "HDR"
@@ -308,7 +308,7 @@ class Payload(Structure):
 
 
 PAYLOAD_CLASSES: dict[int, type[Payload]] = {}
-for _type, (_name, _schema, _json) in S.PAYLOAD_SCHEMAS.items():
+for _type, (_name, _schema, _json) in schemas.PAYLOAD_SCHEMAS.items():
     _cls = type(_name, (Payload,), {"NESTED": {}, "NAME": _name, "JSON": _json, "TYPE": _type,
                                     "__doc__": f"MIKEY {_name} payload (type {_type}, {_json})."},
                 schema=_schema)

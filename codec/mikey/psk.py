@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import keywrap
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from codec.crypto import prf as P
+from codec.crypto import prf
 from codec.errors import McsecError
 
 ENCR_NULL, ENCR_AES_CM_128, ENCR_AES_KW_128, ENCR_AES_CM_256 = 0, 1, 2, 3
@@ -70,10 +70,10 @@ def transport_keys(inkey: bytes, label_tail: bytes, prf_func: int, encr_alg: int
         raise PskError(f"unknown KEMAC algorithm (encr {encr_alg}, MAC {mac_alg})") from None
 
     def derive(const, n):
-        return P.prf(inkey, const.to_bytes(4, "big") + label_tail, n, prf_func) if n else b""
+        return prf.prf(inkey, const.to_bytes(4, "big") + label_tail, n, prf_func) if n else b""
 
-    return TransportKeys(derive(P.TRANSPORT_ENCR, elen), derive(P.TRANSPORT_AUTH, alen),
-                         derive(P.TRANSPORT_SALT, SALT_KEY_LEN))
+    return TransportKeys(derive(prf.TRANSPORT_ENCR, elen), derive(prf.TRANSPORT_AUTH, alen),
+                         derive(prf.TRANSPORT_SALT, SALT_KEY_LEN))
 
 
 def ts64(t_payload) -> int:

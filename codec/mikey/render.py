@@ -20,7 +20,7 @@ import datetime as _dt
 from typing import Any
 
 from codec.errors import DecodeError, McsecError
-from codec.mikey import registry as R
+from codec.mikey import registry
 from codec.mikey.config import prot_type_name
 from codec.mikey.message import Message, _PARSE_ERRORS
 from codec.mikey.model import (HDR, KEY_DATA, PAYLOAD_CLASSES, CS_ID_MAP_ENTRY, SpParam,
@@ -34,7 +34,7 @@ DERIVED_SUFFIXES = ("_text", "_name", "_tree")
 DERIVED_KEYS = {"mikey.t.ntp", "mikey.tr.ntp", "mikey.key", "mikey.generic_id.srtp",
                 "mikey.tp.payloads", "mikey.ticket.tp_payloads", "mikey.ticket.payloads",
                 "mikey.ticket.initiator_payloads"}
-DERIVED_KEYS |= {ws for _name, ws in R.SRTP_POLICY_PARAMS.values()}
+DERIVED_KEYS |= {ws for _name, ws in registry.SRTP_POLICY_PARAMS.values()}
 
 
 class JsonError(McsecError, ValueError):
@@ -139,8 +139,8 @@ def partial_json(cls, values: dict, show_secrets=False) -> dict:
 
 def _sp_param_json(p: SpParam, sp, show_secrets):
     d = structure_json(p, show_secrets=show_secrets)
-    if sp.prot_type == R.PROT_TYPE_SRTP and p.type in R.SRTP_POLICY_PARAMS and len(p.value) == 1:
-        label, ws = R.SRTP_POLICY_PARAMS[p.type]
+    if sp.prot_type == registry.PROT_TYPE_SRTP and p.type in registry.SRTP_POLICY_PARAMS and len(p.value) == 1:
+        label, ws = registry.SRTP_POLICY_PARAMS[p.type]
         d[ws] = p.value[0]
         d["mikey.sp.param.type_name"] = label
     return d
@@ -150,7 +150,7 @@ def srtp_session_data(entry):
     """RFC 6043 §6.1.1 SRTP Session Data of a GENERIC-ID entry, or None when it does not fit."""
     from codec.mikey.model import SrtpSessionData
 
-    if entry.prot_type != R.PROT_TYPE_SRTP or len(entry.session_data) != (10 if entry.s else 4):
+    if entry.prot_type != registry.PROT_TYPE_SRTP or len(entry.session_data) != (10 if entry.s else 4):
         return None
     import io
     c = SrtpSessionData.compiled().parse_stream(io.BytesIO(entry.session_data), s=entry.s)
@@ -369,7 +369,7 @@ def to_text(msg: Message, show_secrets: bool = False) -> str:
     if msg.hdr_padding:
         lines.append(f"    Octets after the header: {msg.hdr_padding.hex()}")
     for i, p in enumerate(msg.payloads):
-        _text_structure(p, R.PAYLOAD_TYPES.get(p.TYPE, p.NAME), msg.next_payload_of(i), 1,
+        _text_structure(p, registry.PAYLOAD_TYPES.get(p.TYPE, p.NAME), msg.next_payload_of(i), 1,
                         lines, show_secrets)
     if msg.incomplete is not None:  # the failing structure's fields before the error
         _text_partial(*msg.incomplete, lines, show_secrets)
@@ -411,7 +411,7 @@ def _text_partial(cls, values: dict, lines, show_secrets) -> None:
     """The plain fields read of a structure that failed to decode (as :func:`partial_json`)."""
     import types
 
-    title = "Common Header (HDR)" if cls is HDR else R.PAYLOAD_TYPES.get(cls.TYPE, cls.NAME)
+    title = "Common Header (HDR)" if cls is HDR else registry.PAYLOAD_TYPES.get(cls.TYPE, cls.NAME)
     lines.append(f"    {title} (incomplete)")
     view = types.SimpleNamespace(**{"encr_alg": None, **values, "NAME": cls.NAME})
     for name, meta in cls.FIELDS:
@@ -440,9 +440,9 @@ def _text_structure(s, title, next_payload, depth, lines, show_secrets):
             continue
         if name in s.PACKED and isinstance(value, list):
             for prm in value:
-                label = R.SRTP_POLICY_PARAMS.get(prm.type, (f"Type {prm.type}", None))[0] \
-                    if s.prot_type == R.PROT_TYPE_SRTP else f"Type {prm.type}"
-                vals = R.SRTP_PARAM_VALUE_NAMES.get(prm.type) if s.prot_type == 0 else None
+                label = registry.SRTP_POLICY_PARAMS.get(prm.type, (f"Type {prm.type}", None))[0] \
+                    if s.prot_type == registry.PROT_TYPE_SRTP else f"Type {prm.type}"
+                vals = registry.SRTP_PARAM_VALUE_NAMES.get(prm.type) if s.prot_type == 0 else None
                 v = int.from_bytes(prm.value, "big") if prm.value else None
                 shown = (f"{vals.get(v, 'Unknown')} ({v})" if vals and v is not None
                          else (str(v) if v is not None and len(prm.value) <= 4 else prm.value.hex()))
@@ -473,5 +473,5 @@ def _text_structure(s, title, next_payload, depth, lines, show_secrets):
             _text_structure(chain.hdr, "Ticket header (THDR)", chain.next_payload_of(-1),
                             depth + 2, lines, show_secrets)
         for i, p in enumerate(chain.payloads):
-            _text_structure(p, R.PAYLOAD_TYPES.get(p.TYPE, p.NAME), chain.next_payload_of(i),
+            _text_structure(p, registry.PAYLOAD_TYPES.get(p.TYPE, p.NAME), chain.next_payload_of(i),
                             depth + 2, lines, show_secrets)

@@ -20,8 +20,8 @@ from functools import lru_cache
 
 from codec.crypto import eccsi, mcx, prf, sakke
 from codec.keyring import Keyring, KmsKeys, UserKeys
-from codec.mikey import keyparams as KP
-from codec.mikey import model as M
+from codec.mikey import keyparams
+from codec.mikey import model
 from codec.mikey import render
 from codec.mikey.message import Message, encode
 
@@ -71,7 +71,7 @@ class SakkeResult:
     ssv: bytes | None = None
     decrypt_error: str | None = None
     decrypted_unverified: bool = False
-    key_params: KP.KeyParamsResult | None = None
+    key_params: keyparams.KeyParamsResult | None = None
     key_type_mismatch: int | None = None  # key type the key parameters state, when it disagrees
     crypto_sessions: list = field(default_factory=list)
     notes: list = field(default_factory=list)
@@ -313,7 +313,7 @@ def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: boo
     # 4. TS 33.180 §E.6: GEN_EXT type 7 key parameters
     for ext in msg.find_all("GEN_EXT"):
         if ext.type == 7:
-            res.key_params = KP.open_key_parameters(ext.data, res.ssv, msg.hdr.csb_id)
+            res.key_params = keyparams.open_key_parameters(ext.data, res.ssv, msg.hdr.csb_id)
             _key_type_agreement(res, key_id)
             break
 
@@ -387,7 +387,7 @@ def _sakke_to_self(res, msg, idr_i, kms_i, keys, ntp):
     import io
 
     try:
-        inner = M.SAKKE._from_container(M.SAKKE.parse_fast(io.BytesIO(ext.data)))
+        inner = model.SAKKE._from_container(model.SAKKE.parse_fast(io.BytesIO(ext.data)))
     except Exception:  # noqa: BLE001 - malformed extension data
         res.notes.append("GEN_EXT type 6 does not hold a SAKKE payload")
         return
@@ -518,21 +518,21 @@ class Party:
 
 def _identity_idrs(identities: str, initiator: Party, responder: Party) -> list:
     if identities == "uri":
-        return [M.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.uri.encode()),
-                M.IDR(id_role=ROLE_R, id_type=1, id_data=responder.uri.encode())]
+        return [model.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.uri.encode()),
+                model.IDR(id_role=ROLE_R, id_type=1, id_data=responder.uri.encode())]
     if identities == "uid":
-        return [M.IDR(id_role=ROLE_I, id_type=2, id_data=initiator.identifier),
-                M.IDR(id_role=ROLE_R, id_type=2, id_data=responder.identifier)]
+        return [model.IDR(id_role=ROLE_I, id_type=2, id_data=initiator.identifier),
+                model.IDR(id_role=ROLE_R, id_type=2, id_data=responder.identifier)]
     if identities == "uid-roles":
-        return [M.IDR(id_role=ROLE_UID_I, id_type=1, id_data=initiator.identifier),
-                M.IDR(id_role=ROLE_UID_R, id_type=1, id_data=responder.identifier)]
+        return [model.IDR(id_role=ROLE_UID_I, id_type=1, id_data=initiator.identifier),
+                model.IDR(id_role=ROLE_UID_R, id_type=1, id_data=responder.identifier)]
     raise ValueError(f"identities: 'uri', 'uid' or 'uid-roles', not {identities!r}")
 
 
 def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, responder: Party,
                     *, ntp_time: int, rand: bytes | None = None, map_style: str = "generic",
-                    key_params: KP.KeyParameters | None = None, region: str = REGION_RFC,
-                    prf_func: int = 1, id_scheme: int = 2, sp: M.SP | None = None,
+                    key_params: keyparams.KeyParameters | None = None, region: str = REGION_RFC,
+                    prf_func: int = 1, id_scheme: int = 2, sp: model.SP | None = None,
                     iv: bytes | None = None, sakke_to_self: bool = False,
                     j: int | None = None, srtp_ids: list[tuple[int, int]] = (),
                     identities: str = "uri", key_params_data: bytes | None = None) -> bytes:
@@ -557,39 +557,39 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
         csb_id, spi = key_id, key_id.to_bytes(4, "big")
     if map_style == "generic":
         cs = DEFAULT_CS_IDS[key_type][0]
-        hdr = M.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
-                    cs_id_map_type=2,
-                    cs_id_map=[M.GenericIdEntry(cs_id=cs, prot_type=0, s=0, policies=[0],
-                                                spi=spi)])
+        hdr = model.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
+                        cs_id_map_type=2,
+                        cs_id_map=[model.GenericIdEntry(cs_id=cs, prot_type=0, s=0, policies=[0],
+                                                        spi=spi)])
     elif map_style == "srtp-id":
-        hdr = M.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
-                    cs_id_map_type=0,
-                    cs_id_map=[M.SrtpIdEntry(policy_no=0, ssrc=ssrc, roc=roc)
-                               for ssrc, roc in srtp_ids])
+        hdr = model.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
+                        cs_id_map_type=0,
+                        cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=ssrc, roc=roc)
+                                   for ssrc, roc in srtp_ids])
     else:
-        hdr = M.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
-                    cs_id_map_type=1)
+        hdr = model.HDR(data_type=SAKKE_DATA_TYPE, v=0, prf_func=prf_func, csb_id=csb_id,
+                        cs_id_map_type=1)
     payloads = [
-        M.T(ts_type=0, ts_value=ntp_time),
-        M.RAND(rand=rand),
+        model.T(ts_type=0, ts_value=ntp_time),
+        model.RAND(rand=rand),
         *_identity_idrs(identities, initiator, responder),
-        M.IDR(id_role=ROLE_KMSI, id_type=1, id_data=initiator.kms_uri.encode()),
-        M.IDR(id_role=ROLE_KMSR, id_type=1, id_data=responder.kms_uri.encode()),
+        model.IDR(id_role=ROLE_KMSI, id_type=1, id_data=initiator.kms_uri.encode()),
+        model.IDR(id_role=ROLE_KMSR, id_type=1, id_data=responder.kms_uri.encode()),
     ]
     if sp is not None:
         payloads.append(sp)
-    payloads.append(M.SAKKE(sakke_params=1, id_scheme=id_scheme,
-                            sakke_data=sakke.encapsulate(key, responder.identifier, responder.z)))
+    payloads.append(model.SAKKE(sakke_params=1, id_scheme=id_scheme,
+                                sakke_data=sakke.encapsulate(key, responder.identifier, responder.z)))
     if sakke_to_self:  # TS 33.180 §E.5
-        inner = M.SAKKE(next_payload=0, sakke_params=1, id_scheme=id_scheme,
-                        sakke_data=sakke.encapsulate(key, initiator.identifier, initiator.z))
-        payloads.append(M.GEN_EXT(type=6, data=inner.to_bytes()))
+        inner = model.SAKKE(next_payload=0, sakke_params=1, id_scheme=id_scheme,
+                            sakke_data=sakke.encapsulate(key, initiator.identifier, initiator.z))
+        payloads.append(model.GEN_EXT(type=6, data=inner.to_bytes()))
     if key_params is not None:
-        payloads.append(M.GEN_EXT(type=7, data=KP.protect_key_parameters(key_params, key, csb_id,
+        payloads.append(model.GEN_EXT(type=7, data=keyparams.protect_key_parameters(key_params, key, csb_id,
                                                                           iv=iv)))
     elif key_params_data is not None:
-        payloads.append(M.GEN_EXT(type=7, data=key_params_data))
-    sign = M.SIGN(s_type=2, signature=bytes(eccsi.SIGNATURE_LEN))
+        payloads.append(model.GEN_EXT(type=7, data=key_params_data))
+    sign = model.SIGN(s_type=2, signature=bytes(eccsi.SIGNATURE_LEN))
     payloads.append(sign)
     msg = Message(hdr, payloads)
     unsigned = encode(msg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import construct as c
 from construct import this
 
-from codec.mikey import registry as R
+from codec.mikey import registry
 from codec.mikey.fields import F, BitFields, IntSwitch, LengthSwitch, Meta, Reject, VarBytes
 
 u8, u16, u32 = c.Int8ub, c.Int16ub, c.Int32ub
@@ -21,7 +21,7 @@ NEXT_PAYLOAD = "__next_payload__"  # computed by the message from the following 
 
 def NP(prefix_ws: bool = True):
     """The 8-bit Next Payload field that starts every payload except HDR and SIGN (RFC 3830 §6)."""
-    return F("next_payload", u8, "mikey.next_payload", "Next Payload", vals=R.PAYLOAD_TYPES,
+    return F("next_payload", u8, "mikey.next_payload", "Next Payload", vals=registry.PAYLOAD_TYPES,
              computed=NEXT_PAYLOAD, wireshark=True)
 
 
@@ -62,7 +62,7 @@ SRTP_ID = c.Struct(
 # RFC 6043 §6.1.1 GENERIC-ID map entry; seed 004 Annex X.1 for the TLS Prot type
 GENERIC_ID = c.Struct(
     F("cs_id", u8, "mikey.generic_id.cs_id", "CS ID"),
-    F("prot_type", u8, "mikey.generic_id.prot_type", "Prot type", vals=R.PROT_TYPES),
+    F("prot_type", u8, "mikey.generic_id.prot_type", "Prot type", vals=registry.PROT_TYPES),
     "_flags" / BitFields(1, [
         ("s", 1, Meta("mikey.generic_id.s", "S", bits=1, mask=0x80)),
         ("n_p", 7, Meta("mikey.generic_id.p_count", "#P", bits=7, mask=0x7F,
@@ -89,17 +89,17 @@ IPSEC4_ID = c.Struct(
 # RFC 3830 §6.1 Common header
 HDR = c.Struct(
     F("version", u8, "mikey.version", "Version", wireshark=True),
-    F("data_type", u8, "mikey.type", "Data Type", vals=R.DATA_TYPES, wireshark=True),
-    F("next_payload", u8, "mikey.next_payload", "Next Payload", vals=R.PAYLOAD_TYPES,
+    F("data_type", u8, "mikey.type", "Data Type", vals=registry.DATA_TYPES, wireshark=True),
+    F("next_payload", u8, "mikey.next_payload", "Next Payload", vals=registry.PAYLOAD_TYPES,
       computed=NEXT_PAYLOAD, wireshark=True),
     "_octet3" / BitFields(1, [
         ("v", 1, Meta("mikey.v.set", "V", bits=1, mask=0x80, wireshark=True)),
-        ("prf_func", 7, Meta("mikey.prf_func", "PRF func", vals=R.PRF_FUNCS, bits=7, mask=0x7F,
+        ("prf_func", 7, Meta("mikey.prf_func", "PRF func", vals=registry.PRF_FUNCS, bits=7, mask=0x7F,
                              wireshark=True)),
     ]),
     F("csb_id", u32, "mikey.csb_id", "CSB ID", display="hex", wireshark=True),
     F("n_cs", u8, "mikey.cs_count", "#CS", computed=_len("cs_id_map"), wireshark=True),
-    F("cs_id_map_type", u8, "mikey.cs_id_map_type", "CS ID map type", vals=R.CS_ID_MAP_TYPES,
+    F("cs_id_map_type", u8, "mikey.cs_id_map_type", "CS ID map type", vals=registry.CS_ID_MAP_TYPES,
       wireshark=True),
     F("cs_id_map", c.Switch(this.cs_id_map_type, {
         0: c.Array(this.n_cs, SRTP_ID),
@@ -117,13 +117,13 @@ HDR = c.Struct(
 # RFC 3830 §6.2 Key data transport payload (KEMAC); RFC 6043 adds AES-KW and HMAC-SHA-256
 KEMAC = c.Struct(
     NP(),
-    F("encr_alg", u8, "mikey.kemac.encr_alg", "Encr alg", vals=R.KEMAC_ENCR_ALGS, wireshark=True),
+    F("encr_alg", u8, "mikey.kemac.encr_alg", "Encr alg", vals=registry.KEMAC_ENCR_ALGS, wireshark=True),
     F("encr_data_len", u16, "mikey.kemac.key_data_len", "Key data len", computed=_len("encr_data"),
       wireshark=True),
     F("encr_data", VarBytes("encr_data_len"), "mikey.kemac.key_data", "Key data", display="bytes",
       wireshark=True),
-    F("mac_alg", u8, "mikey.kemac.mac_alg", "Mac alg", vals=R.MAC_ALGS, wireshark=True),
-    F("mac", LengthSwitch("mac_alg", R.MAC_LENGTHS, "MAC algorithm"), "mikey.kemac.mac", "MAC",
+    F("mac_alg", u8, "mikey.kemac.mac_alg", "Mac alg", vals=registry.MAC_ALGS, wireshark=True),
+    F("mac", LengthSwitch("mac_alg", registry.MAC_LENGTHS, "MAC algorithm"), "mikey.kemac.mac", "MAC",
       display="bytes", wireshark=True),
 )
 
@@ -131,7 +131,7 @@ KEMAC = c.Struct(
 PKE = c.Struct(
     NP(),
     "_flags" / BitFields(2, [
-        ("c", 2, Meta("mikey.pke.c", "C", vals=R.PKE_CACHE, bits=2, mask=0xC000, wireshark=True)),
+        ("c", 2, Meta("mikey.pke.c", "C", vals=registry.PKE_CACHE, bits=2, mask=0xC000, wireshark=True)),
         ("data_len", 14, Meta("mikey.pke.len", "Data len", bits=14, mask=0x3FFF, wireshark=True,
                               computed=_len("data"))),
     ]),
@@ -142,13 +142,13 @@ PKE = c.Struct(
 # RFC 3830 §6.4 DH data payload
 DH = c.Struct(
     NP(),
-    F("dh_group", u8, "mikey.dh.group", "DH-Group", vals=R.DH_GROUPS, wireshark=True),
-    F("dh_value", LengthSwitch("dh_group", R.DH_VALUE_LENGTHS, "DH group"), "mikey.dh.value",
+    F("dh_group", u8, "mikey.dh.group", "DH-Group", vals=registry.DH_GROUPS, wireshark=True),
+    F("dh_value", LengthSwitch("dh_group", registry.DH_VALUE_LENGTHS, "DH group"), "mikey.dh.value",
       "DH-Value", display="bytes", wireshark=True),
     "_flags" / BitFields(1, [
         ("reserved", 4, Meta("mikey.dh.reserv", "Reserv", bits=4, mask=0xF0, wireshark=True,
                              display="hex")),
-        ("kv", 4, Meta("mikey.dh.kv", "KV", vals=R.KV_TYPES, bits=4, mask=0x0F, wireshark=True)),
+        ("kv", 4, Meta("mikey.dh.kv", "KV", vals=registry.KV_TYPES, bits=4, mask=0x0F, wireshark=True)),
     ]),
     *KV_FIELDS("mikey.dh", ws=False),
 )
@@ -156,7 +156,7 @@ DH = c.Struct(
 # RFC 3830 §6.5 Signature payload (no Next Payload field: always last); RFC 6509 §4.3 ECCSI
 SIGN = c.Struct(
     "_flags" / BitFields(2, [
-        ("s_type", 4, Meta("mikey.sign.type", "Signature type", vals=R.SIGN_TYPES, bits=4,
+        ("s_type", 4, Meta("mikey.sign.type", "Signature type", vals=registry.SIGN_TYPES, bits=4,
                            mask=0xF000, wireshark=True)),
         ("signature_len", 12, Meta("mikey.sign.len", "Signature len", bits=12, mask=0x0FFF,
                                    wireshark=True, computed=_len("signature"))),
@@ -168,15 +168,15 @@ SIGN = c.Struct(
 # RFC 3830 §6.6 Timestamp payload (TS type 3 NTP-UTC-32: RFC 6043 §6.6)
 T = c.Struct(
     NP(),
-    F("ts_type", u8, "mikey.t.ts_type", "TS type", vals=R.TS_TYPES, wireshark=True),
-    F("ts_value", IntSwitch("ts_type", R.TS_VALUE_LENGTHS, "TS type"), "mikey.t.ts_value",
+    F("ts_type", u8, "mikey.t.ts_type", "TS type", vals=registry.TS_TYPES, wireshark=True),
+    F("ts_value", IntSwitch("ts_type", registry.TS_VALUE_LENGTHS, "TS type"), "mikey.t.ts_value",
       "TS value", display="hex"),
 )
 
 # RFC 3830 §6.7 ID payload
 ID = c.Struct(
     NP(),
-    F("id_type", u8, "mikey.id.type", "ID type", vals=R.ID_TYPES, wireshark=True),
+    F("id_type", u8, "mikey.id.type", "ID type", vals=registry.ID_TYPES, wireshark=True),
     F("id_len", u16, "mikey.id.len", "ID len", computed=_len("id_data"), wireshark=True),
     F("id_data", VarBytes("id_len"), "mikey.id.data", "ID", display="text", wireshark=True),
 )
@@ -184,7 +184,7 @@ ID = c.Struct(
 # RFC 3830 §6.7 Certificate payload
 CERT = c.Struct(
     NP(),
-    F("cert_type", u8, "mikey.cert.type", "Certificate type", vals=R.CERT_TYPES, wireshark=True),
+    F("cert_type", u8, "mikey.cert.type", "Certificate type", vals=registry.CERT_TYPES, wireshark=True),
     F("cert_len", u16, "mikey.cert.len", "Certificate len", computed=_len("cert_data"),
       wireshark=True),
     F("cert_data", VarBytes("cert_len"), "mikey.cert.data", "Certificate", display="bytes",
@@ -194,16 +194,16 @@ CERT = c.Struct(
 # RFC 3830 §6.8 Cert hash payload
 CHASH = c.Struct(
     NP(),
-    F("hash_func", u8, "mikey.chash.hash_func", "Hash func", vals=R.HASH_FUNCS),
-    F("hash", LengthSwitch("hash_func", R.HASH_LENGTHS, "hash function"), "mikey.chash.hash",
+    F("hash_func", u8, "mikey.chash.hash_func", "Hash func", vals=registry.HASH_FUNCS),
+    F("hash", LengthSwitch("hash_func", registry.HASH_LENGTHS, "hash function"), "mikey.chash.hash",
       "Hash", display="bytes"),
 )
 
 # RFC 3830 §6.9 Verification message payload
 V = c.Struct(
     NP(),
-    F("auth_alg", u8, "mikey.v.auth_alg", "Auth alg", vals=R.MAC_ALGS, wireshark=True),
-    F("ver_data", LengthSwitch("auth_alg", R.MAC_LENGTHS, "authentication algorithm"),
+    F("auth_alg", u8, "mikey.v.auth_alg", "Auth alg", vals=registry.MAC_ALGS, wireshark=True),
+    F("ver_data", LengthSwitch("auth_alg", registry.MAC_LENGTHS, "authentication algorithm"),
       "mikey.v.ver_data", "Ver data", display="bytes", wireshark=True),
 )
 
@@ -219,7 +219,7 @@ SP_PARAM = c.Struct(
 SP = c.Struct(
     NP(),
     F("policy_no", u8, "mikey.sp.no", "Policy No", wireshark=True),
-    F("prot_type", u8, "mikey.sp.proto_type", "Protocol type", vals=R.PROT_TYPES, wireshark=True),
+    F("prot_type", u8, "mikey.sp.proto_type", "Protocol type", vals=registry.PROT_TYPES, wireshark=True),
     F("policy_param_len", u16, "mikey.sp.param_len", "Policy param length",
       computed=lambda p: (sum(2 + len(x.value) for x in p.policy_params)
                           if isinstance(p.policy_params, list) else len(p.policy_params)),
@@ -238,24 +238,24 @@ RAND = c.Struct(
 # RFC 3830 §6.12 Error payload
 ERR = c.Struct(
     NP(),
-    F("error_no", u8, "mikey.err.no", "Error no.", vals=R.ERROR_NUMBERS, wireshark=True),
+    F("error_no", u8, "mikey.err.no", "Error no.", vals=registry.ERROR_NUMBERS, wireshark=True),
     F("reserved", VarBytes(2), "mikey.err.reserved", "Reserved", display="bytes", wireshark=True),
 )
 
 # RFC 6043 §6.5 Timestamp payload with role (TR)
 TR = c.Struct(
     NP(),
-    F("ts_role", u8, "mikey.tr.ts_role", "TS role", vals=R.TS_ROLES),
-    F("ts_type", u8, "mikey.tr.ts_type", "TS type", vals=R.TS_TYPES),
-    F("ts_value", IntSwitch("ts_type", R.TS_VALUE_LENGTHS, "TS type"), "mikey.tr.ts_value",
+    F("ts_role", u8, "mikey.tr.ts_role", "TS role", vals=registry.TS_ROLES),
+    F("ts_type", u8, "mikey.tr.ts_type", "TS type", vals=registry.TS_TYPES),
+    F("ts_value", IntSwitch("ts_type", registry.TS_VALUE_LENGTHS, "TS type"), "mikey.tr.ts_value",
       "TS value", display="hex"),
 )
 
 # RFC 6043 §6.6 ID payload with role (IDR); roles 6/7 from RFC 6509 §4.4
 IDR = c.Struct(
     NP(),
-    F("id_role", u8, "mikey.id.role", "ID role", vals=R.ID_ROLES, wireshark=True),
-    F("id_type", u8, "mikey.id.type", "ID type", vals=R.ID_TYPES, wireshark=True),
+    F("id_role", u8, "mikey.id.role", "ID role", vals=registry.ID_ROLES, wireshark=True),
+    F("id_type", u8, "mikey.id.type", "ID type", vals=registry.ID_TYPES, wireshark=True),
     F("id_len", u16, "mikey.id.len", "ID len", computed=_len("id_data"), wireshark=True),
     F("id_data", VarBytes("id_len"), "mikey.id.data", "ID", display="text", wireshark=True),
 )
@@ -263,7 +263,7 @@ IDR = c.Struct(
 # RFC 6043 §6.7 RAND payload with role (RANDR)
 RANDR = c.Struct(
     NP(),
-    F("rand_role", u8, "mikey.randr.rand_role", "RAND role", vals=R.RAND_ROLES),
+    F("rand_role", u8, "mikey.randr.rand_role", "RAND role", vals=registry.RAND_ROLES),
     F("rand_len", u8, "mikey.randr.len", "RAND len", computed=_len("rand")),
     F("rand", VarBytes("rand_len"), "mikey.randr.data", "RAND", display="bytes"),
 )
@@ -287,11 +287,11 @@ def _ticket_policy_fields(prefix):
     ]
     return [
         NP(),
-        F("ticket_type", u16, f"{prefix}.ticket_type", "Ticket Type", vals=R.TICKET_TYPES),
+        F("ticket_type", u16, f"{prefix}.ticket_type", "Ticket Type", vals=registry.TICKET_TYPES),
         F("subtype", u8, f"{prefix}.subtype", "Subtype"),
         F("version", u8, f"{prefix}.version", "Version"),
         "_flags" / BitFields(3, [
-            ("prf_func", 7, Meta(f"{prefix}.prf_func", "PRF Func", vals=R.PRF_FUNCS, bits=7)),
+            ("prf_func", 7, Meta(f"{prefix}.prf_func", "PRF Func", vals=registry.PRF_FUNCS, bits=7)),
             *flags,
             ("reserved", 5, Meta(f"{prefix}.reserved", "Res", bits=5)),
         ]),
@@ -336,9 +336,9 @@ _HAS_SALT = (this._flags.type == 1) | (this._flags.type == 3) | (this._flags.typ
 KEY_DATA = c.Struct(
     NP(),
     "_flags" / BitFields(1, [
-        ("type", 4, Meta("mikey.key.type", "Type", vals=R.KEY_TYPES, bits=4, mask=0xF0,
+        ("type", 4, Meta("mikey.key.type", "Type", vals=registry.KEY_TYPES, bits=4, mask=0xF0,
                          wireshark=True)),
-        ("kv", 4, Meta("mikey.key.kv", "KV", vals=R.KV_TYPES, bits=4, mask=0x0F, wireshark=True)),
+        ("kv", 4, Meta("mikey.key.kv", "KV", vals=registry.KV_TYPES, bits=4, mask=0x0F, wireshark=True)),
     ]),
     F("key_data_len", u16, "mikey.key.data.len", "Key len", computed=_len("key_data"),
       wireshark=True),
@@ -346,7 +346,7 @@ KEY_DATA = c.Struct(
       wireshark=True, secret=True),
     F("salt_len", c.If(_HAS_SALT, u16),
       "mikey.key.salt.len", "Salt key len", bits=16, wireshark=True,
-      computed=lambda p: len(p.salt) if p.type in R.KEY_TYPES_WITH_SALT else None),
+      computed=lambda p: len(p.salt) if p.type in registry.KEY_TYPES_WITH_SALT else None),
     F("salt", c.If(_HAS_SALT, VarBytes("salt_len")),
       "mikey.key.salt", "Salt key", display="bytes", wireshark=True, secret=True),
     *KV_FIELDS("mikey.key", ws=True),
@@ -355,7 +355,7 @@ KEY_DATA = c.Struct(
 # RFC 3830 §6.15 General extension payload (TS 33.180 type 7 kept as bytes here)
 GEN_EXT = c.Struct(
     NP(),
-    F("type", u8, "mikey.ext.type", "Extension type", vals=R.GEN_EXT_TYPES, wireshark=True),
+    F("type", u8, "mikey.ext.type", "Extension type", vals=registry.GEN_EXT_TYPES, wireshark=True),
     F("length", u16, "mikey.ext.len", "Length", computed=_len("data"), wireshark=True),
     F("data", VarBytes("length"), "mikey.ext.data", "Data", display="bytes", wireshark=True),
 )
@@ -363,8 +363,8 @@ GEN_EXT = c.Struct(
 # RFC 6509 §4.2 SAKKE payload
 SAKKE = c.Struct(
     NP(),
-    F("sakke_params", u8, "mikey.sakke.params", "SAKKE params", vals=R.SAKKE_PARAMS, wireshark=True),
-    F("id_scheme", u8, "mikey.sakke.idscheme", "ID scheme", vals=R.SAKKE_ID_SCHEMES, wireshark=True),
+    F("sakke_params", u8, "mikey.sakke.params", "SAKKE params", vals=registry.SAKKE_PARAMS, wireshark=True),
+    F("id_scheme", u8, "mikey.sakke.idscheme", "ID scheme", vals=registry.SAKKE_ID_SCHEMES, wireshark=True),
     F("sakke_data_len", u16, "mikey.sakke.len", "SAKKE data length", computed=_len("sakke_data"),
       wireshark=True),
     F("sakke_data", VarBytes("sakke_data_len"), "mikey.sakke.data", "SAKKE data", display="bytes",

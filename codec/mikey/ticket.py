@@ -23,13 +23,13 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from codec import srtp as S
-from codec.crypto import prf as P
+from codec import srtp
+from codec.crypto import prf
 from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import config
-from codec.mikey import model as M
-from codec.mikey import psk as K
+from codec.mikey import model
+from codec.mikey import psk as mikey_psk
 from codec.mikey.message import Message, decode_payloads, encode
 from codec.mikey.render import decode_key_data_chain
 
@@ -120,7 +120,7 @@ def _region_without(wire: bytes, *cuts) -> bytes:
     return b"".join(out)
 
 
-def _ticket_layout(ticket: M.TICKET, ticket_off: int):
+def _ticket_layout(ticket: model.TICKET, ticket_off: int):
     """Offsets of the TICKET's Initiator Data length field and the end of its Ticket Data."""
     init_len_off = ticket_off + 10 + len(ticket.tp_data) + 2 + len(ticket.ticket_data)
     return init_len_off, 2 + len(ticket.initiator_data)
@@ -132,8 +132,8 @@ def _v_mac_offset(msg, index):
 
 def _kemac_keys(kemac, keys, csb_id, t, where, res_errors):
     try:
-        plain = K.decrypt_encr_data(kemac.encr_alg, kemac.encr_data, keys, csb_id, t)
-    except K.PskError as e:
+        plain = mikey_psk.decrypt_encr_data(kemac.encr_alg, kemac.encr_data, keys, csb_id, t)
+    except mikey_psk.PskError as e:
         res_errors.append(f"{where}: {e}")
         return None
     chain = decode_key_data_chain(plain)
@@ -179,18 +179,18 @@ def _process_psk(msg, wire, keys, res: TicketResult):
     errors = []
     for cand in cands:
         try:
-            tk = K.transport_keys(cand.key, K.label_rfc3830(msg.hdr.csb_id, rand),
-                                  msg.hdr.prf_func, kemac.encr_alg, kemac.mac_alg)
-        except (K.PskError, P.PrfError) as e:
+            tk = mikey_psk.transport_keys(cand.key, mikey_psk.label_rfc3830(msg.hdr.csb_id, rand),
+                                          msg.hdr.prf_func, kemac.encr_alg, kemac.mac_alg)
+        except (mikey_psk.PskError, prf.PrfError) as e:
             res.error = str(e)
             return
-        ok = None if kemac.mac_alg == K.MAC_NULL else K.mac_ok(kemac.mac_alg, tk.auth_key, region,
-                                                               kemac.mac)
+        ok = None if kemac.mac_alg == mikey_psk.MAC_NULL else mikey_psk.mac_ok(kemac.mac_alg, tk.auth_key, region,
+                                                                               kemac.mac)
         if ok is False:
             errors.append(f"MAC does not match with the PSK of {cand.identity or cand.csb_id}")
             continue
         res.verified, res.psk_identity = ok, cand.identity
-        chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, K.ts64(msg.find("T")), "KEMAC", errors)
+        chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, mikey_psk.ts64(msg.find("T")), "KEMAC", errors)
         if chain is not None:
             res.kemac_keys = chain
         else:
@@ -215,11 +215,11 @@ def sp_tag_len_quirk(params: dict | None) -> int | None:
     """GStreamer's SP (gst_mikey_message_new_from_caps): the HMAC *tag* length (4 or 10) in
     parameter 3, the session auth *key* length (20 for HMAC-SHA1, RFC 3711 §8.2), and no
     parameter 11 (the tag length, RFC 3830 §6.10.1).  Returns that tag length, or None."""
-    if not params or S.SP_TAG_LEN in params:
+    if not params or srtp.SP_TAG_LEN in params:
         return None
-    if int.from_bytes(params.get(S.SP_AUTH, b"\x01"), "big") != S.AUTH_HMAC_SHA1:
+    if int.from_bytes(params.get(srtp.SP_AUTH, b"\x01"), "big") != srtp.AUTH_HMAC_SHA1:
         return None
-    value = int.from_bytes(params.get(S.SP_AUTH_KEY_LEN, b""), "big")
+    value = int.from_bytes(params.get(srtp.SP_AUTH_KEY_LEN, b""), "big")
     return value if value in (4, 10) else None
 
 
@@ -272,16 +272,16 @@ def psk_session_keys(msg, key_data: list, notes: list) -> list:
         tag = sp_tag_len_quirk(params)
         if tag is not None:  # GStreamer: parameter 3 is the tag length (reference/mikey.md §9.3)
             params = dict(params)
-            params[S.SP_AUTH_KEY_LEN], params[S.SP_TAG_LEN] = bytes([20]), bytes([tag])
+            params[srtp.SP_AUTH_KEY_LEN], params[srtp.SP_TAG_LEN] = bytes([20]), bytes([tag])
             notes.append(f"CS {cs_id}: SP parameter 3 = {tag} without parameter 11 read as the "
                          "HMAC tag length (GStreamer), auth key length 20")
         try:
-            t = S.transform_from_sp(params, len(mki))
-        except S.TransformError as e:
+            t = srtp.transform_from_sp(params, len(mki))
+        except srtp.TransformError as e:
             notes.append(f"CS {cs_id}: SRTP policy {policy_no} not usable: {e}")
             t = None
         key_len = t.key_len if t else 16
-        salt_len = t.salt_len if t else S.AES_CM_SALT_LEN
+        salt_len = t.salt_len if t else srtp.AES_CM_SALT_LEN
         if key.type in (KEY_TEK, KEY_TEK_SALT):
             tek, salt = bytes(key.key_data), (bytes(key.salt) if key.salt is not None else None)
             if salt is None and len(tek) == key_len + salt_len:  # master key || master salt
@@ -289,11 +289,11 @@ def psk_session_keys(msg, key_data: list, notes: list) -> list:
                 notes.append(f"CS {cs_id}: TEK of {key_len + salt_len} octets read as SRTP "
                              f"master key ({key_len}) || master salt ({salt_len})")
         else:
-            tek = P.derive_from_tgk(bytes(key.key_data), P.TEK, cs_id, msg.hdr.csb_id, rand,
-                                    key_len, msg.hdr.prf_func)
+            tek = prf.derive_from_tgk(bytes(key.key_data), prf.TEK, cs_id, msg.hdr.csb_id, rand,
+                                      key_len, msg.hdr.prf_func)
             salt = (bytes(key.salt) if key.salt is not None else
-                    P.derive_from_tgk(bytes(key.key_data), P.SALT, cs_id, msg.hdr.csb_id, rand,
-                                      salt_len, msg.hdr.prf_func))
+                    prf.derive_from_tgk(bytes(key.key_data), prf.SALT, cs_id, msg.hdr.csb_id, rand,
+                                        salt_len, msg.hdr.prf_func))
         if t is not None and (len(tek) != t.key_len or salt is None or len(salt) != t.salt_len):
             notes.append(f"CS {cs_id}: key of {len(tek)} / salt of {len(salt or b'')} octets do "
                          f"not fit {t.name}")
@@ -306,7 +306,7 @@ def psk_session_keys(msg, key_data: list, notes: list) -> list:
 
 
 # -- the MIKEY base ticket (RFC 6043 Appendix A) ------------------------------------------------
-def open_ticket(ticket: M.TICKET, ticket_bytes: bytes, keys: Keyring) -> TicketInfo:
+def open_ticket(ticket: model.TICKET, ticket_bytes: bytes, keys: Keyring) -> TicketInfo:
     """Decrypt and check a MIKEY base ticket with a TPK from the keyring."""
     info = TicketInfo(ticket.ticket_type)
     if ticket.ticket_type != MIKEY_BASE_TICKET or ticket.subtype != 1:
@@ -314,7 +314,7 @@ def open_ticket(ticket: M.TICKET, ticket_bytes: bytes, keys: Keyring) -> TicketI
                       f"base ticket: kept as opaque octets")
         return info
     try:
-        data = decode_payloads(ticket.ticket_data, first=M.THDR)
+        data = decode_payloads(ticket.ticket_data, first=model.THDR)
     except DecodeError as e:
         info.error = f"Ticket Data does not decode: {e}"
         return info
@@ -340,17 +340,17 @@ def open_ticket(ticket: M.TICKET, ticket_bytes: bytes, keys: Keyring) -> TicketI
     region = ticket_bytes[1:mac_end]
     for cand in cands:
         try:
-            tk = K.transport_keys(cand.key, K.label_tpk(rand.rand), ticket.prf_func,
-                                  kemac.encr_alg, v.auth_alg)
-        except (K.PskError, P.PrfError) as e:
+            tk = mikey_psk.transport_keys(cand.key, mikey_psk.label_tpk(rand.rand), ticket.prf_func,
+                                          kemac.encr_alg, v.auth_alg)
+        except (mikey_psk.PskError, prf.PrfError) as e:
             info.error = str(e)
             return info
-        if v.auth_alg != K.MAC_NULL and not K.mac_ok(v.auth_alg, tk.auth_key, region, v.ver_data):
+        if v.auth_alg != mikey_psk.MAC_NULL and not mikey_psk.mac_ok(v.auth_alg, tk.auth_key, region, v.ver_data):
             continue
-        info.verified = v.auth_alg != K.MAC_NULL or None
+        info.verified = v.auth_alg != mikey_psk.MAC_NULL or None
         info.tpk_identity = cand.identity
         errors = []
-        chain = _kemac_keys(kemac, tk, 0xFFFFFFFF, K.ts64(t), "ticket KEMAC", errors)
+        chain = _kemac_keys(kemac, tk, 0xFFFFFFFF, mikey_psk.ts64(t), "ticket KEMAC", errors)
         if chain is None:
             info.error = errors[-1]
             return info
@@ -374,7 +374,7 @@ def open_ticket(ticket: M.TICKET, ticket_bytes: bytes, keys: Keyring) -> TicketI
 def derive_mpk(mpk: bytes, const: int, rand: bytes, prf_func: int) -> bytes:
     """MPKi / MPKr from the MPK (RFC 6043 Appendix A.2.2)."""
     label = const.to_bytes(4, "big") + b"\xff\xff\xff\xff\xff\x06" + bytes([len(rand)]) + rand
-    return P.prf(mpk, label, len(mpk), prf_func)
+    return prf.prf(mpk, label, len(mpk), prf_func)
 
 
 def fork_key(inkey: bytes, const: int, id_data: bytes, randr_kms: bytes, prf_func: int) -> bytes:
@@ -382,7 +382,7 @@ def fork_key(inkey: bytes, const: int, id_data: bytes, randr_kms: bytes, prf_fun
     || ID Data || len8 RANDRkms || RANDRkms, outkey_len = inkey_len."""
     label = (const.to_bytes(4, "big") + b"\xff\xff\xff\xff\xff\x00"
              + len(id_data).to_bytes(2, "big") + id_data + bytes([len(randr_kms)]) + randr_kms)
-    return P.prf(inkey, label, len(inkey), prf_func)
+    return prf.prf(inkey, label, len(inkey), prf_func)
 
 
 def derive_session_key(tgk: bytes, const: int, cs_id: int, rand_i: bytes | None,
@@ -391,10 +391,10 @@ def derive_session_key(tgk: bytes, const: int, cs_id: int, rand_i: bytes | None,
     rand_i, rand_r = rand_i or b"", rand_r or b""
     label = (const.to_bytes(4, "big") + bytes([cs_id]) + b"\xff\xff\xff\xff\x03"
              + bytes([len(rand_i)]) + rand_i + bytes([len(rand_r)]) + rand_r)
-    return P.prf(tgk, label, out_len, prf_func)
+    return prf.prf(tgk, label, out_len, prf_func)
 
 
-def _session_keys(msg, tgks, policy: M.TICKET | None, rand_i, rand_r):
+def _session_keys(msg, tgks, policy: model.TICKET | None, rand_i, rand_r):
     """TEKs of every crypto session; the TLS Prot type's TEK is its TLS-PSK (seed 004 X.2)."""
     hdr = msg.hdr
     use_ri = policy is None or policy.flag_h
@@ -411,10 +411,10 @@ def _session_keys(msg, tgks, policy: M.TICKET | None, rand_i, rand_r):
             tek, salt = bytes(key.key_data), key.salt
         else:
             n = len(key.key_data) if tls else 16
-            tek = derive_session_key(key.key_data, P.TEK, e.cs_id, rand_i if use_ri else None,
+            tek = derive_session_key(key.key_data, prf.TEK, e.cs_id, rand_i if use_ri else None,
                                      rand_r if use_rr else None, n, hdr.prf_func)
             salt = key.salt if key.type in (KEY_TGK_SALT, KEY_GTGK_SALT) else (
-                None if tls else derive_session_key(key.key_data, P.SALT, e.cs_id,
+                None if tls else derive_session_key(key.key_data, prf.SALT, e.cs_id,
                                                     rand_i if use_ri else None,
                                                     rand_r if use_rr else None, 14, hdr.prf_func))
         out.append(SessionKey(e.cs_id, e.prot_type, bytes(e.spi), tek, salt,
@@ -429,11 +429,11 @@ def _v_check(msg, wire, tk_key, label_tail, extra: bytes, cuts=()):
     if v_i is None:
         return False, "no V payload"
     v = msg.payloads[v_i]
-    keys = K.transport_keys(tk_key, label_tail, msg.hdr.prf_func, 0, v.auth_alg)
+    keys = mikey_psk.transport_keys(tk_key, label_tail, msg.hdr.prf_func, 0, v.auth_alg)
     region = _region_without(wire, (_v_mac_offset(msg, v_i), len(v.ver_data)), *cuts) + extra
-    if v.auth_alg == K.MAC_NULL:
+    if v.auth_alg == mikey_psk.MAC_NULL:
         return None, "V payload uses the NULL MAC"
-    ok = K.mac_ok(v.auth_alg, keys.auth_key, region, v.ver_data)
+    ok = mikey_psk.mac_ok(v.auth_alg, keys.auth_key, region, v.ver_data)
     return ok, None if ok else "V MAC does not verify"
 
 
@@ -460,7 +460,7 @@ def _process_transfer_init(msg, wire, keys, res: TicketResult, known=None):
     idents = (_idr(msg, ROLE_I) or b"") + (_idr(msg, ROLE_R) or b"")
     init_off, init_len = _ticket_layout(ticket, t_off)
     res.verified, res.error = _v_check(
-        msg, wire, info.mpk_i, K.label_rfc6043(msg.hdr.csb_id, 1, rand_i, None), idents,
+        msg, wire, info.mpk_i, mikey_psk.label_rfc6043(msg.hdr.csb_id, 1, rand_i, None), idents,
         cuts=[(init_off, init_len)])
     if res.verified is False:  # RFC 6043 §4.2.2.2: a message that fails is not used
         res.notes.append("V MAC does not verify: no session keys released")
@@ -469,10 +469,10 @@ def _process_transfer_init(msg, wire, keys, res: TicketResult, known=None):
                                                  KEY_TEK, KEY_TEK_SALT)]
     kemac = msg.find("KEMAC")
     if kemac is not None:  # RFC 6043 §5.2: encr_key from MPKi, KEMAC = E(encr_key, TEK|TGK|GTGK)
-        tk = K.transport_keys(info.mpk_i, K.label_rfc6043(msg.hdr.csb_id, 1, rand_i, None),
-                              msg.hdr.prf_func, kemac.encr_alg, K.MAC_NULL)
+        tk = mikey_psk.transport_keys(info.mpk_i, mikey_psk.label_rfc6043(msg.hdr.csb_id, 1, rand_i, None),
+                                      msg.hdr.prf_func, kemac.encr_alg, mikey_psk.MAC_NULL)
         errs = []
-        chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, K.ts64(msg.find("T")), "KEMAC", errs)
+        chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, mikey_psk.ts64(msg.find("T")), "KEMAC", errs)
         if chain is not None:
             res.kemac_keys = chain
             tgks = chain + tgks
@@ -496,7 +496,7 @@ def _process_response(msg, wire, keys, init: tuple[Message, bytes] | None, res: 
     if not cands:
         res.error = f"no key: no [[psk]] for {ident or 'the initiator'}"
         return
-    label = K.label_rfc6043(msg.hdr.csb_id, 2, rand_i, rand_r)
+    label = mikey_psk.label_rfc6043(msg.hdr.csb_id, 2, rand_i, rand_r)
     for cand in cands:
         ok, err = _v_check(msg, wire, cand.key, label, init_wire)
         if ok is False:
@@ -504,9 +504,9 @@ def _process_response(msg, wire, keys, init: tuple[Message, bytes] | None, res: 
         res.verified, res.error, res.psk_identity = ok, err, cand.identity
         kemac = msg.find("KEMAC")
         if kemac is not None:
-            tk = K.transport_keys(cand.key, label, msg.hdr.prf_func, kemac.encr_alg, K.MAC_NULL)
+            tk = mikey_psk.transport_keys(cand.key, label, msg.hdr.prf_func, kemac.encr_alg, mikey_psk.MAC_NULL)
             errs = []
-            chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, K.ts64(msg.find("T")), "KEMAC", errs)
+            chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, mikey_psk.ts64(msg.find("T")), "KEMAC", errs)
             if chain is not None:
                 res.kemac_keys = chain
             else:
@@ -534,7 +534,7 @@ def _process_transfer_resp(msg, wire, init, known, res: TicketResult):
         res.notes.append("V checked with the forked MPKr' (I flag)")
     use_rr = t is not None and t.flag_g
     res.verified, res.error = _v_check(
-        msg, wire, key, K.label_rfc6043(msg.hdr.csb_id, 2, rand_i, rand_r if use_rr else None),
+        msg, wire, key, mikey_psk.label_rfc6043(msg.hdr.csb_id, 2, rand_i, rand_r if use_rr else None),
         bytes(init_wire))
 
 
@@ -546,7 +546,7 @@ def _process_init_psk(msg, wire, keys, res: TicketResult, peer_role):
         res.error = f"no key: no [[psk]] for {ident or 'the sender'}"
         return
     extra = (_idr(msg, peer_role) or b"") + (_idr(msg, ROLE_KMS) or b"")
-    label = K.label_rfc6043(msg.hdr.csb_id, 1, rand_i, rand_r)
+    label = mikey_psk.label_rfc6043(msg.hdr.csb_id, 1, rand_i, rand_r)
     for cand in cands:
         ok, err = _v_check(msg, wire, cand.key, label, extra)
         if ok is not False:
@@ -585,7 +585,7 @@ def process(msg: Message, wire: bytes, keys: Keyring,
             _process_init_psk(msg, wire, keys, res, ROLE_R)
         else:
             res.error = f"data type {dt} is not processed (public-key variants need the PKE keys)"
-    except (K.PskError, P.PrfError) as e:
+    except (mikey_psk.PskError, prf.PrfError) as e:
         res.error = str(e)
     return res
 
@@ -640,7 +640,7 @@ def key_data(ktype: int, key: bytes, spi: bytes | None = None, salt: bytes | Non
         d["spi"] = spi
     if salt is not None:
         d["salt"] = salt
-    return M.KEY_DATA(**d)
+    return model.KEY_DATA(**d)
 
 
 def _chain(keys_list) -> bytes:
@@ -650,23 +650,23 @@ def _chain(keys_list) -> bytes:
 
 def _kemac(plain_keys, tk, csb_id, t, encr_alg):
     plain = _chain(plain_keys)
-    return M.KEMAC(encr_alg=encr_alg, encr_data=K.encrypt_encr_data(encr_alg, plain, tk, csb_id, t),
-                   mac_alg=K.MAC_NULL, mac=b"")
+    return model.KEMAC(encr_alg=encr_alg, encr_data=mikey_psk.encrypt_encr_data(encr_alg, plain, tk, csb_id, t),
+                       mac_alg=mikey_psk.MAC_NULL, mac=b"")
 
 
 def _finish_v(msg: Message, key: bytes, label_tail: bytes, extra: bytes, auth_alg: int,
               cuts_fn=None) -> bytes:
     """Fill in the V payload's MAC (the last payload) and return the octets."""
     v = msg.payloads[-1]
-    v.ver_data = bytes(K.AUTH_KEY_LEN[auth_alg])
+    v.ver_data = bytes(mikey_psk.AUTH_KEY_LEN[auth_alg])
     wire = encode(msg)
     d = msg.copy()
     decoded_offsets = _offsets(d, wire)
     v_off = decoded_offsets[len(msg.payloads)] + 2
     cuts = cuts_fn(decoded_offsets) if cuts_fn else ()
-    tk = K.transport_keys(key, label_tail, msg.hdr.prf_func, 0, auth_alg)
+    tk = mikey_psk.transport_keys(key, label_tail, msg.hdr.prf_func, 0, auth_alg)
     region = _region_without(wire, (v_off, len(v.ver_data)), *cuts) + extra
-    v.ver_data = K.mac(auth_alg, tk.auth_key, region)
+    v.ver_data = mikey_psk.mac(auth_alg, tk.auth_key, region)
     return encode(msg)
 
 
@@ -678,55 +678,55 @@ def _offsets(msg: Message, wire: bytes):
 
 def build_ticket(tpk: bytes, mpk: bytes, session_keys: list, *, prf_func: int = 1,
                  t_value: int, rand: bytes | None = None, tpk_identity: str | None = None,
-                 flags: dict | None = None, tp_data: bytes = b"", encr_alg: int = K.ENCR_AES_CM_128,
-                 auth_alg: int = K.MAC_HMAC_SHA256, initiator_data: bytes = b"") -> M.TICKET:
+                 flags: dict | None = None, tp_data: bytes = b"", encr_alg: int = mikey_psk.ENCR_AES_CM_128,
+                 auth_alg: int = mikey_psk.MAC_HMAC_SHA256, initiator_data: bytes = b"") -> model.TICKET:
     """A MIKEY base ticket (RFC 6043 Appendix A) protected with the TPK."""
     rand = rand if rand is not None else os.urandom(16)
-    ticket = M.TICKET(ticket_type=MIKEY_BASE_TICKET, subtype=1, version=1, prf_func=prf_func,
-                      tp_data=tp_data, ticket_data=b"", initiator_data=initiator_data,
-                      **{f"flag_{k}": v for k, v in (flags or {"d": 1, "h": 1, "o": 1,
-                                                              "n": 1}).items()})
-    tk = K.transport_keys(tpk, K.label_tpk(rand), prf_func, encr_alg, auth_alg)
-    t = M.T(ts_type=0, ts_value=t_value)
+    ticket = model.TICKET(ticket_type=MIKEY_BASE_TICKET, subtype=1, version=1, prf_func=prf_func,
+                          tp_data=tp_data, ticket_data=b"", initiator_data=initiator_data,
+                          **{f"flag_{k}": v for k, v in (flags or {"d": 1, "h": 1, "o": 1,
+                                                                  "n": 1}).items()})
+    tk = mikey_psk.transport_keys(tpk, mikey_psk.label_tpk(rand), prf_func, encr_alg, auth_alg)
+    t = model.T(ts_type=0, ts_value=t_value)
     kemac = _kemac([key_data(KEY_MPK, mpk)] + list(session_keys), tk, 0xFFFFFFFF, t_value, encr_alg)
-    payloads = [t, M.RAND(rand=rand), kemac]
+    payloads = [t, model.RAND(rand=rand), kemac]
     if tpk_identity is not None:
-        payloads.append(M.IDR(id_role=ROLE_PSK, id_type=1, id_data=tpk_identity.encode()))
-    v = M.V(auth_alg=auth_alg, ver_data=bytes(K.AUTH_KEY_LEN[auth_alg]))
+        payloads.append(model.IDR(id_role=ROLE_PSK, id_type=1, id_data=tpk_identity.encode()))
+    v = model.V(auth_alg=auth_alg, ver_data=bytes(mikey_psk.AUTH_KEY_LEN[auth_alg]))
     payloads.append(v)
-    data_msg = Message(M.THDR(thdr_data=b""), payloads)
+    data_msg = Message(model.THDR(thdr_data=b""), payloads)
     ticket.ticket_data = encode(data_msg)
     tb = ticket.to_bytes(0)
     init_off, _ = _ticket_layout(ticket, 0)
     region = tb[1:init_off - len(v.ver_data)]
-    v.ver_data = K.mac(auth_alg, tk.auth_key, region)
+    v.ver_data = mikey_psk.mac(auth_alg, tk.auth_key, region)
     ticket.ticket_data = encode(data_msg)
     return ticket
 
 
-def build_transfer_init(ticket: M.TICKET, mpk: bytes, *, csb_id: int, cs_entries: list,
+def build_transfer_init(ticket: model.TICKET, mpk: bytes, *, csb_id: int, cs_entries: list,
                         initiator: str, responder: str, t_value: int, rand_i: bytes | None = None,
-                        prf_func: int = 1, auth_alg: int = K.MAC_HMAC_SHA256,
+                        prf_func: int = 1, auth_alg: int = mikey_psk.MAC_HMAC_SHA256,
                         sp: list | None = None, kemac_keys: list | None = None,
-                        extension: M.GEN_EXT | None = None) -> bytes:
+                        extension: model.GEN_EXT | None = None) -> bytes:
     """TRANSFER_INIT = HDR, T, RANDRi, [IDRi], [IDRr], {SP}, TICKET, [KEMAC], V (RFC 6043 §4.2.2)."""
     rand_i = rand_i if rand_i is not None else os.urandom(16)
     ticket_rand = _ticket_rand(ticket)
     mpk_i = derive_mpk(mpk, MPKI_CONST, ticket_rand, ticket.prf_func)
-    hdr = M.HDR(data_type=TRANSFER_INIT, v=ticket.flag_f, prf_func=prf_func, csb_id=csb_id,
-                cs_id_map_type=2, cs_id_map=list(cs_entries))
-    payloads = [M.T(ts_type=0, ts_value=t_value), M.RANDR(rand_role=1, rand=rand_i),
-                M.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.encode()),
-                M.IDR(id_role=ROLE_R, id_type=1, id_data=responder.encode())]
+    hdr = model.HDR(data_type=TRANSFER_INIT, v=ticket.flag_f, prf_func=prf_func, csb_id=csb_id,
+                    cs_id_map_type=2, cs_id_map=list(cs_entries))
+    payloads = [model.T(ts_type=0, ts_value=t_value), model.RANDR(rand_role=1, rand=rand_i),
+                model.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.encode()),
+                model.IDR(id_role=ROLE_R, id_type=1, id_data=responder.encode())]
     payloads += list(sp or [])
     payloads.append(ticket.copy())
-    label = K.label_rfc6043(csb_id, 1, rand_i, None)
+    label = mikey_psk.label_rfc6043(csb_id, 1, rand_i, None)
     if kemac_keys:
-        tk = K.transport_keys(mpk_i, label, prf_func, K.ENCR_AES_CM_128, K.MAC_NULL)
-        payloads.append(_kemac(kemac_keys, tk, csb_id, t_value, K.ENCR_AES_CM_128))
+        tk = mikey_psk.transport_keys(mpk_i, label, prf_func, mikey_psk.ENCR_AES_CM_128, mikey_psk.MAC_NULL)
+        payloads.append(_kemac(kemac_keys, tk, csb_id, t_value, mikey_psk.ENCR_AES_CM_128))
     if extension is not None:
         payloads.append(extension)
-    payloads.append(M.V(auth_alg=auth_alg))
+    payloads.append(model.V(auth_alg=auth_alg))
     msg = Message(hdr, payloads)
     t_index = next(i for i, p in enumerate(payloads) if p.NAME == "TICKET")
 
@@ -736,50 +736,50 @@ def build_transfer_init(ticket: M.TICKET, mpk: bytes, *, csb_id: int, cs_entries
     return _finish_v(msg, mpk_i, label, initiator.encode() + responder.encode(), auth_alg, cuts)
 
 
-def _ticket_rand(ticket: M.TICKET) -> bytes:
-    data = decode_payloads(ticket.ticket_data, first=M.THDR)
+def _ticket_rand(ticket: model.TICKET) -> bytes:
+    data = decode_payloads(ticket.ticket_data, first=model.THDR)
     return data.find("RAND").rand
 
 
 def build_request_init(psk: bytes, *, csb_id: int, initiator: str, kms: str, t_value: int,
-                       tp: M.TP, rand_i: bytes | None = None, prf_func: int = 1,
-                       auth_alg: int = K.MAC_HMAC_SHA256) -> bytes:
+                       tp: model.TP, rand_i: bytes | None = None, prf_func: int = 1,
+                       auth_alg: int = mikey_psk.MAC_HMAC_SHA256) -> bytes:
     """REQUEST_INIT_PSK = HDR, T, RANDRi, [IDRi], [IDRkms], TP, [IDRpsk], V (RFC 6043 §4.2.1)."""
     rand_i = rand_i if rand_i is not None else os.urandom(16)
-    msg = Message(M.HDR(data_type=REQUEST_INIT_PSK, v=1, prf_func=prf_func, csb_id=csb_id,
-                        cs_id_map_type=1),
-                  [M.T(ts_type=0, ts_value=t_value), M.RANDR(rand_role=1, rand=rand_i),
-                   M.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.encode()),
-                   M.IDR(id_role=ROLE_KMS, id_type=1, id_data=kms.encode()), tp,
-                   M.V(auth_alg=auth_alg)])
-    return _finish_v(msg, psk, K.label_rfc6043(csb_id, 1, rand_i, None),
+    msg = Message(model.HDR(data_type=REQUEST_INIT_PSK, v=1, prf_func=prf_func, csb_id=csb_id,
+                            cs_id_map_type=1),
+                  [model.T(ts_type=0, ts_value=t_value), model.RANDR(rand_role=1, rand=rand_i),
+                   model.IDR(id_role=ROLE_I, id_type=1, id_data=initiator.encode()),
+                   model.IDR(id_role=ROLE_KMS, id_type=1, id_data=kms.encode()), tp,
+                   model.V(auth_alg=auth_alg)])
+    return _finish_v(msg, psk, mikey_psk.label_rfc6043(csb_id, 1, rand_i, None),
                      initiator.encode() + kms.encode(), auth_alg)
 
 
 def build_response(init_wire: bytes, psk: bytes, *, data_type: int, kms: str, t_value: int,
-                   kemac_keys: list, ticket: M.TICKET | None = None,
-                   auth_alg: int = K.MAC_HMAC_SHA256) -> bytes:
+                   kemac_keys: list, ticket: model.TICKET | None = None,
+                   auth_alg: int = mikey_psk.MAC_HMAC_SHA256) -> bytes:
     """REQUEST_RESP (with TICKET) or RESOLVE_RESP: KEMAC = E(encr_key, MPKi || … ) and V over
     RESP || INIT (RFC 6043 §4.2.1.5, §4.2.3.5, §5.5)."""
     from codec.mikey.message import decode
 
     init = decode(init_wire)
     rand_i, rand_r = _randr(init, 1), _randr(init, 2)
-    label = K.label_rfc6043(init.hdr.csb_id, 2, rand_i, rand_r)
-    tk = K.transport_keys(psk, label, init.hdr.prf_func, K.ENCR_AES_CM_128, K.MAC_NULL)
-    payloads = [M.T(ts_type=0, ts_value=t_value),
-                M.IDR(id_role=ROLE_KMS, id_type=1, id_data=kms.encode())]
+    label = mikey_psk.label_rfc6043(init.hdr.csb_id, 2, rand_i, rand_r)
+    tk = mikey_psk.transport_keys(psk, label, init.hdr.prf_func, mikey_psk.ENCR_AES_CM_128, mikey_psk.MAC_NULL)
+    payloads = [model.T(ts_type=0, ts_value=t_value),
+                model.IDR(id_role=ROLE_KMS, id_type=1, id_data=kms.encode())]
     if ticket is not None:
         payloads.append(ticket.copy())
-    payloads.append(_kemac(kemac_keys, tk, init.hdr.csb_id, t_value, K.ENCR_AES_CM_128))
-    payloads.append(M.V(auth_alg=auth_alg))
-    msg = Message(M.HDR(data_type=data_type, v=0, prf_func=init.hdr.prf_func,
-                        csb_id=init.hdr.csb_id, cs_id_map_type=1), payloads)
+    payloads.append(_kemac(kemac_keys, tk, init.hdr.csb_id, t_value, mikey_psk.ENCR_AES_CM_128))
+    payloads.append(model.V(auth_alg=auth_alg))
+    msg = Message(model.HDR(data_type=data_type, v=0, prf_func=init.hdr.prf_func,
+                            csb_id=init.hdr.csb_id, cs_id_map_type=1), payloads)
     return _finish_v(msg, psk, label, bytes(init_wire), auth_alg)
 
 
 def build_transfer_resp(init_wire: bytes, mpk_i: bytes, *, t_value: int,
-                        rand_r: bytes | None = None, auth_alg: int = K.MAC_HMAC_SHA256) -> bytes:
+                        rand_r: bytes | None = None, auth_alg: int = mikey_psk.MAC_HMAC_SHA256) -> bytes:
     """TRANSFER_RESP = HDR, T, [RANDRr], [IDRr], {SP}, [KEMAC], V without key forking."""
     from codec.mikey.message import decode
 
@@ -788,51 +788,51 @@ def build_transfer_resp(init_wire: bytes, mpk_i: bytes, *, t_value: int,
     hdr = init.hdr.copy()
     hdr.data_type, hdr.v = TRANSFER_RESP, 0
     hdr.make_auto()
-    payloads = [M.T(ts_type=0, ts_value=t_value)]
+    payloads = [model.T(ts_type=0, ts_value=t_value)]
     if rand_r is not None:
-        payloads.append(M.RANDR(rand_role=2, rand=rand_r))
-    payloads.append(M.V(auth_alg=auth_alg))
+        payloads.append(model.RANDR(rand_role=2, rand=rand_r))
+    payloads.append(model.V(auth_alg=auth_alg))
     msg = Message(hdr, payloads)
-    return _finish_v(msg, mpk_i, K.label_rfc6043(hdr.csb_id, 2, rand_i, rand_r), bytes(init_wire),
+    return _finish_v(msg, mpk_i, mikey_psk.label_rfc6043(hdr.csb_id, 2, rand_i, rand_r), bytes(init_wire),
                      auth_alg)
 
 
-def build_resolve_init(psk: bytes, ticket: M.TICKET, *, csb_id: int, responder: str, kms: str,
+def build_resolve_init(psk: bytes, ticket: model.TICKET, *, csb_id: int, responder: str, kms: str,
                        t_value: int, rand_r: bytes | None = None, prf_func: int = 1,
-                       auth_alg: int = K.MAC_HMAC_SHA256) -> bytes:
+                       auth_alg: int = mikey_psk.MAC_HMAC_SHA256) -> bytes:
     """RESOLVE_INIT_PSK = HDR, T, RANDRr, [IDRr], [IDRkms], TICKET, [IDRpsk], V (§4.2.3)."""
     rand_r = rand_r if rand_r is not None else os.urandom(16)
-    msg = Message(M.HDR(data_type=RESOLVE_INIT_PSK, v=1, prf_func=prf_func, csb_id=csb_id,
-                        cs_id_map_type=1),
-                  [M.T(ts_type=0, ts_value=t_value), M.RANDR(rand_role=2, rand=rand_r),
-                   M.IDR(id_role=ROLE_R, id_type=1, id_data=responder.encode()),
-                   M.IDR(id_role=ROLE_KMS, id_type=1, id_data=kms.encode()), ticket.copy(),
-                   M.V(auth_alg=auth_alg)])
-    return _finish_v(msg, psk, K.label_rfc6043(csb_id, 1, None, rand_r),
+    msg = Message(model.HDR(data_type=RESOLVE_INIT_PSK, v=1, prf_func=prf_func, csb_id=csb_id,
+                            cs_id_map_type=1),
+                  [model.T(ts_type=0, ts_value=t_value), model.RANDR(rand_role=2, rand=rand_r),
+                   model.IDR(id_role=ROLE_R, id_type=1, id_data=responder.encode()),
+                   model.IDR(id_role=ROLE_KMS, id_type=1, id_data=kms.encode()), ticket.copy(),
+                   model.V(auth_alg=auth_alg)])
+    return _finish_v(msg, psk, mikey_psk.label_rfc6043(csb_id, 1, None, rand_r),
                      responder.encode() + kms.encode(), auth_alg)
 
 
 def build_psk_i_message(psk: bytes, keys_list: list, *, csb_id: int, t_value: int,
                         initiator: str | None = None, responder: str | None = None,
                         rand: bytes | None = None, prf_func: int = 0,
-                        encr_alg: int = K.ENCR_AES_CM_128, mac_alg: int = K.MAC_HMAC_SHA1,
+                        encr_alg: int = mikey_psk.ENCR_AES_CM_128, mac_alg: int = mikey_psk.MAC_HMAC_SHA1,
                         cs_id_map: list | None = None, sp: list | None = None) -> bytes:
     """RFC 3830 PSK I_MESSAGE = HDR, T, RAND, [IDi], [IDr], {SP}, KEMAC (§3.1)."""
     rand = rand if rand is not None else os.urandom(16)
-    hdr = M.HDR(data_type=PSK_INIT, v=0, prf_func=prf_func, csb_id=csb_id,
-                cs_id_map_type=0, cs_id_map=list(cs_id_map or []))
-    payloads = [M.T(ts_type=0, ts_value=t_value), M.RAND(rand=rand)]
+    hdr = model.HDR(data_type=PSK_INIT, v=0, prf_func=prf_func, csb_id=csb_id,
+                    cs_id_map_type=0, cs_id_map=list(cs_id_map or []))
+    payloads = [model.T(ts_type=0, ts_value=t_value), model.RAND(rand=rand)]
     if initiator:
-        payloads.append(M.ID(id_type=1, id_data=initiator.encode()))
+        payloads.append(model.ID(id_type=1, id_data=initiator.encode()))
     if responder:
-        payloads.append(M.ID(id_type=1, id_data=responder.encode()))
+        payloads.append(model.ID(id_type=1, id_data=responder.encode()))
     payloads += list(sp or [])
-    tk = K.transport_keys(psk, K.label_rfc3830(csb_id, rand), prf_func, encr_alg, mac_alg)
-    kemac = M.KEMAC(encr_alg=encr_alg,
-                    encr_data=K.encrypt_encr_data(encr_alg, _chain(keys_list), tk, csb_id, t_value),
-                    mac_alg=mac_alg, mac=bytes(K.AUTH_KEY_LEN[mac_alg]))
+    tk = mikey_psk.transport_keys(psk, mikey_psk.label_rfc3830(csb_id, rand), prf_func, encr_alg, mac_alg)
+    kemac = model.KEMAC(encr_alg=encr_alg,
+                        encr_data=mikey_psk.encrypt_encr_data(encr_alg, _chain(keys_list), tk, csb_id, t_value),
+                        mac_alg=mac_alg, mac=bytes(mikey_psk.AUTH_KEY_LEN[mac_alg]))
     payloads.append(kemac)
     msg = Message(hdr, payloads)
     wire = encode(msg)
-    kemac.mac = K.mac(mac_alg, tk.auth_key, wire[:len(wire) - len(kemac.mac)])
+    kemac.mac = mikey_psk.mac(mac_alg, tk.auth_key, wire[:len(wire) - len(kemac.mac)])
     return encode(msg)

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from codec import tls as T
+from codec import tls as tls_codec
 from dissectors.synth.rng import Rng
 
 TLS12 = 0x0303
@@ -66,34 +66,34 @@ def prf(secret: bytes, label: bytes, seed: bytes, n: int) -> bytes:
 
 # -- encoding helpers ------------------------------------------------------------------------------
 def _u8(b: bytes) -> bytes:
-    return T.OPAQUE8.build(b)
+    return tls_codec.OPAQUE8.build(b)
 
 
 def _u16(b: bytes) -> bytes:
-    return T.OPAQUE16.build(b)
+    return tls_codec.OPAQUE16.build(b)
 
 
 def _u24(b: bytes) -> bytes:
-    return T.OPAQUE24.build(b)
+    return tls_codec.OPAQUE24.build(b)
 
 
 def record(ctype: int, fragment: bytes, version: int = TLS12) -> bytes:
     """TLSPlaintext / TLSCiphertext header + fragment (RFC 5246 §6.2)."""
     if len(fragment) > MAX_FRAGMENT + 2048:
         raise ValueError("TLS record fragment too long")
-    return T.RECORD.build(dict(type=ctype, version=version, fragment=fragment))
+    return tls_codec.RECORD.build(dict(type=ctype, version=version, fragment=fragment))
 
 
 def handshake(msg_type: int, body: bytes) -> bytes:
-    return T.HANDSHAKE.build(dict(msg_type=msg_type, body=body))
+    return tls_codec.HANDSHAKE.build(dict(msg_type=msg_type, body=body))
 
 
 def _extension(ext_type: int, data: bytes) -> bytes:
-    return T.EXTENSION.build(dict(type=ext_type, data=data))
+    return tls_codec.EXTENSION.build(dict(type=ext_type, data=data))
 
 
 def _aad(seq: int, ctype: int, length: int) -> bytes:
-    return T.AEAD_AAD.build(dict(seq_num=seq, type=ctype, version=TLS12, length=length))
+    return tls_codec.AEAD_AAD.build(dict(seq_num=seq, type=ctype, version=TLS12, length=length))
 
 
 # -- record protection ---------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class GcmWriter:
 
     def open(self, rec: bytes) -> tuple[int, bytes]:
         """Decrypt one record made by :meth:`seal` (self-check of the generator)."""
-        parsed = T.RECORD.parse(rec)
+        parsed = tls_codec.RECORD.parse(rec)
         ctype, frag = parsed.type, parsed.fragment
         explicit, ct = frag[:8], frag[8:]
         aad = _aad(self.seq, ctype, len(ct) - 16)
@@ -172,13 +172,13 @@ class Tls12Session:
 
 def _hello_random(rng: Rng, unix_time: int) -> bytes:
     """RFC 5246 §7.4.1.2 Random: gmt_unix_time (the capture clock) + 28 random octets."""
-    return T.U32.build(unix_time & 0xFFFFFFFF) + rng.bytes(28)
+    return tls_codec.U32.build(unix_time & 0xFFFFFFFF) + rng.bytes(28)
 
 
 def _keys(master: bytes, client_random: bytes, server_random: bytes) -> tuple[GcmWriter, GcmWriter]:
     """RFC 5246 §6.3 key block for an AES-128-GCM suite: no MAC keys, 16-octet keys, 4-octet IVs."""
     kb = prf(master, b"key expansion", server_random + client_random, 2 * 16 + 2 * 4)
-    k = T.KEY_BLOCK_AES128_GCM.parse(kb)
+    k = tls_codec.KEY_BLOCK_AES128_GCM.parse(kb)
     return (GcmWriter(k.client_write_key, k.client_write_iv),
             GcmWriter(k.server_write_key, k.server_write_iv))
 
@@ -208,15 +208,15 @@ def _finish(suite: int, pms: bytes, client_random: bytes, server_random: bytes,
 
 
 def _client_hello(client_random: bytes, suites: list[int], extensions: bytes) -> bytes:
-    body = (T.U16.build(TLS12) + client_random + _u8(b"")
-            + _u16(b"".join(T.U16.build(c) for c in suites)) + _u8(b"\x00")  # null only
+    body = (tls_codec.U16.build(TLS12) + client_random + _u8(b"")
+            + _u16(b"".join(tls_codec.U16.build(c) for c in suites)) + _u8(b"\x00")  # null only
             + (_u16(extensions) if extensions else b""))
     return handshake(CLIENT_HELLO, body)
 
 
 def _server_hello(server_random: bytes, session_id: bytes, suite: int,
                   extensions: bytes) -> bytes:
-    body = (T.U16.build(TLS12) + server_random + _u8(session_id) + T.U16.build(suite) + T.U8.build(0)
+    body = (tls_codec.U16.build(TLS12) + server_random + _u8(session_id) + tls_codec.U16.build(suite) + tls_codec.U8.build(0)
             + (_u16(extensions) if extensions else b""))
     return handshake(SERVER_HELLO, body)
 
@@ -234,9 +234,9 @@ def ecdhe_ecdsa(rng: Rng, server_key: ec.EllipticCurvePrivateKey, cert_der: byte
                 unix_time: int, server_name: str | None = None) -> Tls12Session:
     """A full TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 handshake (RFC 5246 §7.3, RFC 8422 §5)."""
     client_random = _hello_random(rng, unix_time)
-    groups = _extension(10, _u16(T.U16.build(SECP256R1)))  # supported_groups
+    groups = _extension(10, _u16(tls_codec.U16.build(SECP256R1)))  # supported_groups
     formats = _extension(11, _u8(b"\x00"))  # ec_point_formats: uncompressed
-    sigalgs = _extension(13, _u16(T.U16.build(ECDSA_SECP256R1_SHA256)))
+    sigalgs = _extension(13, _u16(tls_codec.U16.build(ECDSA_SECP256R1_SHA256)))
     sni = b""
     if server_name:  # RFC 6066 §3
         name = server_name.encode()
@@ -249,11 +249,11 @@ def ecdhe_ecdsa(rng: Rng, server_key: ec.EllipticCurvePrivateKey, cert_der: byte
                        _extension(11, _u8(b"\x00")))
     cert = handshake(CERTIFICATE, _u24(_u24(cert_der)))
     server_eph = _ec_key(rng)
-    params = T.U8.build(3) + T.U16.build(SECP256R1) + _u8(_point(server_eph))  # named_curve
+    params = tls_codec.U8.build(3) + tls_codec.U16.build(SECP256R1) + _u8(_point(server_eph))  # named_curve
     signed = client_random + server_random + params  # RFC 8422 §5.4
     sig = server_key.sign(signed, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     ske = handshake(SERVER_KEY_EXCHANGE,
-                    params + T.U16.build(ECDSA_SECP256R1_SHA256) + _u16(sig))
+                    params + tls_codec.U16.build(ECDSA_SECP256R1_SHA256) + _u16(sig))
     shd = handshake(SERVER_HELLO_DONE, b"")
     client_eph = _ec_key(rng)
     cke = handshake(CLIENT_KEY_EXCHANGE, _u8(_point(client_eph)))  # RFC 8422 §5.7
@@ -275,7 +275,7 @@ def psk(rng: Rng, key: bytes, identity: bytes, unix_time: int) -> Tls12Session:
     shd = handshake(SERVER_HELLO_DONE, b"")  # no ServerKeyExchange: no identity hint
     cke = handshake(CLIENT_KEY_EXCHANGE, _u16(identity))
     n = len(key)
-    pms = T.U16.build(n) + bytes(n) + T.U16.build(n) + key  # RFC 4279 §2
+    pms = tls_codec.U16.build(n) + bytes(n) + tls_codec.U16.build(n) + key  # RFC 4279 §2
     server_first = record(HANDSHAKE, sh) + record(HANDSHAKE, shd)
     return _finish(PSK_AES128_GCM_SHA256, pms, client_random, server_random, [ch, sh, shd],
                    record(HANDSHAKE, ch), server_first, cke, "PSK-AES128-GCM-SHA256")

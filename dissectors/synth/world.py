@@ -16,7 +16,7 @@ from codec.crypto import mcx
 from codec.crypto.p256 import Q as P256_Q
 from codec.keyring import Kek, Keyring, Psk, UserKeys
 from codec.kms import Kms
-from codec.mikey import sakke as MS
+from codec.mikey import sakke as mikey_sakke
 from dissectors.synth.net import Host
 from dissectors.synth.rng import Rng
 
@@ -46,9 +46,9 @@ class Person:
     host6: Host
     keys: UserKeys | None = None
 
-    def party(self, world: "World") -> MS.Party:
+    def party(self, world: "World") -> mikey_sakke.Party:
         k = self.keys
-        return MS.Party(self.uri, world.kms.uri, k.uid, world.kms.kpak, world.kms.z, k.ssk, k.pvt)
+        return mikey_sakke.Party(self.uri, world.kms.uri, k.uid, world.kms.kpak, world.kms.z, k.ssk, k.pvt)
 
 
 @dataclass
