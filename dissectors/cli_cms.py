@@ -221,7 +221,7 @@ def cmd_show(args) -> int:
                                      max_size=args.max_size, require_trust=not args.any_signer,
                                      smime_type=smime_type)
             doc = render.result_json(result, show_secrets=args.show_secrets)
-            found = render.findings_json(render._unique(result.findings))
+            found = render.findings_json(render.unique_findings(result.findings))
             if found:
                 doc["cms.findings"] = found
         docs.append(doc)

@@ -213,7 +213,8 @@ def ticket_round(initiator: str = "sip:alice@example.org", responder: str = "sip
     t_value = (ntp_now() << 32) if t_value is None else t_value
     ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=t_value,
                                        tpk_identity="tpk@" + kms)
-    mpk_i = mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, mikey_ticket._ticket_rand(ticket), ticket.prf_func)
+    mpk_i = mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, mikey_ticket.rand_of_ticket(ticket),
+                                    ticket.prf_func)
     keys = [mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i), mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)]
     tp = model.TP(ticket_type=mikey_ticket.MIKEY_BASE_TICKET, subtype=1, version=1, prf_func=1, flag_h=1)
     req_init = mikey_ticket.build_request_init(psk_i, csb_id=csb_id, initiator=initiator, kms=kms,

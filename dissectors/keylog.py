@@ -111,12 +111,12 @@ def _payload(doc: dict, key: str) -> dict:
 
 
 def _has_crypto_results(doc: dict) -> bool:
-    from codec.mikey.render import _derived
+    from codec.mikey.render import is_derived_key
 
     if any(k in doc for k in ("mikey.3gpp.crypto_sessions", "mikey.ticket.session_keys",
                               "mikey.ticket.error", "mikey.ticket.replay")):
         return True
-    return any(_derived(k) and not k.endswith("_name") and not k.startswith("mikey.ticket.payl")
+    return any(is_derived_key(k) and not k.endswith("_name") and not k.startswith("mikey.ticket.payl")
                for p in doc["mikey"] for obj in p.values() for k in obj)
 
 

@@ -307,11 +307,11 @@ class MikeyPacket(Packet):
         meta = self.METAS.get(fname)
         if meta is None:
             return False
-        from codec.mikey.render import _is_secret
+        from codec.mikey.render import is_secret
 
         shim = types.SimpleNamespace(NAME=self.CODEC_NAME, **_ctx(self))
         codec_name = next((k for k, v in self.CODEC_NAMES.items() if v == fname), fname)
-        return _is_secret(shim, codec_name, meta)
+        return is_secret(shim, codec_name, meta)
 
     def _repr(self, f, value):
         """Like ``mcsec decode``'s text: ``label (number)``, octet strings in hex."""

@@ -90,7 +90,7 @@ def _compare_layer(layer, rec: dict, where: str):
         assert name in rec, (where, name, rec)
         assert rec[name] == expected, (where, name, rec[name], expected)
         seen.add(name)
-    missing = {k for k in rec if k not in seen and not render._derived(k)}
+    missing = {k for k in rec if k not in seen and not render.is_derived_key(k)}
     assert not missing, (where, missing)
 
 

@@ -147,7 +147,7 @@ def round_trip():
     spi = b"\x00\x00\x00\x09"
     ticket = TK.build_ticket(tpk, mpk, [TK.key_data(TK.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
                              tpk_identity="tpk@" + KMS)
-    ticket_rand = TK._ticket_rand(ticket)
+    ticket_rand = TK.rand_of_ticket(ticket)
     mpk_i = TK.derive_mpk(mpk, TK.MPKI_CONST, ticket_rand, 1)
     tp = M.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_h=1)
     req_init = TK.build_request_init(psk_alice, csb_id=0x100, initiator=ALICE, kms=KMS,

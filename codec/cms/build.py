@@ -22,7 +22,7 @@ from pyasn1.type import univ, useful
 from pyasn1_modules import rfc3274, rfc4055, rfc5083, rfc5084, rfc5280, rfc5652
 
 from codec.cms import oids
-from codec.cms.unprotect import HASHES, CmsError, kari_kek
+from codec.cms.unprotect import HASHES, CmsError, kari_kek, subject_key_id
 
 _NULL = der_encoder.encode(univ.Null(""))
 
@@ -83,11 +83,6 @@ def _cert_der(cert) -> bytes:
 def _fill_ias(target, cert):
     target["issuer"] = _dec(rfc5280.Name(), cert.issuer.public_bytes())
     target["serialNumber"] = cert.serial_number
-
-
-def _ski(cert) -> bytes:
-    from codec.cms.unprotect import _ski as ski
-    return ski(cert)
 
 
 def _random_cek(size: int) -> bytes:
@@ -190,7 +185,7 @@ def _recipient_info(recipient, cek: bytes):
         k = ri["ktri"]
         if recipient.use_ski:
             k["version"] = 2
-            k["rid"]["subjectKeyIdentifier"] = _ski(cert)
+            k["rid"]["subjectKeyIdentifier"] = subject_key_id(cert)
         else:
             k["version"] = 0
             _fill_ias(k["rid"]["issuerAndSerialNumber"], cert)
@@ -228,7 +223,7 @@ def _recipient_info(recipient, cek: bytes):
         kek = kari_kek(ephemeral.exchange(ec.ECDH(), public), wrap_der, len(cek), hash_oid, None)
         rek = rfc5652.RecipientEncryptedKey()
         if recipient.use_ski:
-            rek["rid"]["rKeyId"]["subjectKeyIdentifier"] = _ski(cert)
+            rek["rid"]["rKeyId"]["subjectKeyIdentifier"] = subject_key_id(cert)
         else:
             _fill_ias(rek["rid"]["issuerAndSerialNumber"], cert)
         rek["encryptedKey"] = aes_key_wrap(kek, cek)

@@ -258,11 +258,11 @@ def to_json(layer: Layer) -> dict:
     out = {"cms": [layer_json(layer)]}
     found = [f for x in layer.layers() for f in x.findings]
     if found:
-        out["cms.findings"] = findings_json(_unique(found))
+        out["cms.findings"] = findings_json(unique_findings(found))
     return out
 
 
-def _unique(findings):
+def unique_findings(findings):
     seen, out = set(), []
     for f in findings:
         if f not in seen:
@@ -311,7 +311,7 @@ def result_json(result, show_secrets: bool = False) -> dict:
                 item["cms.cek"] = d.cek.hex() if show_secrets else HIDDEN
             item["cms.checks"] = _checks(d.checks)
         if r.findings:
-            item["cms.findings"] = findings_json(_unique(r.findings))
+            item["cms.findings"] = findings_json(unique_findings(r.findings))
         layers.append(item)
         if r.layer is not None and id(r.layer) not in shown and r.via != "eContent":
             shown.update(id(x) for x in r.layer.layers())

@@ -167,7 +167,8 @@ def _public_der(key) -> bytes:
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _ski(cert) -> bytes:
+def subject_key_id(cert) -> bytes:
+    """The certificate's SubjectKeyIdentifier (RFC 5280 §4.2.1.2; computed when absent)."""
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
@@ -370,7 +371,7 @@ def _ktri(layer, i, ri, keyring, missing, findings):
                     cert):
                 candidates.append((key, cert))
             elif rid.getName() == "subjectKeyIdentifier" and \
-                    bytes(rid["subjectKeyIdentifier"]) == _ski(cert):
+                    bytes(rid["subjectKeyIdentifier"]) == subject_key_id(cert):
                 candidates.append((key, cert))
     desc = (_describe_ias(rid["issuerAndSerialNumber"]) if rid.getName() ==
             "issuerAndSerialNumber" else f"subjectKeyIdentifier "
@@ -452,7 +453,7 @@ def _kari(layer, i, ri, keyring, missing):
                     hit = _matches_ias(layer, f"{rsuffix}.rid.issuerAndSerialNumber",
                                        rid["issuerAndSerialNumber"], cert)
                 else:
-                    hit = bytes(rid["rKeyId"]["subjectKeyIdentifier"]) == _ski(cert)
+                    hit = bytes(rid["rKeyId"]["subjectKeyIdentifier"]) == subject_key_id(cert)
                 if not hit:
                     continue
                 peer = _originator_public(layer, suffix, ri, key.curve)
@@ -684,7 +685,7 @@ def verify(layer: Layer, keyring=None, content: bytes | None = None, *,
                         hit = _matches_ias(layer, f"{suffix}.sid.issuerAndSerialNumber",
                                            sid["issuerAndSerialNumber"], c)
                     else:
-                        hit = bytes(sid["subjectKeyIdentifier"]) == _ski(c)
+                        hit = bytes(sid["subjectKeyIdentifier"]) == subject_key_id(c)
                     if hit:
                         cert, r.certificate_source = c, source
                         break

@@ -59,7 +59,8 @@ def ntp_to_text(value: int, bits: int = 64) -> str:
     return f"{t:%b} {t.day:2d}, {t.year} {t:%H:%M:%S}.{nanos:09d} UTC"
 
 
-def _is_secret(structure: Structure, name: str, meta) -> bool:
+def is_secret(structure: Structure, name: str, meta) -> bool:
+    """Whether field ``name`` of ``structure`` holds key material (hidden without --show-secrets)."""
     if meta.secret:
         return True
     # RFC 3830 §6.2: a NULL-encrypted KEMAC carries the key data in the clear
@@ -70,7 +71,7 @@ def _value_json(structure, name, meta, value, show_secrets, out):
     key = meta.json
     if value is None:
         return
-    if _is_secret(structure, name, meta) and not show_secrets and value:
+    if is_secret(structure, name, meta) and not show_secrets and value:
         out[key] = HIDDEN
         return
     if isinstance(value, (bytes, bytearray)):
@@ -266,7 +267,8 @@ DERIVED_KEYS |= {"mikey.sign.verified", "mikey.sign.region", "mikey.sign.error",
                  "mikey.replay", "mikey.clock_skew"}  # RFC 3830 §5.4 (codec/mikey/replay.py)
 
 
-def _derived(key: str) -> bool:
+def is_derived_key(key: str) -> bool:
+    """Whether JSON key ``key`` is something mcsec derived (not a wire field of the message)."""
     return key in DERIVED_KEYS or key.endswith(DERIVED_SUFFIXES) or key.startswith(DERIVED_PREFIXES)
 
 
@@ -294,7 +296,7 @@ def structure_from_json(cls, obj: dict, where: str) -> Structure:
             values[name] = _from_hex(v, f"{where}.{key}")
             continue
         if key not in by_json:
-            if _derived(key):
+            if is_derived_key(key):
                 continue
             raise JsonError(f"{where}: unknown key {key!r}")
         name, meta = by_json[key]
@@ -353,7 +355,7 @@ def from_json(doc: dict) -> Message:
     trailing = _from_hex(doc.get("mikey.trailing", ""), "mikey.trailing")
     padding = _from_hex(doc.get("mikey.hdr_padding", ""), "mikey.hdr_padding")
     unknown = {k for k in set(doc) - {"mikey", "mikey.trailing", "mikey.hdr_padding",
-                                      "mikey.findings"} if not _derived(k)}
+                                      "mikey.findings"} if not is_derived_key(k)}
     if unknown:
         raise JsonError(f"unknown top-level key(s) {sorted(unknown)}")
     return Message(structures[0], structures[1:], trailing, padding)
@@ -383,7 +385,7 @@ def to_text(msg: Message, show_secrets: bool = False) -> str:
 def _fmt(structure, name, meta, value, show_secrets):
     if value is None:
         return None
-    if _is_secret(structure, name, meta) and not show_secrets and value:
+    if is_secret(structure, name, meta) and not show_secrets and value:
         return HIDDEN
     if isinstance(value, (bytes, bytearray)):
         if meta.display == "text":

@@ -711,7 +711,7 @@ def build_transfer_init(ticket: model.TICKET, mpk: bytes, *, csb_id: int, cs_ent
                         extension: model.GEN_EXT | None = None) -> bytes:
     """TRANSFER_INIT = HDR, T, RANDRi, [IDRi], [IDRr], {SP}, TICKET, [KEMAC], V (RFC 6043 §4.2.2)."""
     rand_i = rand_i if rand_i is not None else os.urandom(16)
-    ticket_rand = _ticket_rand(ticket)
+    ticket_rand = rand_of_ticket(ticket)
     mpk_i = derive_mpk(mpk, MPKI_CONST, ticket_rand, ticket.prf_func)
     hdr = model.HDR(data_type=TRANSFER_INIT, v=ticket.flag_f, prf_func=prf_func, csb_id=csb_id,
                     cs_id_map_type=2, cs_id_map=list(cs_entries))
@@ -736,7 +736,7 @@ def build_transfer_init(ticket: model.TICKET, mpk: bytes, *, csb_id: int, cs_ent
     return _finish_v(msg, mpk_i, label, initiator.encode() + responder.encode(), auth_alg, cuts)
 
 
-def _ticket_rand(ticket: model.TICKET) -> bytes:
+def rand_of_ticket(ticket: model.TICKET) -> bytes:
     data = decode_payloads(ticket.ticket_data, first=model.THDR)
     return data.find("RAND").rand
 
