@@ -50,10 +50,8 @@ def load_keys(paths, transport_key: bytes | None = None,
         elif kind in ("pem", "der"):
             ring.merge(codec_keyring.from_pem_or_der(data, str(p), password=password))
         else:
-            try:
-                from codec import kms
-            except ImportError:  # pragma: no cover - until KMS XML support lands
-                raise codec_keyring.KeyringError(f"{p}: KMS XML documents are not supported yet") from None
+            from codec import kms
+
             ring.merge(kms.keyring_from_xml(data, source=str(p), transport_key=transport_key,
                                             max_size=16 * 1024 * 1024))  # the user's own file
     return ring

@@ -381,10 +381,6 @@ def _int_field(sname, nbytes, meta: Meta, default=0):
     return _kind(hexa if meta.display == "hex" else plain, meta)(sname, default)
 
 
-def _bytes_default(sub):
-    return bytes(sub.length) if isinstance(sub, VarBytes) and isinstance(sub.length, int) else b""
-
-
 def _value_field(sname, meta: Meta, sub, default, max_length=None):
     """The scapy field for one named construct field (without its Meta-level wrappers)."""
     if isinstance(sub, c.IfThenElse):  # c.If(cond, X): present when the condition holds

@@ -10,7 +10,6 @@ transport key is known.  Nothing is dropped: a unit that fails to decode gives a
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -582,15 +581,3 @@ def _replay():
 
 def _err(e: DecodeError) -> dict[str, Any]:
     return {"path": e.path, "offset": e.offset, "reason": e.reason}
-
-
-def mikey_from_rtsp(headers_value: str) -> list[bytes]:
-    """MIKEY messages of an RTSP ``KeyMgmt`` header (RFC 4567 §3.3):
-    ``prot=mikey; uri="…"; data="<base64>"``, several specs separated by commas."""
-    out = []
-    for spec in headers_value.split(","):
-        params = {k.strip().lower(): v.strip().strip('"')
-                  for k, _, v in (p.partition("=") for p in spec.split(";")) if v}
-        if params.get("prot") == "mikey" and "data" in params:
-            out.append(base64.b64decode(params["data"], validate=True))
-    return out

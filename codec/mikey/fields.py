@@ -76,14 +76,14 @@ class VarBytes(Construct):
         raise c.SizeofError(path=path)
 
     def _emitparse(self, code):
-        if True:  # redefinition in the generated module is harmless
-            code.append("""
-                def read_exact(io, n):
-                    data = io.read(n)
-                    if len(data) != n:
-                        raise StreamError("stream read less than specified amount, expected %d, found %d" % (n, len(data)))
-                    return data
-            """)
+        # redefinition in the generated module is harmless
+        code.append("""
+            def read_exact(io, n):
+                data = io.read(n)
+                if len(data) != n:
+                    raise StreamError("stream read less than specified amount, expected %d, found %d" % (n, len(data)))
+                return data
+        """)
         n = f"this[{self.length!r}]" if isinstance(self.length, str) else repr(self.length)
         return f"read_exact(io, {n})"
 

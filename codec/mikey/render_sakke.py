@@ -29,10 +29,6 @@ def _secret(value: bytes | None, show: bool):
     return value.hex() if show else HIDDEN
 
 
-def _id(v):
-    return None if v is None else v
-
-
 def annotate_json(doc: dict, msg: Message, res: SakkeResult, show_secrets: bool) -> dict:
     from codec.mikey.render import structure_json
 

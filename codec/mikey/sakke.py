@@ -215,8 +215,7 @@ def signed_region(wire: bytes, sign_len: int, convention: str) -> bytes:
 
 
 # -- processing --------------------------------------------------------------------------------
-def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: bool = False,
-            trailing_ok: bool = True) -> SakkeResult:
+def process(msg: Message, wire: bytes, keys: Keyring, *, decrypt_unverified: bool = False) -> SakkeResult:
     """Verify, decrypt and derive everything an I_MESSAGE carries for the keys at hand."""
     res = SakkeResult(csb_id=msg.hdr.csb_id)
     key_id = mcx.KeyId(msg.hdr.csb_id)

@@ -19,7 +19,7 @@ u8, u16, u32 = c.Int8ub, c.Int16ub, c.Int32ub
 NEXT_PAYLOAD = "__next_payload__"  # computed by the message from the following payload
 
 
-def NP(prefix_ws: bool = True):
+def NP():
     """The 8-bit Next Payload field that starts every payload except HDR and SIGN (RFC 3830 §6)."""
     return F("next_payload", u8, "mikey.next_payload", "Next Payload", vals=registry.PAYLOAD_TYPES,
              computed=NEXT_PAYLOAD, wireshark=True)

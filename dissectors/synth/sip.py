@@ -102,10 +102,5 @@ def audio_media(port: int, attrs: list[str] = ()) -> str:
                         f"a=rtcp:{port + 1}", *attrs])
 
 
-def floor_media(port: int) -> str:
-    """TS 24.380 §12: the MCPTT floor control "application" m-line (MBCP over UDP)."""
-    return "\r\n".join([f"m=application {port} udp MCPTT", "a=fmtp:MCPTT mc_queueing;mc_priority=5"])
-
-
 def key_mgmt(mikey: bytes) -> str:
     return "a=key-mgmt:mikey " + base64.b64encode(mikey).decode()
