@@ -1202,8 +1202,6 @@ class CliRunner:
     def __call__(self, data: bytes):
         import shutil
 
-        from codec import mikey
-
         case = decode_case(data)
         d = self.root / "c"
         if d.exists():
@@ -1245,7 +1243,6 @@ class CliRunner:
             stdout, stderr = out.getvalue(), err.getvalue()  # before the wrappers close them
             wrappers[0].close()
             sys.stdin, sys.stdout, sys.stderr = streams
-            mikey.set_tls_prot_type(mikey.DEFAULT_TLS_PROT_TYPE)  # --tls-prot-type is global
         self.last = (status, stdout, stderr)
         if status is None:
             status = 0

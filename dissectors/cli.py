@@ -28,7 +28,13 @@ def _read_input(path: str) -> bytes:
 
 def _apply_common(args) -> None:
     if getattr(args, "tls_prot_type", None) is not None:
-        mikey.set_tls_prot_type(args.tls_prot_type)
+        mikey.check_tls_prot_type(args.tls_prot_type)  # passed on by decode; ValueError: usage
+
+
+def _tls_prot_type(args) -> int:
+    """--tls-prot-type, or the default TLS Prot type (codec/mikey/config.py)."""
+    value = getattr(args, "tls_prot_type", None)
+    return mikey.DEFAULT_TLS_PROT_TYPE if value is None else value
 
 
 def _load_keyring(args):
@@ -100,7 +106,9 @@ def cmd_decode(args) -> int:
     replay_cache = ReplayCache(args.replay_cache_size)
     from codec.mikey.exchange import ExchangeTracker
 
-    exchanges = ExchangeTracker(keyring, replay_cache) if keyring is not None else None
+    tls_prot_type = _tls_prot_type(args)
+    exchanges = (ExchangeTracker(keyring, replay_cache, tls_prot_type=tls_prot_type)
+                 if keyring is not None else None)
     annotated = []  # (message, annotator): rendered once every message has been seen
     blobs = [c.data for c in carried]
     from codec.mikey.replay import SeenIMessages
@@ -109,7 +117,7 @@ def cmd_decode(args) -> int:
     for i, blob in enumerate(blobs):
         where = f"message {i + 1}: " if len(blobs) > 1 else ""
         try:
-            msg = mikey.decode(blob, strict=args.strict)
+            msg = mikey.decode(blob, strict=args.strict, tls_prot_type=tls_prot_type)
         except DecodeError as e:
             print(f"mcsec: {where}decode error: {e}", file=sys.stderr)
             status = EXIT_DECODE
@@ -129,14 +137,14 @@ def cmd_decode(args) -> int:
         exchanges.close()  # TRANSFER_INITs whose RESOLVE_RESP never came
     for msg, annotate in annotated:
         if args.format == "json":
-            doc = render.to_json(msg, show_secrets=args.show_secrets)
+            doc = render.to_json(msg, show_secrets=args.show_secrets, tls_prot_type=tls_prot_type)
             if annotate is not None:
                 annotate[0](doc)
             if replays.get(id(msg)) is not None:
                 doc["mikey.replay"] = replays[id(msg)]  # index (from 1) of the first copy
             records.append(doc)
         else:
-            text = render.to_text(msg, show_secrets=args.show_secrets)
+            text = render.to_text(msg, show_secrets=args.show_secrets, tls_prot_type=tls_prot_type)
             if annotate is not None:
                 text += "\n".join(annotate[1]()) + "\n"
             if replays.get(id(msg)) is not None:

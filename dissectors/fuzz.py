@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from codec.crypto.p256 import Q
 from codec.mikey import registry
-from codec.mikey.config import tls_prot_type
+from codec.mikey.config import DEFAULT_TLS_PROT_TYPE
 from dissectors import craft
 from dissectors import scapy_mikey
 from dissectors.scapy_mikey import MIKEY
@@ -202,7 +202,7 @@ def m_empty(rng, wire):
 
 
 def _invalid_prot(rng):
-    known = set(registry.PROT_TYPES) | {tls_prot_type()}
+    known = set(registry.PROT_TYPES) | {DEFAULT_TLS_PROT_TYPE}
     return rng.choice([x for x in range(256) if x not in known])
 
 

@@ -106,7 +106,7 @@ sp_param = st.builds(m.SpParam, type=st.integers(0, 255), value=_bytes(4))
 
 @st.composite
 def sp(draw):
-    prot = draw(st.sampled_from([0, 0, m.tls_prot_type(), 7, 99]))
+    prot = draw(st.sampled_from([0, 0, m.DEFAULT_TLS_PROT_TYPE, 7, 99]))
     params = draw(st.lists(sp_param, max_size=5))
     return m.SP(policy_no=draw(st.integers(0, 255)), prot_type=prot, policy_params=params)
 

@@ -24,7 +24,7 @@ SECRET_TEK = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
 def _message():
     hdr = m.HDR(data_type=26, prf_func=1, csb_id=0x1234ABCD, cs_id_map_type=2,
                 cs_id_map=[m.GenericIdEntry(cs_id=4, prot_type=0, policies=[0], spi=b"\x12\x34"),
-                           m.GenericIdEntry(cs_id=9, prot_type=m.tls_prot_type(), spi=b"\x99")])
+                           m.GenericIdEntry(cs_id=9, prot_type=m.DEFAULT_TLS_PROT_TYPE, spi=b"\x99")])
     return m.Message(hdr, [
         m.T(ts_type=0, ts_value=0xE8F1C2A300000000), m.RAND(rand=bytes(range(16))),
         m.IDR(id_role=1, id_type=1, id_data=b"sip:alice@example.org"),
@@ -141,11 +141,10 @@ def test_tls_prot_type_option(tmp_path, capsys):
     f.write_text(wire.hex())
     _, out, _ = run(["decode", str(f)], capsys)
     assert "Prot type: Unknown (77)" in out
-    try:
-        _, out, _ = run(["decode", str(f), "--tls-prot-type", "77"], capsys)
-        assert "Prot type: TLS" in out and "(77)" in out
-    finally:
-        m.set_tls_prot_type(m.DEFAULT_TLS_PROT_TYPE)
+    _, out, _ = run(["decode", str(f), "--tls-prot-type", "77"], capsys)
+    assert "Prot type: TLS" in out and "(77)" in out
+    _, out, _ = run(["decode", str(f)], capsys)  # the option was not a process-wide setting
+    assert "Prot type: Unknown (77)" in out
 
 
 def test_sdp_with_several_key_mgmt_lines(tmp_path, capsys):

@@ -21,7 +21,7 @@ from codec.mikey import DecodeError
 CSB_ID = 0x12345678
 TS_NTP = 0xE8F1C2A3_80000000  # an NTP-UTC 32.32 value
 MAP_SRTP, MAP_EMPTY, MAP_GENERIC, MAP_IPSEC4 = 0, 1, 2, 7
-TLS = M.tls_prot_type()
+TLS = M.DEFAULT_TLS_PROT_TYPE
 
 # payload type numbers (RFC 3830 §6.1, RFC 6043, RFC 6509)
 KEMAC, PKE, DH, SIGN, T, ID, CERT, CHASH, V, SP, RAND, ERR = range(1, 13)
@@ -342,9 +342,25 @@ def test_empty_map_keeps_explicit_cs_count():
 
 
 def test_tls_prot_type_is_configurable_value():
-    assert M.tls_prot_type() == M.DEFAULT_TLS_PROT_TYPE == 240
+    assert M.DEFAULT_TLS_PROT_TYPE == 240
     entry = M.decode(hdr(0, MAP_GENERIC, 1, TLS_ENTRY)).hdr.cs_id_map[0]
     assert M.prot_type_name(entry.prot_type).startswith("TLS")
+    # another number is a parameter of each call, never a process-wide setting
+    assert M.prot_type_name(entry.prot_type, 77) is None
+    assert M.prot_type_name(77, 77).startswith("TLS")
+    assert M.check_tls_prot_type(77) == 77
+    for bad in (0, 256, -1):
+        with pytest.raises(ValueError):
+            M.check_tls_prot_type(bad)
+
+
+def test_tls_prot_type_parameter_of_decode():
+    """Seed 004 Annex X.1: a TLS crypto session has #P = 0; which entry is TLS follows the
+    ``tls_prot_type`` of the call, and one call leaves the next one's default alone."""
+    wire = M.encode(M.Message(M.HDR(data_type=15, cs_id_map_type=2, cs_id_map=[
+        M.GenericIdEntry(cs_id=1, prot_type=77, policies=[1], spi=b"\x01")]), [M.RAND(rand=b"\x00" * 16)]))
+    assert [f.path for f in M.decode(wire, tls_prot_type=77).findings] == ["HDR.cs_id_map[0]"]
+    assert M.decode(wire).findings == []
 
 
 # ------------------------------------------------------------------------------------------------

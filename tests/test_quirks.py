@@ -71,8 +71,8 @@ def test_live555_rtsp_keymgmt_without_rand():
 
 
 def test_tls_crypto_session_rules_of_seed_004_are_checked():
-    good = m.GenericIdEntry(cs_id=1, prot_type=m.tls_prot_type(), spi=b"\x01\x02")
-    bad = m.GenericIdEntry(cs_id=2, prot_type=m.tls_prot_type(), policies=[1], spi=b"\x03")
+    good = m.GenericIdEntry(cs_id=1, prot_type=m.DEFAULT_TLS_PROT_TYPE, spi=b"\x01\x02")
+    bad = m.GenericIdEntry(cs_id=2, prot_type=m.DEFAULT_TLS_PROT_TYPE, policies=[1], spi=b"\x03")
     msg = m.Message(m.HDR(data_type=14, cs_id_map_type=2, cs_id_map=[good, bad]),
                     [m.RAND(rand=bytes(16))])
     back = m.decode(m.encode(msg))

@@ -158,7 +158,7 @@ def round_trip():
                                              TK.key_data(TK.KEY_TGK, tgk, spi=spi)])
     cs = [M.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
           M.GenericIdEntry(cs_id=2, prot_type=M.PAYLOAD_CLASSES and __import__(
-              "codec.mikey", fromlist=["x"]).tls_prot_type(), spi=spi)]
+              "codec.mikey", fromlist=["x"]).DEFAULT_TLS_PROT_TYPE, spi=spi)]
     transfer = TK.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
                                       responder=BOB, t_value=T_VALUE)
     res_init = TK.build_resolve_init(psk_bob, ticket, csb_id=0x300, responder=BOB, kms=KMS,

@@ -258,7 +258,7 @@ def ticket_messages() -> list[bytes]:
                                  kemac_keys=[TK.key_data(TK.KEY_MPK, mpk),
                                              TK.key_data(TK.KEY_TGK, tgk, spi=spi)])
     cs = [M.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
-          M.GenericIdEntry(cs_id=2, prot_type=m.tls_prot_type(), spi=spi)]
+          M.GenericIdEntry(cs_id=2, prot_type=m.DEFAULT_TLS_PROT_TYPE, spi=spi)]
     transfer = TK.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
                                       responder=BOB, t_value=T_VALUE, rand_i=bytes(16))
     transfer_clear = TK.build_transfer_init(clear, mpk, csb_id=0x201, cs_entries=cs[:1],
@@ -286,7 +286,7 @@ def crafted() -> list[bytes]:
            M.GenericIdEntry(cs_id=5, prot_type=0, s=1, policies=[],
                             session_data=bytes(range(10)), spi=b""),
            M.GenericIdEntry(cs_id=6, prot_type=0, s=1, session_data=b"\x01\x02", spi=b"\x09"),
-           M.GenericIdEntry(cs_id=7, prot_type=m.tls_prot_type(), s=1, policies=[3],
+           M.GenericIdEntry(cs_id=7, prot_type=m.DEFAULT_TLS_PROT_TYPE, s=1, policies=[3],
                             session_data=b"\x01", spi=b"\x42")]  # TLS finding
     msgs = [
         m.Message(M.HDR(data_type=26, prf_func=1, csb_id=0x0ABC1234, cs_id_map_type=2,
@@ -299,7 +299,7 @@ def crafted() -> list[bytes]:
                    M.IDR(id_role=3, id_type=1, id_data="tel:+44 Zoë".encode()),
                    M.IDR(id_role=5, id_type=2, id_data=b"\x00\x01abc"),
                    M.SP(policy_no=0, prot_type=0, policy_params=list(SRTP_PARAMS)),
-                   M.SP(policy_no=1, prot_type=m.tls_prot_type(), policy_params=b"\x01\x05\x00"),
+                   M.SP(policy_no=1, prot_type=m.DEFAULT_TLS_PROT_TYPE, policy_params=b"\x01\x05\x00"),
                    M.SP(policy_no=2, prot_type=7, policy_params=[M.SpParam(type=1, value=b"\x10")]),
                    M.SAKKE(sakke_params=1, id_scheme=2, sakke_data=bytes(273)),
                    M.GEN_EXT(type=7, data=bytes(range(40))),

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from codec.keyring import Keyring
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey.config import DEFAULT_TLS_PROT_TYPE
 from codec.mikey.message import Message
 
 REJECTED = "rejected"  # replay verdict of a TRANSFER_INIT whose V MAC fails: not cached
@@ -78,13 +79,18 @@ def ticket_identity(msg: Message) -> tuple | None:
 
 class ExchangeTracker:
     def __init__(self, keyring: Keyring, replay_cache: mikey_ticket.ReplayCache | None = None,
-                 tls_psks: list | None = None, history: int = MAX_HISTORY):
+                 tls_psks: list | None = None, history: int = MAX_HISTORY, *,
+                 tls_prot_type: int = DEFAULT_TLS_PROT_TYPE):
         self.keyring = keyring
+        self.tls_prot_type = tls_prot_type  # the Prot type number that means TLS (mikey/config.py)
         self.replay_cache = replay_cache if replay_cache is not None else mikey_ticket.ReplayCache(1024)
         self.tls_psks = tls_psks if tls_psks is not None else []  # shared with the TLS hook
         self.history: deque[Entry] = deque(maxlen=history)
         self.pending: deque[Entry] = deque()
         self._seq = 0
+
+    def _process(self, msg: Message, wire: bytes, **kw) -> mikey_ticket.TicketResult:
+        return mikey_ticket.process(msg, wire, self.keyring, tls_prot_type=self.tls_prot_type, **kw)
 
     # -- matching ------------------------------------------------------------------------------
     def _inits(self, resp: Message) -> list[Entry]:
@@ -110,8 +116,7 @@ class ExchangeTracker:
         first = None
         for init in self._inits(entry.msg):
             known = init.result if entry.msg.hdr.data_type == mikey_ticket.TRANSFER_RESP else None
-            res = mikey_ticket.process(entry.msg, entry.wire, self.keyring, init=(init.msg, init.wire),
-                                       known=known)
+            res = self._process(entry.msg, entry.wire, init=(init.msg, init.wire), known=known)
             if first is None:
                 first = (init, res)
             if res.verified is True:
@@ -120,10 +125,10 @@ class ExchangeTracker:
         if first is not None:
             entry.init, entry.result = first
         else:
-            entry.result = mikey_ticket.process(entry.msg, entry.wire, self.keyring)
+            entry.result = self._process(entry.msg, entry.wire)
 
     def _transfer_init(self, entry: Entry, known) -> None:
-        res = entry.result = mikey_ticket.process(entry.msg, entry.wire, self.keyring, known=known)
+        res = entry.result = self._process(entry.msg, entry.wire, known=known)
         entry.pending = (known is None and res.verified is None and res.ticket is not None
                          and res.ticket.mpk_i is None and ticket_identity(entry.msg) is not None)
         if entry.pending:
@@ -157,7 +162,7 @@ class ExchangeTracker:
             self._transfer_init(entry, self._resolution(msg))
             self._replay(entry)
         else:
-            entry.result = mikey_ticket.process(msg, entry.wire, self.keyring)
+            entry.result = self._process(msg, entry.wire)
         self._learn(entry.result)
         if dt in (mikey_ticket.RESOLVE_RESP, mikey_ticket.REQUEST_RESP) and entry.result.kemac_keys:
             revised = self._resolve_pending(entry)
@@ -188,8 +193,7 @@ class ExchangeTracker:
             revised.append(e)
             for r in self.history:  # a TRANSFER_RESP seen before the resolution
                 if r.msg.hdr.data_type == mikey_ticket.TRANSFER_RESP and r.init is e:
-                    r.result = mikey_ticket.process(r.msg, r.wire, self.keyring, init=(e.msg, e.wire),
-                                                    known=e.result)
+                    r.result = self._process(r.msg, r.wire, init=(e.msg, e.wire), known=e.result)
                     revised.append(r)
         return revised
 

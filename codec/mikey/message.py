@@ -16,6 +16,7 @@ import construct as c
 
 from codec.errors import DecodeError, EncodeError, Finding, McsecError
 from codec.mikey import registry
+from codec.mikey.config import DEFAULT_TLS_PROT_TYPE
 from codec.mikey.fields import BitFields, Reject
 from codec.mikey.model import HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, Structure
 
@@ -107,12 +108,14 @@ _PARSE_ERRORS = (c.ConstructError, struct.error, ValueError, KeyError, TypeError
                  OverflowError)
 
 
-def decode(data: bytes, *, strict: bool = False) -> Message:
+def decode(data: bytes, *, strict: bool = False,
+           tls_prot_type: int = DEFAULT_TLS_PROT_TYPE) -> Message:
     """Decode one MIKEY message.
 
     Returns a :class:`Message` or raises :class:`~codec.DecodeError` — for any input.  Octets after
     the last payload are kept in ``Message.trailing`` and reported as a finding (``strict=True``
-    makes them an error).
+    makes them an error).  ``tls_prot_type`` is the Prot type number that means TLS (seed 004
+    Annex X; see :mod:`codec.mikey.config`).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("decode() needs bytes")
@@ -120,17 +123,15 @@ def decode(data: bytes, *, strict: bool = False) -> Message:
     stream = io.BytesIO(data)
     hdr = _parse(HDR, stream, data, "HDR", None)
     msg = _decode_with_quirks(data, stream, hdr, strict)
-    _check_hdr(msg)
+    _check_hdr(msg, tls_prot_type)
     return msg
 
 
-def _check_hdr(msg: Message) -> None:
+def _check_hdr(msg: Message, tls_prot_type: int) -> None:
     """Spec constraints worth telling an analyst about; the message still decodes."""
-    from codec.mikey.config import tls_prot_type
-
     offset = 10
     for i, e in enumerate(msg.hdr.cs_id_map if msg.hdr.cs_id_map_type == 2 else ()):
-        if e.prot_type == tls_prot_type() and (e.s or e.policies or e.session_data):
+        if e.prot_type == tls_prot_type and (e.s or e.policies or e.session_data):
             msg.findings.append(Finding(
                 f"HDR.cs_id_map[{i}]", offset, "TLS crypto session should have S = 0, #P = 0 and "
                                                "no session data (seed 004 Annex X.1)"))

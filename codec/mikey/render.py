@@ -21,7 +21,7 @@ from typing import Any
 
 from codec.errors import DecodeError, McsecError
 from codec.mikey import registry
-from codec.mikey.config import prot_type_name
+from codec.mikey.config import DEFAULT_TLS_PROT_TYPE, prot_type_name
 from codec.mikey.message import Message, _PARSE_ERRORS
 from codec.mikey.model import (HDR, KEY_DATA, PAYLOAD_CLASSES, CS_ID_MAP_ENTRY, SpParam,
                                Structure)
@@ -89,7 +89,8 @@ def _value_json(structure, name, meta, value, show_secrets, out):
         out[key] = value
 
 
-def structure_json(s: Structure, next_payload=None, show_secrets=False) -> dict:
+def structure_json(s: Structure, next_payload=None, show_secrets=False, *,
+                   tls_prot_type=DEFAULT_TLS_PROT_TYPE) -> dict:
     """One structure as ``{json key: value}``, in wire order (computed fields resolved)."""
     out: dict[str, Any] = {}
     for name, meta in s.FIELDS:
@@ -100,26 +101,28 @@ def structure_json(s: Structure, next_payload=None, show_secrets=False) -> dict:
             entries = s.__dict__[name]
             if entries:
                 key = meta.extra["entry_json"].get(s._selector(s.__dict__), meta.json)
-                out[key] = [structure_json(e, show_secrets=show_secrets) for e in entries]
+                out[key] = [structure_json(e, show_secrets=show_secrets, tls_prot_type=tls_prot_type)
+                            for e in entries]
             continue
         if name in s.PACKED and isinstance(value, list):
-            out[meta.json] = [_sp_param_json(p, s, show_secrets) for p in value]
+            out[meta.json] = [_sp_param_json(p, s, show_secrets, tls_prot_type=tls_prot_type)
+                              for p in value]
             continue
         _value_json(s, name, meta, value, show_secrets, out)
-        _label_json(name, meta, value, out)
-    _add_derived(s, out, show_secrets)
+        _label_json(name, meta, value, out, tls_prot_type=tls_prot_type)
+    _add_derived(s, out, show_secrets, tls_prot_type=tls_prot_type)
     return out
 
 
-def _label_json(name, meta, value, out) -> None:
+def _label_json(name, meta, value, out, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE) -> None:
     """``<key>_name``: the registry's name for a value (the TLS Prot type is configurable)."""
     if meta.vals is not None and isinstance(value, int):
-        label = prot_type_name(value) if name == "prot_type" else meta.vals.get(value)
+        label = prot_type_name(value, tls_prot_type) if name == "prot_type" else meta.vals.get(value)
         if label:
             out[meta.json + "_name"] = label
 
 
-def partial_json(cls, values: dict, show_secrets=False) -> dict:
+def partial_json(cls, values: dict, show_secrets=False, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE) -> dict:
     """The plain fields of a structure that failed to decode, as far as they were read
     (nested entries and derived values left out)."""
     import types
@@ -134,12 +137,12 @@ def partial_json(cls, values: dict, show_secrets=False) -> dict:
                 isinstance(value, list) and not all(isinstance(x, int) for x in value)):
             continue
         _value_json(view, name, meta, value, show_secrets, out)
-        _label_json(name, meta, value, out)
+        _label_json(name, meta, value, out, tls_prot_type=tls_prot_type)
     return out
 
 
-def _sp_param_json(p: SpParam, sp, show_secrets):
-    d = structure_json(p, show_secrets=show_secrets)
+def _sp_param_json(p: SpParam, sp, show_secrets, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE):
+    d = structure_json(p, show_secrets=show_secrets, tls_prot_type=tls_prot_type)
     if sp.prot_type == registry.PROT_TYPE_SRTP and p.type in registry.SRTP_POLICY_PARAMS and len(p.value) == 1:
         label, ws = registry.SRTP_POLICY_PARAMS[p.type]
         d[ws] = p.value[0]
@@ -184,31 +187,33 @@ def _try(fn, *a, **kw):
         return e
 
 
-def _chain_json(chain, show_secrets):
+def _chain_json(chain, show_secrets, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE):
     if isinstance(chain, DecodeError):
         return {"mikey.decode_error": str(chain)}
     recs = []
     if chain.hdr is not None:
         recs.append({chain.hdr.JSON: structure_json(chain.hdr, chain.next_payload_of(-1),
-                                                    show_secrets)})
+                                                    show_secrets, tls_prot_type=tls_prot_type)})
     for i, p in enumerate(chain.payloads):
-        recs.append({p.JSON: structure_json(p, chain.next_payload_of(i), show_secrets)})
+        recs.append({p.JSON: structure_json(p, chain.next_payload_of(i), show_secrets,
+                                            tls_prot_type=tls_prot_type)})
     return recs
 
 
-def _add_derived(s: Structure, out: dict, show_secrets: bool):
+def _add_derived(s: Structure, out: dict, show_secrets: bool, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE):
     if s.NAME == "GenericIdEntry":
         srtp = srtp_session_data(s)
         if srtp is not None:
-            out["mikey.generic_id.srtp"] = structure_json(srtp)
+            out["mikey.generic_id.srtp"] = structure_json(srtp, tls_prot_type=tls_prot_type)
     for key, _label, chain in embedded_chains(s):
-        out[key] = _chain_json(chain, show_secrets)
+        out[key] = _chain_json(chain, show_secrets, tls_prot_type=tls_prot_type)
     if s.NAME in ("T", "TR") and s.ts_type in (0, 1) and isinstance(s.ts_value, int):
         out[f"{s.JSON}.ntp"] = ntp_to_text(s.ts_value)
     if s.NAME == "KEMAC" and s.encr_alg == 0 and s.encr_data:
         chain = decode_key_data_chain(s.encr_data)
         if isinstance(chain, list):
-            out["mikey.key"] = [structure_json(k, show_secrets=show_secrets) for k in chain]
+            out["mikey.key"] = [structure_json(k, show_secrets=show_secrets, tls_prot_type=tls_prot_type)
+                                for k in chain]
 
 
 def decode_key_data_chain(data: bytes):
@@ -236,15 +241,17 @@ def decode_key_data_chain(data: bytes):
     return items
 
 
-def to_json(msg: Message, show_secrets: bool = False) -> dict:
+def to_json(msg: Message, show_secrets: bool = False, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE) -> dict:
     """The JSON record of a decoded (or hand-built) message."""
-    recs = ([{HDR.JSON: structure_json(msg.hdr, msg.next_payload_of(-1), show_secrets)}]
+    recs = ([{HDR.JSON: structure_json(msg.hdr, msg.next_payload_of(-1), show_secrets,
+                                       tls_prot_type=tls_prot_type)}]
             if msg.hdr is not None else [])
     for i, p in enumerate(msg.payloads):
-        recs.append({p.JSON: structure_json(p, msg.next_payload_of(i), show_secrets)})
+        recs.append({p.JSON: structure_json(p, msg.next_payload_of(i), show_secrets,
+                                            tls_prot_type=tls_prot_type)})
     if msg.incomplete is not None:  # the failing structure's fields before the error
         cls, values = msg.incomplete
-        recs.append({cls.JSON: partial_json(cls, values, show_secrets)})
+        recs.append({cls.JSON: partial_json(cls, values, show_secrets, tls_prot_type=tls_prot_type)})
     out: dict[str, Any] = {"mikey": recs}
     if msg.hdr_padding:
         out["mikey.hdr_padding"] = msg.hdr_padding.hex()
@@ -362,19 +369,20 @@ def from_json(doc: dict) -> Message:
 
 
 # ----------------------------------------------------------------------------------------------
-def to_text(msg: Message, show_secrets: bool = False) -> str:
-    """An indented tree in the manner of ``tshark -V``."""
+def to_text(msg: Message, show_secrets: bool = False, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE) -> str:
+    """An indented tree in the manner of ``tshark -V`` (``tls_prot_type``: the Prot type number
+    named TLS, see :mod:`codec.mikey.config`)."""
     lines = ["Multimedia Internet KEYing"]
     if msg.hdr is not None:  # None: the header itself did not decode (its fields: incomplete)
         _text_structure(msg.hdr, "Common Header (HDR)", msg.next_payload_of(-1), 1, lines,
-                        show_secrets)
+                        show_secrets, tls_prot_type=tls_prot_type)
     if msg.hdr_padding:
         lines.append(f"    Octets after the header: {msg.hdr_padding.hex()}")
     for i, p in enumerate(msg.payloads):
         _text_structure(p, registry.PAYLOAD_TYPES.get(p.TYPE, p.NAME), msg.next_payload_of(i), 1,
-                        lines, show_secrets)
+                        lines, show_secrets, tls_prot_type=tls_prot_type)
     if msg.incomplete is not None:  # the failing structure's fields before the error
-        _text_partial(*msg.incomplete, lines, show_secrets)
+        _text_partial(*msg.incomplete, lines, show_secrets, tls_prot_type=tls_prot_type)
     if msg.trailing:
         lines.append(f"    Trailing octets: {msg.trailing.hex()}")
     for f in msg.findings:
@@ -382,7 +390,7 @@ def to_text(msg: Message, show_secrets: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fmt(structure, name, meta, value, show_secrets):
+def _fmt(structure, name, meta, value, show_secrets, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE):
     if value is None:
         return None
     if is_secret(structure, name, meta) and not show_secrets and value:
@@ -398,7 +406,7 @@ def _fmt(structure, name, meta, value, show_secrets):
         return ", ".join(str(x) for x in value)
     label = None
     if meta.vals is not None:
-        label = prot_type_name(value) if name == "prot_type" else meta.vals.get(value)
+        label = prot_type_name(value, tls_prot_type) if name == "prot_type" else meta.vals.get(value)
         label = label or "Unknown"
     if meta.display == "hex":
         text = f"0x{value:0{max(2, (meta.bits or 8) // 4)}x}"
@@ -409,7 +417,8 @@ def _fmt(structure, name, meta, value, show_secrets):
     return text
 
 
-def _text_partial(cls, values: dict, lines, show_secrets) -> None:
+def _text_partial(cls, values: dict, lines, show_secrets, *,
+                  tls_prot_type=DEFAULT_TLS_PROT_TYPE) -> None:
     """The plain fields read of a structure that failed to decode (as :func:`partial_json`)."""
     import types
 
@@ -421,12 +430,13 @@ def _text_partial(cls, values: dict, lines, show_secrets) -> None:
         if name in cls.NESTED or name in cls.PACKED or not isinstance(
                 value, (int, bytes, bytearray)):
             continue
-        text = _fmt(view, name, meta, value, show_secrets)
+        text = _fmt(view, name, meta, value, show_secrets, tls_prot_type=tls_prot_type)
         if text is not None:
             lines.append(f"        {meta.label}: {text}")
 
 
-def _text_structure(s, title, next_payload, depth, lines, show_secrets):
+def _text_structure(s, title, next_payload, depth, lines, show_secrets, *,
+                    tls_prot_type=DEFAULT_TLS_PROT_TYPE):
     pad = "    " * depth
     lines.append(f"{pad}{title}")
     pad += "    "
@@ -438,7 +448,7 @@ def _text_structure(s, title, next_payload, depth, lines, show_secrets):
             labels = meta.extra["entry_label"]
             for e in s.__dict__[name]:
                 _text_structure(e, labels.get(s._selector(s.__dict__), "Entry"), None,
-                                depth + 1, lines, show_secrets)
+                                depth + 1, lines, show_secrets, tls_prot_type=tls_prot_type)
             continue
         if name in s.PACKED and isinstance(value, list):
             for prm in value:
@@ -450,7 +460,7 @@ def _text_structure(s, title, next_payload, depth, lines, show_secrets):
                          else (str(v) if v is not None and len(prm.value) <= 4 else prm.value.hex()))
                 lines.append(f"{pad}Policy param: {label}: {shown}")
             continue
-        text = _fmt(s, name, meta, value, show_secrets)
+        text = _fmt(s, name, meta, value, show_secrets, tls_prot_type=tls_prot_type)
         if text is not None:
             lines.append(f"{pad}{meta.label}: {text}")
     if s.NAME in ("T", "TR") and s.ts_type in (0, 1) and isinstance(s.ts_value, int):
@@ -459,13 +469,15 @@ def _text_structure(s, title, next_payload, depth, lines, show_secrets):
         chain = decode_key_data_chain(s.encr_data)
         if isinstance(chain, list):
             for k in chain:
-                _text_structure(k, "Key data (KEY)", None, depth + 1, lines, show_secrets)
+                _text_structure(k, "Key data (KEY)", None, depth + 1, lines, show_secrets,
+                                tls_prot_type=tls_prot_type)
         else:
             lines.append(f"{pad}[Key data does not decode: {chain}]")
     if s.NAME == "GenericIdEntry":
         srtp = srtp_session_data(s)
         if srtp is not None:
-            _text_structure(srtp, "SRTP Session Data", None, depth + 1, lines, show_secrets)
+            _text_structure(srtp, "SRTP Session Data", None, depth + 1, lines, show_secrets,
+                            tls_prot_type=tls_prot_type)
     for _key, label, chain in embedded_chains(s):
         if isinstance(chain, DecodeError):
             lines.append(f"{pad}[{label} does not decode: {chain}]")
@@ -473,7 +485,7 @@ def _text_structure(s, title, next_payload, depth, lines, show_secrets):
         lines.append(f"{pad}{label}")
         if chain.hdr is not None:
             _text_structure(chain.hdr, "Ticket header (THDR)", chain.next_payload_of(-1),
-                            depth + 2, lines, show_secrets)
+                            depth + 2, lines, show_secrets, tls_prot_type=tls_prot_type)
         for i, p in enumerate(chain.payloads):
             _text_structure(p, registry.PAYLOAD_TYPES.get(p.TYPE, p.NAME), chain.next_payload_of(i),
-                            depth + 2, lines, show_secrets)
+                            depth + 2, lines, show_secrets, tls_prot_type=tls_prot_type)

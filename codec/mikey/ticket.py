@@ -394,7 +394,7 @@ def derive_session_key(tgk: bytes, const: int, cs_id: int, rand_i: bytes | None,
     return prf.prf(tgk, label, out_len, prf_func)
 
 
-def _session_keys(msg, tgks, policy: model.TICKET | None, rand_i, rand_r):
+def _session_keys(msg, tgks, policy: model.TICKET | None, rand_i, rand_r, tls_prot_type: int):
     """TEKs of every crypto session; the TLS Prot type's TEK is its TLS-PSK (seed 004 X.2)."""
     hdr = msg.hdr
     use_ri = policy is None or policy.flag_h
@@ -406,7 +406,7 @@ def _session_keys(msg, tgks, policy: model.TICKET | None, rand_i, rand_r):
         key = match or (tgks[0] if tgks else None)
         if key is None:
             continue
-        tls = e.prot_type == config.tls_prot_type()
+        tls = e.prot_type == tls_prot_type
         if key.type in (KEY_TEK, KEY_TEK_SALT):  # the SPI names a TEK directly
             tek, salt = bytes(key.key_data), key.salt
         else:
@@ -437,7 +437,7 @@ def _v_check(msg, wire, tk_key, label_tail, extra: bytes, cuts=()):
     return ok, None if ok else "V MAC does not verify"
 
 
-def _process_transfer_init(msg, wire, keys, res: TicketResult, known=None):
+def _process_transfer_init(msg, wire, keys, res: TicketResult, known, tls_prot_type: int):
     t_i = _payload_index(msg, "TICKET")
     if t_i is None:
         res.error = "TRANSFER_INIT without TICKET (a CSB update needs the earlier exchange's MPK)"
@@ -480,7 +480,7 @@ def _process_transfer_init(msg, wire, keys, res: TicketResult, known=None):
             res.kemac_error = errs[-1]
     if ticket.flag_i:
         res.notes.append("key forking (I flag): TGKs in the ticket are forked for the responder")
-    res.session_keys = _session_keys(msg, tgks, ticket, rand_i, None)
+    res.session_keys = _session_keys(msg, tgks, ticket, rand_i, None, tls_prot_type)
 
 
 def _process_response(msg, wire, keys, init: tuple[Message, bytes] | None, res: TicketResult):
@@ -557,11 +557,13 @@ def _process_init_psk(msg, wire, keys, res: TicketResult, peer_role):
 
 def process(msg: Message, wire: bytes, keys: Keyring,
             init: tuple[Message, bytes] | None = None,
-            known: TicketResult | None = None) -> TicketResult:
+            known: TicketResult | None = None, *,
+            tls_prot_type: int = config.DEFAULT_TLS_PROT_TYPE) -> TicketResult:
     """Recover and check the keys of a PSK or MIKEY-TICKET message (see module docstring).
 
     ``init``: the INIT message a RESP answers; ``known``: the result of the RESOLVE_RESP or
-    REQUEST_RESP that gave this party the MPKi and TGKs of a TRANSFER_INIT's ticket."""
+    REQUEST_RESP that gave this party the MPKi and TGKs of a TRANSFER_INIT's ticket;
+    ``tls_prot_type``: the Prot type number that means TLS (TLS-PSKs take the TGK's length)."""
     wire = bytes(wire[:len(wire) - len(msg.trailing)]) if msg.trailing else bytes(wire)
     dt = msg.hdr.data_type
     if dt in (PSK_INIT, PSK_VERIFY):
@@ -574,7 +576,7 @@ def process(msg: Message, wire: bytes, keys: Keyring,
     res = TicketResult("ticket")
     try:
         if dt == TRANSFER_INIT:
-            _process_transfer_init(msg, wire, keys, res, known)
+            _process_transfer_init(msg, wire, keys, res, known, tls_prot_type)
         elif dt in (REQUEST_RESP, RESOLVE_RESP):
             _process_response(msg, wire, keys, init, res)
         elif dt == TRANSFER_RESP:

@@ -77,7 +77,7 @@ class PskSmime(Scenario):
         spi = self.rng.bytes(4)
         ticket, mpk, tgk = self.ticket(spi)
         csb, rand_i = self.rng.u32(), self.rng.bytes(16)
-        tls_pt = config.tls_prot_type()
+        tls_pt = config.DEFAULT_TLS_PROT_TYPE
         entry = M.GenericIdEntry(cs_id=1, prot_type=tls_pt, s=0, policies=[], spi=spi)
         ti = TK.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
                                     initiator=alice.uri, responder=bob.uri, t_value=self.ntp64(),
