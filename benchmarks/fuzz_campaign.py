@@ -1174,8 +1174,8 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
             del a[i]
         elif op == 1:
             a.insert(i, a[i])
-        else:
-            a[i] = ch(HOSTILE_TEXT + HOSTILE_INTS)
+        elif i == 0 or a[i - 1] not in ("-n", "--count", "--calls"):  # (a huge count is
+            a[i] = ch(HOSTILE_TEXT + HOSTILE_INTS)  # work the user asked for, not a hang)
     return c.encode()
 
 

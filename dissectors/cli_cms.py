@@ -323,7 +323,14 @@ def _one_cert(path: str):
     ring = _keys([path])
     if len(ring.certificates) != 1:
         raise _Usage(f"{path}: expected exactly one certificate, found {len(ring.certificates)}")
-    return ring.certificates[0]
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    cert = ring.certificates[0]
+    try:  # cryptography parses lazily: a damaged public key shows only when it is asked for
+        cert.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise _Usage(f"{path}: the certificate's public key does not load: {e}") from None
+    return cert
 
 
 def _one_key(path: str):

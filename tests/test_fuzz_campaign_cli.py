@@ -223,3 +223,12 @@ def test_fuzz_pcap_leaves_out_mutants_larger_than_a_datagram_and_says_so(tmp_pat
     frames = [f for f in read_frames(str(tmp_path / "c" / "mutants.pcap"))
               if not isinstance(f, CaptureFault)]
     assert len(frames) == 4
+
+
+def test_cms_build_recipient_certificate_with_a_damaged_key_is_a_usage_error(tmp_path):
+    # C6: cryptography parses certificates lazily; `cms build --recip CERT` with a damaged
+    # public key raised ValueError("Invalid key") from cert.public_key()
+    run = F.CliRunner(workdir=tmp_path)
+    case = (REGRESSIONS / "cms-build-recip-invalid-key-5bd4676dba93.json").read_bytes()
+    assert run(case) == 2
+    assert b"the certificate's public key does not load" in run.last[2]

@@ -7,10 +7,10 @@ import datetime as dt
 import hashlib
 
 from codec.crypto import mcx, prf
-from codec.mikey import keyparams as KP
-from codec.mikey import sakke as MS
-from dissectors.synth import sip as SIP
-from codec import floor as FL
+from codec.mikey import keyparams
+from codec.mikey import sakke as mikey_sakke
+from dissectors.synth import sip as synth_sip
+from codec import floor as floor_control
 from codec import srtp as SRTP
 from dissectors.synth.net import Capture, Host
 from dissectors.synth.rng import Rng
@@ -73,7 +73,7 @@ class Scenario:
 
     # -- MIKEY-SAKKE ---------------------------------------------------------------------------
     def sakke(self, key_type: str, initiator: str, responder: str, *, map_style: str = "generic",
-              key_params: KP.KeyParameters | None = None, rand: bytes | None = None,
+              key_params: keyparams.KeyParameters | None = None, rand: bytes | None = None,
               key: bytes | None = None, key_id: int | None = None):
         """(wire, expectation) of a real I_MESSAGE; the expectation comes from the inputs."""
         r = self.rng
@@ -82,16 +82,16 @@ class Scenario:
         rand = rand or r.bytes(16)
         ini, res = self.person(initiator), self.person(responder)
         ntp = self.ntp64()
-        wire = MS.build_i_message(key_type, key, key_id, ini.party(self.w), res.party(self.w),
-                                  ntp_time=ntp, rand=rand, map_style=map_style,
-                                  key_params=key_params, iv=r.bytes(16) if key_params else None)
+        wire = mikey_sakke.build_i_message(key_type, key, key_id, ini.party(self.w), res.party(self.w),
+                                           ntp_time=ntp, rand=rand, map_style=map_style,
+                                           key_params=key_params, iv=r.bytes(16) if key_params else None)
         if key_type == "GMK":
             csb = mcx.guk_id(key_id, key, res.uri)
             mkis = {4: key_id.to_bytes(4, "big") + csb.to_bytes(4, "big")}
         else:
             csb = key_id
-            cs_ids = MS.DEFAULT_CS_IDS[key_type] if map_style == "empty" else \
-                MS.DEFAULT_CS_IDS[key_type][:1]
+            cs_ids = mikey_sakke.DEFAULT_CS_IDS[key_type] if map_style == "empty" else \
+                mikey_sakke.DEFAULT_CS_IDS[key_type][:1]
             mkis = {cs: key_id.to_bytes(4, "big") for cs in cs_ids}
         sessions = []
         for cs, mki in mkis.items():  # TS 33.180 §7.4: RFC 3830 §4.1.3 PRF over the key
@@ -100,7 +100,7 @@ class Scenario:
                              "master_salt": ms.hex()})
         expect = {"key_type": key_type, "key": key.hex(), "key_id": key_id, "csb_id": csb,
                   "initiator": ini.uri, "responder": res.uri, "period": self.w.period,
-                  "verified": True, "region": MS.REGION_RFC, "rand": rand.hex(),
+                  "verified": True, "region": mikey_sakke.REGION_RFC, "rand": rand.hex(),
                   "crypto_sessions": sessions}
         if key_type == "GMK":
             expect["guk_id"] = csb
@@ -145,15 +145,15 @@ class Scenario:
         SDP), so that the floor control flows where the SDP put the media's RTCP."""
         keys = SRTP.SessionKeys(bytes.fromhex(session["master_key"]),
                                 bytes.fromhex(session["master_salt"]))
-        rtcp = FL.app_packet(ssrc, subtype, fields)
+        rtcp = floor_control.app_packet(ssrc, subtype, fields)
         wire = SRTP.protect_rtcp(keys, rtcp, index, bytes.fromhex(session["mki"]))
         n = self.cap.udp(src, dst, port, port, wire, gap_ms=15)
-        self.entry("srtcp", n, f"{label}: MCPTT floor control {FL.message_name(subtype)} "
+        self.entry("srtcp", n, f"{label}: MCPTT floor control {floor_control.message_name(subtype)} "
                                f"(RTCP APP 'MCPT', TS 24.380) in SRTCP",
                    profile="AEAD_AES_128_GCM", cs_id=session["cs_id"], ssrc=ssrc,
                    srtcp_index=index, mki=session["mki"], master_key=session["master_key"],
                    master_salt=session["master_salt"], rtcp=rtcp.hex(), srtcp=wire.hex(),
-                   floor_message=FL.message_name(subtype))
+                   floor_message=floor_control.message_name(subtype))
         return n
 
     # -- SIP helpers ---------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class Scenario:
         body = (f"--{boundary}\r\nContent-Type: {MCPTT_INFO}\r\n\r\n{info}\r\n--{boundary}\r\n"
                 f"Content-Type: application/mikey\r\nContent-Transfer-Encoding: binary\r\n"
                 f"\r\n").encode() + wire + f"\r\n--{boundary}--\r\n".encode()
-        d = SIP.Dialog(self.rng, p.host6 if v6 else p.host, server, p.uri, p.uri)
+        d = synth_sip.Dialog(self.rng, p.host6 if v6 else p.host, server, p.uri, p.uri)
         msg = d.request("REGISTER", body, f'multipart/mixed; boundary="{boundary}"',
                         request_uri=f"sip:{SERVER_PSI.split('@')[1]}",
                         headers=[("Expires", "3600")])

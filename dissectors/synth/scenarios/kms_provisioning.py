@@ -3,7 +3,7 @@ from the KMS over HTTP (TS 33.180 §5.3, Annex D)."""
 
 from __future__ import annotations
 
-from dissectors.synth import sip as SIP
+from dissectors.synth import sip as synth_sip
 from dissectors.synth.scenarios.base import HTTP_PORT, Scenario, sha256_hex
 
 
@@ -27,7 +27,7 @@ class KmsProvisioning(Scenario):
                             f'<Time>{self.iso_time()}</Time><ClientId>{p.uri}</ClientId>'
                             f'</KmsRequest>\r\n').encode()
                 req = (f"POST /keymanagement/identity/v1/{path} HTTP/1.1\r\nHost: {kms.uri}\r\n"
-                       f"User-Agent: {SIP.UA}\r\nAccept: application/xml\r\n"
+                       f"User-Agent: {synth_sip.UA}\r\nAccept: application/xml\r\n"
                        f"Content-Type: application/xml\r\nContent-Length: {len(req_body)}\r\n"
                        f"\r\n").encode() + req_body
                 conn.send(True, req)
@@ -36,7 +36,7 @@ class KmsProvisioning(Scenario):
                 else:
                     doc = kms.key_prov_document([p.keys], transport_key=self.w.trk,
                                                 trk_id=f"trk.{who}", time=self.iso_time())
-                resp = (f"HTTP/1.1 200 OK\r\nServer: {SIP.UA}\r\nContent-Type: application/xml"
+                resp = (f"HTTP/1.1 200 OK\r\nServer: {synth_sip.UA}\r\nContent-Type: application/xml"
                         f"\r\nContent-Length: {len(doc)}\r\n\r\n").encode() + doc
                 frames = conn.send(False, resp, split=[1448] * (len(resp) // 1448))
                 if what == "init":

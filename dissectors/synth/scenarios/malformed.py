@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from codec.cms import build as CB
-from codec.mikey import keyparams as KP
-from codec.mikey import sakke as MS
+from codec.cms import build as cms_build
+from codec.mikey import keyparams
+from codec.mikey import sakke as mikey_sakke
 from codec import mime as MIME
-from dissectors.synth import sip as SIP
+from dissectors.synth import sip as synth_sip
 from codec import srtp as SRTP
 from dissectors.synth.world import GROUP_URI, SERVER_PSI
 from dissectors.synth.scenarios.base import Scenario, split_entity
@@ -24,7 +24,7 @@ class Malformed(Scenario):
 
     def send(self, body: bytes, ctype: str, label: str, headers=()) -> int:
         a, srv = self.host("alice"), self.host("mcptt-server")
-        d = SIP.Dialog(self.rng, a, srv, self.person("alice").uri, SERVER_PSI)
+        d = synth_sip.Dialog(self.rng, a, srv, self.person("alice").uri, SERVER_PSI)
         n = self.sip_udp(a, srv, d.request("MESSAGE", body, ctype, headers=list(headers)), 20,
                          comment=label)
         self.sip_udp(srv, a, d.response(400, "Bad Request", "MESSAGE"), 2)
@@ -44,7 +44,7 @@ class Malformed(Scenario):
         sign = msg.payloads[-1]
         sign.signature = bytes(eccsi.SIGNATURE_LEN)
         unsigned = encode(msg)
-        region = MS.signed_region(unsigned, eccsi.SIGNATURE_LEN, MS.REGION_RFC)
+        region = mikey_sakke.signed_region(unsigned, eccsi.SIGNATURE_LEN, mikey_sakke.REGION_RFC)
         p = self.person(who).keys
         sign.signature = eccsi.sign(region, p.uid, p.ssk, p.pvt, self.w.kms.kpak,
                                     j=self.rng.randbelow(eccsi.Q - 1) + 1)
@@ -113,8 +113,8 @@ class Malformed(Scenario):
                         {"stage": "process", "field": "sign_error",
                          "contains": "r outside [1, q-1]", "verified": False})
         # 8. bad GCM tag in the GEN_EXT 7 key parameters (validly signed)
-        params = KP.KeyParameters(key_type=0, status=1, activation_time=0, expiry_time=0,
-                                  text=b"tampered", group_ids=KP.group_ids_field([GROUP_URI]))
+        params = keyparams.KeyParameters(key_type=0, status=1, activation_time=0, expiry_time=0,
+                                         text=b"tampered", group_ids=keyparams.group_ids_field([GROUP_URI]))
         gwire, gexp = self.sakke("GMK", "gms", "bob", key_params=params)
         mm = mikey.decode(gwire)
         ext = next(p for p in mm.payloads if p.NAME == "GEN_EXT" and p.type == 7)
@@ -127,19 +127,19 @@ class Malformed(Scenario):
                         {"verified": True, "key": gexp["key"]})
         # CMS bodies
         akey, acert = self.w.certs["alice"]
-        kek = CB.KekRecipient(self.w.kek.id, self.w.kek.key)
+        kek = cms_build.KekRecipient(self.w.kek.id, self.w.kek.key)
         content = MIME.text_entity(b"malformed test\r\n")
-        der = CB.envelope(content, [kek])
+        der = cms_build.envelope(content, [kek])
         bad = der[:-7]
         self.cms_case(bad, "enveloped-data", "EnvelopedData truncated by 7 octets (bad length)",
                       {"stage": "decode", "offset": 0, "path": "ContentInfo",
                        "contains": "exceeds"})
-        der = CB.auth_envelope(content, [kek])
+        der = cms_build.auth_envelope(content, [kek])
         bad = der[:-1] + bytes([der[-1] ^ 0x01])  # the mac is the last field
         self.cms_case(bad, "authEnveloped-data", "AuthEnvelopedData with a bad GCM tag (mac)",
                       {"stage": "open", "contains": "tag"})
         when = dt.datetime.fromtimestamp(self.cap.now_us // 1_000_000, dt.timezone.utc)
-        der = CB.sign(content, acert, akey, signing_time=when)
+        der = cms_build.sign(content, acert, akey, signing_time=when)
         i = der.find(b"malformed test")
         bad = der[:i] + b"M" + der[i + 1:]
         self.cms_case(bad, "signed-data", "SignedData whose content was altered after signing",

@@ -4,9 +4,9 @@ MIKEY (no KMS), with SRTP/SRTCP under two policies."""
 from __future__ import annotations
 
 from codec.crypto import prf
-from codec.mikey import model as M
-from codec.mikey import ticket as TK
-from dissectors.synth import sip as SIP
+from codec.mikey import model
+from codec.mikey import ticket as mikey_ticket
+from dissectors.synth import sip as synth_sip
 from codec import srtp as SRTP
 from dissectors.synth.net import Host
 from dissectors.synth.world import PSK_CALL_IDENTITY, uri
@@ -39,13 +39,13 @@ class PskCall(Scenario):
         mki = r.bytes(mki_len) if mki_len else b""
         ssrc_1, ssrc_2 = r.u32(), r.u32()
         port_1, port_2 = 40000 + 10 * call, 42000 + 10 * call
-        sp = M.SP(policy_no=0, prot_type=0,
-                  policy_params=[M.SpParam(type=t, value=bytes([v])) for t, v in params.items()])
-        wire = TK.build_psk_i_message(
-            self.w.psk_call_key, [TK.key_data(TK.KEY_TGK, tgk, spi=mki or None)], csb_id=csb,
+        sp = model.SP(policy_no=0, prot_type=0,
+                      policy_params=[model.SpParam(type=t, value=bytes([v])) for t, v in params.items()])
+        wire = mikey_ticket.build_psk_i_message(
+            self.w.psk_call_key, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=mki or None)], csb_id=csb,
             t_value=self.ntp64(), initiator=PSK_CALL_IDENTITY, responder=uri("console-2"),
-            rand=rand, prf_func=0, cs_id_map=[M.SrtpIdEntry(policy_no=0, ssrc=ssrc_1, roc=0),
-                                              M.SrtpIdEntry(policy_no=0, ssrc=ssrc_2, roc=0)],
+            rand=rand, prf_func=0, cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=ssrc_1, roc=0),
+                                              model.SrtpIdEntry(policy_no=0, ssrc=ssrc_2, roc=0)],
             sp=[sp])
         name = f"AES-CM-128/HMAC-SHA1-{tag_len * 8}"
         sessions = []
@@ -55,15 +55,15 @@ class PskCall(Scenario):
                              "master_key": mk.hex(), "master_salt": ms.hex(), "profile": name})
         expect = {"psk_identity": PSK_CALL_IDENTITY, "csb_id": csb, "rand": rand.hex(),
                   "tgk": tgk.hex(), "verified": True, "crypto_sessions": sessions}
-        d = SIP.Dialog(r, one, two, PSK_CALL_IDENTITY, uri("console-2"))
-        offer = SIP.sdp(one, 5000 + call, [SIP.audio_media(port_1, [SIP.key_mgmt(wire)])])
+        d = synth_sip.Dialog(r, one, two, PSK_CALL_IDENTITY, uri("console-2"))
+        offer = synth_sip.sdp(one, 5000 + call, [synth_sip.audio_media(port_1, [synth_sip.key_mgmt(wire)])])
         n = self.sip_udp(one, two, d.request("INVITE", offer, "application/sdp"),
                          comment=f"call {call}: INVITE with PSK MIKEY ({name})")
         self.entry("mikey-psk", n, f"call {call}: INVITE, RFC 3830 PSK I_MESSAGE at SDP media "
                                    f"level ({name})", carrier="sdp-media", mikey=wire.hex(),
                    expect=expect)
         self.sip_udp(two, one, d.response(180, "Ringing", "INVITE"), 20)
-        answer = SIP.sdp(two, 6000 + call, [SIP.audio_media(port_2)])
+        answer = synth_sip.sdp(two, 6000 + call, [synth_sip.audio_media(port_2)])
         self.sip_udp(two, one, d.response(200, "OK", "INVITE", answer, "application/sdp"), 300)
         self.sip_udp(one, two, d.request("ACK", new_cseq=False), 1)
         seq0 = 65534 if call == 2 else r.randbelow(30000)  # call 2 crosses a ROC rollover

@@ -4,10 +4,10 @@ and an MSRP session's TRANSFER_INIT with a TLS crypto session."""
 from __future__ import annotations
 
 from codec.crypto import prf
-from codec.mikey import ticket as TK
+from codec.mikey import ticket as mikey_ticket
 from codec import mime as MIME
-from codec import psk_smime as PS
-from dissectors.synth import sip as SIP
+from codec import psk_smime
+from dissectors.synth import sip as synth_sip
 from dissectors.synth.world import LIST_SERVER, TPK_IDENTITY
 from dissectors.synth.scenarios.base import MSRP_PORT, Scenario
 
@@ -22,8 +22,8 @@ class PskSmime(Scenario):
     def ticket(self, tgk_spi: bytes):
         mpk, tgk = self.rng.bytes(16), self.rng.bytes(16)
         t = self.ntp64()
-        ticket = TK.build_ticket(self.w.tpk, mpk, [TK.key_data(TK.KEY_TGK, tgk, spi=tgk_spi)],
-                                 t_value=t, rand=self.rng.bytes(16), tpk_identity=TPK_IDENTITY)
+        ticket = mikey_ticket.build_ticket(self.w.tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=tgk_spi)],
+                                           t_value=t, rand=self.rng.bytes(16), tpk_identity=TPK_IDENTITY)
         return ticket, mpk, tgk
 
     def smime_message(self, src, dst, from_uri, to_uri, content, csb_id, label,
@@ -35,13 +35,13 @@ class PskSmime(Scenario):
             spi = self.rng.bytes(4)
             ticket, mpk, tgk = self.ticket(spi)
             t = self.ntp64()
-            body, ctype, ti = PS.build(content, ticket=ticket, mpk=mpk, csb_id=csb_id,
-                                       initiator=from_uri, responder=to_uri, t_value=t, spi=spi,
-                                       tgk=tgk, proof_of_origin=proof)
-            expect = {"content": content.hex(), "kek_id": PS.kek_id(csb_id, 1).hex(),
+            body, ctype, ti = psk_smime.build(content, ticket=ticket, mpk=mpk, csb_id=csb_id,
+                                              initiator=from_uri, responder=to_uri, t_value=t, spi=spi,
+                                              tgk=tgk, proof_of_origin=proof)
+            expect = {"content": content.hex(), "kek_id": psk_smime.kek_id(csb_id, 1).hex(),
                       "tgk": tgk.hex(), "mpk": mpk.hex(), "proof_of_origin": proof,
                       "replay": "accepted", "csb_id": csb_id}
-        d = SIP.Dialog(self.rng, src, dst, from_uri, to_uri)
+        d = synth_sip.Dialog(self.rng, src, dst, from_uri, to_uri)
         msg = d.request("MESSAGE", body, ctype)
         n = self.sip_udp(src, dst, msg, 40, comment=label)
         self.entry("psk-smime", n, label, carrier="sip-body", mikey=ti.hex(),
@@ -72,28 +72,28 @@ class PskSmime(Scenario):
     def msrp_session(self, a, b, alice, bob):
         """INVITE with m=message TCP/TLS/MSRP and a TRANSFER_INIT whose crypto session is of the
         TLS Prot type (seed 004 Annex X): TEK = TLS-PSK, #P = 0, no session data."""
-        from codec.mikey import config, model as M
+        from codec.mikey import config, model
 
         spi = self.rng.bytes(4)
         ticket, mpk, tgk = self.ticket(spi)
         csb, rand_i = self.rng.u32(), self.rng.bytes(16)
         tls_pt = config.DEFAULT_TLS_PROT_TYPE
-        entry = M.GenericIdEntry(cs_id=1, prot_type=tls_pt, s=0, policies=[], spi=spi)
-        ti = TK.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
-                                    initiator=alice.uri, responder=bob.uri, t_value=self.ntp64(),
-                                    rand_i=rand_i)
-        psk = TK.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
+        entry = model.GenericIdEntry(cs_id=1, prot_type=tls_pt, s=0, policies=[], spi=spi)
+        ti = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
+                                              initiator=alice.uri, responder=bob.uri, t_value=self.ntp64(),
+                                              rand_i=rand_i)
+        psk = mikey_ticket.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
         media = "\r\n".join([f"m=message {MSRP_PORT} TCP/TLS/MSRP *", "a=accept-types:text/plain",
                              f"a=path:msrps://{a.ip}:{MSRP_PORT}/{self.rng.token(5)};tcp",
-                             "a=setup:active", SIP.key_mgmt(ti)])
-        offer = SIP.sdp(a, 7001, [media], user="alice")
-        d = SIP.Dialog(self.rng, a, b, alice.uri, bob.uri)
+                             "a=setup:active", synth_sip.key_mgmt(ti)])
+        offer = synth_sip.sdp(a, 7001, [media], user="alice")
+        d = synth_sip.Dialog(self.rng, a, b, alice.uri, bob.uri)
         n = self.sip_udp(a, b, d.request("INVITE", offer, "application/sdp"), 100,
                          comment="MSRP session: INVITE with TRANSFER_INIT (TLS crypto session)")
         self.entry("mikey-ticket", n, "INVITE for an MSRP session: TRANSFER_INIT with a TLS Prot "
                                       "type crypto session (seed 004 Annex X)",
                    carrier="sdp-media", mikey=ti.hex(),
-                   expect={"data_type": TK.TRANSFER_INIT, "verified": True, "csb_id": csb,
+                   expect={"data_type": mikey_ticket.TRANSFER_INIT, "verified": True, "csb_id": csb,
                            "mpk": mpk.hex(), "tgk": tgk.hex(), "rand_i": rand_i.hex(),
                            "tls_prot_type": tls_pt,
                            "session_keys": [{"cs_id": 1, "prot_type": tls_pt, "spi": spi.hex(),
@@ -102,7 +102,7 @@ class PskSmime(Scenario):
                                     "a=accept-types:text/plain",
                                     f"a=path:msrps://{b.ip}:{MSRP_PORT}/{self.rng.token(5)};tcp",
                                     "a=setup:passive"])
-        self.sip_udp(b, a, d.response(200, "OK", "INVITE", SIP.sdp(b, 7002, [answer_media],
+        self.sip_udp(b, a, d.response(200, "OK", "INVITE", synth_sip.sdp(b, 7002, [answer_media],
                                                                     user="bob"),
                                       "application/sdp"), 300)
         self.sip_udp(a, b, d.request("ACK", new_cseq=False), 1)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from codec.crypto import prf
-from codec.mikey import keyparams as KP
-from codec.mikey import ticket as TK
-from dissectors.synth import sip as SIP
+from codec.mikey import keyparams
+from codec.mikey import ticket as mikey_ticket
+from dissectors.synth import sip as synth_sip
 from dissectors.synth.world import GMS_URI, GROUP_URI, SERVER_PSI
 from dissectors.synth.scenarios.base import MSRP_PORT, Scenario, sha256_hex
 from dissectors.synth.scenarios.psk_smime import PskSmime
@@ -62,7 +62,7 @@ class SipTls(Scenario):
         return e
 
     def run(self):
-        from dissectors.synth import tls as T
+        from dissectors.synth import tls as synth_tls
         from dissectors.synth.net import SECRETS_TLS_KEYLOG
         from dissectors.synth.world import DOMAIN, _ec_cert
 
@@ -75,27 +75,27 @@ class SipTls(Scenario):
                                SERVER_PSI, start)
         conn = self.cap.tcp(a, srv, 50610, self.SIPS_PORT, self.rng.u32(), self.rng.u32())
         conn.open()
-        tls = T.ecdhe_ecdsa(self.rng.child("tls/sip"), skey,
-                            scert.public_bytes(serialization.Encoding.DER), self.unix_time(),
-                            server_name=DOMAIN)
+        tls = synth_tls.ecdhe_ecdsa(self.rng.child("tls/sip"), skey,
+                                    scert.public_bytes(serialization.Encoding.DER), self.unix_time(),
+                                    server_name=DOMAIN)
         for f in tls.flights:
             conn.send(f.from_client, f.data, comment=f.label)
         def send(from_client, msg, comment, **kw):
             return self.tls_send(conn, tls, from_client, msg, comment, **kw)
 
         # REGISTER (no body), 200 OK
-        reg = SIP.Dialog(self.rng, a, srv, alice.uri, alice.uri, transport="TLS",
-                         port=self.SIPS_PORT)
+        reg = synth_sip.Dialog(self.rng, a, srv, alice.uri, alice.uri, transport="TLS",
+                               port=self.SIPS_PORT)
         send(True, reg.request("REGISTER", request_uri=f"sips:{DOMAIN}",
                                headers=[("Expires", "3600")]), "REGISTER over TLS")
         send(False, reg.response(200, "OK", "REGISTER", headers=[("Expires", "3600")]),
              "200 OK (REGISTER) over TLS")
         # a PCK call: alice's leg over TLS, bob's leg over UDP
         wire, expect = self.sakke("PCK", "alice", "bob", map_style="empty")
-        km = SIP.key_mgmt(wire)
-        offer = SIP.sdp(a, 9001, [SIP.audio_media(49600, [km])], user="alice")
-        d1 = SIP.Dialog(self.rng, a, srv, alice.uri, bob.uri, transport="TLS",
-                        port=self.SIPS_PORT)
+        km = synth_sip.key_mgmt(wire)
+        offer = synth_sip.sdp(a, 9001, [synth_sip.audio_media(49600, [km])], user="alice")
+        d1 = synth_sip.Dialog(self.rng, a, srv, alice.uri, bob.uri, transport="TLS",
+                              port=self.SIPS_PORT)
         invite = d1.request("INVITE", offer, "application/sdp",
                             headers=[("P-Preferred-Service",
                                       "urn:urn-7:3gpp-service.ims.icsi.mcptt")])
@@ -107,29 +107,29 @@ class SipTls(Scenario):
                                               "two TCP segments", invite, carrier="sip-tls",
                        sip_carrier="sdp-media", mikey=wire.hex(), expect=expect)
         ringing = d1.response(100, "Trying", "INVITE") + d1.response(180, "Ringing", "INVITE")
-        d2 = SIP.Dialog(self.rng, srv, b, alice.uri, bob.uri)
-        offer_b = SIP.sdp(srv, 9002, [SIP.audio_media(49600, [km])])
+        d2 = synth_sip.Dialog(self.rng, srv, b, alice.uri, bob.uri)
+        offer_b = synth_sip.sdp(srv, 9002, [synth_sip.audio_media(49600, [km])])
         n = self.sip_udp(srv, b, d2.request("INVITE", offer_b, "application/sdp"), 1,
                          comment="INVITE forwarded to bob over UDP")
         self.entry("mikey-sakke", n, "the TLS INVITE as forwarded to bob over UDP",
                    carrier="sdp-media", transport="udp", mikey=wire.hex(), expect=expect)
         self.sip_udp(b, srv, d2.response(180, "Ringing", "INVITE"), 30)
         send(False, ringing, "100 Trying and 180 Ringing in one TLS record")
-        answer_b = SIP.sdp(b, 9003, [SIP.audio_media(50600)], user="bob")
+        answer_b = synth_sip.sdp(b, 9003, [synth_sip.audio_media(50600)], user="bob")
         self.sip_udp(b, srv, d2.response(200, "OK", "INVITE", answer_b, "application/sdp"), 300)
         self.sip_udp(srv, b, d2.request("ACK", new_cseq=False), 1)
         d1.to_tag = d2.to_tag
-        answer = SIP.sdp(srv, 9004, [SIP.audio_media(50600)])
+        answer = synth_sip.sdp(srv, 9004, [synth_sip.audio_media(50600)])
         send(False, d1.response(200, "OK", "INVITE", answer, "application/sdp"),
              "200 OK (INVITE) over TLS")
         send(True, d1.request("ACK", new_cseq=False), "ACK over TLS")
         # the GMK for alice, relayed by the server over the TLS connection (server → client)
-        params = KP.KeyParameters(key_type=0, status=1, activation_time=0, expiry_time=0,
-                                  text=b"Fire brigade group key",
-                                  group_ids=KP.group_ids_field([GROUP_URI]))
+        params = keyparams.KeyParameters(key_type=0, status=1, activation_time=0, expiry_time=0,
+                                         text=b"Fire brigade group key",
+                                         group_ids=keyparams.group_ids_field([GROUP_URI]))
         gwire, gexpect = self.sakke("GMK", "gms", "alice", key_params=params)
-        dm = SIP.Dialog(self.rng, srv, a, GMS_URI, alice.uri, transport="TLS",
-                        port=self.SIPS_PORT)
+        dm = synth_sip.Dialog(self.rng, srv, a, GMS_URI, alice.uri, transport="TLS",
+                              port=self.SIPS_PORT)
         msg = dm.request("MESSAGE", gwire, "application/mikey",
                          headers=[("Content-Disposition", "render;handling=required")])
         frames = send(False, msg, "GMK MESSAGE over TLS (server → alice)", gap_ms=200)
@@ -168,33 +168,33 @@ class SipTls(Scenario):
         """INVITE (over SIP/TLS) with m=message TCP/TLS/MSRP and a TRANSFER_INIT whose crypto
         session is of the TLS Prot type (seed 004 Annex X.2: TEK = TLS-PSK, PSK identity ""),
         then the MSRP session over TLS_PSK_WITH_AES_128_GCM_SHA256 with that PSK."""
-        from codec.mikey import config, model as M
-        from dissectors.synth import tls as T
+        from codec.mikey import config, model
+        from dissectors.synth import tls as synth_tls
 
         spi = self.rng.bytes(4)
         ticket, mpk, tgk = PskSmime.ticket(self, spi)
         csb, rand_i = self.rng.u32(), self.rng.bytes(16)
         tls_pt = config.DEFAULT_TLS_PROT_TYPE
-        entry = M.GenericIdEntry(cs_id=1, prot_type=tls_pt, s=0, policies=[], spi=spi)
-        ti = TK.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
-                                    initiator=alice.uri, responder=SERVER_PSI,
-                                    t_value=self.ntp64(), rand_i=rand_i)
-        psk = TK.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
+        entry = model.GenericIdEntry(cs_id=1, prot_type=tls_pt, s=0, policies=[], spi=spi)
+        ti = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
+                                              initiator=alice.uri, responder=SERVER_PSI,
+                                              t_value=self.ntp64(), rand_i=rand_i)
+        psk = mikey_ticket.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
         path_a = f"msrps://{a.ip}:{MSRP_PORT}/{self.rng.token(5)};tcp"
         path_s = f"msrps://{srv.ip}:{MSRP_PORT}/{self.rng.token(5)};tcp"
         media = "\r\n".join([f"m=message {MSRP_PORT} TCP/TLS/MSRP *",
                              "a=accept-types:text/plain", f"a=path:{path_a}", "a=setup:active",
-                             SIP.key_mgmt(ti)])
-        d = SIP.Dialog(self.rng, a, srv, alice.uri, SERVER_PSI, transport="TLS",
-                       port=self.SIPS_PORT)
-        invite = d.request("INVITE", SIP.sdp(a, 9101, [media], user="alice"), "application/sdp")
+                             synth_sip.key_mgmt(ti)])
+        d = synth_sip.Dialog(self.rng, a, srv, alice.uri, SERVER_PSI, transport="TLS",
+                             port=self.SIPS_PORT)
+        invite = d.request("INVITE", synth_sip.sdp(a, 9101, [media], user="alice"), "application/sdp")
         frames = send(True, invite, "MSRP session INVITE with TRANSFER_INIT over TLS",
                       gap_ms=300)
         self.tls_entry("mikey-ticket", frames, "INVITE over TLS for an MSRP session: "
                                                "TRANSFER_INIT with a TLS Prot type crypto "
                                                "session (seed 004 Annex X)", invite,
                        carrier="sip-tls", sip_carrier="sdp-media", mikey=ti.hex(),
-                       expect={"data_type": TK.TRANSFER_INIT, "verified": True, "csb_id": csb,
+                       expect={"data_type": mikey_ticket.TRANSFER_INIT, "verified": True, "csb_id": csb,
                                "mpk": mpk.hex(), "tgk": tgk.hex(), "rand_i": rand_i.hex(),
                                "tls_prot_type": tls_pt,
                                "session_keys": [{"cs_id": 1, "prot_type": tls_pt,
@@ -203,13 +203,13 @@ class SipTls(Scenario):
         answer = "\r\n".join([f"m=message {MSRP_PORT} TCP/TLS/MSRP *",
                               "a=accept-types:text/plain", f"a=path:{path_s}",
                               "a=setup:passive"])
-        send(False, d.response(200, "OK", "INVITE", SIP.sdp(srv, 9102, [answer]),
+        send(False, d.response(200, "OK", "INVITE", synth_sip.sdp(srv, 9102, [answer]),
                                "application/sdp"), "200 OK (MSRP INVITE) over TLS")
         send(True, d.request("ACK", new_cseq=False), "ACK (MSRP INVITE) over TLS")
         # the MSRP session (RFC 4975) over TLS-PSK (RFC 4279), alice connects (a=setup:active)
         mc = self.cap.tcp(a, srv, 50620, MSRP_PORT, self.rng.u32(), self.rng.u32())
         mc.open()
-        mt = T.psk(self.rng.child("tls/msrp"), psk, b"", self.unix_time())
+        mt = synth_tls.psk(self.rng.child("tls/msrp"), psk, b"", self.unix_time())
         for f in mt.flights:
             mc.send(f.from_client, f.data, comment=f.label + " (MSRP, TLS-PSK)")
         text = b"Evacuate sector 7 now. Acknowledge on channel 2."

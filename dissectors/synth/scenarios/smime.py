@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from codec.cms import build as CB
+from codec.cms import build as cms_build
 from codec import mime as MIME
-from dissectors.synth import sip as SIP
+from dissectors.synth import sip as synth_sip
 from dissectors.synth.world import SERVER_PSI
 from dissectors.synth.scenarios.base import MCPTT_INFO, Scenario, split_entity
 
@@ -31,8 +31,8 @@ class Smime(Scenario):
         akey, acert = self.w.certs["alice"]
         _, bcert = self.w.certs["bob"]
         when = dt.datetime.fromtimestamp(self.cap.now_us // 1_000_000, dt.timezone.utc)
-        kek = CB.KekRecipient(self.w.kek.id, self.w.kek.key)
-        kari = CB.KeyAgreeRecipient(bcert)
+        kek = cms_build.KekRecipient(self.w.kek.id, self.w.kek.key)
+        kari = cms_build.KeyAgreeRecipient(bcert)
         cases = []
 
         def content(i, text):
@@ -40,7 +40,7 @@ class Smime(Scenario):
 
         # 1. multipart/signed (detached SignedData)
         c1 = MIME.canonical(content(1, "signed"))
-        sig = CB.sign(c1, acert, akey, detached=True, signing_time=when)
+        sig = cms_build.sign(c1, acert, akey, detached=True, signing_time=when)
         body = MIME.build_multipart_signed(c1, sig, boundary="signed-" + self.rng.token(6))
         ctype, hdrs, body = split_entity(body)
         cases.append(("multipart/signed (detached SignedData, ECDSA P-256)", body, (ctype, hdrs),
@@ -48,46 +48,46 @@ class Smime(Scenario):
                       "signed-data", c1, ["SignedData"], "multipart/signed"))
         # 2. opaque signed-data
         c2 = content(2, "opaque signed")
-        der = CB.sign(c2, acert, akey, signing_time=when)
+        der = cms_build.sign(c2, acert, akey, signing_time=when)
         cases.append(("application/pkcs7-mime signed-data (opaque)", *self._pkcs7(der, "signed-data"),
                       der, "signed-data", c2, ["SignedData"], "pkcs7-mime"))
         # 3. enveloped to the pre-shared KEK
         c3 = content(3, "enveloped KEK")
-        der = CB.envelope(c3, [kek])
+        der = cms_build.envelope(c3, [kek])
         cases.append(("enveloped-data, KEKRecipientInfo (AES-128 key wrap)",
                       *self._pkcs7(der, "enveloped-data"), der, "enveloped-data", c3,
                       ["EnvelopedData"], "pkcs7-mime"))
         # 4. enveloped to bob's certificate (ECDH, RFC 5753)
         c4 = content(4, "enveloped ECDH")
-        der = CB.envelope(c4, [kari, kek], cipher="aes-256-cbc")
+        der = cms_build.envelope(c4, [kari, kek], cipher="aes-256-cbc")
         cases.append(("enveloped-data, KeyAgreeRecipientInfo to bob's certificate and a KEK",
                       *self._pkcs7(der, "enveloped-data"), der, "enveloped-data", c4,
                       ["EnvelopedData"], "pkcs7-mime"))
         # 5. sign-then-encrypt (SignedData inside EnvelopedData)
         c5 = content(5, "sign then encrypt")
-        der = CB.sign_then_encrypt(c5, [kek], acert, akey)
+        der = cms_build.sign_then_encrypt(c5, [kek], acert, akey)
         cases.append(("sign-then-encrypt: SignedData inside EnvelopedData (KEK)",
                       *self._pkcs7(der, "enveloped-data"), der, "enveloped-data", c5,
                       ["EnvelopedData", "SignedData"], "pkcs7-mime"))
         # 6. encrypt-then-sign (seed 003 numbered procedure)
         c6 = content(6, "encrypt then sign")
-        der = CB.encrypt_then_sign(c6, [kek], acert, akey)
+        der = cms_build.encrypt_then_sign(c6, [kek], acert, akey)
         cases.append(("encrypt-then-sign: EnvelopedData inside SignedData (seed 003 §7.x.3)",
                       *self._pkcs7(der, "signed-data"), der, "signed-data", c6,
                       ["SignedData", "EnvelopedData"], "pkcs7-mime"))
         # 7. compressed
         c7 = content(7, "compressed " * 20)
-        der = CB.compress(c7)
+        der = cms_build.compress(c7)
         cases.append(("compressed-data (zlib, RFC 3274)", *self._pkcs7(der, "compressed-data"),
                       der, "compressed-data", c7, ["CompressedData"], "pkcs7-mime"))
         # 8. AuthEnvelopedData (AES-GCM) to the KEK
         c8 = content(8, "auth enveloped")
-        der = CB.auth_envelope(c8, [kek])
+        der = cms_build.auth_envelope(c8, [kek])
         cases.append(("authEnveloped-data, AES-128-GCM to the KEK (RFC 5083)",
                       *self._pkcs7(der, "authEnveloped-data"), der, "authEnveloped-data", c8,
                       ["AuthEnvelopedData"], "pkcs7-mime"))
         for desc, body, ctype, der, stype, plain, layers, form in cases:
-            d = SIP.Dialog(self.rng, a, srv, alice.uri, SERVER_PSI)
+            d = synth_sip.Dialog(self.rng, a, srv, alice.uri, SERVER_PSI)
             msg = d.request("MESSAGE", body, ctype[0], headers=ctype[1])
             n = self.sip_udp(a, srv, msg, 50, comment=desc)
             self.entry("cms", n, desc, carrier="sip-body", form=form, smime_type=stype,

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from codec.crypto import mcx, prf
 from codec.keyring import Keyring, UserKeys
-from codec.mikey import sakke as MS
-from dissectors.synth import sip as SIP
+from codec.mikey import sakke as mikey_sakke
+from dissectors.synth import sip as synth_sip
 from dissectors.synth.net import Capture
 from dissectors.synth.scenarios.base import Scenario
 from dissectors.synth.world import GMS_URI
@@ -47,9 +47,9 @@ class UidIdentities(Scenario):
                                         else self.w.kms.issue(p.uri, period))
         return self.issued[who, period]
 
-    def party(self, who: str, period: int) -> MS.Party:
+    def party(self, who: str, period: int) -> mikey_sakke.Party:
         k, kms = self.keys(who, period), self.w.kms
-        return MS.Party(self.person(who).uri, kms.uri, k.uid, kms.kpak, kms.z, k.ssk, k.pvt)
+        return mikey_sakke.Party(self.person(who).uri, kms.uri, k.uid, kms.kpak, kms.z, k.ssk, k.pvt)
 
     def uri_only_keyring(self) -> Keyring:
         """Users by URI, as a KMS provisions them: the first period's entries state their
@@ -68,11 +68,11 @@ class UidIdentities(Scenario):
         key_id = key_id if key_id is not None else mcx.make_key_id(key_type, r.randbelow(1 << 28))
         rand = r.bytes(16)
         ini, res = self.party(initiator, period), self.party(responder, period)
-        wire = MS.build_i_message(key_type, key, key_id, ini, res, ntp_time=self.ntp64(),
-                                  rand=rand, identities=identities,
-                                  key_params_data=key_params_data)
+        wire = mikey_sakke.build_i_message(key_type, key, key_id, ini, res, ntp_time=self.ntp64(),
+                                           rand=rand, identities=identities,
+                                           key_params_data=key_params_data)
         csb = mcx.guk_id(key_id, key, res.uri) if key_type == "GMK" else key_id
-        cs = MS.DEFAULT_CS_IDS[key_type][0]
+        cs = mikey_sakke.DEFAULT_CS_IDS[key_type][0]
         mki = (key_id.to_bytes(4, "big") + csb.to_bytes(4, "big") if key_type == "GMK"
                else key_id.to_bytes(4, "big"))
         mk, ms = prf.srtp_master(key, cs, csb, rand, 16, 12, prf.PRF_HMAC_SHA_256)
@@ -88,16 +88,16 @@ class UidIdentities(Scenario):
 
     def invite(self, caller, callee, wire, label):
         a, b = self.host(caller), self.host(callee)
-        d = SIP.Dialog(self.rng, a, b, self.person(caller).uri, self.person(callee).uri)
-        offer = SIP.sdp(a, self.rng.randbelow(10000), [SIP.audio_media(49500)],
-                        [SIP.key_mgmt(wire)], user=caller)
+        d = synth_sip.Dialog(self.rng, a, b, self.person(caller).uri, self.person(callee).uri)
+        offer = synth_sip.sdp(a, self.rng.randbelow(10000), [synth_sip.audio_media(49500)],
+                              [synth_sip.key_mgmt(wire)], user=caller)
         n = self.sip_udp(a, b, d.request("INVITE", offer, "application/sdp"), comment=label)
         self.sip_udp(b, a, d.response(180, "Ringing", "INVITE"), 20)
         return n
 
     def gmk_message(self, member, wire, label):
         gms, h = self.host("gms"), self.host(member)
-        d = SIP.Dialog(self.rng, gms, h, GMS_URI, self.person(member).uri)
+        d = synth_sip.Dialog(self.rng, gms, h, GMS_URI, self.person(member).uri)
         n = self.sip_udp(gms, h, d.request("MESSAGE", wire, "application/mikey"), comment=label)
         self.sip_udp(h, gms, d.response(200, "OK", "MESSAGE"), 20)
         return n
