@@ -640,5 +640,9 @@ class CaptureReader:
 
 
 def read_frames(source, **limits) -> CaptureReader:
-    """A streaming reader over a capture file path or binary file object (see module docs)."""
+    """A streaming reader over a capture file path or binary file object (see module docs);
+    over a :class:`dissectors.captureset.CaptureSet`, its files chained as one capture."""
+    opener = getattr(source, "open_reader", None)
+    if callable(opener):
+        return opener(**limits)
     return CaptureReader(source, **limits)

@@ -360,6 +360,13 @@ def cmd_dissect(args) -> int:
             print(f"mcsec: -Y: {e}", file=sys.stderr)
             return EXIT_USAGE
     filt = args.filter or ("all" if dfilter is not None else "any")
+    if args.format == "parquet" and not args.output:
+        print("mcsec: --format parquet needs -o DIR", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.capture:  # nargs="*": no CAPTURE
+        args.capture = None
+    elif _resolve_captures(args) is not None:
+        return EXIT_USAGE
     if (args.capture is None) == (args.interface is None):
         print("mcsec: dissect needs a CAPTURE (a file, or - for standard input) or -i IFACE, "
               "not both", file=sys.stderr)
@@ -410,7 +417,22 @@ def cmd_dissect(args) -> int:
     try:
         recs = dissect.records(source, session, tls_keylog=keylog, workers=workers,
                                max_stream_memory=args.max_stream_memory)
-        if per_record:  # compatibility: one record per line, as before
+        if args.format == "parquet":  # one row per packet of --format json (dissectors/parquet.py)
+            from dissectors import parquet
+
+            packets = output.Packets(recs, session, filt=filt, stats=stats,
+                                     frames=read_frames(source) if (
+                                         stats is not None or filt == "all") else None,
+                                     progress=progress, display_filter=dfilter)
+            try:
+                n = parquet.write_dataset(packets, args.output, parquet.file_namer(
+                    source, args.capture if args.interface is None else args.interface))
+            except parquet.ParquetError as e:
+                print(f"mcsec: -o: {e}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"mcsec: {n} packet(s) written to the Parquet dataset {args.output}",
+                  file=sys.stderr)
+        elif per_record:  # compatibility: one record per line, as before
             from dissectors.display_filter import record_packet
 
             for rec in recs:
@@ -458,11 +480,24 @@ def cmd_dissect(args) -> int:
             progress.close()
         if capture is not None:
             capture.close()
-        elif source is not args.capture:
-            source.close()
+        elif source is not args.capture or hasattr(source, "open_reader"):
+            source.close()  # a spool, or a capture set's merged file for tshark
     if stats is not None:
         print(json.dumps({"mcsec.stats": stats.to_json(session)}), file=sys.stderr)
     return EXIT_OK
+
+
+def _resolve_captures(args) -> int | None:
+    """CAPTURE... (files, directories, globs) -> ``args.capture``: a path, "-" or a
+    :class:`dissectors.captureset.CaptureSet`; a usage error (message) -> EXIT_USAGE."""
+    from dissectors.captureset import CaptureSetError, resolve
+
+    try:
+        args.capture = resolve(args.capture)
+    except CaptureSetError as e:
+        print(f"mcsec: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
 
 
 def cmd_keylog(args) -> int:
@@ -471,6 +506,8 @@ def cmd_keylog(args) -> int:
     keyring = _load_keyring(args)
     if keyring is None:
         print("mcsec: keylog needs --keys", file=sys.stderr)
+        return EXIT_USAGE
+    if _resolve_captures(args) is not None:
         return EXIT_USAGE
     try:
         tls_keylog = None
@@ -482,6 +519,9 @@ def cmd_keylog(args) -> int:
     except OSError as e:
         print(f"mcsec: {e.filename}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if hasattr(args.capture, "open_reader"):
+            args.capture.close()
     if args.output != "-":
         print(f"mcsec: {n} keylog line(s) written to {args.output}", file=sys.stderr)
     return EXIT_OK
@@ -563,9 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Read a capture (pcap or pcapng), reassemble IP and TCP, find "
                                     "MIKEY and CMS in SIP, SDP, HTTP and port 2269, and decode, "
                                     "verify and decrypt them with the provisioned keys.")
-    ds.add_argument("capture", metavar="CAPTURE", nargs="?",
+    ds.add_argument("capture", metavar="CAPTURE", nargs="*",
                     help="pcap or pcapng file, or - to read one from standard input as it "
-                         "arrives (tcpdump -w - | mcsec dissect -)")
+                         "arrives (tcpdump -w - | mcsec dissect -); several files, "
+                         "directories and globs are read as one capture, ordered by their "
+                         "first packet's time (a ring buffer: dissectors/captureset.py)")
     ds.add_argument("-i", "--interface", metavar="IFACE",
                     help="capture live on IFACE with dumpcap (or tcpdump) instead of a file")
     ds.add_argument("-f", "--capture-filter", metavar="BPF",
@@ -584,12 +626,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keyring TOML, KMS XML or PEM/DER key file (repeatable)")
     ds.add_argument("--trk", metavar="HEX", type=cliopts.transport_key_hex,
                     help="transport key (TrK) for wrapped keys in KMS XML (files or captured)")
-    ds.add_argument("--format", choices=("text", "json", "jsonl-records"), default="text",
+    ds.add_argument("-o", "--output", metavar="DIR",
+                    help="with --format parquet: the dataset directory (created, mode 0700)")
+    ds.add_argument("--format", choices=("text", "json", "jsonl-records", "parquet"),
+                    default="text",
                     help="text: a summary line and the decoded objects per packet; json: one "
                          "JSON object per packet (frame, time, addresses, then layers keyed by "
                          "Wireshark field names: sip, sdp, mikey, cms, srtp, srtcp, ...); "
                          "jsonl-records: one JSON record per MIKEY/CMS/SRTP object (the format "
-                         "of mcsec 0.x)")
+                         "of mcsec 0.x); parquet: the json packets as an Apache Parquet "
+                         "dataset in -o DIR, partitioned by input file")
     ds.add_argument("--brief", action="store_true", help="one summary line per packet")
     ds.add_argument("--filter", choices=("any", "mikey", "cms", "srtp", "all"), default=None,
                     help="packets to list: any (default: those with MIKEY, CMS, SRTP/SRTCP, "
@@ -632,7 +678,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Dissect CAPTURE with --keys and write the keys recovered "
                                     "(SSVs, SRTP master keys, TEKs) in the mcsec keylog format "
                                     "(dissectors/keylog.py); the file is created with mode 0600.")
-    kl.add_argument("capture", metavar="CAPTURE")
+    kl.add_argument("capture", metavar="CAPTURE", nargs="+",
+                    help="capture file(s), directories or globs (read as one capture)")
     kl.add_argument("--keys", action="append", metavar="FILE", required=True)
     kl.add_argument("--trk", metavar="HEX", type=cliopts.transport_key_hex)
     kl.add_argument("-o", "--output", required=True, metavar="FILE", help="keylog file (- = stdout)")

@@ -786,6 +786,10 @@ def cmd_export(args) -> int:
     else:
         session = Session(**options)
     _wire_payloads(session)
+    from dissectors.cli import _resolve_captures
+
+    if _resolve_captures(args) is not None:  # several files, directories, globs: one capture
+        return EXIT_USAGE
     source, workers = args.capture, args.workers
     if args.capture == "-":  # a pipe (tcpdump -w - | mcsec export -): spooled as it arrives,
         from dissectors import live  # read by the analysis and by the writer (dissectors/live.py)
@@ -795,8 +799,8 @@ def cmd_export(args) -> int:
     try:
         return _export(args, session, source, workers, keylog, dfilter)
     finally:
-        if source is not args.capture:
-            source.close()
+        if source is not args.capture or hasattr(source, "open_reader"):
+            source.close()  # a spool, or a capture set's merged file for tshark
 
 
 def _export(args, session, source, workers, keylog, dfilter) -> int:
@@ -871,9 +875,10 @@ def register(subparsers) -> None:
                     "verdict on every key-management frame and every packet left encrypted.  "
                     "The file holds secrets: it is created with mode 0600, never through a "
                     "symbolic link.")
-    e.add_argument("capture", metavar="CAPTURE",
+    e.add_argument("capture", metavar="CAPTURE", nargs="+",
                    help="pcap or pcapng file, or - to read one from standard input "
-                        "(tcpdump -w - | mcsec export - ...)")
+                        "(tcpdump -w - | mcsec export - ...); several files, directories and "
+                        "globs are read as one capture (as for dissect)")
     e.add_argument("-o", "--output", required=True, metavar="OUT.pcapng",
                    help="pcapng file to write (- = standard output)")
     e.add_argument("--keys", action="append", metavar="FILE",

@@ -650,8 +650,8 @@ class Progress:
         self._last = 0
         if not self.enabled:
             return
-        try:
-            size = os.path.getsize(path)
+        try:  # a capture set (dissectors/captureset.py) knows its size: not os.fspath() it
+            size = path.size if hasattr(path, "open_reader") else os.path.getsize(path)
         except OSError:
             size = None
         from rich.console import Console
