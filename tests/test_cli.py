@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codec import mikey as m
+from codec import mikey
 from dissectors.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,19 +22,19 @@ SECRET_TEK = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
 
 
 def _message():
-    hdr = m.HDR(data_type=26, prf_func=1, csb_id=0x1234ABCD, cs_id_map_type=2,
-                cs_id_map=[m.GenericIdEntry(cs_id=4, prot_type=0, policies=[0], spi=b"\x12\x34"),
-                           m.GenericIdEntry(cs_id=9, prot_type=m.DEFAULT_TLS_PROT_TYPE, spi=b"\x99")])
-    return m.Message(hdr, [
-        m.T(ts_type=0, ts_value=0xE8F1C2A300000000), m.RAND(rand=bytes(range(16))),
-        m.IDR(id_role=1, id_type=1, id_data=b"sip:alice@example.org"),
-        m.SP(policy_no=0, prot_type=0, policy_params=[m.SpParam(type=0, value=b"\x06")]),
-        m.KEMAC(encr_alg=0, mac_alg=0, encr_data=m.KEY_DATA(
+    hdr = mikey.HDR(data_type=26, prf_func=1, csb_id=0x1234ABCD, cs_id_map_type=2,
+                    cs_id_map=[mikey.GenericIdEntry(cs_id=4, prot_type=0, policies=[0], spi=b"\x12\x34"),
+                               mikey.GenericIdEntry(cs_id=9, prot_type=mikey.DEFAULT_TLS_PROT_TYPE, spi=b"\x99")])
+    return mikey.Message(hdr, [
+        mikey.T(ts_type=0, ts_value=0xE8F1C2A300000000), mikey.RAND(rand=bytes(range(16))),
+        mikey.IDR(id_role=1, id_type=1, id_data=b"sip:alice@example.org"),
+        mikey.SP(policy_no=0, prot_type=0, policy_params=[mikey.SpParam(type=0, value=b"\x06")]),
+        mikey.KEMAC(encr_alg=0, mac_alg=0, encr_data=mikey.KEY_DATA(
             type=2, kv=0, key_data=SECRET_TEK).to_bytes(0)),
-        m.SIGN(s_type=2, signature=bytes(129))])
+        mikey.SIGN(s_type=2, signature=bytes(129))])
 
 
-WIRE = m.encode(_message())
+WIRE = mikey.encode(_message())
 
 
 def run(argv, capsys, stdin: bytes | None = None, monkeypatch=None):
@@ -92,7 +92,7 @@ def test_edit_one_field_and_reencode(tmp_path, capsys):
     j.write_text(json.dumps(doc))
     code, out2, err = run(["encode", "--from-json", str(j)], capsys)
     assert code == 0, err
-    back = m.decode(bytes.fromhex(out2.strip()))
+    back = mikey.decode(bytes.fromhex(out2.strip()))
     assert back.find("RAND").rand == b"\xff" * 20 and back.find("RAND").rand_len == 20
     assert len(bytes.fromhex(out2.strip())) == len(WIRE) + 4
 
@@ -135,8 +135,8 @@ def test_usage_errors_exit_2(capsys, tmp_path):
 
 
 def test_tls_prot_type_option(tmp_path, capsys):
-    wire = m.encode(m.Message(m.HDR(data_type=15, cs_id_map_type=2, cs_id_map=[
-        m.GenericIdEntry(cs_id=1, prot_type=77, spi=b"\x01")]), [m.RAND(rand=b"\x00" * 16)]))
+    wire = mikey.encode(mikey.Message(mikey.HDR(data_type=15, cs_id_map_type=2, cs_id_map=[
+        mikey.GenericIdEntry(cs_id=1, prot_type=77, spi=b"\x01")]), [mikey.RAND(rand=b"\x00" * 16)]))
     f = tmp_path / "tls.hex"
     f.write_text(wire.hex())
     _, out, _ = run(["decode", str(f)], capsys)
@@ -148,7 +148,7 @@ def test_tls_prot_type_option(tmp_path, capsys):
 
 
 def test_sdp_with_several_key_mgmt_lines(tmp_path, capsys):
-    other = m.encode(m.Message(m.HDR(data_type=0, cs_id_map_type=0), [m.RAND(rand=b"\x01" * 16)]))
+    other = mikey.encode(mikey.Message(mikey.HDR(data_type=0, cs_id_map_type=0), [mikey.RAND(rand=b"\x01" * 16)]))
     sdp = ("v=0\r\na=key-mgmt:mikey " + base64.b64encode(WIRE).decode() + "\r\nm=audio 1 RTP/SAVP 0\r\n"
            "a=key-mgmt:mikey " + base64.b64encode(other).decode() + "\r\n")
     f = tmp_path / "x.sdp"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from codec import mikey as m
+from codec import mikey
 from codec.crypto import mcx, prf
 from codec.keyring import Keyring
 from codec.kms import Kms
-from codec.mikey import sakke as MS
+from codec.mikey import sakke as mikey_sakke
 from codec.mikey import render
 from dissectors.cli import main
 
@@ -36,12 +36,12 @@ def world(tmp_path_factory):
     period = kms.period_no(NTP)
     alice = kms.issue("sip:alice@example.org", period)
     bob = kms.issue("sip:bob@example.org", period)
-    party = {k.uri: MS.Party(k.uri, kms.uri, k.uid, kms.kpak, kms.z, k.ssk, k.pvt)
+    party = {k.uri: mikey_sakke.Party(k.uri, kms.uri, k.uid, kms.kpak, kms.z, k.ssk, k.pvt)
              for k in (alice, bob)}
     pck = bytes(range(100, 116))
     pck_id = mcx.make_key_id("PCK", 0x0777777)
-    wire = MS.build_i_message("PCK", pck, pck_id, party[alice.uri], party[bob.uri],
-                              ntp_time=NTP << 32, map_style="empty")
+    wire = mikey_sakke.build_i_message("PCK", pck, pck_id, party[alice.uri], party[bob.uri],
+                                       ntp_time=NTP << 32, map_style="empty")
     (d / "pck.bin").write_bytes(wire)
     (d / "ring.toml").write_text(Keyring(kms=[kms.public()], users=[bob]).to_toml())
     trk = os.urandom(32)
@@ -97,7 +97,7 @@ def test_secrets_hidden_without_show_secrets(capsys):
 def test_annotated_json_still_encodes_to_the_same_octets(world, capsys):
     doc = _json(["decode", world["dir"] / "pck.bin", "--keys", world["dir"] / "ring.toml",
                  "--show-secrets"], capsys)
-    assert m.encode(render.from_json(doc)) == world["wire"]
+    assert mikey.encode(render.from_json(doc)) == world["wire"]
 
 
 def test_kms_xml_with_transport_key(world, capsys):

@@ -11,8 +11,8 @@ from hypothesis import example, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codec import DecodeError, cms, mime
-from codec.cms import build as B
-from codec.cms import oids as O
+from codec.cms import build as cms_build
+from codec.cms import oids
 from codec.keyring import Kek, Keyring
 from tests.test_cms_common import KEK_IDS, KEKS, PLAIN, pki  # noqa: F401
 
@@ -26,7 +26,7 @@ def _flip(data: bytes, offset: int, mask: int = 0x01) -> bytes:
 
 
 def _psk_object(content=PLAIN):
-    return B.auth_envelope(content, [B.KekRecipient(KEY_ID, KEK)])
+    return cms_build.auth_envelope(content, [cms_build.KekRecipient(KEY_ID, KEK)])
 
 
 def _at(layer, suffix):
@@ -77,20 +77,20 @@ def test_unknown_key_identifier_is_a_cms_error_naming_it():
 
 def test_no_private_key_for_the_rsa_recipient(pki):
     ring = pki.ring("rsa_crt")
-    der = B.envelope(PLAIN, [B.KeyTransRecipient(ring.certificates[0])])
+    der = cms_build.envelope(PLAIN, [cms_build.KeyTransRecipient(ring.certificates[0])])
     with pytest.raises(cms.CmsError, match="no RSA private key with a certificate for issuer"):
         cms.decrypt(cms.decode(der), pki.ring("other_key", "other_crt"))
 
 
 def test_kari_with_wrong_ec_key_has_no_match(pki):
     ring = pki.ring("ec_crt")
-    der = B.envelope(PLAIN, [B.KeyAgreeRecipient(ring.certificates[0])])
+    der = cms_build.envelope(PLAIN, [cms_build.KeyAgreeRecipient(ring.certificates[0])])
     with pytest.raises(cms.CmsError, match=r"\(kari\): no EC private key"):
         cms.decrypt(cms.decode(der), pki.ring("rsa_key", "rsa_crt"))
 
 
 def test_cbc_with_wrong_key_length_kek_is_refused():
-    der = B.envelope(PLAIN, [B.KekRecipient(KEY_ID, KEK)])
+    der = cms_build.envelope(PLAIN, [cms_build.KekRecipient(KEY_ID, KEK)])
     wrong = Keyring(keks=[Kek(KEY_ID, bytes(32))])
     result = cms.decrypt(cms.decode(der), wrong)
     assert not result.ok and "KEK is 32 octets" in result.error
@@ -99,7 +99,7 @@ def test_cbc_with_wrong_key_length_kek_is_refused():
 # -- SignedData --------------------------------------------------------------------------------
 def _signed(pki, **kw):
     ring = pki.ring("ec_key", "ec_crt")
-    return B.sign(PLAIN, ring.certificates[0], ring.private_keys[0], **kw), pki.ring("ec_crt")
+    return cms_build.sign(PLAIN, ring.certificates[0], ring.private_keys[0], **kw), pki.ring("ec_crt")
 
 
 def test_tampered_signature(pki):
@@ -149,8 +149,8 @@ def test_detached_content_other_than_signed(pki):
 
 def test_encrypt_then_sign_tampered_inner_ciphertext_caught_by_signature(pki):
     ring = pki.ring("ec_key", "ec_crt", "rsa_key", "rsa_crt")
-    der = B.encrypt_then_sign(PLAIN, [B.KeyTransRecipient(ring.certificates[1])],
-                              ring.certificates[0], ring.private_keys[0])
+    der = cms_build.encrypt_then_sign(PLAIN, [cms_build.KeyTransRecipient(ring.certificates[1])],
+                                      ring.certificates[0], ring.private_keys[0])
     inner = cms.decode(der).inner
     off, n = _at(inner, "encryptedContentInfo.encryptedContent")
     result = cms.open_layers(_flip(der, off), ring)
@@ -161,9 +161,9 @@ def test_encrypt_then_sign_tampered_inner_ciphertext_caught_by_signature(pki):
 
 def test_inner_signature_failure_releases_no_plaintext(pki):
     ring = pki.ring("ec_key", "ec_crt")
-    signed = B.sign(PLAIN, ring.certificates[0], ring.private_keys[0], content_info_wrap=False)
+    signed = cms_build.sign(PLAIN, ring.certificates[0], ring.private_keys[0], content_info_wrap=False)
     signed = signed[:-3] + bytes([signed[-3] ^ 0xFF]) + signed[-2:]  # inside the signature
-    der = B.envelope(signed, [B.KekRecipient(KEY_ID, KEK)], content_type=O.SIGNED_DATA)
+    der = cms_build.envelope(signed, [cms_build.KekRecipient(KEY_ID, KEK)], content_type=oids.SIGNED_DATA)
     result = cms.open_layers(der, Keyring(keks=[Kek(KEY_ID, KEK)],
                                           certificates=ring.certificates))
     assert not result.ok and result.content is None
@@ -245,40 +245,40 @@ def test_deep_tlv_nesting_is_bounded():
 
 def test_deep_cms_nesting_is_bounded(pki):
     ring = pki.ring("ec_key", "ec_crt")
-    content, ctype = PLAIN, O.DATA
+    content, ctype = PLAIN, oids.DATA
     for _ in range(cms.MAX_NESTING + 2):
-        content = B.sign(content, ring.certificates[0], ring.private_keys[0],
-                         econtent_type=ctype, content_info_wrap=False, include_certificate=False)
-        ctype = O.SIGNED_DATA
+        content = cms_build.sign(content, ring.certificates[0], ring.private_keys[0],
+                                 econtent_type=ctype, content_info_wrap=False, include_certificate=False)
+        ctype = oids.SIGNED_DATA
     with pytest.raises(DecodeError, match="nesting deeper than 16"):
-        cms.decode(B.content_info(O.SIGNED_DATA, content))
+        cms.decode(cms_build.content_info(oids.SIGNED_DATA, content))
 
 
 def test_deep_nesting_through_decryption_is_bounded():
-    content, ctype = PLAIN, O.DATA
+    content, ctype = PLAIN, oids.DATA
     for _ in range(cms.MAX_NESTING + 3):
-        content = B.auth_envelope(content, [B.KekRecipient(KEY_ID, KEK)], content_type=ctype,
-                                  content_info_wrap=False)
-        ctype = O.AUTH_ENVELOPED_DATA
-    result = cms.open_layers(B.content_info(O.AUTH_ENVELOPED_DATA, content), RING)
+        content = cms_build.auth_envelope(content, [cms_build.KekRecipient(KEY_ID, KEK)], content_type=ctype,
+                                          content_info_wrap=False)
+        ctype = oids.AUTH_ENVELOPED_DATA
+    result = cms.open_layers(cms_build.content_info(oids.AUTH_ENVELOPED_DATA, content), RING)
     assert not result.ok and result.content is None
     assert "nest" in result.error.lower()
 
 
 # -- CompressedData bounds ---------------------------------------------------------------------
 def test_decompression_bomb_is_refused():
-    bomb = B.compress(bytes(20 * 1024 * 1024))  # 20 MiB of zeros, ~20 KiB compressed
+    bomb = cms_build.compress(bytes(20 * 1024 * 1024))  # 20 MiB of zeros, ~20 KiB compressed
     assert len(bomb) < 64 * 1024
     result = cms.open_layers(bomb)  # default bound 16 MiB
     assert not result.ok and result.content is None
     assert "exceeds the limit of 16777216 octets" in result.error
-    small = B.compress(bytes(100_000))
+    small = cms_build.compress(bytes(100_000))
     assert not cms.open_layers(small, max_size=50_000).ok
     assert cms.open_layers(small, max_size=100_000).content == bytes(100_000)
 
 
 def test_corrupt_and_truncated_zlib():
-    der = B.compress(PLAIN * 20)
+    der = cms_build.compress(PLAIN * 20)
     layer = cms.decode(der)
     off, n = _at(layer, "encapContentInfo.eContent")
     assert not cms.open_layers(_flip(der, off + 5, 0xFF)).ok
@@ -290,10 +290,10 @@ def test_corrupt_and_truncated_zlib():
     from pyasn1_modules import rfc3274
     cd = rfc3274.CompressedData()
     cd["version"] = 0
-    cd["compressionAlgorithm"]["algorithm"] = univ.ObjectIdentifier(O.ZLIB_COMPRESS)
-    cd["encapContentInfo"]["eContentType"] = univ.ObjectIdentifier(O.DATA)
+    cd["compressionAlgorithm"]["algorithm"] = univ.ObjectIdentifier(oids.ZLIB_COMPRESS)
+    cd["encapContentInfo"]["eContentType"] = univ.ObjectIdentifier(oids.DATA)
     cd["encapContentInfo"]["eContent"] = z[:len(z) // 2]
-    result = cms.open_layers(B.content_info(O.COMPRESSED_DATA, encoder.encode(cd)))
+    result = cms.open_layers(cms_build.content_info(oids.COMPRESSED_DATA, encoder.encode(cd)))
     assert not result.ok and "truncated" in result.error
 
 
@@ -303,8 +303,8 @@ _SAMPLES: list[bytes] = []
 
 def _samples():
     if not _SAMPLES:
-        _SAMPLES.extend([_psk_object(), B.compress(PLAIN),
-                         B.envelope(PLAIN, [B.KekRecipient(KEY_ID, KEK)])])
+        _SAMPLES.extend([_psk_object(), cms_build.compress(PLAIN),
+                         cms_build.envelope(PLAIN, [cms_build.KekRecipient(KEY_ID, KEK)])])
     return _SAMPLES
 
 
@@ -352,8 +352,8 @@ def test_auth_attrs_are_authenticated():
     """RFC 5083 §2.2: authAttrs (required when the content is not id-data) are GCM AAD.
     (OpenSSL 3.0 cannot be the oracle here: it declares authAttrs as [2], not RFC 5083's [1],
     and does not decrypt such objects.)"""
-    inner = B.compress(PLAIN, content_info_wrap=False)
-    der = B.auth_envelope(inner, [B.KekRecipient(KEY_ID, KEK)], content_type=O.COMPRESSED_DATA)
+    inner = cms_build.compress(PLAIN, content_info_wrap=False)
+    der = cms_build.auth_envelope(inner, [cms_build.KekRecipient(KEY_ID, KEK)], content_type=oids.COMPRESSED_DATA)
     layer = cms.decode(der)
     assert layer.has("authAttrs") and der[layer.span("authAttrs").inner] == 0xA1
     ok = cms.open_layers(der, RING)

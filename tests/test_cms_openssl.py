@@ -17,8 +17,8 @@ from pyasn1.codec.ber import decoder as ber_decoder
 from pyasn1_modules import rfc5652
 
 from codec import cms, mime
-from codec.cms import build as B
-from codec.cms import oids as O
+from codec.cms import build as cms_build
+from codec.cms import oids
 from tests.test_cms_common import KEK_IDS, KEKS, PLAIN, openssl, pki  # noqa: F401
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -60,7 +60,7 @@ def test_openssl_kek_auth_enveloped_seed004_psk(pki, tmp_path, size, cipher):
     der = _ossl_encrypt(pki, tmp_path, cipher, "-secretkey", KEKS[size], "-secretkeyid",
                         KEK_IDS[size])
     layer = cms.decode(der)
-    assert layer.kind == "AuthEnvelopedData" and layer.content_type == O.AUTH_ENVELOPED_DATA
+    assert layer.kind == "AuthEnvelopedData" and layer.content_type == oids.AUTH_ENVELOPED_DATA
     result = _open(der, pki.ring("ring_toml"))
     assert result.content == PLAIN
     assert [c.name for c in result.layers[0].decrypt.checks] == ["recipient", "tag"]
@@ -175,7 +175,7 @@ def test_openssl_encrypt_then_sign_seed003(pki, tmp_path):
     src.write_bytes(inner)
     out = tmp_path / "ets.der"
     openssl("cms", "-sign", "-binary", "-nodetach", "-in", src, "-econtent_type",
-            O.ENVELOPED_DATA, "-signer", pki.ec_crt, "-inkey", pki.ec_key, "-outform", "DER",
+            oids.ENVELOPED_DATA, "-signer", pki.ec_crt, "-inkey", pki.ec_key, "-outform", "DER",
             "-out", out)
     der = out.read_bytes()
     layer = cms.decode(der)
@@ -245,24 +245,24 @@ def _ossl_verify(tmp_path, der, ca, *opts, inform="DER"):
 @pytest.mark.parametrize("size", [16, 24, 32])
 @pytest.mark.parametrize("cipher", ["aes-128-cbc", "aes-256-cbc"])
 def test_mcsec_kek_enveloped_to_openssl(tmp_path, size, cipher):
-    der = B.envelope(PLAIN, [B.KekRecipient(bytes.fromhex(KEK_IDS[size]),
-                                            bytes.fromhex(KEKS[size]))], cipher=cipher)
+    der = cms_build.envelope(PLAIN, [cms_build.KekRecipient(bytes.fromhex(KEK_IDS[size]),
+                                                            bytes.fromhex(KEKS[size]))], cipher=cipher)
     assert _ossl_decrypt(tmp_path, der, "-secretkey", KEKS[size], "-secretkeyid",
                          KEK_IDS[size]) == PLAIN
 
 
 @pytest.mark.parametrize("cipher", ["aes-128-gcm", "aes-192-gcm", "aes-256-gcm"])
 def test_mcsec_auth_enveloped_psk_to_openssl(tmp_path, cipher):
-    der = B.auth_envelope(PLAIN, [B.KekRecipient(bytes.fromhex(KEK_IDS[16]),
-                                                 bytes.fromhex(KEKS[16]))], cipher=cipher)
+    der = cms_build.auth_envelope(PLAIN, [cms_build.KekRecipient(bytes.fromhex(KEK_IDS[16]),
+                                                                 bytes.fromhex(KEKS[16]))], cipher=cipher)
     assert _ossl_decrypt(tmp_path, der, "-secretkey", KEKS[16], "-secretkeyid",
                          KEK_IDS[16]) == PLAIN
 
 
 def test_mcsec_auth_enveloped_rsa_to_openssl(pki, tmp_path):
     ring = pki.ring("rsa_crt")
-    der = B.auth_envelope(PLAIN, [B.KeyTransRecipient(ring.certificates[0])],
-                          cipher="aes-256-gcm")
+    der = cms_build.auth_envelope(PLAIN, [cms_build.KeyTransRecipient(ring.certificates[0])],
+                                  cipher="aes-256-gcm")
     assert _ossl_decrypt(tmp_path, der, "-inkey", pki.rsa_key, "-recip", pki.rsa_crt) == PLAIN
 
 
@@ -273,19 +273,19 @@ def test_mcsec_public_key_recipients_to_openssl(pki, tmp_path, recipient):
     kind = recipient.pop("kind")
     if kind == "ktri":
         cert, key, crt = pki.ring("rsa_crt").certificates[0], pki.rsa_key, pki.rsa_crt
-        r = B.KeyTransRecipient(cert, **recipient)
+        r = cms_build.KeyTransRecipient(cert, **recipient)
     else:
         cert, key, crt = pki.ring("ec_crt").certificates[0], pki.ec_key, pki.ec_crt
-        r = B.KeyAgreeRecipient(cert, **recipient)
-    der = B.envelope(PLAIN, [r], cipher="aes-192-cbc")
+        r = cms_build.KeyAgreeRecipient(cert, **recipient)
+    der = cms_build.envelope(PLAIN, [r], cipher="aes-192-cbc")
     assert _ossl_decrypt(tmp_path, der, "-inkey", key, "-recip", crt) == PLAIN
 
 
 def test_mcsec_multiple_recipients_to_openssl(pki, tmp_path):
     ring = pki.ring("rsa_crt", "ec_crt")
-    der = B.envelope(PLAIN, [B.KekRecipient(bytes.fromhex(KEK_IDS[32]), bytes.fromhex(KEKS[32])),
-                             B.KeyTransRecipient(ring.certificates[0]),
-                             B.KeyAgreeRecipient(ring.certificates[1])])
+    der = cms_build.envelope(PLAIN, [cms_build.KekRecipient(bytes.fromhex(KEK_IDS[32]), bytes.fromhex(KEKS[32])),
+                                     cms_build.KeyTransRecipient(ring.certificates[0]),
+                                     cms_build.KeyAgreeRecipient(ring.certificates[1])])
     assert _ossl_decrypt(tmp_path, der, "-inkey", pki.rsa_key, "-recip", pki.rsa_crt) == PLAIN
     assert _ossl_decrypt(tmp_path, der, "-inkey", pki.ec_key, "-recip", pki.ec_crt) == PLAIN
     assert _ossl_decrypt(tmp_path, der, "-secretkey", KEKS[32], "-secretkeyid",
@@ -299,8 +299,8 @@ def test_mcsec_multiple_recipients_to_openssl(pki, tmp_path):
 def test_mcsec_signed_to_openssl(pki, tmp_path, who, digest, pss, detached):
     ring = pki.ring(f"{who}_key", f"{who}_crt")
     crt = pki.ec_crt if who == "ec" else pki.rsa_crt
-    der = B.sign(PLAIN, ring.certificates[0], ring.private_keys[0], digest=digest, pss=pss,
-                 detached=detached)
+    der = cms_build.sign(PLAIN, ring.certificates[0], ring.private_keys[0], digest=digest, pss=pss,
+                         detached=detached)
     extra = ["-content", _write(tmp_path, "content.txt", PLAIN)] if detached else []
     assert _ossl_verify(tmp_path, der, crt, *extra) == PLAIN
     tampered = PLAIN.replace(b"base", b"BASE")
@@ -313,40 +313,40 @@ def test_mcsec_signed_to_openssl(pki, tmp_path, who, digest, pss, detached):
 
 def test_mcsec_encrypt_then_sign_to_openssl(pki, tmp_path):
     ring = pki.ring("ec_key", "ec_crt", "rsa_crt")
-    der = B.encrypt_then_sign(PLAIN, [B.KeyTransRecipient(ring.certificates[1])],
-                              ring.certificates[0], ring.private_keys[0])
+    der = cms_build.encrypt_then_sign(PLAIN, [cms_build.KeyTransRecipient(ring.certificates[1])],
+                                      ring.certificates[0], ring.private_keys[0])
     enveloped = _ossl_verify(tmp_path, der, pki.ec_crt)  # eContent: the EnvelopedData
-    wrapped = B.content_info(O.ENVELOPED_DATA, enveloped)
+    wrapped = cms_build.content_info(oids.ENVELOPED_DATA, enveloped)
     assert _ossl_decrypt(tmp_path, wrapped, "-inkey", pki.rsa_key, "-recip", pki.rsa_crt) == PLAIN
 
 
 def test_mcsec_sign_then_encrypt_to_openssl(pki, tmp_path):
     ring = pki.ring("ec_key", "ec_crt", "rsa_crt")
-    kek = B.KekRecipient(bytes.fromhex(KEK_IDS[16]), bytes.fromhex(KEKS[16]))
+    kek = cms_build.KekRecipient(bytes.fromhex(KEK_IDS[16]), bytes.fromhex(KEKS[16]))
     # S/MIME style: decrypt, then the decrypted entity verifies in openssl's SMIME format
-    der = B.sign_then_encrypt(PLAIN, [kek], ring.certificates[0], ring.private_keys[0],
-                              inner="mime")
+    der = cms_build.sign_then_encrypt(PLAIN, [kek], ring.certificates[0], ring.private_keys[0],
+                                      inner="mime")
     entity = _ossl_decrypt(tmp_path, der, "-secretkey", KEKS[16], "-secretkeyid", KEK_IDS[16])
     assert b"smime-type=signed-data" in entity
     assert _ossl_verify(tmp_path, entity, pki.ec_crt, inform="SMIME") == PLAIN
     # CMS style: id-signedData encrypted content = the SignedData encoding
-    der = B.sign_then_encrypt(PLAIN, [kek], ring.certificates[0], ring.private_keys[0])
+    der = cms_build.sign_then_encrypt(PLAIN, [kek], ring.certificates[0], ring.private_keys[0])
     signed = _ossl_decrypt(tmp_path, der, "-secretkey", KEKS[16], "-secretkeyid", KEK_IDS[16])
-    assert _ossl_verify(tmp_path, B.content_info(O.SIGNED_DATA, signed), pki.ec_crt) == PLAIN
+    assert _ossl_verify(tmp_path, cms_build.content_info(oids.SIGNED_DATA, signed), pki.ec_crt) == PLAIN
     assert cms.open_layers(der, pki.ring("ring_toml", "ec_crt")).content == PLAIN
 
 
 def test_mcsec_smime_entities_to_openssl(pki, tmp_path):
     ring = pki.ring("ec_key", "ec_crt", "rsa_crt")
-    env = B.envelope(PLAIN, [B.KeyTransRecipient(ring.certificates[1])])
+    env = cms_build.envelope(PLAIN, [cms_build.KeyTransRecipient(ring.certificates[1])])
     entity = mime.build_pkcs7_mime(env, "enveloped-data")
     assert _ossl_decrypt(tmp_path, entity, "-inkey", pki.rsa_key, "-recip", pki.rsa_crt,
                          inform="SMIME") == PLAIN
-    sig = B.sign(PLAIN, ring.certificates[0], ring.private_keys[0], detached=True)
+    sig = cms_build.sign(PLAIN, ring.certificates[0], ring.private_keys[0], detached=True)
     clear = mime.build_multipart_signed(PLAIN, sig)
     assert _ossl_verify(tmp_path, clear, pki.ec_crt, inform="SMIME") == PLAIN
-    aed = B.auth_envelope(PLAIN, [B.KekRecipient(bytes.fromhex(KEK_IDS[16]),
-                                                 bytes.fromhex(KEKS[16]))])
+    aed = cms_build.auth_envelope(PLAIN, [cms_build.KekRecipient(bytes.fromhex(KEK_IDS[16]),
+                                                                 bytes.fromhex(KEKS[16]))])
     entity = mime.build_pkcs7_mime(aed, "auth-enveloped-data")  # seed 004 spelling accepted
     assert b"smime-type=authEnveloped-data;" in entity  # the registered token is emitted
     assert _ossl_decrypt(tmp_path, entity, "-secretkey", KEKS[16], "-secretkeyid", KEK_IDS[16],
@@ -356,7 +356,7 @@ def test_mcsec_smime_entities_to_openssl(pki, tmp_path):
 def test_mcsec_compressed_checked_with_zlib_and_asn1parse(tmp_path):
     """OpenSSL 3.0 here has no zlib: the structure is checked by `openssl asn1parse` and
     `openssl cms -cmsout -print`, the compressed octets by Python's zlib."""
-    der = B.compress(PLAIN * 50)
+    der = cms_build.compress(PLAIN * 50)
     printed = openssl("cms", "-cmsout", "-print", "-inform", "DER",
                       "-in", _write(tmp_path, "c.der", der)).stdout.decode()
     assert "id-smime-ct-compressedData" in printed and "zlib compression" in printed.lower()

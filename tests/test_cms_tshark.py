@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from codec import cms
-from codec.cms import build as B
+from codec.cms import build as cms_build
 from codec.cms import render
 from tests.test_cms_common import KEK_IDS, KEKS, PLAIN, openssl, pki  # noqa: F401
 
@@ -70,9 +70,9 @@ def _objects(pki, tmp_path):
 
     ring = pki.ring("ec_key", "ec_crt", "rsa_crt")
     built = tmp_path / "mcsec-ets.p7m"
-    built.write_bytes(B.encrypt_then_sign(PLAIN, [B.KeyTransRecipient(ring.certificates[1]),
-                                                  B.KeyAgreeRecipient(ring.certificates[0])],
-                                          ring.certificates[0], ring.private_keys[0]))
+    built.write_bytes(cms_build.encrypt_then_sign(PLAIN, [cms_build.KeyTransRecipient(ring.certificates[1]),
+                                                          cms_build.KeyAgreeRecipient(ring.certificates[0])],
+                                                  ring.certificates[0], ring.private_keys[0]))
     return [
         run("signed-ec", "-sign", "-nodetach", "-signer", pki.ec_crt, "-inkey", pki.ec_key),
         run("signed-rsa-keyid", "-sign", "-keyid", "-signer", pki.rsa_crt, "-inkey",
@@ -119,8 +119,8 @@ def test_json_field_names_exist_in_tshark(tshark, pki, tmp_path):
                 walk(x)
 
     ring = pki.ring("rsa_crt")
-    for der in (B.auth_envelope(PLAIN, [B.KekRecipient(b"\x01", bytes(16))]),
-                B.compress(PLAIN), *(p.read_bytes() for p in _objects(pki, tmp_path))):
+    for der in (cms_build.auth_envelope(PLAIN, [cms_build.KekRecipient(b"\x01", bytes(16))]),
+                cms_build.compress(PLAIN), *(p.read_bytes() for p in _objects(pki, tmp_path))):
         walk(render.layer_json(cms.decode(der)))
     assert ring.certificates
     unknown = {k for k in keys if not k.endswith("_name") and k not in known and k not in new}

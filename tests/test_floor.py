@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codec import floor as FL
+from codec import floor as floor_control
 from codec.errors import DecodeError
 from dissectors import dissect
 from dissectors.keys import load_keys
@@ -31,17 +31,17 @@ MCPTT_TREE = "Mission Critical Push To Talk(MCPTT)"
 SSRC = 0x11223344
 ALICE = b"sip:alice@mcptt.example.org"
 CRAFTED = [
-    FL.app_packet(SSRC, FL.FLOOR_REQUEST, FL.field(0, b"\x07\x00") + FL.field(6, ALICE)),
-    FL.app_packet(SSRC, FL.FLOOR_GRANTED, FL.field(1, b"\x00\x1e") + FL.field(4, ALICE)
-                  + FL.field(8, b"\x00\x05")),
-    FL.app_packet(SSRC, FL.FLOOR_DENY, FL.field(2, b"\x00\x04busy") + FL.field(13, b"\x90\x00")),
-    FL.app_packet(SSRC, FL.FLOOR_REVOKE, FL.field(2, b"\x00\x02")),
-    FL.app_packet(SSRC, 9, FL.field(3, b"\x02\x07") + FL.field(10, b"\x00\x02")
-                  + FL.field(14, b"\x01\x02\x03\x04\x00\x00")),
-    FL.app_packet(SSRC, 0x11, FL.field(12, b"\x04\x00") + FL.field(5, b"\x00\x01")
-                  + FL.field(7, b"\x00\x03") + FL.field(9, b"sip:carol@x")),
-    FL.app_packet(SSRC, FL.FLOOR_IDLE, FL.field(17, b"fire-chief") + FL.field(8, b"\x00\x09")),
-    FL.app_packet(SSRC, FL.FLOOR_RELEASE),
+    floor_control.app_packet(SSRC, floor_control.FLOOR_REQUEST, floor_control.field(0, b"\x07\x00") + floor_control.field(6, ALICE)),
+    floor_control.app_packet(SSRC, floor_control.FLOOR_GRANTED, floor_control.field(1, b"\x00\x1e") + floor_control.field(4, ALICE)
+                             + floor_control.field(8, b"\x00\x05")),
+    floor_control.app_packet(SSRC, floor_control.FLOOR_DENY, floor_control.field(2, b"\x00\x04busy") + floor_control.field(13, b"\x90\x00")),
+    floor_control.app_packet(SSRC, floor_control.FLOOR_REVOKE, floor_control.field(2, b"\x00\x02")),
+    floor_control.app_packet(SSRC, 9, floor_control.field(3, b"\x02\x07") + floor_control.field(10, b"\x00\x02")
+                             + floor_control.field(14, b"\x01\x02\x03\x04\x00\x00")),
+    floor_control.app_packet(SSRC, 0x11, floor_control.field(12, b"\x04\x00") + floor_control.field(5, b"\x00\x01")
+                             + floor_control.field(7, b"\x00\x03") + floor_control.field(9, b"sip:carol@x")),
+    floor_control.app_packet(SSRC, floor_control.FLOOR_IDLE, floor_control.field(17, b"fire-chief") + floor_control.field(8, b"\x00\x09")),
+    floor_control.app_packet(SSRC, floor_control.FLOOR_RELEASE),
 ]
 
 
@@ -86,15 +86,15 @@ def test_crafted_floor_messages_decode_as_tshark_does(tshark, tmp_path):
     theirs = _tshark_rtcp(tshark, tmp_path, CRAFTED)
     compared = 0
     for i, (packet, t) in enumerate(zip(CRAFTED, theirs)):
-        (off, ours), = FL.floor_messages(packet)
+        (off, ours), = floor_control.floor_messages(packet)
         assert off == 0
         compared += _agree(ours, t, f"packet {i}")
     assert compared >= 18  # every value-decoded field type of CRAFTED was checked
     # names: TS 24.380 message types, ack-required bit, per-message reject causes
-    names = [FL.floor_messages(p)[0][1]["rtcp.app.subtype_name"] for p in CRAFTED]
+    names = [floor_control.floor_messages(p)[0][1]["rtcp.app.subtype_name"] for p in CRAFTED]
     assert names[:4] == ["Floor Request", "Floor Granted", "Floor Deny", "Floor Revoke"]
     assert names[5] == "Floor Granted(ack req)"
-    deny = FL.floor_messages(CRAFTED[2])[0][1]["rtcp.mcptt.fields"][0]
+    deny = floor_control.floor_messages(CRAFTED[2])[0][1]["rtcp.mcptt.fields"][0]
     assert deny["rtcp.app_data.mcptt.rej_cause.floor_deny_name"] == "Retry-after timer has not expired"
 
 
@@ -128,23 +128,23 @@ def test_decrypted_floor_control_of_the_captures_equals_tshark_on_the_plaintext(
 
 
 @pytest.mark.parametrize("packet,path,offset", [
-    (FL.app_packet(SSRC, 0)[:8], "rtcp.app", 0),
-    (FL.app_packet(SSRC, 0, bytes([0, 9, 7, 0])), "rtcp.mcptt.fields[0].value", 14),
-    (FL.app_packet(SSRC, 0, FL.field(1, b"\x00\x1e") + bytes([2, 1, 0, 0])),
+    (floor_control.app_packet(SSRC, 0)[:8], "rtcp.app", 0),
+    (floor_control.app_packet(SSRC, 0, bytes([0, 9, 7, 0])), "rtcp.mcptt.fields[0].value", 14),
+    (floor_control.app_packet(SSRC, 0, floor_control.field(1, b"\x00\x1e") + bytes([2, 1, 0, 0])),
      "rtcp.mcptt.fields[1].value", 18),
-    (FL.app_packet(SSRC, 0, FL.field(4, b"\xff\xfe")), "rtcp.mcptt.fields[0].value", 14),
+    (floor_control.app_packet(SSRC, 0, floor_control.field(4, b"\xff\xfe")), "rtcp.mcptt.fields[0].value", 14),
 ])
 def test_malformed_floor_messages_give_path_and_offset(packet, path, offset):
     with pytest.raises(DecodeError) as ei:
-        FL.decode_app(packet)
+        floor_control.decode_app(packet)
     assert (ei.value.path, ei.value.offset) == (path, offset), ei.value
 
 
 def test_malformed_floor_message_in_a_compound_packet_is_reported_not_raised():
     rr = bytes([0x80, 201, 0, 1]) + SSRC.to_bytes(4, "big")  # an empty Receiver Report
-    bad = FL.app_packet(SSRC, 0, bytes([0, 9, 7, 0]))
-    good = FL.app_packet(SSRC, FL.FLOOR_RELEASE, FL.field(8, b"\x00\x01"))
-    (o1, m1), (o2, m2) = FL.floor_messages(rr + bad + good)
+    bad = floor_control.app_packet(SSRC, 0, bytes([0, 9, 7, 0]))
+    good = floor_control.app_packet(SSRC, floor_control.FLOOR_RELEASE, floor_control.field(8, b"\x00\x01"))
+    (o1, m1), (o2, m2) = floor_control.floor_messages(rr + bad + good)
     assert isinstance(m1, DecodeError) and (o1, m1.offset) == (8, 8 + 14)
     assert o2 == 8 + len(bad) and m2["rtcp.app.subtype_name"] == "Floor Release"
 
@@ -152,9 +152,9 @@ def test_malformed_floor_message_in_a_compound_packet_is_reported_not_raised():
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80))
 def test_random_rtcp_never_raises(data):
-    for _, msg in FL.floor_messages(data):
+    for _, msg in floor_control.floor_messages(data):
         assert isinstance(msg, (dict, DecodeError))
     try:
-        FL.decode_app(data)
+        floor_control.decode_app(data)
     except DecodeError:
         pass

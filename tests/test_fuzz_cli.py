@@ -10,12 +10,12 @@ import pytest
 from codec import DecodeError
 from codec.crypto import eccsi
 from codec.mikey import carriers, decode
-from codec.mikey import sakke as MS
+from codec.mikey import sakke as mikey_sakke
 from codec.sdp import key_mgmt_attributes
 from dissectors import craft
-from dissectors import fuzz as FZ
+from dissectors import fuzz
 from dissectors.cli import main
-from dissectors import scapy_mikey as SM
+from dissectors import scapy_mikey
 from dissectors.scapy_mikey import MIKEY
 
 ALICE, BOB = "sip:alice@mcptt.example.org", "sip:bob@mcptt.example.org"
@@ -56,19 +56,19 @@ def test_same_seed_same_mutants_other_seed_others(world, capsys, tmp_path):
 
 def test_every_mutation_class_appears(world, capsys, tmp_path):
     out = tmp_path / "mutants"
-    code, _o, _e = _run(capsys, world["dir"], "-n", 2 * len(FZ.CLASSES), "--seed", 3,
+    code, _o, _e = _run(capsys, world["dir"], "-n", 2 * len(fuzz.CLASSES), "--seed", 3,
                         "--keys", world["keys"], "--signer", ALICE, "--out-dir", out,
                         "--format", "raw")
     assert code == 0
     rows = [line.split("\t") for line in (out / "manifest.tsv").read_text().splitlines()[1:]]
-    assert {r[1] for r in rows} == set(FZ.CLASSES)
+    assert {r[1] for r in rows} == set(fuzz.CLASSES)
     for r in rows:
         data = (out / f"{int(r[0]):05d}-{r[1]}.mikey").read_bytes()
         assert len(data) == int(r[4]) and data not in world["seeds"]
 
 
 def test_mutants_decode_or_are_rejected_and_each_class_does_what_it_says(world):
-    mutants = list(FZ.Mutator(world["seeds"], seed=5).mutants(13 * 20))
+    mutants = list(fuzz.Mutator(world["seeds"], seed=5).mutants(13 * 20))
     by_class = {}
     for m in mutants:
         by_class.setdefault(m.mutation, []).append(m)
@@ -77,7 +77,7 @@ def test_mutants_decode_or_are_rejected_and_each_class_does_what_it_says(world):
         except DecodeError:
             continue
         assert msg.encode() == m.data
-    assert set(by_class) == set(FZ.CLASSES) - {"resign"}  # no keys, no re-signing
+    assert set(by_class) == set(fuzz.CLASSES) - {"resign"}  # no keys, no re-signing
     for m in by_class["truncation"]:
         assert world["seeds"][m.seed_index].startswith(m.data) and m.data
     for m in by_class["zero-signature"]:
@@ -85,7 +85,7 @@ def test_mutants_decode_or_are_rejected_and_each_class_does_what_it_says(world):
         assert sig[:64] == bytes(64)
         assert not eccsi.verify(b"", sig, world["alice"].identifier, world["alice"].kpak)
     for m in by_class["sign-length"]:
-        assert MIKEY(m.data)[SM.MIKEY_SIGN].sign_len in FZ.SIGN_LENGTHS
+        assert MIKEY(m.data)[scapy_mikey.MIKEY_SIGN].sign_len in fuzz.SIGN_LENGTHS
     for m in by_class["unknown-type"]:
         with pytest.raises(DecodeError, match="unknown payload type"):
             decode(m.data)
@@ -94,7 +94,7 @@ def test_mutants_decode_or_are_rejected_and_each_class_does_what_it_says(world):
 def test_resigned_mutants_verify_with_the_signers_keys(world):
     alice = world["alice"]
     ring = world["lab"].keyring(BOB)
-    mutator = FZ.Mutator(world["seeds"], seed=9, signer=alice)
+    mutator = fuzz.Mutator(world["seeds"], seed=9, signer=alice)
     checked = resigned_only = tail_checked = 0
     for m in mutator.mutants(14 * 6):
         if not m.resigned:
@@ -112,7 +112,7 @@ def test_resigned_mutants_verify_with_the_signers_keys(world):
                        for r in regions.values()), m
             checked += 1
             if m.mutation == "resign":  # identity untouched: the full MIKEY-SAKKE check passes
-                res = MS.process(msg, m.data, ring)
+                res = mikey_sakke.process(msg, m.data, ring)
                 assert res.verified is True and res.ssv is not None
                 resigned_only += 1
         elif m.mutation != "duplicate-payload":

@@ -27,7 +27,7 @@ from codec import rtp
 from codec.rtsp import RtspFramer, key_mgmt, sdp_controls, transport
 from dissectors.dissect import records
 from dissectors.session import Session
-from tests import libsrtp_oracle as L
+from tests import libsrtp_oracle
 
 DATA = Path(__file__).resolve().parent / "data" / "gstreamer"
 CAPTURES = {  # capture: (mode, RTP sender's (key length, tag), the other side's (key length, tag))
@@ -93,20 +93,20 @@ class _Receiver:
 
     def __init__(self, key, salt, rtp_policy, rtcp_policy):
         self._key = key + salt
-        self.policy = L.Policy(ssrc_type=L.SSRC_ANY_INBOUND, rtp=rtp_policy, rtcp=rtcp_policy,
-                               key=self._key, window_size=1024, allow_repeat_tx=0)
+        self.policy = libsrtp_oracle.Policy(ssrc_type=libsrtp_oracle.SSRC_ANY_INBOUND, rtp=rtp_policy, rtcp=rtcp_policy,
+                                            key=self._key, window_size=1024, allow_repeat_tx=0)
         self.ctx = ctypes.c_void_p()
-        assert L._lib.srtp_create(ctypes.byref(self.ctx), ctypes.byref(self.policy)) == 0
+        assert libsrtp_oracle._lib.srtp_create(ctypes.byref(self.ctx), ctypes.byref(self.policy)) == 0
 
     def unprotect(self, packet, rtcp):
         buf = ctypes.create_string_buffer(packet, len(packet))
         n = ctypes.c_int(len(packet))
-        fn = L._lib.srtp_unprotect_rtcp_mki if rtcp else L._lib.srtp_unprotect_mki
+        fn = libsrtp_oracle._lib.srtp_unprotect_rtcp_mki if rtcp else libsrtp_oracle._lib.srtp_unprotect_mki
         err = fn(self.ctx, buf, ctypes.byref(n), 0)
         return buf.raw[:n.value] if err == 0 else None
 
     def close(self):
-        L._lib.srtp_dealloc(self.ctx)
+        libsrtp_oracle._lib.srtp_dealloc(self.ctx)
 
 
 def _dissect(name):
@@ -214,7 +214,7 @@ def test_libsrtp_decrypts_the_same_packets_with_the_keys_of_the_messages(name):
     recs = {r["frame"]: r for r in _dissect(name) if r.get("kind") in ("srtp", "srtcp")}
     receivers = []
     for h in hand:  # RFC 3711 has one tag length: GStreamer's SRTCP tag is the SRTP one
-        pol = L.crypto_policy("AES-CM", h["key_len"], h["tag"])
+        pol = libsrtp_oracle.crypto_policy("AES-CM", h["key_len"], h["tag"])
         receivers.append((h, _Receiver(h["key"], h["salt"], pol, pol)))
     checked = 0
     try:
@@ -326,7 +326,7 @@ def test_interleaved_rtp_and_rtcp_over_rtsp_tcp():
         assert r["rtsp_stream"]["channel"] == ("RTP" if r["channel"] == 0 else "RTCP")
         assert r["rtsp_stream"]["side"] == ("server" if r["sport"] == 8554 else "client")
         assert r["keys"].split(" (")[0] in r["rtsp_stream"]["keys"]
-    receivers = [(h, _Receiver(h["key"], h["salt"], *[L.crypto_policy("AES-CM", h["key_len"],
+    receivers = [(h, _Receiver(h["key"], h["salt"], *[libsrtp_oracle.crypto_policy("AES-CM", h["key_len"],
                                                                         h["tag"])] * 2))
                  for h in hand]
     try:  # libsrtp opens the same octets, in the same order per direction, to the same plaintext

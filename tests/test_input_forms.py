@@ -13,17 +13,17 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from codec import kms as K
-from codec.mikey import ticket as TK
+from codec import kms as codec_kms
+from codec.mikey import ticket as mikey_ticket
 from dissectors.cli import main
 
 T_VALUE = 0xECA16480_12345678
 
 
 def _messages(n=2):
-    return [TK.build_psk_i_message(bytes(16), [TK.key_data(TK.KEY_TEK, bytes([i]) * 16)],
-                                   csb_id=0x1000 + i, t_value=T_VALUE,
-                                   responder="sip:bob@example.org") for i in range(n)]
+    return [mikey_ticket.build_psk_i_message(bytes(16), [mikey_ticket.key_data(mikey_ticket.KEY_TEK, bytes([i]) * 16)],
+                                             csb_id=0x1000 + i, t_value=T_VALUE,
+                                             responder="sip:bob@example.org") for i in range(n)]
 
 
 def _decode_json(tmp_path, capsys, text, *extra):
@@ -128,7 +128,7 @@ def _independent_kms_xml(kms, user, uid_text):
 @pytest.mark.parametrize("uid_text", [UID_HEX, UID_HEX.upper(),
                                       base64.b64encode(bytes.fromhex(UID_HEX)).decode()])
 def test_kms_user_id_written_as_hex(tmp_path, capsys, uid_text):
-    kms = K.Kms(KMS_URI, ksak=0x5EED, z_s=0xC0DE, user_key_period=PERIOD, user_key_offset=0)
+    kms = codec_kms.Kms(KMS_URI, ksak=0x5EED, z_s=0xC0DE, user_key_period=PERIOD, user_key_offset=0)
     user = kms.issue(USER, PERIOD_NO)  # key material only; the XML is written above
     xml = tmp_path / "kms.xml"
     xml.write_bytes(_independent_kms_xml(kms, user, uid_text))
@@ -136,12 +136,12 @@ def test_kms_user_id_written_as_hex(tmp_path, capsys, uid_text):
     out = capsys.readouterr()
     assert "UserID is not" not in out.err
     assert UID_HEX in out.out or base64.b64encode(bytes.fromhex(UID_HEX)).decode() in out.out
-    doc = K.parse(xml.read_bytes())
+    doc = codec_kms.parse(xml.read_bytes())
     assert doc.key_sets[0].uid == bytes.fromhex(UID_HEX)
 
 
 def test_kms_user_id_hex_that_is_not_the_uid_is_still_reported(tmp_path, capsys):
-    kms = K.Kms(KMS_URI, ksak=0x5EED, z_s=0xC0DE, user_key_period=PERIOD, user_key_offset=0)
+    kms = codec_kms.Kms(KMS_URI, ksak=0x5EED, z_s=0xC0DE, user_key_period=PERIOD, user_key_offset=0)
     user = kms.issue(USER, PERIOD_NO)
     xml = tmp_path / "kms.xml"
     xml.write_bytes(_independent_kms_xml(kms, user, "00" * 32))

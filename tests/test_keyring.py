@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codec import keyring as K
+from codec import keyring as codec_keyring
 from codec.kms import Kms
 from dissectors.keys import load_keys
 
@@ -61,7 +61,7 @@ key = "88:99:aa:bb"
 
 
 def test_from_toml_documented_format():
-    ring = K.from_toml(DOC, source="keys.toml")
+    ring = codec_keyring.from_toml(DOC, source="keys.toml")
     (kms,) = ring.kms
     assert (kms.uri, kms.kpak, kms.z, kms.user_key_period, kms.user_key_offset) == (
         "kms.example.org", bytes.fromhex(KPAK), bytes.fromhex(Z), 2592000, 0)
@@ -83,12 +83,12 @@ def test_from_toml_documented_format():
 
 
 def test_from_toml_bytes_and_empty():
-    assert K.from_toml(DOC.encode()).kek(bytes.fromhex(KEK_ID)) is not None
-    ring = K.from_toml("")
+    assert codec_keyring.from_toml(DOC.encode()).kek(bytes.fromhex(KEK_ID)) is not None
+    ring = codec_keyring.from_toml("")
     assert (ring.kms, ring.users, ring.keks, ring.psks) == ([], [], [], [])
 
 
-def _same(a: K.Keyring, b: K.Keyring):
+def _same(a: codec_keyring.Keyring, b: codec_keyring.Keyring):
     def fields(objs):
         return [tuple(getattr(o, f) for f in o.__dataclass_fields__ if f != "source")
                 for o in objs]
@@ -98,14 +98,14 @@ def _same(a: K.Keyring, b: K.Keyring):
 
 
 def test_to_toml_roundtrip():
-    ring = K.from_toml(DOC)
-    _same(K.from_toml(ring.to_toml()), ring)
+    ring = codec_keyring.from_toml(DOC)
+    _same(codec_keyring.from_toml(ring.to_toml()), ring)
 
 
 def test_to_toml_roundtrip_of_a_kms_keyring():
     kms = Kms("kms.example.org", ksak=3, z_s=4)
-    ring = K.Keyring(kms=[kms.public()], users=[kms.issue("sip:a@example.org", 7)])
-    _same(K.from_toml(ring.to_toml()), ring)
+    ring = codec_keyring.Keyring(kms=[kms.public()], users=[kms.issue("sip:a@example.org", 7)])
+    _same(codec_keyring.from_toml(ring.to_toml()), ring)
 
 
 _uri_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
@@ -114,17 +114,17 @@ _uri_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 @settings(max_examples=60, deadline=None)
 @given(uri=_uri_text, identity=_uri_text, kms=_uri_text)
 def test_to_toml_roundtrip_any_text(uri, identity, kms):
-    ring = K.Keyring(kms=[K.KmsKeys(uri=kms)], users=[K.UserKeys(uri=uri, kms=kms)],
-                     psks=[K.Psk(key=b"\x01", identity=identity)])
-    _same(K.from_toml(ring.to_toml()), ring)
+    ring = codec_keyring.Keyring(kms=[codec_keyring.KmsKeys(uri=kms)], users=[codec_keyring.UserKeys(uri=uri, kms=kms)],
+                                 psks=[codec_keyring.Psk(key=b"\x01", identity=identity)])
+    _same(codec_keyring.from_toml(ring.to_toml()), ring)
 
 
 @pytest.mark.parametrize("uri", ["sip:a\nb@example.org", "sip:tab\there", "del\x7f", "nul\x00",
                                  'quote"and\\backslash', "ünïcödé"])
 def test_to_toml_roundtrip_control_characters(uri):
     # TOML basic strings must escape control characters other than tab (TOML 1.0 §String)
-    ring = K.Keyring(users=[K.UserKeys(uri=uri, rsk=b"\x04")])
-    assert K.from_toml(ring.to_toml()).users[0].uri == uri
+    ring = codec_keyring.Keyring(users=[codec_keyring.UserKeys(uri=uri, rsk=b"\x04")])
+    assert codec_keyring.from_toml(ring.to_toml()).users[0].uri == uri
 
 
 @pytest.mark.parametrize("doc, where", [
@@ -156,18 +156,18 @@ def test_to_toml_roundtrip_control_characters(uri):
     ('[[kek]\nid = "00"', "not TOML"),
 ])
 def test_from_toml_errors(doc, where):
-    with pytest.raises(K.KeyringError, match=where.replace("(", r"\(")) as e:
-        K.from_toml(doc, source="bad.toml")
+    with pytest.raises(codec_keyring.KeyringError, match=where.replace("(", r"\(")) as e:
+        codec_keyring.from_toml(doc, source="bad.toml")
     assert "bad.toml" in str(e.value)
 
 
 def test_from_toml_not_utf8():
-    with pytest.raises(K.KeyringError, match="UTF-8"):
-        K.from_toml(b"\xff\xfe[[kek]]")
+    with pytest.raises(codec_keyring.KeyringError, match="UTF-8"):
+        codec_keyring.from_toml(b"\xff\xfe[[kek]]")
 
 
 def test_secrets_not_in_repr_or_str():
-    ring = K.from_toml(DOC)
+    ring = codec_keyring.from_toml(DOC)
     alice = ring.users[0]
     for text in (repr(alice), str(alice)):
         assert "<hidden>" in text
@@ -183,8 +183,8 @@ def test_secrets_not_in_repr_or_str():
 
 
 def test_merge():
-    a = K.from_toml(DOC, "a.toml")
-    b = K.from_toml('[[kek]]\nid = "ff"\nkey = "00"', "b.toml")
+    a = codec_keyring.from_toml(DOC, "a.toml")
+    b = codec_keyring.from_toml('[[kek]]\nid = "ff"\nkey = "00"', "b.toml")
     a.merge(b)
     assert len(a.keks) == 2 and a.sources == ["a.toml", "b.toml"]
     assert a.kek(b"\xff").source == "b.toml"
@@ -254,20 +254,20 @@ def test_load_keys_toml_and_kms_xml(tmp_path):
 
 
 def test_load_keys_errors(tmp_path):
-    with pytest.raises(K.KeyringError, match="cannot read"):
+    with pytest.raises(codec_keyring.KeyringError, match="cannot read"):
         load_keys([tmp_path / "missing.toml"])
     bad = tmp_path / "bad.toml"
     bad.write_text('[[kek]]\nid = "zz"\nkey = "00"\nsecret_marker = "s3cr3t"')
-    with pytest.raises(K.KeyringError) as e:
+    with pytest.raises(codec_keyring.KeyringError) as e:
         load_keys([bad])
     assert str(bad) in str(e.value) and "s3cr3t" not in str(e.value)
     broken = tmp_path / "broken.pem"
     broken.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-    with pytest.raises(K.KeyringError, match="PEM"):
+    with pytest.raises(codec_keyring.KeyringError, match="PEM"):
         load_keys([broken])
     der = tmp_path / "junk.der"
     der.write_bytes(b"\x30\x03\x02\x01\x00")
-    with pytest.raises(K.KeyringError, match="DER"):
+    with pytest.raises(codec_keyring.KeyringError, match="DER"):
         load_keys([der])
 
 

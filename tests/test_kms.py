@@ -14,11 +14,11 @@ from xml.etree import ElementTree as ET
 import pytest
 from cryptography.hazmat.primitives import keywrap
 
-from codec import kms as K
+from codec import kms as codec_kms
 from codec.crypto import eccsi, mcx, sakke
 from codec.keyring import UserKeys
 from codec.mikey import decode
-from codec.mikey import sakke as MS
+from codec.mikey import sakke as mikey_sakke
 
 NS = "{urn:3gpp:ns:mcsecKMSInterface:1.0}"
 XENC = "{http://www.w3.org/2001/04/xmlenc#}"
@@ -31,7 +31,7 @@ TRK = bytes(range(32))
 
 @pytest.fixture(scope="module")
 def kms():
-    return K.Kms(URI, ksak=0x5EED, z_s=0xC0DE, user_key_period=2592000, user_key_offset=0)
+    return codec_kms.Kms(URI, ksak=0x5EED, z_s=0xC0DE, user_key_period=2592000, user_key_offset=0)
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +56,13 @@ def test_kms_keys_are_consistent(kms, alice):
     assert alice.uid == mcx.uid(ALICE, URI, 2592000, 0, PERIOD)
     assert eccsi.validate_user_keys(kms.kpak, alice.uid, alice.ssk, alice.pvt).ok
     assert sakke.validate_rsk(alice.uid, kms.z, alice.rsk)
-    assert K.check_key_set(alice, kms.public()) == []
+    assert codec_kms.check_key_set(alice, kms.public()) == []
 
 
 # -- documents round trip ----------------------------------------------------------------------------
 def test_init_document_roundtrip(kms):
     data = kms.init_document(ALICE)
-    doc = K.parse(data, source="init.xml")
+    doc = codec_kms.parse(data, source="init.xml")
     assert doc.key_sets == [] and doc.error is None
     (cert,) = doc.certificates
     pub = kms.public()
@@ -88,7 +88,7 @@ def test_init_document_read_independently(kms):
 
 def test_key_prov_document_plain_roundtrip(kms, alice, bob):
     data = kms.key_prov_document([alice, bob])
-    doc = K.parse(data)
+    doc = codec_kms.parse(data)
     assert [_user_fields(u) for u in doc.key_sets] == [_user_fields(alice), _user_fields(bob)]
     root = ET.fromstring(data)
     ks = root.find(f"{NS}KmsMessage/{NS}KmsKeyProv/{NS}KmsKeySet")
@@ -102,7 +102,7 @@ def test_key_prov_document_plain_roundtrip(kms, alice, bob):
 def test_key_prov_document_with_transport_key(kms, alice, bob):
     data = kms.key_prov_document([alice, bob], transport_key=TRK)
     assert alice.rsk.hex().upper().encode() not in data and alice.ssk.hex().upper().encode() not in data
-    doc = K.parse(data, transport_key=TRK)
+    doc = codec_kms.parse(data, transport_key=TRK)
     assert [_user_fields(u) for u in doc.key_sets] == [_user_fields(alice), _user_fields(bob)]
     assert any("unwrapped" in n for n in doc.notes)
     # the wrapped values are RFC 3394 wraps of x || y (RSK, PVT) and of the SSK, checked with
@@ -120,7 +120,7 @@ def test_key_prov_document_with_transport_key(kms, alice, bob):
 
 
 def test_wrapped_document_without_transport_key(kms, alice):
-    doc = K.parse(kms.key_prov_document([alice], transport_key=TRK))
+    doc = codec_kms.parse(kms.key_prov_document([alice], transport_key=TRK))
     (u,) = doc.key_sets
     assert (u.rsk, u.ssk, u.pvt) == (None, None, None)
     assert u.uid == alice.uid
@@ -133,21 +133,21 @@ def test_rfc5649_wrapped_rsk_is_read(kms, alice):
     root = ET.fromstring(data)
     cv = root.find(f".//{NS}UserDecryptKey/{XENC}EncryptedKey/{XENC}CipherData/{XENC}CipherValue")
     cv.text = base64.b64encode(keywrap.aes_key_wrap_with_padding(TRK, alice.rsk)).decode()
-    doc = K.parse(ET.tostring(root), transport_key=TRK)
+    doc = codec_kms.parse(ET.tostring(root), transport_key=TRK)
     assert doc.key_sets[0].rsk == alice.rsk
     assert any("5649" in n for n in doc.notes)
 
 
 def test_wrong_transport_key(kms, alice):
     data = kms.key_prov_document([alice], transport_key=TRK)
-    with pytest.raises(K.KmsXmlError, match="TrK"):
-        K.parse(data, transport_key=bytes(32))
+    with pytest.raises(codec_kms.KmsXmlError, match="TrK"):
+        codec_kms.parse(data, transport_key=bytes(32))
 
 
 def test_keyring_from_xml(kms, alice):
-    ring = K.keyring_from_xml(kms.init_document(ALICE), source="init.xml")
-    ring.merge(K.keyring_from_xml(kms.key_prov_document([alice], transport_key=TRK),
-                                  source="prov.xml", transport_key=TRK))
+    ring = codec_kms.keyring_from_xml(kms.init_document(ALICE), source="init.xml")
+    ring.merge(codec_kms.keyring_from_xml(kms.key_prov_document([alice], transport_key=TRK),
+                                        source="prov.xml", transport_key=TRK))
     assert ring.kms_by_uri(URI).kpak == kms.kpak
     assert _user_fields(ring.user_by_uid(alice.uid)) == _user_fields(alice)
     assert ring.sources == ["init.xml", "prov.xml"]
@@ -157,61 +157,61 @@ def test_keyring_from_xml(kms, alice):
 @pytest.mark.parametrize("key_type, key_id", [("GMK", 0x0123_4567), ("PCK", 0x1765_4321),
                                               ("CSK", 0x2000_0042)])
 def test_messages_with_keys_from_xml(kms, alice, bob, key_type, key_id):
-    ring = K.keyring_from_xml(kms.init_document(BOB))
-    ring.merge(K.keyring_from_xml(kms.key_prov_document([bob], transport_key=TRK),
-                                  transport_key=TRK))
+    ring = codec_kms.keyring_from_xml(kms.init_document(BOB))
+    ring.merge(codec_kms.keyring_from_xml(kms.key_prov_document([bob], transport_key=TRK),
+                                        transport_key=TRK))
     key = bytes(range(16, 32))
-    pa = MS.Party(ALICE, URI, alice.uid, kms.kpak, kms.z, alice.ssk, alice.pvt)
-    pb = MS.Party(BOB, URI, bob.uid, kms.kpak, kms.z)
-    wire = MS.build_i_message(key_type, key, key_id, pa, pb, ntp_time=NTP << 32)
-    res = MS.process(decode(wire), wire, ring)
+    pa = mikey_sakke.Party(ALICE, URI, alice.uid, kms.kpak, kms.z, alice.ssk, alice.pvt)
+    pb = mikey_sakke.Party(BOB, URI, bob.uid, kms.kpak, kms.z)
+    wire = mikey_sakke.build_i_message(key_type, key, key_id, pa, pb, ntp_time=NTP << 32)
+    res = mikey_sakke.process(decode(wire), wire, ring)
     assert res.verified is True and res.ssv == key
     assert res.key_type == key_type and res.key_id == key_id
 
 
 # -- client checks (TS 33.180 §5.3, ref §5.4) ------------------------------------------------------
 def test_check_key_set_after_xml(kms, alice):
-    doc = K.parse(kms.key_prov_document([alice], transport_key=TRK), transport_key=TRK)
-    cert = K.parse(kms.init_document(ALICE)).certificates[0]
-    assert K.check_key_set(doc.key_sets[0], cert) == []
+    doc = codec_kms.parse(kms.key_prov_document([alice], transport_key=TRK), transport_key=TRK)
+    cert = codec_kms.parse(kms.init_document(ALICE)).certificates[0]
+    assert codec_kms.check_key_set(doc.key_sets[0], cert) == []
 
 
 def test_check_key_set_tampered_rsk(kms, alice, bob):
-    problems = K.check_key_set(dataclasses.replace(alice, rsk=bob.rsk), kms.public())
+    problems = codec_kms.check_key_set(dataclasses.replace(alice, rsk=bob.rsk), kms.public())
     assert len(problems) == 1 and "RSK" in problems[0]
 
 
 def test_check_key_set_tampered_ssk(kms, alice):
     ssk = (int.from_bytes(alice.ssk, "big") ^ 1).to_bytes(32, "big")
-    problems = K.check_key_set(dataclasses.replace(alice, ssk=ssk), kms.public())
+    problems = codec_kms.check_key_set(dataclasses.replace(alice, ssk=ssk), kms.public())
     assert len(problems) == 1 and "SSK" in problems[0]
 
 
 def test_check_key_set_tampered_pvt(kms, alice, bob):
-    problems = K.check_key_set(dataclasses.replace(alice, pvt=bob.pvt), kms.public())
+    problems = codec_kms.check_key_set(dataclasses.replace(alice, pvt=bob.pvt), kms.public())
     assert len(problems) == 1 and "SSK/PVT" in problems[0]
 
 
 def test_check_key_set_tampered_user_id(kms, alice):
     other_uid = mcx.uid(ALICE, URI, 2592000, 0, PERIOD + 1)
-    problems = K.check_key_set(dataclasses.replace(alice, uid=other_uid), kms.public())
+    problems = codec_kms.check_key_set(dataclasses.replace(alice, uid=other_uid), kms.public())
     assert any("UserID" in p for p in problems)
     assert any("SSK/PVT" in p for p in problems) and any("RSK" in p for p in problems)
 
 
 def test_check_key_set_wrong_period_number(kms, alice):
-    problems = K.check_key_set(dataclasses.replace(alice, period=PERIOD + 1), kms.public())
+    problems = codec_kms.check_key_set(dataclasses.replace(alice, period=PERIOD + 1), kms.public())
     assert problems and "UserID" in problems[0]
 
 
 def test_check_key_set_other_kms(kms, alice):
-    other = K.Kms(URI, ksak=0x1234, z_s=0x5678)
-    problems = K.check_key_set(alice, other.public())
+    other = codec_kms.Kms(URI, ksak=0x1234, z_s=0x5678)
+    problems = codec_kms.check_key_set(alice, other.public())
     assert any("SSK/PVT" in p for p in problems) and any("RSK" in p for p in problems)
 
 
 def test_check_key_set_without_uid(kms, alice):
-    problems = K.check_key_set(dataclasses.replace(alice, uid=None), kms.public())
+    problems = codec_kms.check_key_set(dataclasses.replace(alice, uid=None), kms.public())
     assert problems == ["no UID to check the keys against"]
 
 
@@ -219,8 +219,8 @@ def test_check_key_set_without_uid(kms, alice):
 def test_dtd_refused(kms):
     data = kms.init_document(ALICE).replace(
         b"<KmsResponse", b'<!DOCTYPE KmsResponse [<!ELEMENT KmsResponse ANY>]>\n<KmsResponse', 1)
-    with pytest.raises(K.KmsXmlError, match="DTD"):
-        K.parse(data, source="evil.xml")
+    with pytest.raises(codec_kms.KmsXmlError, match="DTD"):
+        codec_kms.parse(data, source="evil.xml")
 
 
 def test_billion_laughs_refused():
@@ -228,8 +228,8 @@ def test_billion_laughs_refused():
            + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
                       for i in range(1, 10))
            + b']>\n<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0">&lol9;</KmsResponse>')
-    with pytest.raises(K.KmsXmlError) as e:
-        K.parse(lol, source="lol.xml")
+    with pytest.raises(codec_kms.KmsXmlError) as e:
+        codec_kms.parse(lol, source="lol.xml")
     msg = str(e.value)
     assert "lol.xml" in msg and ("DTD" in msg or "entit" in msg)
     assert "lollol" not in msg
@@ -252,8 +252,8 @@ def test_external_entity_refused_and_file_not_read(tmp_path, monkeypatch):
         doc = (f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM "{target}">]>\n'
                f'<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"><UserUri>&x;</UserUri>'
                f'</KmsResponse>').encode()
-        with pytest.raises(K.KmsXmlError) as e:
-            K.parse(doc, source="xxe.xml")
+        with pytest.raises(codec_kms.KmsXmlError) as e:
+            codec_kms.parse(doc, source="xxe.xml")
         assert marker not in str(e.value) and "root:" not in str(e.value)
         assert "DTD" in str(e.value) or "entit" in str(e.value) or "external" in str(e.value)
     assert not any("secret" in f or "passwd" in f for f in opened)
@@ -262,26 +262,26 @@ def test_external_entity_refused_and_file_not_read(tmp_path, monkeypatch):
 def test_external_entity_without_dtd_subset_refused():
     doc = (b'<?xml version="1.0"?>\n<!DOCTYPE r SYSTEM "http://example.invalid/kms.dtd">\n'
            b'<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"/>')
-    with pytest.raises(K.KmsXmlError):
-        K.parse(doc)
+    with pytest.raises(codec_kms.KmsXmlError):
+        codec_kms.parse(doc)
 
 
 @pytest.mark.parametrize("data", [b"", b"<", b"<KmsResponse>", b"not xml at all",
                                   b"<a></b>", b"\xff\xfe<\x00a\x00", b"<?xml version='1.0'?>"])
 def test_malformed_xml(data):
-    with pytest.raises(K.KmsXmlError):
-        K.parse(data, source="bad.xml")
+    with pytest.raises(codec_kms.KmsXmlError):
+        codec_kms.parse(data, source="bad.xml")
 
 
 def test_no_key_material_is_an_error():
-    with pytest.raises(K.KmsXmlError, match="no KmsCertificate or KmsKeySet"):
-        K.parse(b'<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"/>')
+    with pytest.raises(codec_kms.KmsXmlError, match="no KmsCertificate or KmsKeySet"):
+        codec_kms.parse(b'<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"/>')
 
 
 def test_kms_error_response():
-    doc = K.parse(b'<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"><KmsError>'
-                  b'<ErrorCode>404</ErrorCode><ErrorMsg>unknown user</ErrorMsg></KmsError>'
-                  b'</KmsResponse>')
+    doc = codec_kms.parse(b'<KmsResponse xmlns="urn:3gpp:ns:mcsecKMSInterface:1.0"><KmsError>'
+                        b'<ErrorCode>404</ErrorCode><ErrorMsg>unknown user</ErrorMsg></KmsError>'
+                        b'</KmsResponse>')
     assert doc.error == ("404", "unknown user")
 
 
@@ -295,8 +295,8 @@ def _drop(data: bytes, tag: str) -> bytes:
 
 
 def test_missing_kms_uri(kms):
-    with pytest.raises(K.KmsXmlError, match="KmsUri"):
-        K.parse(_drop(kms.init_document(ALICE), "KmsUri"))
+    with pytest.raises(codec_kms.KmsXmlError, match="KmsUri"):
+        codec_kms.parse(_drop(kms.init_document(ALICE), "KmsUri"))
 
 
 @pytest.mark.parametrize("tag", ["UserID", "UserUri", "KeyPeriodNo"])
@@ -304,8 +304,8 @@ def test_missing_key_set_fields(kms, alice, tag):
     root = ET.fromstring(kms.key_prov_document([alice]))
     ks = root.find(f".//{NS}KmsKeySet")
     ks.remove(ks.find(NS + tag))
-    with pytest.raises(K.KmsXmlError, match=tag):
-        K.parse(ET.tostring(root))
+    with pytest.raises(codec_kms.KmsXmlError, match=tag):
+        codec_kms.parse(ET.tostring(root))
 
 
 @pytest.mark.parametrize("tag, value, what", [
@@ -316,17 +316,17 @@ def test_missing_key_set_fields(kms, alice, tag):
 def test_bad_key_set_values(kms, alice, tag, value, what):
     root = ET.fromstring(kms.key_prov_document([alice]))
     root.find(f".//{NS}KmsKeySet/{NS}{tag}").text = value
-    with pytest.raises(K.KmsXmlError, match=what):
-        K.parse(ET.tostring(root))
+    with pytest.raises(codec_kms.KmsXmlError, match=what):
+        codec_kms.parse(ET.tostring(root))
 
 
 def test_bad_wrap_algorithm(kms, alice):
     root = ET.fromstring(kms.key_prov_document([alice], transport_key=TRK))
     root.find(f".//{XENC}EncryptionMethod").set("Algorithm", XENC[1:-1] + "kw-aes128")
-    with pytest.raises(K.KmsXmlError, match="kw-aes256"):
-        K.parse(ET.tostring(root), transport_key=TRK)
+    with pytest.raises(codec_kms.KmsXmlError, match="kw-aes256"):
+        codec_kms.parse(ET.tostring(root), transport_key=TRK)
 
 
 def test_oversized_document():
-    with pytest.raises(K.KmsXmlError, match="larger"):
-        K.parse(b"<a>" + b" " * (K.MAX_DOCUMENT + 1) + b"</a>")
+    with pytest.raises(codec_kms.KmsXmlError, match="larger"):
+        codec_kms.parse(b"<a>" + b" " * (codec_kms.MAX_DOCUMENT + 1) + b"</a>")

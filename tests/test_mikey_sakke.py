@@ -18,9 +18,9 @@ from codec.crypto import eccsi, mcx, prf, sakke
 from codec.keyring import Keyring, UserKeys
 from codec.kms import Kms
 from codec.mikey import DecodeError, decode, encode
-from codec.mikey import keyparams as KP
-from codec.mikey import sakke as MS
-from codec.mikey import model as M
+from codec.mikey import keyparams
+from codec.mikey import sakke as mikey_sakke
+from codec.mikey import model
 
 NTP = 3599719634  # TS 33.180 §F.2.1.2 example time -> key period 1388
 NTP64 = NTP << 32
@@ -50,9 +50,9 @@ class World:
             self.keys[uri, period] = self.kms.issue(uri, period)
         return self.keys[uri, period]
 
-    def party(self, uri, period=PERIOD) -> MS.Party:
+    def party(self, uri, period=PERIOD) -> mikey_sakke.Party:
         u = self.user(uri, period)
-        return MS.Party(uri, KMS_URI, u.uid, self.kms.kpak, self.kms.z, u.ssk, u.pvt)
+        return mikey_sakke.Party(uri, KMS_URI, u.uid, self.kms.kpak, self.kms.z, u.ssk, u.pvt)
 
     def ring(self, *users) -> Keyring:
         return Keyring(kms=[self.kms.public()], users=list(users))
@@ -86,8 +86,8 @@ def _build(w, key_type, key, key_id, sender, receiver, *, sender_period=PERIOD,
            receiver_period=PERIOD, **kw):
     kw.setdefault("ntp_time", NTP64)
     kw.setdefault("rand", RAND)
-    return MS.build_i_message(key_type, key, key_id, w.party(sender, sender_period),
-                              w.party(receiver, receiver_period), **kw)
+    return mikey_sakke.build_i_message(key_type, key, key_id, w.party(sender, sender_period),
+                                       w.party(receiver, receiver_period), **kw)
 
 
 def _flip(data: bytes, index: int, bit: int = 0) -> bytes:
@@ -105,8 +105,8 @@ def _invert(data: bytes, index: int) -> bytes:
 # -- GMK -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def gmk_params():
-    return KP.KeyParameters(key_type=0, status=1, activation_time=NTP, expiry_time=NTP + 86400,
-                            text=b"Fire brigade", group_ids=KP.group_ids_field(["grp1@example.org"]))
+    return keyparams.KeyParameters(key_type=0, status=1, activation_time=NTP, expiry_time=NTP + 86400,
+                                   text=b"Fire brigade", group_ids=keyparams.group_ids_field(["grp1@example.org"]))
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +119,9 @@ def test_gmk_generic_map(w, gmk_wire):
     assert encode(msg) == gmk_wire
     guk = mcx.guk_id(GMK_ID, GMK, BOB)
     assert msg.hdr.csb_id == guk != GMK_ID
-    res = MS.process(msg, gmk_wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(msg, gmk_wire, w.ring(w.user(BOB)))
     assert res.verified is True, res.sign_error
-    assert res.region == MS.REGION_RFC == "rfc3830"
+    assert res.region == mikey_sakke.REGION_RFC == "rfc3830"
     assert res.ssv == GMK
     assert res.decrypt_error is None and not res.decrypted_unverified
     assert res.key_type == "GMK"
@@ -139,7 +139,7 @@ def test_gmk_generic_map(w, gmk_wire):
 
 
 def test_gmk_key_parameters(w, gmk_wire, gmk_params):
-    res = MS.process(decode(gmk_wire), gmk_wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(decode(gmk_wire), gmk_wire, w.ring(w.user(BOB)))
     kp = res.key_params
     assert kp is not None and kp.error is None and not kp.legacy
     assert kp.protected.dppk_id == mcx.guk_id(GMK_ID, GMK, BOB)  # DPPK-ID = CSB ID
@@ -152,7 +152,7 @@ def test_gmk_key_parameters(w, gmk_wire, gmk_params):
 
 def test_gmk_for_another_member_has_its_own_guk_id(w):
     wire = _build(w, "GMK", GMK, GMK_ID, GMS, ALICE)
-    res = MS.process(decode(wire), wire, w.ring(w.user(ALICE)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(ALICE)))
     assert res.verified and res.ssv == GMK
     assert res.guk_id == mcx.guk_id(GMK_ID, GMK, ALICE) != mcx.guk_id(GMK_ID, GMK, BOB)
     assert res.key_id == GMK_ID
@@ -162,7 +162,7 @@ def test_gmk_empty_map(w):
     wire = _build(w, "GMK", GMK, GMK_ID, GMS, BOB, map_style="empty")
     msg = decode(wire)
     assert msg.hdr.cs_id_map_type == 1 and not msg.hdr.cs_id_map
-    res = MS.process(msg, wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(msg, wire, w.ring(w.user(BOB)))
     assert res.verified and res.ssv == GMK and res.key_id == GMK_ID
     guk = mcx.guk_id(GMK_ID, GMK, BOB)
     assert [cs.cs_id for cs in res.crypto_sessions] == [4]
@@ -173,9 +173,9 @@ def test_gmk_empty_map(w):
 
 # -- PCK -----------------------------------------------------------------------------------------
 def test_pck_empty_map(w):
-    params = KP.KeyParameters(key_type=1, status=1, activation_time=0, expiry_time=0, text=b"")
+    params = keyparams.KeyParameters(key_type=1, status=1, activation_time=0, expiry_time=0, text=b"")
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, map_style="empty", key_params=params)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB)))
     assert res.verified is True and res.region == "rfc3830"
     assert res.ssv == PCK and res.key_type == "PCK" and res.key_id == PCK_ID
     assert res.guk_id is None
@@ -191,16 +191,16 @@ def test_pck_empty_map(w):
 
 def test_pck_generic_map(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB)))
     assert res.verified and res.ssv == PCK
     assert [(cs.cs_id, cs.mki) for cs in res.crypto_sessions] == [(0, PCK_ID.to_bytes(4, "big"))]
 
 
 def test_pck_with_sp_payload_sets_srtp_lengths(w):
-    sp = M.SP(policy_no=0, prot_type=0, policy_params=[
-        M.SpParam(type=1, value=b"\x20"), M.SpParam(type=4, value=b"\x0e")])
+    sp = model.SP(policy_no=0, prot_type=0, policy_params=[
+        model.SpParam(type=1, value=b"\x20"), model.SpParam(type=4, value=b"\x0e")])
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, map_style="empty", sp=sp)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB)))
     assert res.verified and res.ssv == PCK
     for cs in res.crypto_sessions:
         assert (len(cs.master_key), len(cs.master_salt)) == (32, 14)
@@ -210,7 +210,7 @@ def test_pck_with_sp_payload_sets_srtp_lengths(w):
 
 def test_pck_with_prf_mikey_1(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, map_style="empty", prf_func=0)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB)))
     assert res.verified and res.ssv == PCK
     label = bytes.fromhex("2AD01C64" "00") + PCK_ID.to_bytes(4, "big") + RAND
     a1 = hmac.new(PCK, label, hashlib.sha1).digest()
@@ -220,12 +220,12 @@ def test_pck_with_prf_mikey_1(w):
 
 # -- CSK (upload to the MCX server, seed 000) ------------------------------------------------------
 def test_csk_upload(w):
-    params = KP.KeyParameters(key_type=2, status=1, activation_time=0, expiry_time=0,
-                              text=b"csk")
+    params = keyparams.KeyParameters(key_type=2, status=1, activation_time=0, expiry_time=0,
+                                     text=b"csk")
     wire = _build(w, "CSK", CSK, CSK_ID, ALICE, SERVER, key_params=params)
     msg = decode(wire)
     assert [p.id_data for p in msg.find_all("IDR") if p.id_role == 2] == [SERVER.encode()]
-    res = MS.process(msg, wire, w.ring(w.user(SERVER)))
+    res = mikey_sakke.process(msg, wire, w.ring(w.user(SERVER)))
     assert res.verified is True
     assert res.ssv == CSK and res.key_type == "CSK" and res.key_id == CSK_ID
     assert res.receiver_uid == w.kms.uid(SERVER, PERIOD)
@@ -237,17 +237,17 @@ def test_csk_upload(w):
 
 def test_csk_empty_map(w):
     wire = _build(w, "CSK", CSK, CSK_ID, ALICE, SERVER, map_style="empty")
-    res = MS.process(decode(wire), wire, w.ring(w.user(SERVER)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(SERVER)))
     assert res.verified and res.ssv == CSK
     assert [(cs.cs_id, cs.mki) for cs in res.crypto_sessions] == [(6, CSK_ID.to_bytes(4, "big"))]
 
 
 # -- region conventions ---------------------------------------------------------------------------
 def test_region_without_sign_header(w):
-    wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, region=MS.REGION_SHORT)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB)))
+    wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, region=mikey_sakke.REGION_SHORT)
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB)))
     assert res.verified is True
-    assert res.region == MS.REGION_SHORT == "without_sign_header"
+    assert res.region == mikey_sakke.REGION_SHORT == "without_sign_header"
     assert any("SIGN header" in n for n in res.notes)
     assert res.ssv == PCK
     # and the signature really excludes the SIGN header: it verifies over wire[:-131] only
@@ -264,7 +264,7 @@ def test_rfc_region_signature_covers_sign_header(w, gmk_wire):
 
 
 # -- identities: UIDs in the IDR payloads, RFC 6509 identifiers -------------------------------------
-def _resign(msg, party: MS.Party) -> bytes:
+def _resign(msg, party: mikey_sakke.Party) -> bytes:
     sign = msg.payloads[-1]
     sign.signature = bytes(129)
     unsigned = encode(msg)
@@ -302,7 +302,7 @@ def test_uids_instead_of_uris_in_idr(w, roles):
     msg = decode(wire)
     assert {bytes(p.id_data) for p in msg.find_all("IDR")} >= {w.user(sender).uid,
                                                              w.user(receiver).uid}
-    res = MS.process(msg, wire, w.ring(w.user(receiver)))
+    res = mikey_sakke.process(msg, wire, w.ring(w.user(receiver)))
     assert res.verified is True, res.sign_error
     assert res.ssv == PCK, res.decrypt_error
     assert res.sender_uid == w.user(sender).uid and res.receiver_uid == w.user(receiver).uid
@@ -312,7 +312,7 @@ def test_uids_containing_a_colon_octet_in_idr(w):
     # About 12 % of SHA-256 UIDs contain the octet 0x3A (":"); they are still UIDs, not URIs.
     sender, receiver = _users_by_colon(w, has_colon=True)
     wire = _uid_idr_message(w, sender, receiver)
-    res = MS.process(decode(wire), wire, w.ring(w.user(receiver)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(receiver)))
     assert res.verified is True, res.sign_error
     assert res.ssv == PCK, res.decrypt_error
 
@@ -324,10 +324,10 @@ def test_rfc6509_monthly_identifiers(w):
     b_id = mcx.rfc6509_identifier(b_uri, 2013, 12)  # the previous month's key still works
     a_ssk, a_pvt = eccsi.issue_user_keys(w.kms.ksak, w.kms.kpak, a_id)
     b_rsk = sakke.issue_rsk(w.kms.z_s, b_id)
-    pa = MS.Party(a_uri, KMS_URI, a_id, w.kms.kpak, w.kms.z, a_ssk, a_pvt)
-    pb = MS.Party(b_uri, KMS_URI, b_id, w.kms.kpak, w.kms.z)
-    wire = MS.build_i_message("PCK", PCK, PCK_ID, pa, pb, ntp_time=NTP64, rand=RAND, id_scheme=1)
-    res = MS.process(decode(wire), wire, w.ring(UserKeys(uri=b_uri, uid=b_id, rsk=b_rsk)))
+    pa = mikey_sakke.Party(a_uri, KMS_URI, a_id, w.kms.kpak, w.kms.z, a_ssk, a_pvt)
+    pb = mikey_sakke.Party(b_uri, KMS_URI, b_id, w.kms.kpak, w.kms.z)
+    wire = mikey_sakke.build_i_message("PCK", PCK, PCK_ID, pa, pb, ntp_time=NTP64, rand=RAND, id_scheme=1)
+    res = mikey_sakke.process(decode(wire), wire, w.ring(UserKeys(uri=b_uri, uid=b_id, rsk=b_rsk)))
     assert res.verified is True, res.sign_error
     assert res.sender_uid == a_id and res.receiver_uid == b_id
     assert res.ssv == PCK
@@ -338,7 +338,7 @@ def test_rfc6509_monthly_identifiers(w):
 def test_neighbouring_key_period(w, delta):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, sender_period=PERIOD + delta,
                   receiver_period=PERIOD + delta)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB, PERIOD + delta)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB, PERIOD + delta)))
     assert res.verified is True, res.sign_error
     assert res.period_no == PERIOD + delta
     assert res.ssv == PCK
@@ -347,21 +347,21 @@ def test_neighbouring_key_period(w, delta):
 def test_keyring_with_several_periods_picks_the_right_one(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB)
     ring = w.ring(w.user(BOB, PERIOD - 1), w.user(BOB, PERIOD + 1), w.user(BOB, PERIOD))
-    res = MS.process(decode(wire), wire, ring)
+    res = mikey_sakke.process(decode(wire), wire, ring)
     assert res.verified and res.ssv == PCK and res.receiver_uid == w.user(BOB).uid
 
 
 def test_user_keys_by_uri_and_period_without_uid(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB)
     bob = w.user(BOB)
-    res = MS.process(decode(wire), wire, w.ring(UserKeys(uri=BOB, kms=KMS_URI, rsk=bob.rsk,
-                                                         period=PERIOD)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(UserKeys(uri=BOB, kms=KMS_URI, rsk=bob.rsk,
+                                                                  period=PERIOD)))
     assert res.verified and res.ssv == PCK
 
 
 def test_receiver_keys_for_a_far_period(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB, PERIOD + 5)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB, PERIOD + 5)))
     assert res.verified is True  # the signature only needs the KPAK
     assert res.ssv is None
     assert "no key" in res.decrypt_error
@@ -370,7 +370,7 @@ def test_receiver_keys_for_a_far_period(w):
 
 def test_sender_keys_for_a_far_period(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, sender_period=PERIOD - 3)
-    res = MS.process(decode(wire), wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(BOB)))
     assert res.verified is False and res.sign_error
     assert res.ssv is None and "not decrypted" in res.decrypt_error
 
@@ -380,7 +380,7 @@ def test_wrong_rsk(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB)
     bob, alice = w.user(BOB), w.user(ALICE)
     fake = UserKeys(uri=BOB, uid=bob.uid, kms=KMS_URI, rsk=alice.rsk, period=PERIOD)
-    res = MS.process(decode(wire), wire, w.ring(fake))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(fake))
     assert res.verified is True
     assert res.ssv is None
     assert "decapsulation failed" in res.decrypt_error
@@ -389,7 +389,7 @@ def test_wrong_rsk(w):
 
 def test_another_users_keys_only(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB)
-    res = MS.process(decode(wire), wire, w.ring(w.user(ALICE)))
+    res = mikey_sakke.process(decode(wire), wire, w.ring(w.user(ALICE)))
     assert res.verified is True and res.ssv is None
     assert "no key" in res.decrypt_error
 
@@ -397,12 +397,12 @@ def test_another_users_keys_only(w):
 def test_wrong_kms(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB)
     other = Kms(KMS_URI, ksak=0x777, z_s=0x888)
-    res = MS.process(decode(wire), wire, Keyring(kms=[other.public()], users=[w.user(BOB)]))
+    res = mikey_sakke.process(decode(wire), wire, Keyring(kms=[other.public()], users=[w.user(BOB)]))
     assert res.verified is False and res.ssv is None
 
 
 def test_no_keys_at_all(w, gmk_wire):
-    res = MS.process(decode(gmk_wire), gmk_wire, Keyring())
+    res = mikey_sakke.process(decode(gmk_wire), gmk_wire, Keyring())
     assert res.verified is None
     assert "no key" in res.sign_error
     assert res.ssv is None and res.decrypt_error
@@ -410,13 +410,13 @@ def test_no_keys_at_all(w, gmk_wire):
 
 
 def test_no_keys_decrypt_unverified(w, gmk_wire):
-    res = MS.process(decode(gmk_wire), gmk_wire, Keyring(), decrypt_unverified=True)
+    res = mikey_sakke.process(decode(gmk_wire), gmk_wire, Keyring(), decrypt_unverified=True)
     assert res.verified is None and res.ssv is None
     assert "no key" in res.decrypt_error
 
 
 def test_public_kms_keys_only(w, gmk_wire):
-    res = MS.process(decode(gmk_wire), gmk_wire, w.ring())
+    res = mikey_sakke.process(decode(gmk_wire), gmk_wire, w.ring())
     assert res.verified is True
     assert res.ssv is None and "no key" in res.decrypt_error
 
@@ -428,10 +428,10 @@ def test_tampered_rand_decrypt_unverified(w):
     bad = _flip(wire, pos + 3)
     msg = decode(bad)
     ring = w.ring(w.user(BOB))
-    res = MS.process(msg, bad, ring)
+    res = mikey_sakke.process(msg, bad, ring)
     assert res.verified is False and res.ssv is None and res.crypto_sessions == []
     assert "not decrypted" in res.decrypt_error
-    res = MS.process(msg, bad, ring, decrypt_unverified=True)
+    res = mikey_sakke.process(msg, bad, ring, decrypt_unverified=True)
     assert res.verified is False
     assert res.ssv == PCK and res.decrypted_unverified is True
     assert res.crypto_sessions[0].master_key == _expected_session(
@@ -443,21 +443,21 @@ def _check_flip(original, wire, i, ring, sakke_off, whole_octet):
     problems = []
     bad = _invert(wire, i) if whole_octet else _flip(wire, i, i % 8)
     # the signature covers every octet: even with the original decoding, the octets fail
-    res = MS.process(original, bad, ring)
+    res = mikey_sakke.process(original, bad, ring)
     if res.verified is not False or res.ssv is not None:
         problems.append(f"original decoding: verified={res.verified} ssv={res.ssv}")
     try:
         msg = decode(bad)
     except DecodeError:
         return problems, True
-    res = MS.process(msg, bad, ring)
+    res = mikey_sakke.process(msg, bad, ring)
     if res.verified is True:
         problems.append("verified")
     if res.ssv is not None or res.crypto_sessions:
         problems.append("key released without decrypt_unverified")
     if res.verified is False and not res.sign_error:
         problems.append("no sign_error")
-    res = MS.process(msg, bad, ring, decrypt_unverified=True)
+    res = mikey_sakke.process(msg, bad, ring, decrypt_unverified=True)
     if res.verified is True:
         problems.append("verified (decrypt_unverified)")
     if res.ssv is not None and (res.decrypted_unverified is not True or res.ssv != GMK):
@@ -498,7 +498,7 @@ def test_unknown_prf_func_is_reported_not_raised(w):
     wire = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, prf_func=5)
     msg = decode(wire)
     assert msg.hdr.prf_func == 5
-    res = MS.process(msg, wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(msg, wire, w.ring(w.user(BOB)))
     assert res.verified is True and res.ssv == PCK
     assert res.crypto_sessions == []
     assert any("PRF" in n for n in res.notes) or "PRF" in (res.decrypt_error or "")
@@ -515,7 +515,7 @@ def test_every_bit_flip_verdict_is_false_not_none(w, gmk_wire):
             msg = decode(bad)
         except DecodeError:
             continue
-        res = MS.process(msg, bad, ring)
+        res = mikey_sakke.process(msg, bad, ring)
         if res.verified is None:
             none_positions.append(i)
             assert res.sign_error, i
@@ -538,14 +538,14 @@ def test_truncated_signature_never_raises(w, gmk_wire, cut):
         msg = decode(wire)
     except DecodeError:
         return
-    res = MS.process(msg, wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(msg, wire, w.ring(w.user(BOB)))
     assert res.verified is not True and res.ssv is None
 
 
 def test_signature_replaced(w, gmk_wire):
     for sig in (bytes(129), b"\x00" * 64 + gmk_wire[-65:], gmk_wire[-129:-65] + bytes(65)):
         bad = gmk_wire[:-129] + sig
-        res = MS.process(decode(bad), bad, w.ring(w.user(BOB)))
+        res = mikey_sakke.process(decode(bad), bad, w.ring(w.user(BOB)))
         assert res.verified is False and res.sign_error and res.ssv is None
 
 
@@ -558,7 +558,7 @@ def test_pck_srtp_id_map_gives_ssrc_and_roc(w):
     msg = decode(wire)
     assert msg.hdr.cs_id_map_type == 0
     assert [(e.ssrc, e.roc) for e in msg.hdr.cs_id_map] == SRTP_STREAMS
-    res = MS.process(msg, wire, w.ring(w.user(BOB)))
+    res = mikey_sakke.process(msg, wire, w.ring(w.user(BOB)))
     assert res.verified and res.ssv == PCK
     # CS i is the i-th map entry (RFC 3830 §6.1.1); its keys use CS ID i (§4.1.3)
     got = [(cs.cs_id, cs.mki, cs.ssrc, cs.roc) for cs in res.crypto_sessions]

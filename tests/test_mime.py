@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from codec import DecodeError, cms, mime
-from codec.cms import build as B
+from codec.cms import build as cms_build
 from codec.keyring import Kek, Keyring
 
 KEY_ID, KEK = bytes.fromhex("0a0b0c0d"), bytes(range(16))
@@ -33,7 +33,7 @@ def _seed004_message(body_der: bytes, smime_type="auth-enveloped-data") -> bytes
 
 
 def test_seed004_sip_message_auth_enveloped_psk():
-    der = B.auth_envelope(INNER, [B.KekRecipient(KEY_ID, KEK)])
+    der = cms_build.auth_envelope(INNER, [cms_build.KekRecipient(KEY_ID, KEK)])
     msg = mime.parse(_seed004_message(der))
     assert msg.start_line == "MESSAGE sip:user2@domain.com SIP/2.0"
     assert msg.header("to") == "sip:user2@domain.com"
@@ -48,7 +48,7 @@ def test_seed004_sip_message_auth_enveloped_psk():
 
 
 def test_registered_token_is_not_flagged():
-    der = B.auth_envelope(INNER, [B.KekRecipient(KEY_ID, KEK)])
+    der = cms_build.auth_envelope(INNER, [cms_build.KekRecipient(KEY_ID, KEK)])
     (part,) = mime.find_smime(mime.parse(_seed004_message(der, "authEnveloped-data")))
     assert part.smime_type == "authEnveloped-data" and not part.findings
 
@@ -64,7 +64,7 @@ def test_smime_type_tokens(value, token, flagged):
 
 
 def test_smime_type_that_contradicts_the_content_is_a_finding():
-    der = B.compress(INNER)
+    der = cms_build.compress(INNER)
     result = cms.open_layers(der, smime_type="enveloped-data")
     assert result.ok
     assert any("smime-type=enveloped-data but the content is a CompressedData" in f.message
@@ -72,7 +72,7 @@ def test_smime_type_that_contradicts_the_content_is_a_finding():
 
 
 def test_sip_compact_headers_and_content_length():
-    der = B.compress(INNER)
+    der = cms_build.compress(INNER)
     msg = (b"MESSAGE sip:a@example.org SIP/2.0\r\nc: application/pkcs7-mime; "
            b"smime-type=compressed-data\r\nl: " + str(len(der)).encode() + b"\r\n\r\n" + der
            + b"garbage")
@@ -89,7 +89,7 @@ def test_sip_truncated_body():
 
 
 def test_base64_body_without_transfer_encoding_is_decoded_and_noted():
-    der = B.compress(INNER)
+    der = cms_build.compress(INNER)
     msg = (b"MESSAGE sip:a@b SIP/2.0\r\nContent-Type: application/pkcs7-mime; "
            b"smime-type=compressed-data\r\n\r\n" + base64.encodebytes(der))
     (part,) = mime.find_smime(mime.parse(msg))
@@ -106,7 +106,7 @@ def test_invalid_base64_is_located():
 
 def test_multipart_mixed_with_uri_list_and_smime_part():
     """Seed 004: a URI-list sent in clear next to the protected content."""
-    der = B.auth_envelope(INNER, [B.KekRecipient(KEY_ID, KEK)])
+    der = cms_build.auth_envelope(INNER, [cms_build.KekRecipient(KEY_ID, KEK)])
     body = (b"--xyz\r\nContent-Type: application/resource-lists+xml\r\n\r\n<resource-lists/>"
             b"\r\n--xyz\r\n" + mime.build_pkcs7_mime(der, "authEnveloped-data") +
             b"\r\n--xyz--\r\n")
@@ -121,7 +121,7 @@ def test_multipart_mixed_with_uri_list_and_smime_part():
 
 def test_multipart_signed_first_part_is_kept_byte_exact():
     part = b"Content-Type: text/plain\r\n\r\nline 1\r\nline 2"
-    sig = B.compress(b"x")  # any DER: parsing only
+    sig = cms_build.compress(b"x")  # any DER: parsing only
     entity = mime.build_multipart_signed(part, sig, boundary="bnd")
     (found,) = mime.find_smime(mime.parse(entity))
     assert found.kind == "multipart/signed" and found.signed_content == part
@@ -150,7 +150,7 @@ def test_content_type_parameters():
 
 
 def test_build_pkcs7_mime_seed003_headers():
-    der = B.compress(INNER)
+    der = cms_build.compress(INNER)
     entity = mime.build_pkcs7_mime(der, "compressed-data")
     ent = mime.parse(entity)
     assert ent.header("Content-Type") == ("application/pkcs7-mime; smime-type=compressed-data; "

@@ -15,13 +15,13 @@ import struct
 import pytest
 
 import codec
-from codec import mikey as M
+from codec import mikey
 from codec.mikey import DecodeError
 
 CSB_ID = 0x12345678
 TS_NTP = 0xE8F1C2A3_80000000  # an NTP-UTC 32.32 value
 MAP_SRTP, MAP_EMPTY, MAP_GENERIC, MAP_IPSEC4 = 0, 1, 2, 7
-TLS = M.DEFAULT_TLS_PROT_TYPE
+TLS = mikey.DEFAULT_TLS_PROT_TYPE
 
 # payload type numbers (RFC 3830 §6.1, RFC 6043, RFC 6509)
 KEMAC, PKE, DH, SIGN, T, ID, CERT, CHASH, V, SP, RAND, ERR = range(1, 13)
@@ -216,7 +216,7 @@ def _check_fields(obj, expected: dict):
         if name == "_params":
             got = [(p.type, p.length, p.value) for p in obj.policy_params]
             assert got == want
-            assert all(isinstance(p, M.SpParam) for p in obj.policy_params)
+            assert all(isinstance(p, mikey.SpParam) for p in obj.policy_params)
         else:
             assert getattr(obj, name) == want, name
 
@@ -225,12 +225,12 @@ def _check_fields(obj, expected: dict):
                          ids=[c[0] for c in DECODE_CASES])
 def test_decode_payload(ptype, body, expected):
     data = one(ptype, body)
-    msg = M.decode(data)
+    msg = mikey.decode(data)
     assert msg.hdr.next_payload == ptype
     assert len(msg.payloads) == 1
     p = msg.payloads[0]
     assert p.TYPE == ptype
-    assert isinstance(p, M.PAYLOAD_CLASSES[ptype])
+    assert isinstance(p, mikey.PAYLOAD_CLASSES[ptype])
     if ptype != SIGN:
         assert p.next_payload == 0
     _check_fields(p, expected)
@@ -242,7 +242,7 @@ def test_decode_payload(ptype, body, expected):
                          ids=[c[0] for c in DECODE_CASES])
 def test_roundtrip_payload_bytes(ptype, body):
     data = one(ptype, body)
-    assert M.encode(M.decode(data)) == data
+    assert mikey.encode(mikey.decode(data)) == data
 
 
 # findings attached to otherwise valid payloads
@@ -256,14 +256,14 @@ def test_roundtrip_payload_bytes(ptype, body):
 ], ids=["eccsi-32", "eccsi-128", "kemac-encr-alg-6", "sp-not-tlv"])
 def test_decode_findings(ptype, body, path, offset, words):
     data = one(ptype, body)
-    msg = M.decode(data)
+    msg = mikey.decode(data)
     assert len(msg.findings) == 1
     f = msg.findings[0]
     assert isinstance(f, codec.Finding)
     assert (f.path, f.offset) == (path, offset)
     for w in words:
         assert w in f.message
-    assert M.encode(msg) == data  # the quirk survives a round trip
+    assert mikey.encode(msg) == data  # the quirk survives a round trip
 
 
 @pytest.mark.parametrize("ptype,body", [
@@ -274,7 +274,7 @@ def test_decode_findings(ptype, body, path, offset, words):
     (KEMAC, bytes([0, 2]) + struct.pack(">H", 0) + bytes([2]) + MAC32),
 ], ids=["chash", "v", "sign-eccsi-129", "sp-srtp", "kemac-aeskw"])
 def test_no_findings_for_clean_payloads(ptype, body):
-    assert M.decode(one(ptype, body)).findings == []
+    assert mikey.decode(one(ptype, body)).findings == []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -309,13 +309,13 @@ HDR_CASES = [
      dict(version=1, data_type=4, v=1, prf_func=0x7F, csb_id=0xFFFFFFFF), []),
 ]
 
-ENTRY_CLASS = {0: M.SrtpIdEntry, 2: M.GenericIdEntry, 7: M.Ipsec4IdEntry}
+ENTRY_CLASS = {0: mikey.SrtpIdEntry, 2: mikey.GenericIdEntry, 7: mikey.Ipsec4IdEntry}
 
 
 @pytest.mark.parametrize("data,hdr_fields,entries", [c[1:] for c in HDR_CASES],
                          ids=[c[0] for c in HDR_CASES])
 def test_decode_hdr(data, hdr_fields, entries):
-    msg = M.decode(data)
+    msg = mikey.decode(data)
     h = msg.hdr
     assert msg.payloads == [] and msg.trailing == b"" and msg.findings == []
     assert h.next_payload == 0
@@ -330,37 +330,37 @@ def test_decode_hdr(data, hdr_fields, entries):
 
 @pytest.mark.parametrize("data", [c[1] for c in HDR_CASES], ids=[c[0] for c in HDR_CASES])
 def test_roundtrip_hdr_bytes(data):
-    assert M.encode(M.decode(data)) == data
+    assert mikey.encode(mikey.decode(data)) == data
 
 
 def test_empty_map_keeps_explicit_cs_count():
-    msg = M.decode(hdr(0, MAP_EMPTY, 3))
+    msg = mikey.decode(hdr(0, MAP_EMPTY, 3))
     assert msg.hdr.n_cs == 3 and msg.hdr.cs_id_map == []
-    assert M.encode(msg)[8] == 3
+    assert mikey.encode(msg)[8] == 3
     msg.hdr.n_cs = None  # back to auto: computed from the (empty) map
-    assert M.encode(msg) == hdr(0, MAP_EMPTY, 0)
+    assert mikey.encode(msg) == hdr(0, MAP_EMPTY, 0)
 
 
 def test_tls_prot_type_is_configurable_value():
-    assert M.DEFAULT_TLS_PROT_TYPE == 240
-    entry = M.decode(hdr(0, MAP_GENERIC, 1, TLS_ENTRY)).hdr.cs_id_map[0]
-    assert M.prot_type_name(entry.prot_type).startswith("TLS")
+    assert mikey.DEFAULT_TLS_PROT_TYPE == 240
+    entry = mikey.decode(hdr(0, MAP_GENERIC, 1, TLS_ENTRY)).hdr.cs_id_map[0]
+    assert mikey.prot_type_name(entry.prot_type).startswith("TLS")
     # another number is a parameter of each call, never a process-wide setting
-    assert M.prot_type_name(entry.prot_type, 77) is None
-    assert M.prot_type_name(77, 77).startswith("TLS")
-    assert M.check_tls_prot_type(77) == 77
+    assert mikey.prot_type_name(entry.prot_type, 77) is None
+    assert mikey.prot_type_name(77, 77).startswith("TLS")
+    assert mikey.check_tls_prot_type(77) == 77
     for bad in (0, 256, -1):
         with pytest.raises(ValueError):
-            M.check_tls_prot_type(bad)
+            mikey.check_tls_prot_type(bad)
 
 
 def test_tls_prot_type_parameter_of_decode():
     """Seed 004 Annex X.1: a TLS crypto session has #P = 0; which entry is TLS follows the
     ``tls_prot_type`` of the call, and one call leaves the next one's default alone."""
-    wire = M.encode(M.Message(M.HDR(data_type=15, cs_id_map_type=2, cs_id_map=[
-        M.GenericIdEntry(cs_id=1, prot_type=77, policies=[1], spi=b"\x01")]), [M.RAND(rand=b"\x00" * 16)]))
-    assert [f.path for f in M.decode(wire, tls_prot_type=77).findings] == ["HDR.cs_id_map[0]"]
-    assert M.decode(wire).findings == []
+    wire = mikey.encode(mikey.Message(mikey.HDR(data_type=15, cs_id_map_type=2, cs_id_map=[
+        mikey.GenericIdEntry(cs_id=1, prot_type=77, policies=[1], spi=b"\x01")]), [mikey.RAND(rand=b"\x00" * 16)]))
+    assert [f.path for f in mikey.decode(wire, tls_prot_type=77).findings] == ["HDR.cs_id_map[0]"]
+    assert mikey.decode(wire).findings == []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -372,31 +372,31 @@ def test_decode_chain_rtsp_offer():
     kem = bytes([0, 0]) + struct.pack(">H", len(KEY_CHAIN)) + KEY_CHAIN + bytes([0])
     data = (hdr(T, MAP_SRTP, 1, srtp_id(0, 0x5EED, 0)) + t_payload(RAND)
             + bytes([SP, 16]) + seq(16) + sp + kem)
-    msg = M.decode(data)
+    msg = mikey.decode(data)
     assert [p.NAME for p in msg.payloads] == ["T", "RAND", "SP", "KEMAC"]
     assert [p.next_payload for p in msg.payloads] == [RAND, SP, KEMAC, 0]
     assert msg.offsets == [0, 19, 29, 47, 58]
     assert msg.hdr.cs_id_map[0].ssrc == 0x5EED
     assert msg.find("KEMAC").encr_data == KEY_CHAIN
-    assert M.encode(msg) == data
+    assert mikey.encode(msg) == data
 
 
 def test_decode_sakke_message_ends_at_sign():
     data = (hdr(T, MAP_EMPTY, 0, data_type=26, prf=1) + t_payload(RAND) + bytes([SAKKE, 16])
             + seq(16) + bytes([EXT, 1, 2]) + struct.pack(">H", 273) + SAKKE_DATA
             + bytes([SIGN, 7]) + struct.pack(">H", 3) + b"abc" + b"\x20\x81" + ECCSI_SIG)
-    msg = M.decode(data)
+    msg = mikey.decode(data)
     assert [p.NAME for p in msg.payloads] == ["T", "RAND", "SAKKE", "GEN_EXT", "SIGN"]
     assert msg.payloads[-1].signature == ECCSI_SIG
     assert msg.findings == [] and msg.trailing == b""
-    assert M.encode(msg) == data
+    assert mikey.encode(msg) == data
 
 
 @pytest.mark.parametrize("tail", [b"\x00", b"\x00\x00", b"\xff"], ids=["00", "0000", "ff"])
 def test_trailing_octets_kept_and_reported(tail):
     body = t_payload(0, 2, 9)
     data = one(T, body) + tail
-    msg = M.decode(data)
+    msg = mikey.decode(data)
     assert msg.trailing == tail
     assert len(msg.findings) == 1
     f = msg.findings[0]
@@ -404,14 +404,14 @@ def test_trailing_octets_kept_and_reported(tail):
     assert str(len(tail)) in f.message
     if tail == b"\x00":
         assert "Milestone" in f.message
-    assert M.encode(msg) == data
+    assert mikey.encode(msg) == data
 
 
 def test_trailing_after_sign_and_strict_mode():
     data = one(SIGN, b"\x00\x02ab") + b"\x00"
-    assert M.decode(data).trailing == b"\x00"
+    assert mikey.decode(data).trailing == b"\x00"
     with pytest.raises(DecodeError) as ei:
-        M.decode(data, strict=True)
+        mikey.decode(data, strict=True)
     assert (ei.value.path, ei.value.offset) == ("trailing", 14)
     assert [p.signature for p in ei.value.partial.payloads] == [b"ab"]
 
@@ -421,55 +421,55 @@ def test_trailing_after_sign_and_strict_mode():
 
 def _api_hdr(**kw):
     kw.setdefault("cs_id_map_type", MAP_EMPTY)
-    return M.HDR(data_type=kw.pop("data_type", 0), csb_id=CSB_ID, **kw)
+    return mikey.HDR(data_type=kw.pop("data_type", 0), csb_id=CSB_ID, **kw)
 
 
 API_PAYLOADS = [
-    ("kemac-null", lambda: M.KEMAC(encr_alg=0, encr_data=KEY_CHAIN, mac_alg=0)),
-    ("kemac-sha1", lambda: M.KEMAC(encr_alg=1, encr_data=seq(40), mac_alg=1, mac=MAC20)),
-    ("kemac-sha256", lambda: M.KEMAC(encr_alg=2, encr_data=seq(24), mac_alg=2, mac=MAC32)),
-    ("pke", lambda: M.PKE(c=2, data=seq(300))),
-    ("dh-0", lambda: M.DH(dh_group=0, dh_value=seq(192), kv=0)),
-    ("dh-1-spi", lambda: M.DH(dh_group=1, dh_value=seq(96), kv=1, spi=MKI4)),
-    ("dh-2-interval", lambda: M.DH(dh_group=2, dh_value=seq(128), kv=2, vf=b"\x01", vt=b"\x02\x03")),
-    ("t-0", lambda: M.T(ts_type=0, ts_value=TS_NTP)),
-    ("t-1", lambda: M.T(ts_type=1, ts_value=1)),
-    ("t-2", lambda: M.T(ts_type=2, ts_value=0xFFFFFFFF)),
-    ("t-3", lambda: M.T(ts_type=3, ts_value=0x12345678)),
-    ("id", lambda: M.ID(id_type=1, id_data=b"sip:bob@example.org")),
-    ("cert", lambda: M.CERT(cert_type=0, cert_data=seq(500))),
-    ("chash-sha1", lambda: M.CHASH(hash_func=0, hash=seq(20))),
-    ("chash-md5", lambda: M.CHASH(hash_func=1, hash=seq(16))),
-    ("v-0", lambda: M.V(auth_alg=0)),
-    ("v-1", lambda: M.V(auth_alg=1, ver_data=MAC20)),
-    ("sp-srtp", lambda: M.SP(policy_no=1, prot_type=0,
-                     policy_params=[M.SpParam(type=0, value=b"\x06"), M.SpParam(type=1,
+    ("kemac-null", lambda: mikey.KEMAC(encr_alg=0, encr_data=KEY_CHAIN, mac_alg=0)),
+    ("kemac-sha1", lambda: mikey.KEMAC(encr_alg=1, encr_data=seq(40), mac_alg=1, mac=MAC20)),
+    ("kemac-sha256", lambda: mikey.KEMAC(encr_alg=2, encr_data=seq(24), mac_alg=2, mac=MAC32)),
+    ("pke", lambda: mikey.PKE(c=2, data=seq(300))),
+    ("dh-0", lambda: mikey.DH(dh_group=0, dh_value=seq(192), kv=0)),
+    ("dh-1-spi", lambda: mikey.DH(dh_group=1, dh_value=seq(96), kv=1, spi=MKI4)),
+    ("dh-2-interval", lambda: mikey.DH(dh_group=2, dh_value=seq(128), kv=2, vf=b"\x01", vt=b"\x02\x03")),
+    ("t-0", lambda: mikey.T(ts_type=0, ts_value=TS_NTP)),
+    ("t-1", lambda: mikey.T(ts_type=1, ts_value=1)),
+    ("t-2", lambda: mikey.T(ts_type=2, ts_value=0xFFFFFFFF)),
+    ("t-3", lambda: mikey.T(ts_type=3, ts_value=0x12345678)),
+    ("id", lambda: mikey.ID(id_type=1, id_data=b"sip:bob@example.org")),
+    ("cert", lambda: mikey.CERT(cert_type=0, cert_data=seq(500))),
+    ("chash-sha1", lambda: mikey.CHASH(hash_func=0, hash=seq(20))),
+    ("chash-md5", lambda: mikey.CHASH(hash_func=1, hash=seq(16))),
+    ("v-0", lambda: mikey.V(auth_alg=0)),
+    ("v-1", lambda: mikey.V(auth_alg=1, ver_data=MAC20)),
+    ("sp-srtp", lambda: mikey.SP(policy_no=1, prot_type=0,
+                     policy_params=[mikey.SpParam(type=0, value=b"\x06"), mikey.SpParam(type=1,
                                                                                value=b"\x10")])),
-    ("rand", lambda: M.RAND(rand=seq(16))),
-    ("err", lambda: M.ERR(error_no=3, reserved=b"\x00\x00")),
-    ("tr", lambda: M.TR(ts_role=2, ts_type=0, ts_value=TS_NTP)),
-    ("idr", lambda: M.IDR(id_role=7, id_type=1, id_data=b"kms.example.org")),
-    ("randr", lambda: M.RANDR(rand_role=1, rand=seq(16))),
-    ("tp", lambda: M.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_d=1, flag_i=1,
-                        tp_data=b"xyz")),
-    ("ticket", lambda: M.TICKET(ticket_type=2, ticket_data=seq(33), initiator_data=b"\x09ab")),
-    ("key-tgk", lambda: M.KEY_DATA(type=0, kv=0, key_data=KEY16)),
-    ("key-tgk-salt-spi", lambda: M.KEY_DATA(type=1, kv=1, key_data=KEY16, salt=SALT14, spi=MKI4)),
-    ("key-tek-interval", lambda: M.KEY_DATA(type=2, kv=2, key_data=KEY16, vf=b"\x00", vt=b"\xff")),
-    ("key-tek-salt", lambda: M.KEY_DATA(type=3, kv=0, key_data=KEY16, salt=SALT14)),
-    ("ext-7", lambda: M.GEN_EXT(type=7, data=seq(32))),
-    ("sakke", lambda: M.SAKKE(sakke_params=1, id_scheme=1, sakke_data=SAKKE_DATA)),
-    ("sign-eccsi", lambda: M.SIGN(s_type=2, signature=ECCSI_SIG)),
+    ("rand", lambda: mikey.RAND(rand=seq(16))),
+    ("err", lambda: mikey.ERR(error_no=3, reserved=b"\x00\x00")),
+    ("tr", lambda: mikey.TR(ts_role=2, ts_type=0, ts_value=TS_NTP)),
+    ("idr", lambda: mikey.IDR(id_role=7, id_type=1, id_data=b"kms.example.org")),
+    ("randr", lambda: mikey.RANDR(rand_role=1, rand=seq(16))),
+    ("tp", lambda: mikey.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_d=1, flag_i=1,
+                            tp_data=b"xyz")),
+    ("ticket", lambda: mikey.TICKET(ticket_type=2, ticket_data=seq(33), initiator_data=b"\x09ab")),
+    ("key-tgk", lambda: mikey.KEY_DATA(type=0, kv=0, key_data=KEY16)),
+    ("key-tgk-salt-spi", lambda: mikey.KEY_DATA(type=1, kv=1, key_data=KEY16, salt=SALT14, spi=MKI4)),
+    ("key-tek-interval", lambda: mikey.KEY_DATA(type=2, kv=2, key_data=KEY16, vf=b"\x00", vt=b"\xff")),
+    ("key-tek-salt", lambda: mikey.KEY_DATA(type=3, kv=0, key_data=KEY16, salt=SALT14)),
+    ("ext-7", lambda: mikey.GEN_EXT(type=7, data=seq(32))),
+    ("sakke", lambda: mikey.SAKKE(sakke_params=1, id_scheme=1, sakke_data=SAKKE_DATA)),
+    ("sign-eccsi", lambda: mikey.SIGN(s_type=2, signature=ECCSI_SIG)),
 ]
 
 
 @pytest.mark.parametrize("make", [p for _, p in API_PAYLOADS], ids=[i for i, _ in API_PAYLOADS])
 def test_api_roundtrip_payload(make):
     payload = make()  # built in the test, so a model change fails one case, not collection
-    payloads = [M.T(ts_type=0, ts_value=TS_NTP), payload.copy()]
-    msg = M.Message(_api_hdr(), payloads)
-    data = M.encode(msg)
-    back = M.decode(data)
+    payloads = [mikey.T(ts_type=0, ts_value=TS_NTP), payload.copy()]
+    msg = mikey.Message(_api_hdr(), payloads)
+    data = mikey.encode(msg)
+    back = mikey.decode(data)
     assert back == msg
     assert [p.NAME for p in back.payloads] == ["T", payload.NAME]
     # next payload fields were computed from the chain
@@ -477,76 +477,76 @@ def test_api_roundtrip_payload(make):
     assert back.payloads[0].next_payload == payload.TYPE
     if payload.has_next_payload:
         assert back.payloads[1].next_payload == 0
-    assert M.encode(back) == data
+    assert mikey.encode(back) == data
 
 
 @pytest.mark.parametrize("h,expected", [
-    (_api_hdr(cs_id_map_type=MAP_SRTP, cs_id_map=[M.SrtpIdEntry(policy_no=0, ssrc=0, roc=0),
-                                                  M.SrtpIdEntry(policy_no=1, ssrc=5, roc=6)]),
+    (_api_hdr(cs_id_map_type=MAP_SRTP, cs_id_map=[mikey.SrtpIdEntry(policy_no=0, ssrc=0, roc=0),
+                                                  mikey.SrtpIdEntry(policy_no=1, ssrc=5, roc=6)]),
      hdr(0, MAP_SRTP, 2, srtp_id(0, 0, 0) + srtp_id(1, 5, 6))),
     (_api_hdr(cs_id_map_type=MAP_EMPTY), hdr(0, MAP_EMPTY, 0)),
     (_api_hdr(cs_id_map_type=MAP_EMPTY, n_cs=3), hdr(0, MAP_EMPTY, 3)),
     (_api_hdr(cs_id_map_type=MAP_GENERIC, data_type=26, prf_func=1, cs_id_map=[
-        M.GenericIdEntry(cs_id=1, prot_type=TLS, s=0, policies=[], session_data=b"",
-                         spi=b"\xa1\xa2\xa3\xa4"),
-        M.GenericIdEntry(cs_id=2, prot_type=99, s=1, policies=[1, 2], session_data=b"sess-data",
-                         spi=b"")]),
+        mikey.GenericIdEntry(cs_id=1, prot_type=TLS, s=0, policies=[], session_data=b"",
+                             spi=b"\xa1\xa2\xa3\xa4"),
+        mikey.GenericIdEntry(cs_id=2, prot_type=99, s=1, policies=[1, 2], session_data=b"sess-data",
+                             spi=b"")]),
      hdr(0, MAP_GENERIC, 2, TLS_ENTRY + UNKNOWN_ENTRY, data_type=26, prf=1)),
-    (_api_hdr(cs_id_map_type=MAP_IPSEC4, cs_id_map=[M.Ipsec4IdEntry(policy_no=1, spi=2,
-                                                                    src_addr=3, dst_addr=4)]),
+    (_api_hdr(cs_id_map_type=MAP_IPSEC4, cs_id_map=[mikey.Ipsec4IdEntry(policy_no=1, spi=2,
+                                                                        src_addr=3, dst_addr=4)]),
      hdr(0, MAP_IPSEC4, 1, ipsec4_id(1, 2, 3, 4))),
 ], ids=["srtp-id", "empty", "empty-cs3", "generic", "ipsec4"])
 def test_api_hdr_encodes_rfc_layout(h, expected):
-    msg = M.Message(h, [])
-    assert M.encode(msg) == expected
-    assert M.decode(expected) == msg
+    msg = mikey.Message(h, [])
+    assert mikey.encode(msg) == expected
+    assert mikey.decode(expected) == msg
 
 
 def test_api_message_encodes_independent_bytes():
-    msg = M.Message(_api_hdr(), [M.T(ts_type=2, ts_value=0x01020304), M.RAND(rand=b"abcd"),
-                                 M.SIGN(s_type=0, signature=seq(300))])
+    msg = mikey.Message(_api_hdr(), [mikey.T(ts_type=2, ts_value=0x01020304), mikey.RAND(rand=b"abcd"),
+                                     mikey.SIGN(s_type=0, signature=seq(300))])
     expected = (hdr(T) + t_payload(RAND, 2, 0x01020304) + bytes([SIGN, 4]) + b"abcd"
                 + struct.pack(">H", 300) + seq(300))
-    assert M.encode(msg) == expected
+    assert mikey.encode(msg) == expected
     assert msg.encode() == expected
-    assert M.decode(expected) == msg
+    assert mikey.decode(expected) == msg
 
 
 def test_message_equality_detects_differences():
-    a = M.decode(one(T, t_payload(0, 2, 1)))
-    assert a == M.decode(one(T, t_payload(0, 2, 1)))
-    assert a != M.decode(one(T, t_payload(0, 2, 2)))
-    assert a != M.decode(one(T, t_payload(0, 2, 1)) + b"\x00")
-    assert a != M.decode(one(T, t_payload(0, 2, 1), prf=1))
+    a = mikey.decode(one(T, t_payload(0, 2, 1)))
+    assert a == mikey.decode(one(T, t_payload(0, 2, 1)))
+    assert a != mikey.decode(one(T, t_payload(0, 2, 2)))
+    assert a != mikey.decode(one(T, t_payload(0, 2, 1)) + b"\x00")
+    assert a != mikey.decode(one(T, t_payload(0, 2, 1), prf=1))
 
 
 # explicit lengths are written as given (even when they lie)
 @pytest.mark.parametrize("payload,field,value,pos,expected", [
-    (M.RAND(rand=b"x" * 4), "rand_len", 99, 11, bytes([99])),
-    (M.ID(id_type=1, id_data=b"abc"), "id_len", 0x0102, 12, b"\x01\x02"),
-    (M.KEMAC(encr_alg=0, encr_data=b"abc", mac_alg=0), "encr_data_len", 7, 12, b"\x00\x07"),
-    (M.PKE(c=1, data=b"abc"), "data_len", 0x3FFF, 11, b"\x7f\xff"),
-    (M.SIGN(s_type=2, signature=seq(32)), "signature_len", 129, 10, b"\x20\x81"),
-    (M.SAKKE(sakke_params=1, id_scheme=1, sakke_data=b"s"), "sakke_data_len", 273, 13, b"\x01\x11"),
-    (M.GEN_EXT(type=7, data=b""), "length", 5, 12, b"\x00\x05"),
-    (M.KEY_DATA(type=3, kv=1, key_data=KEY16, salt=SALT14, spi=MKI4), "salt_len", 2, 30,
+    (mikey.RAND(rand=b"x" * 4), "rand_len", 99, 11, bytes([99])),
+    (mikey.ID(id_type=1, id_data=b"abc"), "id_len", 0x0102, 12, b"\x01\x02"),
+    (mikey.KEMAC(encr_alg=0, encr_data=b"abc", mac_alg=0), "encr_data_len", 7, 12, b"\x00\x07"),
+    (mikey.PKE(c=1, data=b"abc"), "data_len", 0x3FFF, 11, b"\x7f\xff"),
+    (mikey.SIGN(s_type=2, signature=seq(32)), "signature_len", 129, 10, b"\x20\x81"),
+    (mikey.SAKKE(sakke_params=1, id_scheme=1, sakke_data=b"s"), "sakke_data_len", 273, 13, b"\x01\x11"),
+    (mikey.GEN_EXT(type=7, data=b""), "length", 5, 12, b"\x00\x05"),
+    (mikey.KEY_DATA(type=3, kv=1, key_data=KEY16, salt=SALT14, spi=MKI4), "salt_len", 2, 30,
      b"\x00\x02"),
-    (M.KEY_DATA(type=0, kv=1, key_data=KEY16, spi=MKI4), "spi_len", 200, 30, b"\xc8"),
-    (M.SP(policy_no=0, prot_type=0, policy_params=[M.SpParam(type=0, value=b"\x01")]),
+    (mikey.KEY_DATA(type=0, kv=1, key_data=KEY16, spi=MKI4), "spi_len", 200, 30, b"\xc8"),
+    (mikey.SP(policy_no=0, prot_type=0, policy_params=[mikey.SpParam(type=0, value=b"\x01")]),
      "policy_param_len", 0, 13, b"\x00\x00"),
 ], ids=["rand", "id", "kemac", "pke", "sign", "sakke", "ext", "key-salt", "key-spi", "sp"])
 def test_explicit_length_written_as_given(payload, field, value, pos, expected):
     setattr(payload, field, value)
-    data = M.encode(M.Message(_api_hdr(), [payload]))
+    data = mikey.encode(mikey.Message(_api_hdr(), [payload]))
     assert data[pos:pos + len(expected)] == expected
     setattr(payload, field, None)  # auto again: the true length comes back
-    data = M.encode(M.Message(_api_hdr(), [payload]))
+    data = mikey.encode(mikey.Message(_api_hdr(), [payload]))
     assert data[pos:pos + len(expected)] != expected
 
 
 def test_explicit_hdr_next_payload_and_payload_next_payload():
-    msg = M.Message(_api_hdr(next_payload=11), [M.T(ts_type=2, ts_value=1, next_payload=42)])
-    data = M.encode(msg)
+    msg = mikey.Message(_api_hdr(next_payload=11), [mikey.T(ts_type=2, ts_value=1, next_payload=42)])
+    data = mikey.encode(msg)
     assert data[2] == 11 and data[10] == 42
 
 
@@ -570,29 +570,29 @@ def test_explicit_hdr_next_payload_and_payload_next_payload():
      + b"kms.example"),
 ], ids=["rand", "id", "pke", "sign", "key-salt", "key-vt", "dh-spi", "tp"])
 def test_edit_decoded_recomputes_length(ptype, body, field, new, expected_body):
-    msg = M.decode(one(ptype, body))
+    msg = mikey.decode(one(ptype, body))
     setattr(msg.payloads[0], field, new)
-    assert M.encode(msg) == one(ptype, expected_body)
+    assert mikey.encode(msg) == one(ptype, expected_body)
 
 
 def test_edit_decoded_sp_param_recomputes_both_lengths():
     body = bytes([0, 1, 0]) + struct.pack(">H", 3) + tlv(0, b"\x01")
-    msg = M.decode(one(SP, body))
+    msg = mikey.decode(one(SP, body))
     msg.payloads[0].policy_params[0].value = b"\x01\x02"
-    msg.payloads[0].policy_params.append(M.SpParam(type=11, value=b"\x0a"))
+    msg.payloads[0].policy_params.append(mikey.SpParam(type=11, value=b"\x0a"))
     want = bytes([0, 1, 0]) + struct.pack(">H", 7) + tlv(0, b"\x01\x02") + tlv(11, b"\x0a")
-    assert M.encode(msg) == one(SP, want)
+    assert mikey.encode(msg) == one(SP, want)
 
 
 def test_edit_decoded_cs_id_map_recomputes_count_and_entry_lengths():
-    msg = M.decode(hdr(0, MAP_GENERIC, 1, TLS_ENTRY))
+    msg = mikey.decode(hdr(0, MAP_GENERIC, 1, TLS_ENTRY))
     msg.hdr.cs_id_map[0].spi = b"\x01"
     msg.hdr.cs_id_map[0].policies = [5]
-    msg.hdr.cs_id_map.append(M.GenericIdEntry(cs_id=9, prot_type=0, s=0, policies=[],
-                                              session_data=b"", spi=b""))
+    msg.hdr.cs_id_map.append(mikey.GenericIdEntry(cs_id=9, prot_type=0, s=0, policies=[],
+                                                  session_data=b"", spi=b""))
     want = hdr(0, MAP_GENERIC, 2, generic_id(1, TLS, 0, [5], b"", b"\x01")
                + generic_id(9, 0, 0, [], b"", b""))
-    assert M.encode(msg) == want
+    assert mikey.encode(msg) == want
 
 
 # ------------------------------------------------------------------------------------------------
@@ -600,7 +600,7 @@ def test_edit_decoded_cs_id_map_recomputes_count_and_entry_lengths():
 
 def _raises(data, **kw) -> DecodeError:
     with pytest.raises(DecodeError) as ei:
-        M.decode(data, **kw)
+        mikey.decode(data, **kw)
     e = ei.value
     assert isinstance(e, ValueError) and isinstance(e, codec.DecodeError)
     assert e.reason and str(e.offset) in str(e)
@@ -647,7 +647,7 @@ def test_malformed_hdr(data, path, offset):
     else:
         assert e.partial.hdr is None and e.partial.payloads == []
         cls, before = e.partial.incomplete
-        assert cls is M.HDR and before["version"] == data[0]
+        assert cls is mikey.HDR and before["version"] == data[0]
         if len(data) >= 10:
             assert before["csb_id"] == int.from_bytes(data[4:8], "big")
         assert "cs_id_map" not in before  # the map itself is what failed (or was not reached)
@@ -727,7 +727,7 @@ PAYLOAD_MALFORMED = [
 ]
 
 # payload type -> class name
-NAMES = {t: cls.NAME for t, cls in M.PAYLOAD_CLASSES.items()}
+NAMES = {t: cls.NAME for t, cls in mikey.PAYLOAD_CLASSES.items()}
 
 
 @pytest.mark.parametrize("ptype,body,suffix,rel", [c[1:] for c in PAYLOAD_MALFORMED],
@@ -738,7 +738,7 @@ def test_malformed_payload(ptype, body, suffix, rel):
     e = _raises(data)
     assert e.path == f"payloads[1]({NAMES[ptype]}){suffix}"
     assert e.offset == 16 + rel
-    assert isinstance(e.partial, M.Message)
+    assert isinstance(e.partial, mikey.Message)
     assert [p.NAME for p in e.partial.payloads] == ["T"]
     assert e.partial.payloads[0].ts_value == 0xABCD
     assert e.partial.offsets == [0, 10]
@@ -820,7 +820,7 @@ def test_announced_payload_missing_after_hdr():
 
 def test_decode_rejects_non_bytes():
     with pytest.raises(TypeError):
-        M.decode("01000000")
+        mikey.decode("01000000")
 
 
 def test_decode_error_is_picklable():
@@ -834,17 +834,17 @@ def test_decode_error_is_picklable():
 # Encode-side checks on API-built messages
 
 @pytest.mark.parametrize("payload,words", [
-    (M.PKE(data=b"x" * 0x4000), ["data_len", "14"]),
-    (M.SIGN(s_type=2, signature=b"x" * 4096), ["signature_len", "12"]),
-    (M.RAND(rand=b"x" * 256), []),
-    (M.T(ts_type=2, ts_value=2 ** 32), []),
-    (M.T(ts_type=9, ts_value=1), ["TS type"]),
-    (M.KEY_DATA(type=1, kv=0, key_data=KEY16), []),  # TGK+SALT without a salt
+    (mikey.PKE(data=b"x" * 0x4000), ["data_len", "14"]),
+    (mikey.SIGN(s_type=2, signature=b"x" * 4096), ["signature_len", "12"]),
+    (mikey.RAND(rand=b"x" * 256), []),
+    (mikey.T(ts_type=2, ts_value=2 ** 32), []),
+    (mikey.T(ts_type=9, ts_value=1), ["TS type"]),
+    (mikey.KEY_DATA(type=1, kv=0, key_data=KEY16), []),  # TGK+SALT without a salt
 ], ids=["pke-14-bits", "sign-12-bits", "rand-255", "t-counter-32-bits", "t-unknown-type",
         "key-salt-missing"])
 def test_encode_rejects_values_that_do_not_fit(payload, words):
     with pytest.raises(codec.EncodeError) as ei:
-        M.encode(M.Message(_api_hdr(), [M.T(ts_type=2, ts_value=1), payload]))
+        mikey.encode(mikey.Message(_api_hdr(), [mikey.T(ts_type=2, ts_value=1), payload]))
     assert ei.value.path == f"payloads[1]({payload.NAME})"
     for w in words:
         assert w in ei.value.reason
@@ -852,9 +852,9 @@ def test_encode_rejects_values_that_do_not_fit(payload, words):
 
 def test_encode_rejects_too_many_cs_entries():
     h = _api_hdr(cs_id_map_type=MAP_SRTP,
-                 cs_id_map=[M.SrtpIdEntry(policy_no=0, ssrc=i, roc=0) for i in range(256)])
+                 cs_id_map=[mikey.SrtpIdEntry(policy_no=0, ssrc=i, roc=0) for i in range(256)])
     with pytest.raises(codec.EncodeError) as ei:
-        M.encode(M.Message(h, []))
+        mikey.encode(mikey.Message(h, []))
     assert ei.value.path == "HDR"
 
 
@@ -864,10 +864,10 @@ def test_api_err_default_reserved_is_two_zero_octets():
     An ERR built as ``ERR(error_no=1)`` (reserved left unset) must encode the 2 reserved octets
     as zero, and decode(encode(m)) must give m back.
     """
-    msg = M.Message(_api_hdr(), [M.ERR(error_no=1)])
-    data = M.encode(msg)
+    msg = mikey.Message(_api_hdr(), [mikey.ERR(error_no=1)])
+    data = mikey.encode(msg)
     assert data == hdr(ERR) + bytes([0, 1, 0, 0])
-    assert M.decode(data) == msg
+    assert mikey.decode(data) == msg
 
 
 @pytest.mark.parametrize("prot_type,params", [
@@ -879,7 +879,7 @@ def test_api_sp_with_params_as_octets_roundtrips(prot_type, params):
 
     The message encodes to the RFC layout; decoding it must compare equal to what was built.
     """
-    msg = M.Message(_api_hdr(), [M.SP(policy_no=0, prot_type=prot_type, policy_params=params)])
-    data = M.encode(msg)
+    msg = mikey.Message(_api_hdr(), [mikey.SP(policy_no=0, prot_type=prot_type, policy_params=params)])
+    data = mikey.encode(msg)
     assert data == hdr(SP) + bytes([0, 0, prot_type]) + struct.pack(">H", len(params)) + params
-    assert M.decode(data) == msg
+    assert mikey.decode(data) == msg

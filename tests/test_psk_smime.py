@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from codec import psk_smime as S
+from codec import psk_smime
 from codec.keyring import Keyring, Psk
-from codec.mikey import ticket as TK
+from codec.mikey import ticket as mikey_ticket
 
 T = 0xECA16480 << 32
 CONTENT = b"Content-Type: text/plain\r\n\r\nAll your base are belong to us.\r\n"
@@ -16,16 +16,16 @@ CONTENT = b"Content-Type: text/plain\r\n\r\nAll your base are belong to us.\r\n"
 
 def _ticket(tpk, identity="tpk@kms.example.org"):
     mpk, tgk, spi = os.urandom(16), os.urandom(16), os.urandom(4)
-    ticket = TK.build_ticket(tpk, mpk, [TK.key_data(TK.KEY_TGK, tgk, spi=spi)], t_value=T,
-                             tpk_identity=identity)
+    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T,
+                                       tpk_identity=identity)
     return dict(ticket=ticket, mpk=mpk, tgk=tgk, spi=spi)
 
 
 def _message(tpk, csb_id=0x42, proof=False, **kw):
     t = _ticket(tpk)
-    body, ctype, ti = S.build(CONTENT, ticket=t["ticket"], mpk=t["mpk"], csb_id=csb_id,
-                              initiator="sip:user1@domain.com", responder="sip:user2@domain.com",
-                              t_value=T, spi=t["spi"], tgk=t["tgk"], proof_of_origin=proof, **kw)
+    body, ctype, ti = psk_smime.build(CONTENT, ticket=t["ticket"], mpk=t["mpk"], csb_id=csb_id,
+                                      initiator="sip:user1@domain.com", responder="sip:user2@domain.com",
+                                      t_value=T, spi=t["spi"], tgk=t["tgk"], proof_of_origin=proof, **kw)
     return body, ctype, ti
 
 
@@ -41,7 +41,7 @@ def _ring(tpk):
 def test_end_to_end_with_proof_of_origin(tpk):
     body, ctype, ti = _message(tpk, proof=True)
     assert ctype.startswith("multipart/mixed") and b"application/mikey" in body
-    res = S.open_body(body, ctype, _ring(tpk))
+    res = psk_smime.open_body(body, ctype, _ring(tpk))
     assert res.ok and res.content == CONTENT and res.proof_of_origin is True
     assert res.transfer.verified is True and res.transfer_init == ti
     assert res.kek_id == (0x42).to_bytes(4, "big") + b"\x01"
@@ -49,7 +49,7 @@ def test_end_to_end_with_proof_of_origin(tpk):
 
 def test_without_proof_of_origin(tpk):
     body, ctype, _ = _message(tpk)
-    res = S.open_body(body, ctype, _ring(tpk))
+    res = psk_smime.open_body(body, ctype, _ring(tpk))
     assert res.ok and res.proof_of_origin is None
 
 
@@ -57,14 +57,14 @@ def test_list_server_reencryption_same_content_two_tickets(tpk):
     first = _message(tpk, csb_id=1)
     second = _message(tpk, csb_id=2)  # re-encrypted by the list server under another ticket
     assert first[0] != second[0]
-    a, b = (S.open_body(m[0], m[1], _ring(tpk)) for m in (first, second))
+    a, b = (psk_smime.open_body(m[0], m[1], _ring(tpk)) for m in (first, second))
     assert a.ok and b.ok and a.content == b.content == CONTENT
     assert a.transfer_init != b.transfer_init
 
 
 def test_wrong_tpk_releases_nothing(tpk):
     body, ctype, _ = _message(tpk)
-    res = S.open_body(body, ctype, _ring(os.urandom(16)))
+    res = psk_smime.open_body(body, ctype, _ring(os.urandom(16)))
     assert not res.ok and res.content is None and "not verified" in res.error
 
 
@@ -78,16 +78,16 @@ def test_tampered_ciphertext_fails_the_tag(tpk):
     der[-20] ^= 1  # inside the encrypted content / mac
     tampered = body[:m.start(1)] + base64.encodebytes(bytes(der)).replace(b"\n", b"\r\n") + \
         body[m.end(1):]
-    res = S.open_body(tampered, ctype, _ring(tpk))
+    res = psk_smime.open_body(tampered, ctype, _ring(tpk))
     assert not res.ok and res.content is None and res.error
 
 
 def test_proof_of_origin_mismatch(tpk, monkeypatch):
-    real = S._mac_of
-    monkeypatch.setattr(S, "_mac_of", lambda layer: bytes(16))  # the sender copies a wrong MAC
+    real = psk_smime._mac_of
+    monkeypatch.setattr(psk_smime, "_mac_of", lambda layer: bytes(16))  # the sender copies a wrong MAC
     body, ctype, _ = _message(tpk, proof=True)
-    monkeypatch.setattr(S, "_mac_of", real)
-    res = S.open_body(body, ctype, _ring(tpk))
+    monkeypatch.setattr(psk_smime, "_mac_of", real)
+    res = psk_smime.open_body(body, ctype, _ring(tpk))
     assert res.transfer.verified is True  # the TRANSFER_INIT itself is fine
     assert res.proof_of_origin is False and not res.ok and res.content is None
     assert "proof of origin" in res.error
@@ -95,15 +95,15 @@ def test_proof_of_origin_mismatch(tpk, monkeypatch):
 
 def test_replay_of_a_stored_message(tpk):
     body, ctype, _ = _message(tpk)
-    cache = TK.ReplayCache(8)
-    assert S.open_body(body, ctype, _ring(tpk), cache).replay == "accepted"
-    assert S.open_body(body, ctype, _ring(tpk), cache).replay == "replay"
+    cache = mikey_ticket.ReplayCache(8)
+    assert psk_smime.open_body(body, ctype, _ring(tpk), cache).replay == "accepted"
+    assert psk_smime.open_body(body, ctype, _ring(tpk), cache).replay == "replay"
 
 
 def test_seed_spelling_of_smime_type_is_accepted_and_flagged(tpk):
     body, ctype, _ = _message(tpk)
     body = body.replace(b"smime-type=authEnveloped-data", b"smime-type=auth-enveloped-data")
-    res = S.open_body(body, ctype, _ring(tpk))
+    res = psk_smime.open_body(body, ctype, _ring(tpk))
     assert res.ok and any("auth-enveloped-data" in n for n in res.notes)
 
 
@@ -111,7 +111,7 @@ def test_body_without_mikey_part(tpk):
     body, ctype, _ = _message(tpk)
     parts = body.split(b"\r\n--")
     only_smime = b"\r\n--".join([parts[0].split(b"\r\n")[0]] + parts[2:])
-    res = S.open_body(only_smime, ctype, _ring(tpk))
+    res = psk_smime.open_body(only_smime, ctype, _ring(tpk))
     assert not res.ok and "application/mikey" in res.error
 
 
@@ -165,9 +165,9 @@ def test_transfer_init_whose_mac_fails_is_never_cached(tpk):
                         for x in (ti, bytes(bad)))
     assert b64 in body
     tampered = body.replace(b64, bad_b64)
-    cache = TK.ReplayCache(8)
+    cache = mikey_ticket.ReplayCache(8)
     for _ in range(2):
-        res = S.open_body(tampered, ctype, _ring(tpk), cache)
+        res = psk_smime.open_body(tampered, ctype, _ring(tpk), cache)
         assert not res.ok and res.transfer.verified is False and res.replay == "rejected"
     assert len(cache) == 0
-    assert S.open_body(body, ctype, _ring(tpk), cache).replay == "accepted"
+    assert psk_smime.open_body(body, ctype, _ring(tpk), cache).replay == "accepted"

@@ -17,8 +17,8 @@ from scapy.packet import Raw, fuzz
 from codec import DecodeError
 from codec import mikey
 from codec.mikey import carriers, render
-from codec.mikey import schemas as S
-from dissectors import scapy_mikey as SM
+from codec.mikey import schemas
+from dissectors import scapy_mikey
 from dissectors.scapy_mikey import MIKEY
 from tests.strategies import messages
 
@@ -60,7 +60,7 @@ def _compare_layer(layer, rec: dict, where: str):
     non-derived key of the JSON record has a scapy field."""
     seen = set()
     for name, value in layer.json_fields().items():
-        scapy_field = SM.scapy_name(name)
+        scapy_field = scapy_mikey.scapy_name(name)
         fld = layer.get_field(scapy_field)
         meta = layer.METAS[scapy_field]
         if fld.islist and fld.holds_packets:
@@ -97,13 +97,13 @@ def _compare_layer(layer, rec: dict, where: str):
 def assert_same_as_codec(wire: bytes):
     msg = mikey.decode(wire)
     doc = render.to_json(msg, show_secrets=True)
-    layers = SM.payloads(MIKEY(wire))
+    layers = scapy_mikey.payloads(MIKEY(wire))
     assert len(layers) == len(doc["mikey"]), [type(x).__name__ for x in layers]
     for i, (layer, rec) in enumerate(zip(layers, doc["mikey"])):
         (key, fields), = rec.items()
         assert layer.JSON == key
         _compare_layer(layer, fields, f"mikey[{i}]")
-    assert SM.trailing(MIKEY(wire)).hex() == doc.get("mikey.trailing", "")
+    assert scapy_mikey.trailing(MIKEY(wire)).hex() == doc.get("mikey.trailing", "")
 
 
 @pytest.mark.parametrize("wire", sample_wires(), ids=lambda w: w[:12].hex())
@@ -139,7 +139,7 @@ def test_trailing_octets_are_raw_and_kept(msg, extra):
     except DecodeError:
         pass
     if decoded is not None and not decoded.hdr_padding:
-        assert SM.trailing(pkt) == decoded.trailing
+        assert scapy_mikey.trailing(pkt) == decoded.trailing
 
 
 @settings(max_examples=400, deadline=None)
@@ -152,8 +152,8 @@ def test_any_octets_dissect_without_error_and_rebuild(data):
 
 # -- generated, not hand-kept ------------------------------------------------------------------
 def test_every_schema_field_has_a_scapy_field_named_after_its_json_key():
-    for _type, (name, schema, json) in S.PAYLOAD_SCHEMAS.items():
-        layer = SM.LAYERS[name]
+    for _type, (name, schema, json) in schemas.PAYLOAD_SCHEMAS.items():
+        layer = scapy_mikey.LAYERS[name]
         assert layer.JSON == json and layer.MIKEY_TYPE == _type
         metas = []
         for sc in schema.subcons:
@@ -162,8 +162,8 @@ def test_every_schema_field_has_a_scapy_field_named_after_its_json_key():
             elif sc.name:
                 metas += [m for _n, _w, m in sc.subcon.members]
         names = [f.name for f in layer.fields_desc if not f.name.endswith("_unparsed")]
-        assert names == [SM.scapy_name(m.json) for m in metas]
-        assert [SM.json_name(layer, n) for n in names] == [m.json for m in metas]
+        assert names == [scapy_mikey.scapy_name(m.json) for m in metas]
+        assert [scapy_mikey.json_name(layer, n) for n in names] == [m.json for m in metas]
 
 
 def test_show_prints_json_names_and_hides_secrets():
@@ -174,25 +174,25 @@ def test_show_prints_json_names_and_hides_secrets():
     assert "mikey.kemac.key_data" in text and "mikey.next_payload" in text
     assert "mikey.type" in text and "kemac_key_data" not in text
     assert "<hidden>" in text and bytes(range(16)).hex() not in text
-    SM.SHOW_SECRETS = True
+    scapy_mikey.SHOW_SECRETS = True
     try:
         assert bytes(range(16)).hex() in MIKEY(wire).show(dump=True)
     finally:
-        SM.SHOW_SECRETS = False
+        scapy_mikey.SHOW_SECRETS = False
 
 
 # -- computed and explicit values --------------------------------------------------------------
 def test_built_from_scratch_equals_codec_encode():
     entry = dict(cs_id=4, prot_type=0, s=0, policies=[0], session_data=b"", spi=b"\x01\x02")
     pkt = (MIKEY(type=26, prf_func=1, csb_id=0x0ABC1234, cs_id_map_type=2,
-                 cs_id_map=[SM.MIKEY_GenericIdEntry(**{f"generic_id_{k}": v
-                                                       for k, v in entry.items()})])
-           / SM.MIKEY_T(t_ts_type=0, t_ts_value=0xECA1648000000000)
-           / SM.MIKEY_RAND(rand_data=bytes(16))
-           / SM.MIKEY_IDR(id_role=1, id_type=1, id_data=b"sip:a@example.org")
-           / SM.MIKEY_SP(sp_no=0, sp_proto_type=0,
-                         sp_params=[SM.MIKEY_SpParam(sp_param_type=1, sp_patam_value=b"\x10")])
-           / SM.MIKEY_SIGN(sign_type=2, sign_data=bytes(129)))
+                 cs_id_map=[scapy_mikey.MIKEY_GenericIdEntry(**{f"generic_id_{k}": v
+                                                                for k, v in entry.items()})])
+           / scapy_mikey.MIKEY_T(t_ts_type=0, t_ts_value=0xECA1648000000000)
+           / scapy_mikey.MIKEY_RAND(rand_data=bytes(16))
+           / scapy_mikey.MIKEY_IDR(id_role=1, id_type=1, id_data=b"sip:a@example.org")
+           / scapy_mikey.MIKEY_SP(sp_no=0, sp_proto_type=0,
+                                  sp_params=[scapy_mikey.MIKEY_SpParam(sp_param_type=1, sp_patam_value=b"\x10")])
+           / scapy_mikey.MIKEY_SIGN(sign_type=2, sign_data=bytes(129)))
     msg = mikey.Message(
         mikey.HDR(data_type=26, v=0, prf_func=1, csb_id=0x0ABC1234, cs_id_map_type=2,
                   cs_id_map=[mikey.GenericIdEntry(**entry)]),
@@ -206,8 +206,8 @@ def test_built_from_scratch_equals_codec_encode():
 def test_explicit_lies_survive_and_none_recomputes():
     wire = sample_wires()[0]
     pkt = MIKEY(wire)
-    pkt[SM.MIKEY_SIGN].sign_len = 32  # TS 33.180's wrong "32"
-    pkt[SM.MIKEY_IDR].id_len = 200
+    pkt[scapy_mikey.MIKEY_SIGN].sign_len = 32  # TS 33.180's wrong "32"
+    pkt[scapy_mikey.MIKEY_IDR].id_len = 200
     pkt.cs_count = 9
     pkt.next_payload = 11  # HDR says RAND, T follows
     lie = bytes(pkt)
@@ -219,10 +219,10 @@ def test_explicit_lies_survive_and_none_recomputes():
         mikey.decode(lie)
     # editing data with the length left explicit keeps the (now wrong) length ...
     pkt = MIKEY(wire)
-    idr = pkt[SM.MIKEY_IDR]
+    idr = pkt[scapy_mikey.MIKEY_IDR]
     old_len = idr.id_len
     idr.id_data = b"sip:mallory@mcptt.example.org"
-    assert MIKEY(bytes(pkt))[SM.MIKEY_IDR].id_len == old_len
+    assert MIKEY(bytes(pkt))[scapy_mikey.MIKEY_IDR].id_len == old_len
     # ... and None makes it computed again: the codec decodes the edit
     idr.id_len = None
     msg = mikey.decode(bytes(pkt))
@@ -231,13 +231,13 @@ def test_explicit_lies_survive_and_none_recomputes():
 
 
 def test_next_payload_computed_from_the_chain_and_lies_written():
-    pkt = MIKEY(cs_id_map_type=1) / SM.MIKEY_RAND(rand_data=b"x") / SM.MIKEY_ID(id_data=b"a")
+    pkt = MIKEY(cs_id_map_type=1) / scapy_mikey.MIKEY_RAND(rand_data=b"x") / scapy_mikey.MIKEY_ID(id_data=b"a")
     wire = bytes(pkt)
     msg = mikey.decode(wire)
     assert [p.NAME for p in msg.payloads] == ["RAND", "ID"]
     assert msg.hdr.next_payload == 11 and msg.payloads[0].next_payload == 6
     assert msg.payloads[1].next_payload == 0
-    pkt[SM.MIKEY_ID].next_payload = 6  # a loop: ID says another ID follows, nothing does
+    pkt[scapy_mikey.MIKEY_ID].next_payload = 6  # a loop: ID says another ID follows, nothing does
     with pytest.raises(DecodeError):
         mikey.decode(bytes(pkt))
 
@@ -253,13 +253,13 @@ def _decodes_or_rejects(data: bytes):
     return True
 
 
-@pytest.mark.parametrize("payload_type", sorted(SM.PAYLOAD_LAYERS))
+@pytest.mark.parametrize("payload_type", sorted(scapy_mikey.PAYLOAD_LAYERS))
 def test_fuzzed_packets_are_decoded_or_rejected(payload_type):
     random.seed(payload_type)  # scapy's volatile values draw from `random`: reproducible runs
-    layer = SM.PAYLOAD_LAYERS[payload_type]
+    layer = scapy_mikey.PAYLOAD_LAYERS[payload_type]
     templates = [MIKEY(cs_id_map_type=1) / layer(),
-                 MIKEY(cs_id_map_type=2, cs_id_map=[SM.MIKEY_GenericIdEntry()]) / layer()
-                 / SM.MIKEY_SIGN()]
+                 MIKEY(cs_id_map_type=2, cs_id_map=[scapy_mikey.MIKEY_GenericIdEntry()]) / layer()
+                 / scapy_mikey.MIKEY_SIGN()]
     outcomes = set()
     for template in templates:
         for _ in range(40):
@@ -272,8 +272,8 @@ def test_fuzzed_packets_are_decoded_or_rejected(payload_type):
 def test_fuzzed_cs_id_map_entries():
     random.seed(2269)
     # fields given explicitly are not fuzzed: keep the selectors valid, fuzz the rest
-    template = (MIKEY(cs_id_map_type=0, cs_id_map=[SM.MIKEY_SrtpIdEntry(), SM.MIKEY_SrtpIdEntry()])
-                / SM.MIKEY_T(t_ts_type=0))
+    template = (MIKEY(cs_id_map_type=0, cs_id_map=[scapy_mikey.MIKEY_SrtpIdEntry(), scapy_mikey.MIKEY_SrtpIdEntry()])
+                / scapy_mikey.MIKEY_T(t_ts_type=0))
     decoded = 0
     for _ in range(100):
         decoded += _decodes_or_rejects(bytes(fuzz(template)))
@@ -288,7 +288,7 @@ def test_port_2269_binding_round_trip(proto, port_field):
     ports = {"sport": 40000, "dport": 40001, port_field: 2269}
     frame = Ether() / IP(src="127.0.0.1", dst="127.0.0.1") / proto(**ports) / MIKEY(wire)
     back = Ether(bytes(frame))
-    assert back.haslayer(MIKEY) and back.haslayer(SM.MIKEY_SIGN)
+    assert back.haslayer(MIKEY) and back.haslayer(scapy_mikey.MIKEY_SIGN)
     assert bytes(back[MIKEY]) == wire
     assert back[MIKEY].csb_id == mikey.decode(wire).hdr.csb_id
     other = Ether(bytes(Ether() / IP() / proto(sport=5, dport=6) / Raw(wire)))
@@ -298,14 +298,14 @@ def test_port_2269_binding_round_trip(proto, port_field):
 def test_mikey_from_sdp_text_and_sip_packet():
     sdp_bytes = (SAMPLES / "mikey-sakke-gmk.sdp").read_bytes()
     wire = carriers.mikey_messages(sdp_bytes)[0]
-    pkts = SM.from_sdp(sdp_bytes)
+    pkts = scapy_mikey.from_sdp(sdp_bytes)
     assert [bytes(p) for p in pkts] == [wire]
     pck = sample_wires()[-1]
     sip = (b"INVITE sip:bob@mcptt.example.org SIP/2.0\r\nContent-Type: application/sdp\r\n\r\n"
            b"v=0\r\nm=audio 4000 RTP/SAVP 96\r\na=key-mgmt:mikey "
            + base64.b64encode(pck) + b"\r\n")
     frame = Ether(bytes(Ether() / IP() / UDP(sport=5060, dport=5060) / Raw(sip)))
-    found = SM.from_sdp(frame)
-    assert len(found) == 1 and bytes(found[0]) == pck and found[0].haslayer(SM.MIKEY_SAKKE)
+    found = scapy_mikey.from_sdp(frame)
+    assert len(found) == 1 and bytes(found[0]) == pck and found[0].haslayer(scapy_mikey.MIKEY_SAKKE)
     with pytest.raises(DecodeError):
-        SM.from_sdp("a=key-mgmt:mikey AB=C")
+        scapy_mikey.from_sdp("a=key-mgmt:mikey AB=C")

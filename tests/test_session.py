@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from codec.kms import Kms
 from codec.keyring import Keyring
-from codec.mikey import sakke as MS
+from codec.mikey import sakke as mikey_sakke
 from codec.crypto import mcx
 from codec.sip import StreamFramer
 from dissectors.keys import load_keys
@@ -117,9 +117,9 @@ def test_kms_xml_over_http_provisions_the_session():
     ntp = 3_970_000_000
     period = kms.period_no(ntp)
     alice, bob = (kms.issue(f"sip:{n}@example.org", period) for n in ("alice", "bob"))
-    party = lambda u: MS.Party(u.uri, kms.uri, u.uid, kms.kpak, kms.z, u.ssk, u.pvt)  # noqa
-    wire = MS.build_i_message("PCK", bytes(16), mcx.make_key_id("PCK", 1), party(alice),
-                              party(bob), ntp_time=ntp << 32, map_style="empty")
+    party = lambda u: mikey_sakke.Party(u.uri, kms.uri, u.uid, kms.kpak, kms.z, u.ssk, u.pvt)  # noqa
+    wire = mikey_sakke.build_i_message("PCK", bytes(16), mcx.make_key_id("PCK", 1), party(alice),
+                                       party(bob), ntp_time=ntp << 32, map_style="empty")
     s = Session(keyring=Keyring())
     for i, doc in enumerate((kms.init_document(bob.uri), kms.key_prov_document([bob]))):
         http = (b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: "

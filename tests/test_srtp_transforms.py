@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from codec import srtp
 from codec.keyring import Keyring, Psk
 from codec.mikey import decode
-from codec.mikey import model as M
-from codec.mikey import ticket as TK
+from codec.mikey import model
+from codec.mikey import ticket as mikey_ticket
 from dissectors.session import Session, Unit
-from tests import libsrtp_oracle as L
+from tests import libsrtp_oracle
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAPS = ROOT / "pcaps"
@@ -85,12 +85,12 @@ def _psk_message(params, *, mki=b"", ssrcs=(0x1111, 0x2222), csb_id=0x0BADCAFE, 
                  rand=None, map_type=0):
     tgk = tgk or os.urandom(16)
     rand = rand or os.urandom(16)
-    sp = M.SP(policy_no=0, prot_type=0,
-              policy_params=[M.SpParam(type=t, value=bytes([v])) for t, v in params.items()])
-    cs_map = [M.SrtpIdEntry(policy_no=0, ssrc=s, roc=0) for s in ssrcs] if map_type == 0 else []
-    wire = TK.build_psk_i_message(PSK, [TK.key_data(TK.KEY_TGK, tgk, spi=mki or None)],
-                                  csb_id=csb_id, t_value=0xE8000000 << 32, initiator=IDI,
-                                  rand=rand, cs_id_map=cs_map, sp=[sp])
+    sp = model.SP(policy_no=0, prot_type=0,
+                  policy_params=[model.SpParam(type=t, value=bytes([v])) for t, v in params.items()])
+    cs_map = [model.SrtpIdEntry(policy_no=0, ssrc=s, roc=0) for s in ssrcs] if map_type == 0 else []
+    wire = mikey_ticket.build_psk_i_message(PSK, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=mki or None)],
+                                            csb_id=csb_id, t_value=0xE8000000 << 32, initiator=IDI,
+                                            rand=rand, cs_id_map=cs_map, sp=[sp])
     if map_type == 1:  # Empty map (RFC 4563), #CS 0: the HDR rewritten, the MAC made again
         from codec.mikey.message import encode
 
@@ -144,8 +144,8 @@ def test_libsrtp_protected_media_opens_with_psk_mikey_keys(name, params, cipher,
         assert keys[cs_id - 1]["mikey.ticket.salt"] == master_salt.hex()
         assert keys[cs_id - 1]["mikey.ticket.spi"] == mki.hex()
         assert any(n.startswith(f"CS {cs_id}: SRTP {name}") for n in notes), notes
-        sender = L.Sender(master_key, master_salt, L.crypto_policy(cipher, key_len, tag),
-                          L.crypto_policy(cipher, key_len, rtcp_tag), mki, ssrc=ssrc)
+        sender = libsrtp_oracle.Sender(master_key, master_salt, libsrtp_oracle.crypto_policy(cipher, key_len, tag),
+                                       libsrtp_oracle.crypto_policy(cipher, key_len, rtcp_tag), mki, ssrc=ssrc)
         try:
             for seq in (1, 2, 3):
                 rtp = srtp.rtp_packet(ssrc, seq, 160 * seq, os.urandom(50 + seq))
@@ -168,8 +168,8 @@ def test_tampered_packets_fail_authentication(name, params, cipher, key_len, tag
     session = _session()
     session._mikey({"frame": 1}, wire, "test", None)
     master_key, master_salt = rfc3830_tek_salt(tgk, 1, csb, rand, key_len)
-    sender = L.Sender(master_key, master_salt, L.crypto_policy(cipher, key_len, tag),
-                      L.crypto_policy(cipher, key_len, rtcp_tag), ssrc=0x1111)
+    sender = libsrtp_oracle.Sender(master_key, master_salt, libsrtp_oracle.crypto_policy(cipher, key_len, tag),
+                                   libsrtp_oracle.crypto_policy(cipher, key_len, rtcp_tag), ssrc=0x1111)
     try:
         good = sender.protect(srtp.rtp_packet(0x1111, 9, 0, bytes(40)))
         bad = good[:20] + bytes([good[20] ^ 1]) + good[21:]
@@ -189,8 +189,8 @@ def test_hmac_sha1_32_srtcp_with_libsrtps_80_bit_tag_opens_too():
     session = _session()
     session._mikey({"frame": 1}, wire, "test", None)
     master_key, master_salt = rfc3830_tek_salt(tgk, 2, csb, rand, 16)
-    sender = L.Sender(master_key, master_salt, L.crypto_policy("AES-CM", 16, 4),
-                      L.crypto_policy("AES-CM", 16, 10), ssrc=0x2222)
+    sender = libsrtp_oracle.Sender(master_key, master_salt, libsrtp_oracle.crypto_policy("AES-CM", 16, 4),
+                                   libsrtp_oracle.crypto_policy("AES-CM", 16, 10), ssrc=0x2222)
     try:
         rtcp = _rtcp_sr(0x2222)
         (res,) = session.analyze(_unit(sender.protect_rtcp(rtcp)))
@@ -211,8 +211,8 @@ def test_empty_map_keys_the_stream_it_authenticates():
     (key,) = rec["mikey"]["mikey.ticket.session_keys"]
     master_key, master_salt = rfc3830_tek_salt(tgk, 1, csb, rand, 16)
     assert key["mikey.ticket.tek"] == master_key.hex()
-    sender = L.Sender(master_key, master_salt, L.crypto_policy("AES-CM", 16, 10),
-                      L.crypto_policy("AES-CM", 16, 10), ssrc=0x5555)
+    sender = libsrtp_oracle.Sender(master_key, master_salt, libsrtp_oracle.crypto_policy("AES-CM", 16, 10),
+                                   libsrtp_oracle.crypto_policy("AES-CM", 16, 10), ssrc=0x5555)
     try:
         rtp = srtp.rtp_packet(0x5555, 7, 0, os.urandom(30))
         (res,) = session.analyze(_unit(sender.protect(rtp)))
@@ -228,14 +228,14 @@ def test_empty_map_keys_the_stream_it_authenticates():
 def test_roc_from_the_srtp_id_map():
     """A stream whose SRTP-ID map entry says ROC 3 (RFC 3830 §6.1.1) opens from that ROC."""
     tgk, rand = os.urandom(16), os.urandom(16)
-    wire = TK.build_psk_i_message(PSK, [TK.key_data(TK.KEY_TGK, tgk)], csb_id=7, t_value=1 << 40,
-                                  initiator=IDI, rand=rand,
-                                  cs_id_map=[M.SrtpIdEntry(policy_no=0, ssrc=0x3333, roc=3)])
+    wire = mikey_ticket.build_psk_i_message(PSK, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk)], csb_id=7, t_value=1 << 40,
+                                            initiator=IDI, rand=rand,
+                                            cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=0x3333, roc=3)])
     session = _session()
     session._mikey({"frame": 1}, wire, "test", None)
     mk, ms = rfc3830_tek_salt(tgk, 1, 7, rand, 16)
-    sender = L.Sender(mk, ms, L.crypto_policy("AES-CM", 16, 10), L.crypto_policy("AES-CM", 16, 10),
-                      ssrc=0x3333)
+    sender = libsrtp_oracle.Sender(mk, ms, libsrtp_oracle.crypto_policy("AES-CM", 16, 10), libsrtp_oracle.crypto_policy("AES-CM", 16, 10),
+                                   ssrc=0x3333)
     try:
         sender.set_roc(0x3333, 3)
         rtp = srtp.rtp_packet(0x3333, 100, 0, os.urandom(20))

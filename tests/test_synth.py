@@ -19,8 +19,8 @@ from scapy.utils import PcapNgReader
 
 from codec import DecodeError, mikey
 from codec.keyring import from_pem_or_der, from_toml
-from codec.mikey import sakke as MS
-from codec.mikey import ticket as TK
+from codec.mikey import sakke as mikey_sakke
+from codec.mikey import ticket as mikey_ticket
 from dissectors.synth import SCENARIOS, generate
 
 SEED = 11
@@ -193,7 +193,7 @@ def test_entries_point_at_frames_that_carry_the_stated_octets(frames, manifest):
 def test_mikey_sakke_entries_verify_and_decrypt(manifest, keyring):
     for e in _entries(manifest, "mikey-sakke"):
         wire, x = bytes.fromhex(e["mikey"]), e["expect"]
-        res = MS.process(mikey.decode(wire), wire, keyring)
+        res = mikey_sakke.process(mikey.decode(wire), wire, keyring)
         where = e["description"]
         assert res.verified is True and res.region == x["region"], where
         assert res.ssv == bytes.fromhex(x["key"]), where
@@ -214,8 +214,8 @@ def test_mikey_ticket_tls_crypto_session(manifest, keyring):
     (e,) = _entries(manifest, "mikey-ticket")
     wire, x = bytes.fromhex(e["mikey"]), e["expect"]
     msg = mikey.decode(wire)
-    assert msg.hdr.data_type == TK.TRANSFER_INIT and msg.hdr.csb_id == x["csb_id"]
-    res = TK.process(msg, wire, keyring)
+    assert msg.hdr.data_type == mikey_ticket.TRANSFER_INIT and msg.hdr.csb_id == x["csb_id"]
+    res = mikey_ticket.process(msg, wire, keyring)
     assert res.verified is True and res.ticket.verified is True
     assert res.ticket.mpk == bytes.fromhex(x["mpk"])
     (s,) = res.session_keys
@@ -227,7 +227,7 @@ def test_mikey_ticket_tls_crypto_session(manifest, keyring):
 def test_psk_smime_messages_open_and_the_replay_is_caught(manifest, keyring, frames):
     from codec import psk_smime
 
-    cache = TK.ReplayCache(16)
+    cache = mikey_ticket.ReplayCache(16)
     statuses = []
     for e in _entries(manifest, "psk-smime"):
         res = psk_smime.open_message(_stream(e, frames), keyring, cache)
@@ -368,14 +368,14 @@ def test_psk_call_keys_and_media_match_libsrtp(manifest, keyring):
     session; libsrtp (ctypes oracle, tests/libsrtp_oracle.py) protecting each plaintext with
     those keys, the stated ROC and MKI writes exactly the captured SRTP and SRTCP octets."""
     from codec.mikey import decode
-    from tests import libsrtp_oracle as L
+    from tests import libsrtp_oracle
 
     psk = _entries(manifest, "mikey-psk")
     assert len(psk) == 2
     sessions = {}
     for e in psk:
         wire = bytes.fromhex(e["mikey"])
-        res = TK.process(decode(wire), wire, keyring)
+        res = mikey_ticket.process(decode(wire), wire, keyring)
         assert res.verified is True and res.psk_identity == e["expect"]["psk_identity"]
         got = [(k.cs_id, k.ssrc, k.roc, k.spi.hex(), k.tek.hex(), k.salt.hex(), k.transform.name)
                for k in res.session_keys]
@@ -389,9 +389,9 @@ def test_psk_call_keys_and_media_match_libsrtp(manifest, keyring):
     for e in media:
         assert (e["master_key"], e["mki"]) in sessions
         tag = 4 if e["profile"].endswith("-32") else 10
-        pol = L.crypto_policy("AES-CM", 16, tag)
-        sender = L.Sender(bytes.fromhex(e["master_key"]), bytes.fromhex(e["master_salt"]), pol,
-                          pol, bytes.fromhex(e["mki"]), ssrc=e["ssrc"])
+        pol = libsrtp_oracle.crypto_policy("AES-CM", 16, tag)
+        sender = libsrtp_oracle.Sender(bytes.fromhex(e["master_key"]), bytes.fromhex(e["master_salt"]), pol,
+                                       pol, bytes.fromhex(e["mki"]), ssrc=e["ssrc"])
         try:
             if e["kind"] == "srtp":
                 sender.set_roc(e["ssrc"], e["roc"])
@@ -432,7 +432,7 @@ def test_malformed_entries_produce_the_stated_errors(manifest, keyring):
                 assert (ex.value.path, ex.value.offset) == (err["path"], err["offset"]), where
                 assert err["contains"] in ex.value.reason, where
                 continue
-            res = MS.process(mikey.decode(wire), wire, keyring)
+            res = mikey_sakke.process(mikey.decode(wire), wire, keyring)
             if err["field"] == "key_params_error":
                 assert res.verified is True and res.ssv == bytes.fromhex(e["expect"]["key"])
                 assert err["contains"] in res.key_params.error, where

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from codec.keyring import Keyring, Psk
-from codec.mikey import decode, model as M
-from codec.mikey import psk as K
-from codec.mikey import ticket as TK
+from codec.mikey import decode, model
+from codec.mikey import psk as mikey_psk
+from codec.mikey import ticket as mikey_ticket
 from codec.mikey.render import decode_key_data_chain
 
 T_VALUE = 0xECA16480_12345678
@@ -56,8 +56,8 @@ def ref_aes_cm(key, salt, csb_id, t, data):
 @pytest.mark.parametrize("inkey_len", [16, 20, 32, 48, 70])
 def test_transport_keys_rfc3830_label(prf_func, inkey_len):
     inkey, rand, csb = os.urandom(inkey_len), os.urandom(16), 0xA1B2C3D4
-    tk = K.transport_keys(inkey, K.label_rfc3830(csb, rand), prf_func, K.ENCR_AES_CM_128,
-                          K.MAC_HMAC_SHA1 if prf_func == 0 else K.MAC_HMAC_SHA256)
+    tk = mikey_psk.transport_keys(inkey, mikey_psk.label_rfc3830(csb, rand), prf_func, mikey_psk.ENCR_AES_CM_128,
+                                  mikey_psk.MAC_HMAC_SHA1 if prf_func == 0 else mikey_psk.MAC_HMAC_SHA256)
     tail = b"\xff" + csb.to_bytes(4, "big") + rand
     assert tk.encr_key == ref_prf(inkey, (0x150533E1).to_bytes(4, "big") + tail, 16, prf_func)
     assert tk.salt_key == ref_prf(inkey, (0x29B88916).to_bytes(4, "big") + tail, 14, prf_func)
@@ -67,22 +67,22 @@ def test_transport_keys_rfc3830_label(prf_func, inkey_len):
 
 def test_rfc6043_labels_and_mpk_derivations():
     ri, rr = os.urandom(16), os.urandom(8)
-    assert K.label_rfc6043(7, 2, ri, rr) == ref_label_6043(0, 7, 2, ri, rr)[4:]
-    assert K.label_rfc6043(7, 1, None, None) == b"\xff\x00\x00\x00\x07\x01\x00\x00"
+    assert mikey_psk.label_rfc6043(7, 2, ri, rr) == ref_label_6043(0, 7, 2, ri, rr)[4:]
+    assert mikey_psk.label_rfc6043(7, 1, None, None) == b"\xff\x00\x00\x00\x07\x01\x00\x00"
     mpk, rand = os.urandom(16), os.urandom(16)
     expect = ref_prf(mpk, bytes.fromhex("220E99A2") + b"\xff" * 5 + b"\x06" + bytes([16]) + rand,
                      16, True)
-    assert TK.derive_mpk(mpk, TK.MPKI_CONST, rand, 1) == expect
+    assert mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, rand, 1) == expect
     tgk = os.urandom(16)
-    tek = TK.derive_session_key(tgk, 0x2AD01C64, 3, ri, None, 16, 1)
+    tek = mikey_ticket.derive_session_key(tgk, 0x2AD01C64, 3, ri, None, 16, 1)
     label = bytes.fromhex("2AD01C64") + b"\x03" + b"\xff" * 4 + b"\x03" + bytes([16]) + ri + b"\x00"
     assert tek == ref_prf(tgk, label, 16, True)
 
 
 def test_aes_cm_kemac_matches_reference_iv():
-    keys = K.TransportKeys(os.urandom(16), b"", os.urandom(14))
+    keys = mikey_psk.TransportKeys(os.urandom(16), b"", os.urandom(14))
     data = os.urandom(45)
-    assert K.decrypt_encr_data(K.ENCR_AES_CM_128, data, keys, 0x01020304, T_VALUE) == \
+    assert mikey_psk.decrypt_encr_data(mikey_psk.ENCR_AES_CM_128, data, keys, 0x01020304, T_VALUE) == \
         ref_aes_cm(keys.encr_key, keys.salt_key, 0x01020304, T_VALUE, data)
 
 
@@ -91,14 +91,14 @@ def test_aes_cm_kemac_matches_reference_iv():
 def test_psk_i_message_round_trip(encr, mac, prf_func):
     psk = os.urandom(20)
     tek, salt = os.urandom(16), os.urandom(14)
-    keys = [TK.key_data(TK.KEY_TEK_SALT, tek, salt=salt, spi=b"\x00\x00\x00\x2f"),
-            TK.key_data(TK.KEY_TGK, os.urandom(16))]
+    keys = [mikey_ticket.key_data(mikey_ticket.KEY_TEK_SALT, tek, salt=salt, spi=b"\x00\x00\x00\x2f"),
+            mikey_ticket.key_data(mikey_ticket.KEY_TGK, os.urandom(16))]
     if encr == 2:  # RFC 3394 wraps multiples of 8 octets: 4 + 16 + 2 + 14 + 1 + 4 + 4 + 19 = 64
-        keys[1] = TK.key_data(TK.KEY_TGK, os.urandom(19))
-    wire = TK.build_psk_i_message(psk, keys, csb_id=0x55, t_value=T_VALUE, initiator=ALICE,
-                                  responder=BOB, encr_alg=encr, mac_alg=mac, prf_func=prf_func)
+        keys[1] = mikey_ticket.key_data(mikey_ticket.KEY_TGK, os.urandom(19))
+    wire = mikey_ticket.build_psk_i_message(psk, keys, csb_id=0x55, t_value=T_VALUE, initiator=ALICE,
+                                            responder=BOB, encr_alg=encr, mac_alg=mac, prf_func=prf_func)
     msg = decode(wire)
-    res = TK.process(msg, wire, Keyring(psks=[Psk(key=psk, identity=BOB)]))
+    res = mikey_ticket.process(msg, wire, Keyring(psks=[Psk(key=psk, identity=BOB)]))
     assert res.verified is True and res.error is None
     assert [k.key_data for k in res.kemac_keys] == [tek, keys[1].key_data]
     assert res.kemac_keys[0].salt == salt and res.kemac_keys[0].spi == b"\x00\x00\x00\x2f"
@@ -119,23 +119,23 @@ def test_psk_i_message_round_trip(encr, mac, prf_func):
 
 def test_psk_wrong_key_and_tampering():
     psk = os.urandom(16)
-    wire = TK.build_psk_i_message(psk, [TK.key_data(TK.KEY_TGK, os.urandom(16))], csb_id=1,
-                                  t_value=T_VALUE, responder=BOB)
-    wrong = TK.process(decode(wire), wire, Keyring(psks=[Psk(key=os.urandom(16), identity=BOB)]))
+    wire = mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, os.urandom(16))], csb_id=1,
+                                            t_value=T_VALUE, responder=BOB)
+    wrong = mikey_ticket.process(decode(wire), wire, Keyring(psks=[Psk(key=os.urandom(16), identity=BOB)]))
     assert wrong.verified is False and "MAC" in wrong.error and not wrong.kemac_keys
     bad = bytearray(wire)
     bad[25] ^= 0x80
-    res = TK.process(decode(bytes(bad)), bytes(bad), Keyring(psks=[Psk(key=psk, identity=BOB)]))
+    res = mikey_ticket.process(decode(bytes(bad)), bytes(bad), Keyring(psks=[Psk(key=psk, identity=BOB)]))
     assert res.verified is False
-    none = TK.process(decode(wire), wire, Keyring())
+    none = mikey_ticket.process(decode(wire), wire, Keyring())
     assert none.verified is None and "no key" in none.error
 
 
 def test_psk_found_by_csb_id():
     psk = os.urandom(16)
-    wire = TK.build_psk_i_message(psk, [TK.key_data(TK.KEY_TGK, b"k" * 16)], csb_id=0x12345678,
-                                  t_value=T_VALUE)
-    res = TK.process(decode(wire), wire, Keyring(psks=[Psk(key=psk, csb_id=0x12345678)]))
+    wire = mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, b"k" * 16)], csb_id=0x12345678,
+                                            t_value=T_VALUE)
+    res = mikey_ticket.process(decode(wire), wire, Keyring(psks=[Psk(key=psk, csb_id=0x12345678)]))
     assert res.verified and res.kemac_keys[0].key_data == b"k" * 16
 
 
@@ -145,28 +145,28 @@ def round_trip():
     psk_alice, psk_bob, tpk = os.urandom(16), os.urandom(16), os.urandom(16)
     mpk, tgk = os.urandom(16), os.urandom(16)
     spi = b"\x00\x00\x00\x09"
-    ticket = TK.build_ticket(tpk, mpk, [TK.key_data(TK.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
-                             tpk_identity="tpk@" + KMS)
-    ticket_rand = TK.rand_of_ticket(ticket)
-    mpk_i = TK.derive_mpk(mpk, TK.MPKI_CONST, ticket_rand, 1)
-    tp = M.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_h=1)
-    req_init = TK.build_request_init(psk_alice, csb_id=0x100, initiator=ALICE, kms=KMS,
-                                     t_value=T_VALUE, tp=tp)
-    req_resp = TK.build_response(req_init, psk_alice, data_type=TK.REQUEST_RESP, kms=KMS,
-                                 t_value=T_VALUE, ticket=ticket,
-                                 kemac_keys=[TK.key_data(TK.KEY_MPK, mpk_i),
-                                             TK.key_data(TK.KEY_TGK, tgk, spi=spi)])
-    cs = [M.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
-          M.GenericIdEntry(cs_id=2, prot_type=M.PAYLOAD_CLASSES and __import__(
+    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
+                                       tpk_identity="tpk@" + KMS)
+    ticket_rand = mikey_ticket.rand_of_ticket(ticket)
+    mpk_i = mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, ticket_rand, 1)
+    tp = model.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_h=1)
+    req_init = mikey_ticket.build_request_init(psk_alice, csb_id=0x100, initiator=ALICE, kms=KMS,
+                                               t_value=T_VALUE, tp=tp)
+    req_resp = mikey_ticket.build_response(req_init, psk_alice, data_type=mikey_ticket.REQUEST_RESP, kms=KMS,
+                                           t_value=T_VALUE, ticket=ticket,
+                                           kemac_keys=[mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i),
+                                                       mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)])
+    cs = [model.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
+          model.GenericIdEntry(cs_id=2, prot_type=model.PAYLOAD_CLASSES and __import__(
               "codec.mikey", fromlist=["x"]).DEFAULT_TLS_PROT_TYPE, spi=spi)]
-    transfer = TK.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
-                                      responder=BOB, t_value=T_VALUE)
-    res_init = TK.build_resolve_init(psk_bob, ticket, csb_id=0x300, responder=BOB, kms=KMS,
-                                     t_value=T_VALUE)
-    res_resp = TK.build_response(res_init, psk_bob, data_type=TK.RESOLVE_RESP, kms=KMS,
-                                 t_value=T_VALUE,
-                                 kemac_keys=[TK.key_data(TK.KEY_MPK, mpk_i),
-                                             TK.key_data(TK.KEY_TGK, tgk, spi=spi)])
+    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
+                                                responder=BOB, t_value=T_VALUE)
+    res_init = mikey_ticket.build_resolve_init(psk_bob, ticket, csb_id=0x300, responder=BOB, kms=KMS,
+                                               t_value=T_VALUE)
+    res_resp = mikey_ticket.build_response(res_init, psk_bob, data_type=mikey_ticket.RESOLVE_RESP, kms=KMS,
+                                           t_value=T_VALUE,
+                                           kemac_keys=[mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i),
+                                                       mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)])
     return dict(psk_alice=psk_alice, psk_bob=psk_bob, tpk=tpk, mpk=mpk, mpk_i=mpk_i, tgk=tgk,
                 req_init=req_init, req_resp=req_resp, transfer=transfer, res_init=res_init,
                 res_resp=res_resp, ticket=ticket)
@@ -175,23 +175,23 @@ def round_trip():
 def test_request_exchange(round_trip):
     r = round_trip
     alice = Keyring(psks=[Psk(key=r["psk_alice"], identity=ALICE)])
-    init = TK.process(decode(r["req_init"]), r["req_init"], alice)
+    init = mikey_ticket.process(decode(r["req_init"]), r["req_init"], alice)
     assert init.verified is True
-    resp = TK.process(decode(r["req_resp"]), r["req_resp"], alice,
-                      init=(decode(r["req_init"]), r["req_init"]))
+    resp = mikey_ticket.process(decode(r["req_resp"]), r["req_resp"], alice,
+                                init=(decode(r["req_init"]), r["req_init"]))
     assert resp.verified is True
     assert [k.key_data for k in resp.kemac_keys] == [r["mpk_i"], r["tgk"]]
     # the response's MAC covers RESP || INIT: another INIT breaks it
-    other = TK.build_request_init(r["psk_alice"], csb_id=0x100, initiator=ALICE, kms=KMS,
-                                  t_value=T_VALUE, tp=M.TP(ticket_type=1))
-    assert TK.process(decode(r["req_resp"]), r["req_resp"], alice,
-                      init=(decode(other), other)).verified is False
+    other = mikey_ticket.build_request_init(r["psk_alice"], csb_id=0x100, initiator=ALICE, kms=KMS,
+                                            t_value=T_VALUE, tp=model.TP(ticket_type=1))
+    assert mikey_ticket.process(decode(r["req_resp"]), r["req_resp"], alice,
+                                init=(decode(other), other)).verified is False
 
 
 def test_transfer_with_the_tpk_and_via_resolve(round_trip):
     r = round_trip
     with_tpk = Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)])
-    res = TK.process(decode(r["transfer"]), r["transfer"], with_tpk)
+    res = mikey_ticket.process(decode(r["transfer"]), r["transfer"], with_tpk)
     assert res.verified is True and res.ticket.verified is True
     assert res.ticket.mpk == r["mpk"] and res.ticket.mpk_i == r["mpk_i"]
     # TEK of CS 1 per RFC 6043 §5.1.3 with RANDRi (H flag set by default in build_ticket)
@@ -205,11 +205,11 @@ def test_transfer_with_the_tpk_and_via_resolve(round_trip):
 
     # the responder's way: RESOLVE_INIT/RESP with its own PSK, then the TRANSFER_INIT
     bob = Keyring(psks=[Psk(key=r["psk_bob"], identity=BOB)])
-    assert TK.process(decode(r["res_init"]), r["res_init"], bob).verified is True
-    known = TK.process(decode(r["res_resp"]), r["res_resp"], bob,
-                       init=(decode(r["res_init"]), r["res_init"]))
+    assert mikey_ticket.process(decode(r["res_init"]), r["res_init"], bob).verified is True
+    known = mikey_ticket.process(decode(r["res_resp"]), r["res_resp"], bob,
+                                 init=(decode(r["res_init"]), r["res_init"]))
     assert known.verified is True
-    via_resolve = TK.process(decode(r["transfer"]), r["transfer"], bob, known=known)
+    via_resolve = mikey_ticket.process(decode(r["transfer"]), r["transfer"], bob, known=known)
     assert via_resolve.verified is True
     assert [s.tek for s in via_resolve.session_keys] == [srtp.tek, tls.tek]  # both sides agree
 
@@ -217,30 +217,30 @@ def test_transfer_with_the_tpk_and_via_resolve(round_trip):
 def test_transfer_negative(round_trip):
     r = round_trip
     wrong = Keyring(psks=[Psk(key=os.urandom(16), identity="tpk@" + KMS)])
-    res = TK.process(decode(r["transfer"]), r["transfer"], wrong)
+    res = mikey_ticket.process(decode(r["transfer"]), r["transfer"], wrong)
     assert res.ticket.verified is False and res.verified is None and res.session_keys == []
     good = Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)])
     bad = bytearray(r["transfer"])
     bad[decode(r["transfer"]).offsets[1] + 5] ^= 1  # inside T's value: V fails, ticket intact
-    res = TK.process(decode(bytes(bad)), bytes(bad), good)
+    res = mikey_ticket.process(decode(bytes(bad)), bytes(bad), good)
     assert res.ticket.verified is True and res.verified is False
 
 
 def test_unknown_ticket_type_is_opaque_and_flagged(round_trip):
     ticket = round_trip["ticket"].copy()
     ticket.ticket_type = 2  # 3GPP base ticket
-    info = TK.open_ticket(ticket, ticket.to_bytes(0), Keyring())
+    info = mikey_ticket.open_ticket(ticket, ticket.to_bytes(0), Keyring())
     assert info.verified is None and "opaque" in info.error
 
 
 def test_truncated_ticket_data():
-    ticket = M.TICKET(ticket_type=1, subtype=1, version=1, ticket_data=b"\x05\x00\x10abc")
-    info = TK.open_ticket(ticket, ticket.to_bytes(0), Keyring())
+    ticket = model.TICKET(ticket_type=1, subtype=1, version=1, ticket_data=b"\x05\x00\x10abc")
+    info = mikey_ticket.open_ticket(ticket, ticket.to_bytes(0), Keyring())
     assert info.verified is None and "does not decode" in info.error
 
 
 def test_replay_cache_policy():
-    cache = TK.ReplayCache(size=2)
+    cache = mikey_ticket.ReplayCache(size=2)
     assert cache.check(b"a", 10) == "accepted"
     assert cache.check(b"a", 10) == "replay"
     assert cache.check(b"b", 20) == "accepted"
@@ -248,7 +248,7 @@ def test_replay_cache_policy():
     assert cache.check(b"d", 30) == "accepted" and len(cache) == 2  # evicts a (10)
     assert cache.check(b"a", 40) == "accepted"  # a was evicted: no longer known
     with pytest.raises(ValueError):
-        TK.ReplayCache(0)
+        mikey_ticket.ReplayCache(0)
 
 
 def test_cli_shows_ticket_keys_and_flags_replays(round_trip, tmp_path, capsys):
@@ -289,8 +289,8 @@ def test_cli_psk_kemac_fields_use_wireshark_names(tmp_path, capsys):
     from dissectors.cli import main
 
     psk, tek = os.urandom(16), os.urandom(16)
-    wire = TK.build_psk_i_message(psk, [TK.key_data(TK.KEY_TEK, tek)], csb_id=3, t_value=T_VALUE,
-                                  responder=BOB)
+    wire = mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TEK, tek)], csb_id=3, t_value=T_VALUE,
+                                            responder=BOB)
     f = tmp_path / "m.hex"
     f.write_text(wire.hex())
     ring = tmp_path / "r.toml"
@@ -307,20 +307,20 @@ def test_transfer_resp_checked_with_mpki(round_trip):
     r = round_trip
     ring = Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)])
     init = (decode(r["transfer"]), r["transfer"])
-    opened = TK.process(*init, ring)
-    resp = TK.build_transfer_resp(r["transfer"], r["mpk_i"], t_value=T_VALUE + 1)
-    ok = TK.process(decode(resp), resp, ring, init=init, known=opened)
+    opened = mikey_ticket.process(*init, ring)
+    resp = mikey_ticket.build_transfer_resp(r["transfer"], r["mpk_i"], t_value=T_VALUE + 1)
+    ok = mikey_ticket.process(decode(resp), resp, ring, init=init, known=opened)
     assert ok.verified is True
-    forged = TK.build_transfer_resp(r["transfer"], os.urandom(16), t_value=T_VALUE + 1)
-    assert TK.process(decode(forged), forged, ring, init=init, known=opened).verified is False
-    assert "TRANSFER_INIT" in TK.process(decode(resp), resp, ring).error
+    forged = mikey_ticket.build_transfer_resp(r["transfer"], os.urandom(16), t_value=T_VALUE + 1)
+    assert mikey_ticket.process(decode(forged), forged, ring, init=init, known=opened).verified is False
+    assert "TRANSFER_INIT" in mikey_ticket.process(decode(resp), resp, ring).error
 
 
 def test_forked_key_label():
     mpk_r, id_data, randr = os.urandom(16), b"sip:bob@example.org", os.urandom(16)
     label = (bytes.fromhex("2B288856") + b"\xff" * 5 + b"\x00" + len(id_data).to_bytes(2, "big")
              + id_data + bytes([16]) + randr)
-    assert TK.fork_key(mpk_r, TK.MPKR_FORK_CONST, id_data, randr, 1) == ref_prf(mpk_r, label, 16, True)
+    assert mikey_ticket.fork_key(mpk_r, mikey_ticket.MPKR_FORK_CONST, id_data, randr, 1) == ref_prf(mpk_r, label, 16, True)
 
 
 def test_exchange_tracker_initiator_view(round_trip):
@@ -334,6 +334,6 @@ def test_exchange_tracker_initiator_view(round_trip):
         assert tracker.feed(decode(r[name]), r[name]).entry.result.verified is True
     res = tracker.feed(decode(r["transfer"]), r["transfer"]).entry.result
     assert res.verified is True and res.ticket.verified is None  # no TPK: the ticket unchecked
-    with_tpk = TK.process(decode(r["transfer"]), r["transfer"],
-                          Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)]))
+    with_tpk = mikey_ticket.process(decode(r["transfer"]), r["transfer"],
+                                    Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)]))
     assert [s.tek for s in res.session_keys] == [s.tek for s in with_tpk.session_keys]

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from codec.keyring import Keyring, Psk
-from codec.mikey import encode, model as M
+from codec.mikey import encode, model
 from codec.mikey.message import Message
 from dissectors.cli import main
 from tests.conftest import write_udp_pcap
@@ -89,7 +89,7 @@ def with_mac(payloads, hdr, auth_key, extra=b"", cut_initiator_len=False):
     """The message with its V MAC (HMAC-SHA-256, the last 32 octets) over the message without
     the MAC (and, for TRANSFER_INIT, without the ticket's Initiator Data and its length: the
     TICKET is the payload before V here) || extra (RFC 6043 §5.5)."""
-    wire = bytearray(encode(Message(hdr, payloads + [M.V(auth_alg=2, ver_data=bytes(32))])))
+    wire = bytearray(encode(Message(hdr, payloads + [model.V(auth_alg=2, ver_data=bytes(32))])))
     v_start = len(wire) - 34
     region = bytes(wire[:v_start - 2] if cut_initiator_len else wire[:v_start]) + \
         bytes(wire[v_start:-32]) + extra
@@ -101,14 +101,14 @@ def build_ticket(tgk=TGK, mpk=MPK, rand=TICKET_RAND):
     """MIKEY base ticket (Appendix A): THDR, T, RAND, KEMAC(MPK, TGK under the TPK), IDRpsk, V."""
     tail = b"\xff\xff\xff\xff\xff\x05" + bytes([len(rand)]) + rand
     ek, ak, sk = transport(TPK, tail)
-    plain = key_chain([M.KEY_DATA(type=6, kv=0, key_data=mpk),
-                       M.KEY_DATA(type=0, kv=1, key_data=tgk, spi=SPI)])
-    kemac = M.KEMAC(encr_alg=1, encr_data=aes_cm(ek, sk, 0xFFFFFFFF, T0, plain), mac_alg=0, mac=b"")
-    data = [M.T(ts_type=0, ts_value=T0), M.RAND(rand=rand), kemac,
-            M.IDR(id_role=4, id_type=1, id_data=TPK_ID.encode()), M.V(auth_alg=2, ver_data=bytes(32))]
-    ticket = M.TICKET(ticket_type=1, subtype=1, version=1, prf_func=1, flag_d=1, flag_h=1,
-                      flag_f=1, flag_o=1, flag_n=1, tp_data=b"",
-                      ticket_data=encode(Message(M.THDR(thdr_data=b""), data)), initiator_data=b"")
+    plain = key_chain([model.KEY_DATA(type=6, kv=0, key_data=mpk),
+                       model.KEY_DATA(type=0, kv=1, key_data=tgk, spi=SPI)])
+    kemac = model.KEMAC(encr_alg=1, encr_data=aes_cm(ek, sk, 0xFFFFFFFF, T0, plain), mac_alg=0, mac=b"")
+    data = [model.T(ts_type=0, ts_value=T0), model.RAND(rand=rand), kemac,
+            model.IDR(id_role=4, id_type=1, id_data=TPK_ID.encode()), model.V(auth_alg=2, ver_data=bytes(32))]
+    ticket = model.TICKET(ticket_type=1, subtype=1, version=1, prf_func=1, flag_d=1, flag_h=1,
+                          flag_f=1, flag_o=1, flag_n=1, tp_data=b"",
+                          ticket_data=encode(Message(model.THDR(thdr_data=b""), data)), initiator_data=b"")
     tb = ticket.to_bytes(0)
     region = tb[1:len(tb) - 2 - 32]  # the TICKET without NP, Initiator Data and the MAC itself
     ticket.ticket_data = ticket.ticket_data[:-32] + hmac.new(ak, region, hashlib.sha256).digest()
@@ -116,39 +116,39 @@ def build_ticket(tgk=TGK, mpk=MPK, rand=TICKET_RAND):
 
 
 def build_exchange(ticket, tamper_transfer=False):
-    cs = [M.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=SPI)]
+    cs = [model.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=SPI)]
     # TRANSFER_INIT (§4.2.2.2): V with MPKi over the message without Initiator Data || IDRi || IDRr
     _, ak, _ = transport(MPKI_OF[ticket_id(ticket)], label_6043(CSB_TRANSFER, 1, RANDRI))
-    hdr = M.HDR(data_type=TRANSFER_INIT, v=1, prf_func=1, csb_id=CSB_TRANSFER, cs_id_map_type=2,
-                cs_id_map=cs)
-    ti = with_mac([M.T(ts_type=0, ts_value=T0 + 1), M.RANDR(rand_role=1, rand=RANDRI),
-                   M.IDR(id_role=1, id_type=1, id_data=ALICE.encode()),
-                   M.IDR(id_role=2, id_type=1, id_data=BOB.encode()), ticket.copy()],
+    hdr = model.HDR(data_type=TRANSFER_INIT, v=1, prf_func=1, csb_id=CSB_TRANSFER, cs_id_map_type=2,
+                    cs_id_map=cs)
+    ti = with_mac([model.T(ts_type=0, ts_value=T0 + 1), model.RANDR(rand_role=1, rand=RANDRI),
+                   model.IDR(id_role=1, id_type=1, id_data=ALICE.encode()),
+                   model.IDR(id_role=2, id_type=1, id_data=BOB.encode()), ticket.copy()],
                   hdr, ak, ALICE.encode() + BOB.encode(), cut_initiator_len=True)
     if tamper_transfer:  # one bit of RANDRi: the MAC fails, the ticket is intact
         at = ti.index(RANDRI)
         ti = ti[:at] + bytes([ti[at] ^ 1]) + ti[at + 1:]
     # RESOLVE_INIT_PSK (§4.2.3): V with the responder's PSK over the message || IDRr || IDRkms
     _, ak, _ = transport(PSK_BOB, label_6043(CSB_RESOLVE, 1, b"", RANDRR))
-    ri = with_mac([M.T(ts_type=0, ts_value=T0 + 2), M.RANDR(rand_role=2, rand=RANDRR),
-                   M.IDR(id_role=2, id_type=1, id_data=BOB.encode()),
-                   M.IDR(id_role=3, id_type=1, id_data=KMS.encode()), ticket.copy()],
-                  M.HDR(data_type=RESOLVE_INIT_PSK, v=1, prf_func=1, csb_id=CSB_RESOLVE,
-                        cs_id_map_type=1), ak, BOB.encode() + KMS.encode())
+    ri = with_mac([model.T(ts_type=0, ts_value=T0 + 2), model.RANDR(rand_role=2, rand=RANDRR),
+                   model.IDR(id_role=2, id_type=1, id_data=BOB.encode()),
+                   model.IDR(id_role=3, id_type=1, id_data=KMS.encode()), ticket.copy()],
+                  model.HDR(data_type=RESOLVE_INIT_PSK, v=1, prf_func=1, csb_id=CSB_RESOLVE,
+                            cs_id_map_type=1), ak, BOB.encode() + KMS.encode())
     # RESOLVE_RESP (§4.2.3.5): KEMAC = E(encr_key, MPKi || TGK); V over RESP || RESOLVE_INIT
     ek, ak, sk = transport(PSK_BOB, label_6043(CSB_RESOLVE, 2, b"", RANDRR))
-    plain = key_chain([M.KEY_DATA(type=6, kv=0, key_data=MPKI_OF[ticket_id(ticket)]),
-                       M.KEY_DATA(type=0, kv=1, key_data=TGK_OF[ticket_id(ticket)], spi=SPI)])
-    rr = with_mac([M.T(ts_type=0, ts_value=T0 + 3), M.IDR(id_role=3, id_type=1, id_data=KMS.encode()),
-                   M.KEMAC(encr_alg=1, encr_data=aes_cm(ek, sk, CSB_RESOLVE, T0 + 3, plain),
-                           mac_alg=0, mac=b"")],
-                  M.HDR(data_type=RESOLVE_RESP, v=0, prf_func=1, csb_id=CSB_RESOLVE,
-                        cs_id_map_type=1), ak, ri)
+    plain = key_chain([model.KEY_DATA(type=6, kv=0, key_data=MPKI_OF[ticket_id(ticket)]),
+                       model.KEY_DATA(type=0, kv=1, key_data=TGK_OF[ticket_id(ticket)], spi=SPI)])
+    rr = with_mac([model.T(ts_type=0, ts_value=T0 + 3), model.IDR(id_role=3, id_type=1, id_data=KMS.encode()),
+                   model.KEMAC(encr_alg=1, encr_data=aes_cm(ek, sk, CSB_RESOLVE, T0 + 3, plain),
+                               mac_alg=0, mac=b"")],
+                  model.HDR(data_type=RESOLVE_RESP, v=0, prf_func=1, csb_id=CSB_RESOLVE,
+                            cs_id_map_type=1), ak, ri)
     # TRANSFER_RESP (§4.2.2.3): V with MPKi (no forking, G flag unset) over RESP || TRANSFER_INIT
     _, ak, _ = transport(MPKI_OF[ticket_id(ticket)], label_6043(CSB_TRANSFER, 2, RANDRI))
-    tr = with_mac([M.T(ts_type=0, ts_value=T0 + 4)],
-                  M.HDR(data_type=TRANSFER_RESP, v=0, prf_func=1, csb_id=CSB_TRANSFER,
-                        cs_id_map_type=2, cs_id_map=cs), ak, ti)
+    tr = with_mac([model.T(ts_type=0, ts_value=T0 + 4)],
+                  model.HDR(data_type=TRANSFER_RESP, v=0, prf_func=1, csb_id=CSB_TRANSFER,
+                            cs_id_map_type=2, cs_id_map=cs), ak, ti)
     return {"ti": ti, "ri": ri, "rr": rr, "tr": tr}
 
 

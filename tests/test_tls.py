@@ -18,12 +18,12 @@ import pytest
 
 from codec import mikey
 from codec.keyring import from_toml
-from codec.mikey import sakke as MS
-from codec.mikey import ticket as TK
+from codec.mikey import sakke as mikey_sakke
+from codec.mikey import ticket as mikey_ticket
 from dissectors import dissect
 from dissectors.keys import load_keys
 from dissectors.session import Session
-from dissectors.synth import tls as T
+from dissectors.synth import tls as synth_tls
 from dissectors.synth.rng import Rng
 from dissectors.tls import TlsHook, tls_sip_units
 
@@ -62,7 +62,7 @@ def test_prf_agrees_with_openssl_tls1_prf():
                           "-kdfopt", f"hexsecret:{secret.hex()}", "-kdfopt", "seed:key expansion",
                           "-kdfopt", f"hexseed:{seed.hex()}", "TLS1-PRF"],
                          capture_output=True, text=True, check=True).stdout
-    assert T.prf(secret, b"key expansion", seed, 104) == bytes.fromhex(out.strip().replace(":", ""))
+    assert synth_tls.prf(secret, b"key expansion", seed, 104) == bytes.fromhex(out.strip().replace(":", ""))
 
 
 def test_handshake_is_deterministic_and_its_signature_verifies():
@@ -70,9 +70,9 @@ def test_handshake_is_deterministic_and_its_signature_verifies():
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = ec.derive_private_key(12345, ec.SECP256R1())
-    a = T.ecdhe_ecdsa(Rng(3, "t"), key, b"\x30\x00", 1_761_000_000)
-    b = T.ecdhe_ecdsa(Rng(3, "t"), key, b"\x30\x00", 1_761_000_000)
-    c = T.ecdhe_ecdsa(Rng(4, "t"), key, b"\x30\x00", 1_761_000_000)
+    a = synth_tls.ecdhe_ecdsa(Rng(3, "t"), key, b"\x30\x00", 1_761_000_000)
+    b = synth_tls.ecdhe_ecdsa(Rng(3, "t"), key, b"\x30\x00", 1_761_000_000)
+    c = synth_tls.ecdhe_ecdsa(Rng(4, "t"), key, b"\x30\x00", 1_761_000_000)
     assert [f.data for f in a.flights] == [f.data for f in b.flights]
     assert a.master_secret == b.master_secret != c.master_secret
     server = a.flights[1].data  # ServerHello, Certificate, ServerKeyExchange, ServerHelloDone
@@ -81,7 +81,7 @@ def test_handshake_is_deterministic_and_its_signature_verifies():
         n = int.from_bytes(server[pos + 3:pos + 5], "big")
         recs.append(server[pos + 5:pos + 5 + n])
         pos += 5 + n
-    ske = next(r for r in recs if r[0] == T.SERVER_KEY_EXCHANGE)[4:]
+    ske = next(r for r in recs if r[0] == synth_tls.SERVER_KEY_EXCHANGE)[4:]
     params, rest = ske[:4 + ske[3]], ske[4 + ske[3]:]
     assert params[:3] == b"\x03\x00\x17" and rest[:2] == b"\x04\x03"  # secp256r1, ecdsa+sha256
     sig = rest[4:4 + int.from_bytes(rest[2:4], "big")]
@@ -89,13 +89,13 @@ def test_handshake_is_deterministic_and_its_signature_verifies():
                             ec.ECDSA(hashes.SHA256()))  # raises if it does not verify
     # the records open with the other side's keys, and a tampered one does not
     wire, _ = a.application_data(True, b"x" * 40000, [100])
-    reader = T.GcmWriter(a.client.key, a.client.salt, seq=a.client.seq - 4)
+    reader = synth_tls.GcmWriter(a.client.key, a.client.salt, seq=a.client.seq - 4)
     first = wire[:5 + 8 + 100 + 16]
-    assert reader.open(first) == (T.APPLICATION_DATA, b"x" * 100)
+    assert reader.open(first) == (synth_tls.APPLICATION_DATA, b"x" * 100)
     from cryptography.exceptions import InvalidTag
 
     with pytest.raises(InvalidTag):
-        T.GcmWriter(a.client.key, a.client.salt, seq=a.client.seq - 4).open(
+        synth_tls.GcmWriter(a.client.key, a.client.salt, seq=a.client.seq - 4).open(
             first[:-1] + bytes([first[-1] ^ 1]))
 
 
@@ -148,7 +148,7 @@ def test_tshark_decrypts_the_msrp_session_with_the_transfer_init_psk(tshark):
     keyring = from_toml((PCAPS / "keyring.toml").read_text(), "keyring.toml")
     ti = next(e for e in SIP_ENTRIES if e["kind"] == "mikey-ticket")
     wire = bytes.fromhex(ti["mikey"])
-    res = TK.process(mikey.decode(wire), wire, keyring)
+    res = mikey_ticket.process(mikey.decode(wire), wire, keyring)
     (s,) = res.session_keys
     assert s.is_tls and s.tls_psk_identity == "" and s.tek.hex() == MSRP_ENTRY["psk"]
     rows = _tshark(tshark, PLAIN, "-o", f"tls.psk:{s.tek.hex()}", "-Y",
@@ -201,7 +201,7 @@ def _check_tls_entries(recs):
             assert got == [(c["cs_id"], c["mki"], c["master_key"], c["master_salt"])
                            for c in x["crypto_sessions"]]
             wire = bytes.fromhex(e["mikey"])  # and the codec agrees on the manifest's octets
-            assert MS.process(mikey.decode(wire), wire, keyring).ssv == bytes.fromhex(x["key"])
+            assert mikey_sakke.process(mikey.decode(wire), wire, keyring).ssv == bytes.fromhex(x["key"])
         else:
             keys = {(s["mikey.ticket.cs_id"], s.get("mikey.ticket.tls_psk"))
                     for s in doc["mikey.ticket.session_keys"]}

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import pytest
 
-from codec import mikey as m
+from codec import mikey
 from codec.mikey import render
 from tests.conftest import tshark_field_types, tshark_json, write_udp_pcap
 
@@ -24,57 +24,57 @@ TSHARK_BUGS = {
     "mikey.cert.len": "packet-mikey.c reads the certificate length from the wrong offset",
 }
 
-SRTP_PARAMS = [m.SpParam(type=t, value=bytes([v])) for t, v in
+SRTP_PARAMS = [mikey.SpParam(type=t, value=bytes([v])) for t, v in
                [(0, 1), (1, 16), (2, 1), (3, 20), (4, 14), (5, 0), (6, 0), (7, 1), (8, 1), (9, 0),
                 (10, 1), (11, 10), (12, 0)]]
 
 
 def _key_data_chain():
-    k1 = m.KEY_DATA(type=3, kv=1, key_data=bytes(range(16)), salt=bytes(range(14)),
-                    spi=b"\xde\xad\xbe\xef")
+    k1 = mikey.KEY_DATA(type=3, kv=1, key_data=bytes(range(16)), salt=bytes(range(14)),
+                        spi=b"\xde\xad\xbe\xef")
     return k1.to_bytes(0)
 
 
 def fixed_messages():
-    t = m.T(ts_type=0, ts_value=0xE8F1C2A3_80000000)
-    rand = m.RAND(rand=bytes(range(16)))
-    psk = m.Message(
-        m.HDR(data_type=0, v=1, csb_id=0x11223344, cs_id_map_type=0,
-              cs_id_map=[m.SrtpIdEntry(policy_no=0, ssrc=0xDEADBEEF, roc=0),
-                         m.SrtpIdEntry(policy_no=1, ssrc=0, roc=7)]),
-        [t.copy(), rand.copy(), m.ID(id_type=0, id_data=b"alice@example.org"),
-         m.ID(id_type=1, id_data=b"sip:bob@example.org"),
-         m.SP(policy_no=0, prot_type=0, policy_params=list(SRTP_PARAMS)),
-         m.KEMAC(encr_alg=0, encr_data=_key_data_chain(), mac_alg=1, mac=b"\x55" * 20)])
-    pk = m.Message(
-        m.HDR(data_type=2, csb_id=0x01020304, cs_id_map_type=0,
-              cs_id_map=[m.SrtpIdEntry(policy_no=0, ssrc=0x01020304, roc=0)]),
-        [t.copy(), rand.copy(), m.ID(id_type=1, id_data=b"sip:carol@example.org"),
-         m.KEMAC(encr_alg=1, encr_data=bytes(range(48)), mac_alg=1, mac=bytes(20)),
-         m.PKE(c=1, data=bytes(range(64))), m.SIGN(s_type=0, signature=bytes(range(128)))])
-    dh = m.Message(
-        m.HDR(data_type=4, csb_id=0xCAFEBABE, cs_id_map_type=0,
-              cs_id_map=[m.SrtpIdEntry(policy_no=0, ssrc=1, roc=2)]),
-        [t.copy(), rand.copy(), m.DH(dh_group=2, dh_value=bytes(range(128)), kv=0),
-         m.SIGN(s_type=1, signature=bytes(range(64)))])
-    dh5 = m.Message(
-        m.HDR(data_type=5, csb_id=7, cs_id_map_type=0, cs_id_map=[]),
-        [t.copy(), m.DH(dh_group=1, dh_value=bytes(96), kv=0),
-         m.SIGN(s_type=0, signature=b"\x01" * 32)])
-    err = m.Message(
-        m.HDR(data_type=6, csb_id=9, cs_id_map_type=0, cs_id_map=[]),
-        [m.T(ts_type=2, ts_value=12345), m.ERR(error_no=3, reserved=b"\x00\x00"),
-         m.ERR(error_no=12, reserved=b"\x00\x00"), m.V(auth_alg=1, ver_data=bytes(range(20)))])
-    sakke = m.Message(
-        m.HDR(data_type=26, prf_func=0, csb_id=0x0ABC1234, cs_id_map_type=1),
+    t = mikey.T(ts_type=0, ts_value=0xE8F1C2A3_80000000)
+    rand = mikey.RAND(rand=bytes(range(16)))
+    psk = mikey.Message(
+        mikey.HDR(data_type=0, v=1, csb_id=0x11223344, cs_id_map_type=0,
+                  cs_id_map=[mikey.SrtpIdEntry(policy_no=0, ssrc=0xDEADBEEF, roc=0),
+                             mikey.SrtpIdEntry(policy_no=1, ssrc=0, roc=7)]),
+        [t.copy(), rand.copy(), mikey.ID(id_type=0, id_data=b"alice@example.org"),
+         mikey.ID(id_type=1, id_data=b"sip:bob@example.org"),
+         mikey.SP(policy_no=0, prot_type=0, policy_params=list(SRTP_PARAMS)),
+         mikey.KEMAC(encr_alg=0, encr_data=_key_data_chain(), mac_alg=1, mac=b"\x55" * 20)])
+    pk = mikey.Message(
+        mikey.HDR(data_type=2, csb_id=0x01020304, cs_id_map_type=0,
+                  cs_id_map=[mikey.SrtpIdEntry(policy_no=0, ssrc=0x01020304, roc=0)]),
+        [t.copy(), rand.copy(), mikey.ID(id_type=1, id_data=b"sip:carol@example.org"),
+         mikey.KEMAC(encr_alg=1, encr_data=bytes(range(48)), mac_alg=1, mac=bytes(20)),
+         mikey.PKE(c=1, data=bytes(range(64))), mikey.SIGN(s_type=0, signature=bytes(range(128)))])
+    dh = mikey.Message(
+        mikey.HDR(data_type=4, csb_id=0xCAFEBABE, cs_id_map_type=0,
+                  cs_id_map=[mikey.SrtpIdEntry(policy_no=0, ssrc=1, roc=2)]),
+        [t.copy(), rand.copy(), mikey.DH(dh_group=2, dh_value=bytes(range(128)), kv=0),
+         mikey.SIGN(s_type=1, signature=bytes(range(64)))])
+    dh5 = mikey.Message(
+        mikey.HDR(data_type=5, csb_id=7, cs_id_map_type=0, cs_id_map=[]),
+        [t.copy(), mikey.DH(dh_group=1, dh_value=bytes(96), kv=0),
+         mikey.SIGN(s_type=0, signature=b"\x01" * 32)])
+    err = mikey.Message(
+        mikey.HDR(data_type=6, csb_id=9, cs_id_map_type=0, cs_id_map=[]),
+        [mikey.T(ts_type=2, ts_value=12345), mikey.ERR(error_no=3, reserved=b"\x00\x00"),
+         mikey.ERR(error_no=12, reserved=b"\x00\x00"), mikey.V(auth_alg=1, ver_data=bytes(range(20)))])
+    sakke = mikey.Message(
+        mikey.HDR(data_type=26, prf_func=0, csb_id=0x0ABC1234, cs_id_map_type=1),
         [t.copy(), rand.copy(),
-         m.IDR(id_role=1, id_type=1, id_data=b"tel:+447700900123"),
-         m.IDR(id_role=2, id_type=1, id_data=b"tel:+447700900124"),
-         m.IDR(id_role=6, id_type=1, id_data=b"kms.example.org"),
-         m.IDR(id_role=7, id_type=2, id_data=b"kms.example.org"),
-         m.SAKKE(sakke_params=1, id_scheme=1, sakke_data=b"\x04" + bytes(range(256)) + bytes(16)),
-         m.GEN_EXT(type=0, data=b"vendor"),
-         m.SIGN(s_type=2, signature=bytes(range(129)))])
+         mikey.IDR(id_role=1, id_type=1, id_data=b"tel:+447700900123"),
+         mikey.IDR(id_role=2, id_type=1, id_data=b"tel:+447700900124"),
+         mikey.IDR(id_role=6, id_type=1, id_data=b"kms.example.org"),
+         mikey.IDR(id_role=7, id_type=2, id_data=b"kms.example.org"),
+         mikey.SAKKE(sakke_params=1, id_scheme=1, sakke_data=b"\x04" + bytes(range(256)) + bytes(16)),
+         mikey.GEN_EXT(type=0, data=b"vendor"),
+         mikey.SIGN(s_type=2, signature=bytes(range(129)))])
     return [psk, pk, dh, dh5, err, sakke]
 
 
@@ -83,31 +83,31 @@ def random_messages(n=40, seed=20261123):
     rng = random.Random(seed)
     rb = lambda k: bytes(rng.randrange(256) for _ in range(k))  # noqa: E731
     makers = [
-        lambda: m.T(ts_type=rng.choice([0, 1]), ts_value=rng.getrandbits(64)),
-        lambda: m.T(ts_type=2, ts_value=rng.getrandbits(32)),
-        lambda: m.RAND(rand=rb(rng.randrange(1, 40))),
-        lambda: m.ID(id_type=rng.choice([0, 1]), id_data=f"sip:u{rng.randrange(999)}@x.org".encode()),
-        lambda: m.IDR(id_role=rng.randrange(8), id_type=1, id_data=f"tel:+{rng.randrange(10**9)}".encode()),
-        lambda: m.SP(policy_no=rng.randrange(256), prot_type=0,
-                     policy_params=rng.sample(SRTP_PARAMS, rng.randrange(1, len(SRTP_PARAMS)))),
-        lambda: m.KEMAC(encr_alg=rng.choice([1, 2]), encr_data=rb(rng.randrange(0, 60)),
-                        mac_alg=rng.choice([0, 1]), mac=b""),
-        lambda: m.PKE(c=rng.randrange(3), data=rb(rng.randrange(0, 300))),
-        lambda: m.DH(dh_group=rng.choice([0, 1, 2]), dh_value=b"", kv=0),
-        lambda: m.V(auth_alg=rng.choice([0, 1]), ver_data=b""),
-        lambda: m.ERR(error_no=rng.randrange(13), reserved=b"\x00\x00"),
-        lambda: m.GEN_EXT(type=0, data=rb(rng.randrange(0, 20))),
-        lambda: m.SAKKE(sakke_params=1, id_scheme=rng.choice([1, 2]), sakke_data=rb(273)),
+        lambda: mikey.T(ts_type=rng.choice([0, 1]), ts_value=rng.getrandbits(64)),
+        lambda: mikey.T(ts_type=2, ts_value=rng.getrandbits(32)),
+        lambda: mikey.RAND(rand=rb(rng.randrange(1, 40))),
+        lambda: mikey.ID(id_type=rng.choice([0, 1]), id_data=f"sip:u{rng.randrange(999)}@x.org".encode()),
+        lambda: mikey.IDR(id_role=rng.randrange(8), id_type=1, id_data=f"tel:+{rng.randrange(10**9)}".encode()),
+        lambda: mikey.SP(policy_no=rng.randrange(256), prot_type=0,
+                         policy_params=rng.sample(SRTP_PARAMS, rng.randrange(1, len(SRTP_PARAMS)))),
+        lambda: mikey.KEMAC(encr_alg=rng.choice([1, 2]), encr_data=rb(rng.randrange(0, 60)),
+                            mac_alg=rng.choice([0, 1]), mac=b""),
+        lambda: mikey.PKE(c=rng.randrange(3), data=rb(rng.randrange(0, 300))),
+        lambda: mikey.DH(dh_group=rng.choice([0, 1, 2]), dh_value=b"", kv=0),
+        lambda: mikey.V(auth_alg=rng.choice([0, 1]), ver_data=b""),
+        lambda: mikey.ERR(error_no=rng.randrange(13), reserved=b"\x00\x00"),
+        lambda: mikey.GEN_EXT(type=0, data=rb(rng.randrange(0, 20))),
+        lambda: mikey.SAKKE(sakke_params=1, id_scheme=rng.choice([1, 2]), sakke_data=rb(273)),
     ]
     out = []
     for _ in range(n):
         map_type = rng.choice([0, 1])
-        entries = ([m.SrtpIdEntry(policy_no=rng.randrange(256), ssrc=rng.getrandbits(32),
-                                  roc=rng.getrandbits(32)) for _ in range(rng.randrange(4))]
+        entries = ([mikey.SrtpIdEntry(policy_no=rng.randrange(256), ssrc=rng.getrandbits(32),
+                                      roc=rng.getrandbits(32)) for _ in range(rng.randrange(4))]
                    if map_type == 0 else [])
-        hdr = m.HDR(data_type=rng.choice([0, 1, 2, 3, 4, 5, 6, 26]), v=rng.randrange(2),
-                    prf_func=0, csb_id=rng.getrandbits(32), cs_id_map_type=map_type,
-                    cs_id_map=entries)
+        hdr = mikey.HDR(data_type=rng.choice([0, 1, 2, 3, 4, 5, 6, 26]), v=rng.randrange(2),
+                        prf_func=0, csb_id=rng.getrandbits(32), cs_id_map_type=map_type,
+                        cs_id_map=entries)
         payloads = [rng.choice(makers)() for _ in range(rng.randrange(1, 7))]
         for p in payloads:  # sizes implied by selectors
             if p.NAME == "KEMAC":
@@ -117,8 +117,8 @@ def random_messages(n=40, seed=20261123):
             if p.NAME == "V":
                 p.ver_data = rb(20) if p.auth_alg == 1 else b""
         if rng.random() < 0.5:
-            payloads.append(m.SIGN(s_type=rng.choice([0, 1, 2]), signature=rb(rng.randrange(1, 140))))
-        out.append(m.Message(hdr, payloads))
+            payloads.append(mikey.SIGN(s_type=rng.choice([0, 1, 2]), signature=rb(rng.randrange(1, 140))))
+        out.append(mikey.Message(hdr, payloads))
     return out
 
 
@@ -184,7 +184,7 @@ def _compare(msg, layers, types):
 def dissected(tshark, tmp_path_factory):
     msgs = fixed_messages() + random_messages()
     pcap = tmp_path_factory.mktemp("tshark") / "mikey.pcap"
-    write_udp_pcap(pcap, [m.encode(x) for x in msgs])
+    write_udp_pcap(pcap, [mikey.encode(x) for x in msgs])
     return msgs, tshark_json(tshark, pcap), tshark_field_types(tshark)
 
 
@@ -197,7 +197,7 @@ def test_tshark_dissects_every_frame_as_mikey(dissected):
 @pytest.mark.parametrize("index", range(len(fixed_messages()) + 40))
 def test_fields_agree_with_tshark(dissected, index):
     msgs, frames, types = dissected
-    msg = m.decode(m.encode(msgs[index]))
+    msg = mikey.decode(mikey.encode(msgs[index]))
     compared = _compare(msg, frames[index], types)
     # every payload contributes at least its next-payload (SIGN: type and length) field
     assert compared >= len(msg.payloads) + 5

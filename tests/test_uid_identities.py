@@ -28,8 +28,8 @@ from codec.crypto import eccsi, sakke
 from codec.keyring import Keyring, KmsKeys, UserKeys
 from codec.kms import Kms
 from codec.mikey import decode
-from codec.mikey import keyparams as KP
-from codec.mikey import sakke as MS
+from codec.mikey import keyparams
+from codec.mikey import sakke as mikey_sakke
 from codec.mikey import render, render_sakke
 
 NTP_UNIX = 2208988800
@@ -172,7 +172,7 @@ def test_hand_built_uid_message_matches_uri_only_keyring(net, roles):
                       ssv=PCK, csb_id=PCK_ID, uid_roles=roles)
     ring = net.ring(net.uri_only(ALICE, n, keys=False), net.uri_only(BOB, n))
     msg = decode(wire)
-    res = MS.process(msg, wire, ring)
+    res = mikey_sakke.process(msg, wire, ring)
     assert res.verified is True, res.sign_error
     assert res.ssv == PCK, res.decrypt_error
     assert (res.sender_uri, res.receiver_uri, res.period_no) == (ALICE, BOB, n)
@@ -194,7 +194,7 @@ def test_two_key_periods_and_the_kms_period_parameters(net):
     for ntp, period in ((NTP_T, n), (t2, n + 1)):
         wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=ntp, n_sender=period,
                           n_receiver=period, ssv=PCK, csb_id=PCK_ID)
-        res = MS.process(decode(wire), wire, ring)
+        res = mikey_sakke.process(decode(wire), wire, ring)
         assert res.ssv == PCK and res.receiver_uri == BOB and res.period_no == period, \
             res.decrypt_error
     # the same UIDs computed with the default period (30 days, offset 0) would not match
@@ -202,7 +202,7 @@ def test_two_key_periods_and_the_kms_period_parameters(net):
                     users=ring.users)
     wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=PCK, csb_id=PCK_ID)
-    res = MS.process(decode(wire), wire, wrong)
+    res = mikey_sakke.process(decode(wire), wire, wrong)
     assert res.ssv is None and res.receiver_uri is None
     assert "no keyring user" in res.decrypt_error and "has the UID" in res.decrypt_error
 
@@ -212,11 +212,11 @@ def test_a_period_the_user_entry_states_is_tried(net):
     far = n + 4  # keys of a period far from T: found only because the entry states it
     wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=far,
                       ssv=PCK, csb_id=PCK_ID)
-    stated = MS.process(decode(wire), wire,
-                        net.ring(net.uri_only(BOB, far, state_period=True)))
+    stated = mikey_sakke.process(decode(wire), wire,
+                                 net.ring(net.uri_only(BOB, far, state_period=True)))
     assert stated.ssv == PCK and stated.period_no in (n, far)
     assert stated.receiver_uri == BOB
-    silent = MS.process(decode(wire), wire, net.ring(net.uri_only(BOB, far)))
+    silent = mikey_sakke.process(decode(wire), wire, net.ring(net.uri_only(BOB, far)))
     assert silent.ssv is None and "no key" in silent.decrypt_error
 
 
@@ -224,7 +224,7 @@ def test_signer_named_without_any_receiver_keys(net):
     n = period_no(NTP_T)
     wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=PCK, csb_id=PCK_ID)
-    res = MS.process(decode(wire), wire, net.ring(net.uri_only(ALICE, n, keys=False)))
+    res = mikey_sakke.process(decode(wire), wire, net.ring(net.uri_only(ALICE, n, keys=False)))
     assert res.verified is True and res.sender_uri == ALICE and res.period_no == n
     assert res.ssv is None
 
@@ -254,12 +254,12 @@ def test_uid_cache_hashes_each_user_once_per_period(net, monkeypatch):
     wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=PCK, csb_id=PCK_ID)
     ring = net.ring(net.uri_only(ALICE, n, keys=False), net.uri_only(BOB, n))
-    MS.cached_uid.cache_clear()
+    mikey_sakke.cached_uid.cache_clear()
     calls = []
     real = mcx.uid
     monkeypatch.setattr(mcx, "uid", lambda *a: calls.append(a) or real(*a))
     for _ in range(20):
-        assert MS.process(decode(wire), wire, ring).ssv == PCK
+        assert mikey_sakke.process(decode(wire), wire, ring).ssv == PCK
     assert 0 < len(calls) <= 2 * 3 + 2  # two users, at most three periods each (plus slack)
 
 
@@ -272,7 +272,7 @@ def test_gmk_to_a_uid_recipient_gives_the_gmk_id(net):
     cs_map = b"\x01\x02" + bytes([4, 0, 1, 0]) + b"\x00\x00" + bytes([len(spi)]) + spi
     wire = hand_built(net, sender=GMS, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=GMK, csb_id=guk, cs_map=cs_map)
-    res = MS.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
+    res = mikey_sakke.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
     assert res.ssv == GMK and res.key_type == "GMK"
     assert res.receiver_uri == BOB and res.key_id == GMK_ID and res.guk_id == guk
     mk, ms = srtp_master_oracle(GMK, 4, guk, RAND)
@@ -281,7 +281,7 @@ def test_gmk_to_a_uid_recipient_gives_the_gmk_id(net):
     # an Empty map: the MKI is built from the recovered GMK-ID (TS 33.180 §E.2)
     wire = hand_built(net, sender=GMS, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=GMK, csb_id=guk)
-    res = MS.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
+    res = mikey_sakke.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
     assert res.key_id == GMK_ID and [s.mki for s in res.crypto_sessions] == [spi]
 
 
@@ -294,7 +294,7 @@ def test_gmk_id_from_the_mki_when_no_uri_is_known(net):
                       ssv=GMK, csb_id=guk, cs_map=cs_map)
     _, _, rsk = net.user(BOB, n)
     by_uid_only = net.ring(UserKeys(uid=net.uid(BOB, n), kms=KMS_URI, rsk=rsk))
-    res = MS.process(decode(wire), wire, by_uid_only)
+    res = mikey_sakke.process(decode(wire), wire, by_uid_only)
     assert res.ssv == GMK and res.key_id == GMK_ID
     assert any("taken from the MKI" in note for note in res.notes)
 
@@ -305,7 +305,7 @@ def test_key_id_present_for_every_key_type_with_uids(net, key_type, key_id, cs):
     wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=PCK, csb_id=key_id)
     msg = decode(wire)
-    res = MS.process(msg, wire, net.ring(net.uri_only(BOB, n)))
+    res = mikey_sakke.process(msg, wire, net.ring(net.uri_only(BOB, n)))
     assert res.ssv == PCK and res.key_type == key_type and res.key_id == key_id
     hdr = render_sakke.annotate_json(render.to_json(msg), msg, res, False)["mikey"][0]["mikey.hdr"]
     assert hdr["mikey.3gpp.key_id"] == key_id
@@ -319,7 +319,7 @@ def test_single_octet_legacy_key_type_disagrees_and_the_csb_id_wins(net):
     wire = hand_built(net, sender=GMS, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=GMK, csb_id=guk, gen_ext7=b"\x02")
     msg = decode(wire)
-    res = MS.process(msg, wire, net.ring(net.uri_only(BOB, n)))
+    res = mikey_sakke.process(msg, wire, net.ring(net.uri_only(BOB, n)))
     assert res.key_params is not None and res.key_params.legacy
     assert res.key_params.key_type == 1  # PCK, as the older layout stated it
     assert res.key_type == "GMK" and res.key_id == GMK_ID and res.key_type_mismatch == 1
@@ -342,7 +342,7 @@ def test_seventeen_octet_legacy_form_disagreeing(net):
     assert len(legacy) == 17
     wire = hand_built(net, sender=GMS, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=GMK, csb_id=guk, gen_ext7=legacy)
-    res = MS.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
+    res = mikey_sakke.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
     assert res.key_type == "GMK" and res.key_params.params.key_type == 2
     assert res.key_type_mismatch == 2 and any("(CSK)" in x for x in res.notes)
     assert [s.cs_id for s in res.crypto_sessions] == [4]
@@ -353,10 +353,10 @@ def test_agreeing_single_octet_form_gives_no_disagreement(net):
     guk = guk_id_oracle(GMK_ID, GMK, BOB)
     wire = hand_built(net, sender=GMS, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=GMK, csb_id=guk, gen_ext7=b"\x01")  # 0 (GMK) + 1
-    res = MS.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
+    res = mikey_sakke.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
     assert res.key_params.key_type == 0 and res.key_type_mismatch is None
     assert not any("CSB ID" in x for x in res.notes)
-    assert KP.open_key_parameters(b"\x00", GMK, guk).error  # key type + 1 is never 0
+    assert keyparams.open_key_parameters(b"\x00", GMK, guk).error  # key type + 1 is never 0
 
 
 # == 5. Replays and clock skew ======================================================================
@@ -458,7 +458,7 @@ def test_scenario_entries_against_the_oracles(uid_capture):
     kms = ring.kms[0]
     for e in entries:
         wire, x = bytes.fromhex(e["mikey"]), e["expect"]
-        res = MS.process(decode(wire), wire, ring)
+        res = mikey_sakke.process(decode(wire), wire, ring)
         where = e["description"]
         assert res.verified is True and res.ssv == bytes.fromhex(x["key"]), where
         assert (res.sender_uri, res.receiver_uri, res.period_no) == \
@@ -533,17 +533,17 @@ def test_large_uri_keyring_is_indexed_once_per_period_and_grows(net, monkeypatch
                       ssv=PCK, csb_id=PCK_ID)
     others = [UserKeys(uri=f"sip:user{i}@mcx.example.net", kms=KMS_URI) for i in range(500)]
     ring = net.ring(*others)
-    MS.cached_uid.cache_clear()
+    mikey_sakke.cached_uid.cache_clear()
     calls = []
     real = mcx.uid
     monkeypatch.setattr(mcx, "uid", lambda *a: calls.append(a) or real(*a))
-    res = MS.process(decode(wire), wire, ring)
+    res = mikey_sakke.process(decode(wire), wire, ring)
     assert res.ssv is None and res.receiver_uri is None  # bob is not in the keyring yet
     first = len(calls)
     assert first <= 3 * 500
     ring.users.append(net.uri_only(BOB, n))  # keys learnt later (KMS XML in the capture)
     for _ in range(5):
-        res = MS.process(decode(wire), wire, ring)
+        res = mikey_sakke.process(decode(wire), wire, ring)
         assert res.ssv == PCK and res.receiver_uri == BOB
     assert len(calls) - first <= 3 + 3  # only the new user's UIDs were computed
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from codec import DecodeError, mikey as m
+from codec import DecodeError, mikey
 from codec.mikey import carriers, render
-from codec.mikey import model as M
-from codec.mikey import ticket as TK
+from codec.mikey import model
+from codec.mikey import ticket as mikey_ticket
 from dissectors import wireshark
 from tests.conftest import write_udp_pcap
 from tests.strategies import messages
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 PLUGIN = REPO / "wireshark" / "mcsec_mikey.lua"
 SAMPLES = REPO / "pcaps" / "messages"
 FIELD_TYPES = wireshark.field_types()
-PAYLOAD_KEYS = {cls.JSON for cls in m.PAYLOAD_CLASSES.values()} | {"mikey.hdr", "mikey.thdr"}
+PAYLOAD_KEYS = {cls.JSON for cls in mikey.PAYLOAD_CLASSES.values()} | {"mikey.hdr", "mikey.thdr"}
 PROTO = wireshark.PROTO_NAME
 
 
@@ -182,7 +182,7 @@ def canon_theirs(d: dict) -> dict:
 
 
 def ours_record(wire: bytes, show_secrets=True) -> tuple[dict, list]:
-    msg = m.decode(wire)
+    msg = mikey.decode(wire)
     doc = render.to_json(msg, show_secrets=show_secrets)
     rec = canon_ours({"mikey": doc["mikey"]})["mikey"][0]
     for key in ("mikey.trailing", "mikey.hdr_padding"):  # top-level keys, in the plugin's tree
@@ -243,84 +243,84 @@ def samples() -> list[bytes]:
 def ticket_messages() -> list[bytes]:
     psk_a, psk_b, tpk, mpk, tgk = (bytes([i]) * 16 for i in range(1, 6))
     spi = b"\x00\x00\x00\x09"
-    tp_chain = m.encode(m.Message(M.HDR(), [M.IDR(id_role=3, id_type=1, id_data=KMS.encode()),
-                                            M.RAND(rand=bytes(16))]))[10:]
+    tp_chain = mikey.encode(mikey.Message(model.HDR(), [model.IDR(id_role=3, id_type=1, id_data=KMS.encode()),
+                                                        model.RAND(rand=bytes(16))]))[10:]
     tp_data = bytes([14]) + tp_chain  # RFC 6043 §6.10: first octet = type of the first payload
-    ticket = TK.build_ticket(tpk, mpk, [TK.key_data(TK.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
-                             tpk_identity="tpk@" + KMS, rand=bytes(range(16)), tp_data=tp_data)
-    clear = TK.build_ticket(tpk, mpk, [TK.key_data(TK.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
-                            rand=bytes(16), encr_alg=0)
-    tp = M.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_h=1, tp_data=tp_data)
-    req_init = TK.build_request_init(psk_a, csb_id=0x100, initiator=ALICE, kms=KMS,
-                                     t_value=T_VALUE, tp=tp)
-    req_resp = TK.build_response(req_init, psk_a, data_type=TK.REQUEST_RESP, kms=KMS,
-                                 t_value=T_VALUE, ticket=ticket,
-                                 kemac_keys=[TK.key_data(TK.KEY_MPK, mpk),
-                                             TK.key_data(TK.KEY_TGK, tgk, spi=spi)])
-    cs = [M.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
-          M.GenericIdEntry(cs_id=2, prot_type=m.DEFAULT_TLS_PROT_TYPE, spi=spi)]
-    transfer = TK.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
-                                      responder=BOB, t_value=T_VALUE, rand_i=bytes(16))
-    transfer_clear = TK.build_transfer_init(clear, mpk, csb_id=0x201, cs_entries=cs[:1],
-                                            initiator=ALICE, responder=BOB, t_value=T_VALUE,
-                                            rand_i=bytes(16))
-    res_init = TK.build_resolve_init(psk_b, ticket, csb_id=0x300, responder=BOB, kms=KMS,
-                                     t_value=T_VALUE)
-    psk_null = TK.build_psk_i_message(psk_a, [TK.key_data(TK.KEY_TGK, tgk, spi=spi),
-                                              TK.key_data(3, b"k" * 16, salt=b"s" * 14)],
-                                      csb_id=0x400, t_value=T_VALUE, encr_alg=0, rand=bytes(16),
-                                      initiator=ALICE)
+    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
+                                       tpk_identity="tpk@" + KMS, rand=bytes(range(16)), tp_data=tp_data)
+    clear = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
+                                      rand=bytes(16), encr_alg=0)
+    tp = model.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_h=1, tp_data=tp_data)
+    req_init = mikey_ticket.build_request_init(psk_a, csb_id=0x100, initiator=ALICE, kms=KMS,
+                                               t_value=T_VALUE, tp=tp)
+    req_resp = mikey_ticket.build_response(req_init, psk_a, data_type=mikey_ticket.REQUEST_RESP, kms=KMS,
+                                           t_value=T_VALUE, ticket=ticket,
+                                           kemac_keys=[mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk),
+                                                       mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)])
+    cs = [model.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
+          model.GenericIdEntry(cs_id=2, prot_type=mikey.DEFAULT_TLS_PROT_TYPE, spi=spi)]
+    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
+                                                responder=BOB, t_value=T_VALUE, rand_i=bytes(16))
+    transfer_clear = mikey_ticket.build_transfer_init(clear, mpk, csb_id=0x201, cs_entries=cs[:1],
+                                                      initiator=ALICE, responder=BOB, t_value=T_VALUE,
+                                                      rand_i=bytes(16))
+    res_init = mikey_ticket.build_resolve_init(psk_b, ticket, csb_id=0x300, responder=BOB, kms=KMS,
+                                               t_value=T_VALUE)
+    psk_null = mikey_ticket.build_psk_i_message(psk_a, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi),
+                                                        mikey_ticket.key_data(3, b"k" * 16, salt=b"s" * 14)],
+                                                csb_id=0x400, t_value=T_VALUE, encr_alg=0, rand=bytes(16),
+                                                initiator=ALICE)
     return [req_init, req_resp, transfer, transfer_clear, res_init, psk_null]
 
 
-SRTP_PARAMS = [M.SpParam(type=t, value=bytes([v])) for t, v in
+SRTP_PARAMS = [model.SpParam(type=t, value=bytes([v])) for t, v in
                [(0, 1), (1, 16), (2, 1), (3, 20), (4, 14), (5, 0), (7, 1), (11, 10), (13, 2),
-                (20, 16), (40, 3)]] + [M.SpParam(type=1, value=b"\x00\x10")]
+                (20, 16), (40, 3)]] + [model.SpParam(type=1, value=b"\x00\x10")]
 
 
 def crafted() -> list[bytes]:
     """Every structure and derived view at least once, plus the codec's findings."""
     uid = bytes(range(0xE0, 0x100))  # a 32-octet binary UID (not UTF-8)
-    gid = [M.GenericIdEntry(cs_id=4, prot_type=0, s=0, policies=[0, 1],
-                            session_data=b"\x11\x22\x33\x44", spi=b"\x00\xab\xc1\x23"),
-           M.GenericIdEntry(cs_id=5, prot_type=0, s=1, policies=[],
-                            session_data=bytes(range(10)), spi=b""),
-           M.GenericIdEntry(cs_id=6, prot_type=0, s=1, session_data=b"\x01\x02", spi=b"\x09"),
-           M.GenericIdEntry(cs_id=7, prot_type=m.DEFAULT_TLS_PROT_TYPE, s=1, policies=[3],
-                            session_data=b"\x01", spi=b"\x42")]  # TLS finding
+    gid = [model.GenericIdEntry(cs_id=4, prot_type=0, s=0, policies=[0, 1],
+                                session_data=b"\x11\x22\x33\x44", spi=b"\x00\xab\xc1\x23"),
+           model.GenericIdEntry(cs_id=5, prot_type=0, s=1, policies=[],
+                                session_data=bytes(range(10)), spi=b""),
+           model.GenericIdEntry(cs_id=6, prot_type=0, s=1, session_data=b"\x01\x02", spi=b"\x09"),
+           model.GenericIdEntry(cs_id=7, prot_type=mikey.DEFAULT_TLS_PROT_TYPE, s=1, policies=[3],
+                                session_data=b"\x01", spi=b"\x42")]  # TLS finding
     msgs = [
-        m.Message(M.HDR(data_type=26, prf_func=1, csb_id=0x0ABC1234, cs_id_map_type=2,
-                        cs_id_map=gid),
-                  [M.T(ts_type=0, ts_value=T_VALUE), M.TR(ts_role=1, ts_type=1, ts_value=0x12345678_9ABCDEF0),
-                   M.TR(ts_role=2, ts_type=3, ts_value=77), M.T(ts_type=2, ts_value=5),
-                   M.RAND(rand=bytes(16)), M.RANDR(rand_role=1, rand=b"\x01" * 16),
-                   M.IDR(id_role=1, id_type=1, id_data=b"sip:gms@mcptt.example.org"),
-                   M.IDR(id_role=2, id_type=2, id_data=uid),
-                   M.IDR(id_role=3, id_type=1, id_data="tel:+44 Zoë".encode()),
-                   M.IDR(id_role=5, id_type=2, id_data=b"\x00\x01abc"),
-                   M.SP(policy_no=0, prot_type=0, policy_params=list(SRTP_PARAMS)),
-                   M.SP(policy_no=1, prot_type=m.DEFAULT_TLS_PROT_TYPE, policy_params=b"\x01\x05\x00"),
-                   M.SP(policy_no=2, prot_type=7, policy_params=[M.SpParam(type=1, value=b"\x10")]),
-                   M.SAKKE(sakke_params=1, id_scheme=2, sakke_data=bytes(273)),
-                   M.GEN_EXT(type=7, data=bytes(range(40))),
-                   M.SIGN(s_type=2, signature=bytes(32))]),  # ECCSI finding
-        m.Message(M.HDR(data_type=7, cs_id_map_type=7,
-                        cs_id_map=[M.Ipsec4IdEntry(policy_no=1, spi=0xDEADBEEF,
-                                                   src_addr=0xC0000201, dst_addr=0xC0000202)]),
-                  [M.DH(dh_group=1, dh_value=bytes(96), kv=1, spi=b"\x01\x02"),
-                   M.DH(dh_group=2, dh_value=bytes(128), reserved=5, kv=2, vf=b"\x01", vt=b"\x02\x03"),
-                   M.CHASH(hash_func=2, hash=bytes(32)), M.CERT(cert_type=0, cert_data=b"\x30\x00"),
-                   M.PKE(c=2, data=bytes(300)), M.ERR(error_no=14, reserved=b"\x00\x00"),
-                   M.V(auth_alg=2, ver_data=bytes(32))]),
-        m.Message(M.HDR(data_type=0, cs_id_map_type=0,
-                        cs_id_map=[M.SrtpIdEntry(policy_no=0, ssrc=0xDEADBEEF, roc=3)]),
-                  [M.KEMAC(encr_alg=9, encr_data=b"\x01\x02", mac_alg=1, mac=bytes(20)),  # finding
-                   M.KEY_DATA(type=6, kv=0, key_data=b"\x05" * 16),
-                   M.TP(ticket_type=2, subtype=3, version=1, flag_d=1, flag_o=1, tp_data=b"\x63\x00"),
-                   M.TICKET(ticket_type=1, subtype=1, ticket_data=b"\x00\x00\x01", initiator_data=b"")]),
+        mikey.Message(model.HDR(data_type=26, prf_func=1, csb_id=0x0ABC1234, cs_id_map_type=2,
+                                cs_id_map=gid),
+                      [model.T(ts_type=0, ts_value=T_VALUE), model.TR(ts_role=1, ts_type=1, ts_value=0x12345678_9ABCDEF0),
+                       model.TR(ts_role=2, ts_type=3, ts_value=77), model.T(ts_type=2, ts_value=5),
+                       model.RAND(rand=bytes(16)), model.RANDR(rand_role=1, rand=b"\x01" * 16),
+                       model.IDR(id_role=1, id_type=1, id_data=b"sip:gms@mcptt.example.org"),
+                       model.IDR(id_role=2, id_type=2, id_data=uid),
+                       model.IDR(id_role=3, id_type=1, id_data="tel:+44 Zoë".encode()),
+                       model.IDR(id_role=5, id_type=2, id_data=b"\x00\x01abc"),
+                       model.SP(policy_no=0, prot_type=0, policy_params=list(SRTP_PARAMS)),
+                       model.SP(policy_no=1, prot_type=mikey.DEFAULT_TLS_PROT_TYPE, policy_params=b"\x01\x05\x00"),
+                       model.SP(policy_no=2, prot_type=7, policy_params=[model.SpParam(type=1, value=b"\x10")]),
+                       model.SAKKE(sakke_params=1, id_scheme=2, sakke_data=bytes(273)),
+                       model.GEN_EXT(type=7, data=bytes(range(40))),
+                       model.SIGN(s_type=2, signature=bytes(32))]),  # ECCSI finding
+        mikey.Message(model.HDR(data_type=7, cs_id_map_type=7,
+                                cs_id_map=[model.Ipsec4IdEntry(policy_no=1, spi=0xDEADBEEF,
+                                                               src_addr=0xC0000201, dst_addr=0xC0000202)]),
+                      [model.DH(dh_group=1, dh_value=bytes(96), kv=1, spi=b"\x01\x02"),
+                       model.DH(dh_group=2, dh_value=bytes(128), reserved=5, kv=2, vf=b"\x01", vt=b"\x02\x03"),
+                       model.CHASH(hash_func=2, hash=bytes(32)), model.CERT(cert_type=0, cert_data=b"\x30\x00"),
+                       model.PKE(c=2, data=bytes(300)), model.ERR(error_no=14, reserved=b"\x00\x00"),
+                       model.V(auth_alg=2, ver_data=bytes(32))]),
+        mikey.Message(model.HDR(data_type=0, cs_id_map_type=0,
+                                cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=0xDEADBEEF, roc=3)]),
+                      [model.KEMAC(encr_alg=9, encr_data=b"\x01\x02", mac_alg=1, mac=bytes(20)),  # finding
+                       model.KEY_DATA(type=6, kv=0, key_data=b"\x05" * 16),
+                       model.TP(ticket_type=2, subtype=3, version=1, flag_d=1, flag_o=1, tp_data=b"\x63\x00"),
+                       model.TICKET(ticket_type=1, subtype=1, ticket_data=b"\x00\x00\x01", initiator_data=b"")]),
     ]
-    out = [m.encode(x) for x in msgs]
-    out.append(m.encode(msgs[2]) + b"\x00")  # trailing octet (Milestone) finding
+    out = [mikey.encode(x) for x in msgs]
+    out.append(mikey.encode(msgs[2]) + b"\x00")  # trailing octet (Milestone) finding
     # wolfSSL: 2 zero octets after an Empty map
     sakke = carriers.mikey_messages((SAMPLES / "mikey-sakke-pck.hex").read_bytes())[0]
     out.append(sakke[:10] + b"\x00\x00" + sakke[10:])
@@ -340,8 +340,8 @@ def hypothesis_messages(n=60) -> list[bytes]:
     out = []
     for msg in drawn:
         try:
-            wire = m.encode(msg)
-            m.decode(wire)
+            wire = mikey.encode(msg)
+            mikey.decode(wire)
         except (DecodeError, ValueError):
             continue
         out.append(wire)
@@ -410,7 +410,7 @@ def malformed() -> list[bytes]:
             if cut < len(wire):
                 out.append(wire[:cut])
     gmk = samples()[0]
-    decoded = m.decode(gmk)
+    decoded = mikey.decode(gmk)
     rand_at = decoded.offsets[1 + [p.NAME for p in decoded.payloads].index("RAND")]
     lying = bytearray(gmk)
     lying[rand_at + 1] = 0xFF  # RAND len: runs past its data into the next payloads
@@ -421,17 +421,17 @@ def malformed() -> list[bytes]:
     out.append(bytes(lying))
     out.append(gmk[:2] + b"\x63" + gmk[3:])  # HDR announces payload type 99
     out.append(gmk[:9] + b"\x05" + gmk[10:])  # unknown CS ID map type
-    out.append(m.encode(m.Message(M.HDR(cs_id_map_type=1),
-                                  [M.KEMAC(encr_alg=0, encr_data=b"", mac_alg=0, mac=b"")]))[:-1]
+    out.append(mikey.encode(mikey.Message(model.HDR(cs_id_map_type=1),
+                                          [model.KEMAC(encr_alg=0, encr_data=b"", mac_alg=0, mac=b"")]))[:-1]
                + b"\x07")  # unknown MAC algorithm
-    dh = bytearray(m.encode(m.Message(M.HDR(cs_id_map_type=1),
-                                      [M.DH(dh_group=1, dh_value=bytes(96), kv=0)])))
+    dh = bytearray(mikey.encode(mikey.Message(model.HDR(cs_id_map_type=1),
+                                              [model.DH(dh_group=1, dh_value=bytes(96), kv=0)])))
     dh[-1] = 0x07  # unknown KV type
     out.append(bytes(dh))
-    sp = m.encode(m.Message(M.HDR(cs_id_map_type=1),
-                            [M.SP(prot_type=0, policy_params=b"\x01\x05\x00")]))
+    sp = mikey.encode(mikey.Message(model.HDR(cs_id_map_type=1),
+                                    [model.SP(prot_type=0, policy_params=b"\x01\x05\x00")]))
     out.append(sp)  # SRTP policy parameters that are not a TLV list
-    out.append(m.encode(m.Message(M.HDR(cs_id_map_type=1), [M.RAND(rand=b"x" * 4)]))[:-2]
+    out.append(mikey.encode(mikey.Message(model.HDR(cs_id_map_type=1), [model.RAND(rand=b"x" * 4)]))[:-2]
                + b"\x05")  # next payload T, no data left
     return out
 
@@ -441,7 +441,7 @@ def test_malformed_messages_give_expert_info_not_lua_errors(tshark, tmp_path):
     expected = []
     for w in wires:
         with pytest.raises(DecodeError) as e:
-            m.decode(w)
+            mikey.decode(w)
         expected.append(str(e.value))
     pcap = tmp_path / "malformed.pcap"
     write_udp_pcap(pcap, wires)

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from codec import DecodeError, mikey as m
+from codec import DecodeError, mikey
 from tests.test_wireshark import PLUGIN, all_messages, malformed
 
 LUA = shutil.which("lua5.4")
@@ -122,7 +122,7 @@ def test_plugin_runs_under_lua_5_4(tmp_path, floats):
     for i, (wire, line) in enumerate(zip(wires, lines)):
         got = sorted(x for x in line.split("\t") if x and not x.startswith("E mikey.expert.embedded"))
         try:
-            msg = m.decode(wire)
+            msg = mikey.decode(wire)
         except DecodeError as e:
             malformed_ = [x for x in got if x.startswith("E mikey.expert.malformed")]
             assert malformed_ == ["E mikey.expert.malformed " + str(e)], f"message {i}: {got}"
