@@ -125,6 +125,8 @@ def verdicts(pkt: dict, found: dict) -> tuple:
         elif "psk-smime" in layers:
             decrypted = _first(found.get("psk-smime.ok", ()), "bool")
             reason = None if decrypted else first_str("psk-smime.error")
+        if decrypted is None and reason:  # e.g. a CMS object that does not decode
+            decrypted = False
     sender = first_str("mikey.3gpp.sender_uri")
     if sender is None:
         for doc in layers.get("mikey") or ():
