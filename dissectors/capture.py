@@ -401,7 +401,8 @@ class CaptureReader:
         section = -1
         local_ifaces: list[int] = []  # section-local interface id -> global index
         read_shb_start = layouts.SHB_START.reader()
-        readers = {o: (layouts.BLOCK_HEADER[o].reader(), layouts.BLOCK[o].reader(), layouts.EPB_BODY[o].reader())
+        readers = {o: (layouts.BLOCK_HEADER[o].reader(), layouts.BLOCK[o].reader(),
+                       layouts.EPB_BODY[o].reader())
                    for o in "<>"}
         stats = self.stats
         fast = {o: layouts.EPB_BLOCK[o].reader() for o in "<>"}
@@ -597,7 +598,8 @@ class CaptureReader:
             return
         yield self._error(at, bad, skipped=skipped)
 
-    _KNOWN_BLOCKS = frozenset({layouts.BT_SHB, layouts.BT_IDB, layouts.BT_PB, layouts.BT_SPB, layouts.BT_NRB, layouts.BT_ISB,
+    _KNOWN_BLOCKS = frozenset({layouts.BT_SHB, layouts.BT_IDB, layouts.BT_PB, layouts.BT_SPB,
+                               layouts.BT_NRB, layouts.BT_ISB,
                                layouts.BT_EPB, layouts.BT_DSB, 0x00000BAD, 0x40000BAD, 0x00000009})
 
     def _resync_pcapng(self, src: _Source, order: str) -> int | None:

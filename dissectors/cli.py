@@ -653,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="flag an I_MESSAGE whose T payload is further than this from the "
                          "capture time (RFC 3830 §5.4; default "
                          f"{DEFAULT_MAX_CLOCK_SKEW:g}; a negative value turns the check off)")
-    ds.add_argument("--workers", type=cliopts.int_range(1, cliopts.MAX_WORKERS), default=None, metavar="N",
+    ds.add_argument("--workers", type=cliopts.int_range(1, cliopts.MAX_WORKERS), default=None,
+                    metavar="N",
                     help="processes verifying and decrypting MIKEY-SAKKE ahead of the analysis "
                          "(default: one per core; 1: everything in this process)")
     from dissectors.dissect import stream_memory_size

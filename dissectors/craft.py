@@ -211,11 +211,13 @@ def ticket_round(initiator: str = "sip:alice@example.org", responder: str = "sip
     rnd = lambda v: os.urandom(16) if v is None else v  # noqa: E731
     psk_i, psk_r, tpk, mpk, tgk = map(rnd, (psk_initiator, psk_responder, tpk, mpk, tgk))
     t_value = (ntp_now() << 32) if t_value is None else t_value
-    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=t_value,
-                                       tpk_identity="tpk@" + kms)
+    ticket = mikey_ticket.build_ticket(
+        tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=t_value,
+        tpk_identity="tpk@" + kms)
     mpk_i = mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, mikey_ticket.rand_of_ticket(ticket),
                                     ticket.prf_func)
-    keys = [mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i), mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)]
+    keys = [mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i),
+            mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)]
     tp = model.TP(ticket_type=mikey_ticket.MIKEY_BASE_TICKET, subtype=1, version=1, prf_func=1, flag_h=1)
     req_init = mikey_ticket.build_request_init(psk_i, csb_id=csb_id, initiator=initiator, kms=kms,
                                                t_value=t_value, tp=tp)
@@ -239,9 +241,10 @@ def psk_i_message(psk: bytes, *, tek: bytes | None = None, csb_id: int = 1,
                   t_value: int | None = None, **kw) -> bytes:
     """An RFC 3830 PSK I_MESSAGE carrying one TEK (random by default)."""
     tek = os.urandom(16) if tek is None else tek
-    return mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TEK, tek)], csb_id=csb_id,
-                                            t_value=(ntp_now() << 32) if t_value is None else t_value,
-                                            initiator=initiator, responder=responder, **kw)
+    return mikey_ticket.build_psk_i_message(
+        psk, [mikey_ticket.key_data(mikey_ticket.KEY_TEK, tek)], csb_id=csb_id,
+        t_value=(ntp_now() << 32) if t_value is None else t_value,
+        initiator=initiator, responder=responder, **kw)
 
 
 __all__ = ["Identity", "Lab", "identity", "sakke_i_message", "resign", "resign_as",

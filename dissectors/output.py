@@ -212,7 +212,8 @@ def frame_addresses(frame) -> dict:
             version = _IP_VERSION_OF_ETHERTYPE.get(layouts.SLL.reader()(s).protocol)
         elif lt == layouts.LINKTYPE_LINUX_SLL2:
             version = _IP_VERSION_OF_ETHERTYPE.get(layouts.SLL2.reader()(s).protocol)
-        elif lt in (layouts.LINKTYPE_RAW, layouts.LINKTYPE_IPV4, layouts.LINKTYPE_IPV6) or lt in layouts.LINKTYPE_DLT_RAW:
+        elif lt in (layouts.LINKTYPE_RAW, layouts.LINKTYPE_IPV4,
+                    layouts.LINKTYPE_IPV6) or lt in layouts.LINKTYPE_DLT_RAW:
             version = layouts.IP_VERSION.reader()(s).version
             s.seek(0)
         elif lt in (layouts.LINKTYPE_NULL, layouts.LINKTYPE_LOOP):

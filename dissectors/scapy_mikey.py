@@ -539,7 +539,8 @@ def _make_layer(class_name, codec_name, schema, json, label, mikey_type=None, ba
 # Structures that are not payloads (CS ID map entries, SP parameters, the ticket header): their
 # schemas and JSON subtree names come from the codec's model classes.
 _ENTRY_SCHEMAS = {cls.NAME: (cls.SCHEMA, cls.JSON)
-                  for cls in (model.SrtpIdEntry, model.GenericIdEntry, model.Ipsec4IdEntry, model.SpParam, model.THDR)}
+                  for cls in (model.SrtpIdEntry, model.GenericIdEntry, model.Ipsec4IdEntry,
+                              model.SpParam, model.THDR)}
 
 
 def _layer_for(schema):

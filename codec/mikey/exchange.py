@@ -38,7 +38,8 @@ MAX_HISTORY = 256  # messages remembered (bounded memory)
 MAX_PENDING = 64  # TRANSFER_INITs waiting for their RESOLVE_RESP
 MAX_CANDIDATES = 8  # INITs tried for one RESP
 
-_RESP_INIT = {mikey_ticket.REQUEST_RESP: (mikey_ticket.REQUEST_INIT_PSK,), mikey_ticket.RESOLVE_RESP: (mikey_ticket.RESOLVE_INIT_PSK,),
+_RESP_INIT = {mikey_ticket.REQUEST_RESP: (mikey_ticket.REQUEST_INIT_PSK,),
+              mikey_ticket.RESOLVE_RESP: (mikey_ticket.RESOLVE_INIT_PSK,),
               mikey_ticket.TRANSFER_RESP: (mikey_ticket.TRANSFER_INIT,)}
 
 
@@ -102,7 +103,8 @@ class ExchangeTracker:
         """The newest verified RESOLVE_RESP (or REQUEST_RESP) result for this ticket."""
         ident = ticket_identity(transfer)
         for e in reversed(self.history):
-            if (e.msg.hdr.data_type in (mikey_ticket.RESOLVE_RESP, mikey_ticket.REQUEST_RESP) and e.init is not None
+            if (e.msg.hdr.data_type in (mikey_ticket.RESOLVE_RESP,
+                                        mikey_ticket.REQUEST_RESP) and e.init is not None
                     and e.result is not None and e.result.kemac_keys
                     and ticket_identity(e.init.msg if e.msg.hdr.data_type == mikey_ticket.RESOLVE_RESP
                                         else e.msg) == ident):

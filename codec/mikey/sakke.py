@@ -584,7 +584,8 @@ def build_i_message(key_type: str, key: bytes, key_id: int, initiator: Party, re
                             sakke_data=sakke.encapsulate(key, initiator.identifier, initiator.z))
         payloads.append(model.GEN_EXT(type=6, data=inner.to_bytes()))
     if key_params is not None:
-        payloads.append(model.GEN_EXT(type=7, data=keyparams.protect_key_parameters(key_params, key, csb_id,
+        payloads.append(model.GEN_EXT(type=7,
+                                      data=keyparams.protect_key_parameters(key_params, key, csb_id,
                                                                           iv=iv)))
     elif key_params_data is not None:
         payloads.append(model.GEN_EXT(type=7, data=key_params_data))

@@ -363,8 +363,10 @@ GEN_EXT = c.Struct(
 # RFC 6509 §4.2 SAKKE payload
 SAKKE = c.Struct(
     NP(),
-    F("sakke_params", u8, "mikey.sakke.params", "SAKKE params", vals=registry.SAKKE_PARAMS, wireshark=True),
-    F("id_scheme", u8, "mikey.sakke.idscheme", "ID scheme", vals=registry.SAKKE_ID_SCHEMES, wireshark=True),
+    F("sakke_params", u8, "mikey.sakke.params", "SAKKE params", vals=registry.SAKKE_PARAMS,
+      wireshark=True),
+    F("id_scheme", u8, "mikey.sakke.idscheme", "ID scheme", vals=registry.SAKKE_ID_SCHEMES,
+      wireshark=True),
     F("sakke_data_len", u16, "mikey.sakke.len", "SAKKE data length", computed=_len("sakke_data"),
       wireshark=True),
     F("sakke_data", VarBytes("sakke_data_len"), "mikey.sakke.data", "SAKKE data", display="bytes",

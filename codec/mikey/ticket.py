@@ -184,7 +184,8 @@ def _process_psk(msg, wire, keys, res: TicketResult):
         except (mikey_psk.PskError, prf.PrfError) as e:
             res.error = str(e)
             return
-        ok = None if kemac.mac_alg == mikey_psk.MAC_NULL else mikey_psk.mac_ok(kemac.mac_alg, tk.auth_key, region,
+        ok = None if kemac.mac_alg == mikey_psk.MAC_NULL else mikey_psk.mac_ok(kemac.mac_alg,
+                                                                               tk.auth_key, region,
                                                                                kemac.mac)
         if ok is False:
             errors.append(f"MAC does not match with the PSK of {cand.identity or cand.csb_id}")
@@ -345,7 +346,8 @@ def open_ticket(ticket: model.TICKET, ticket_bytes: bytes, keys: Keyring) -> Tic
         except (mikey_psk.PskError, prf.PrfError) as e:
             info.error = str(e)
             return info
-        if v.auth_alg != mikey_psk.MAC_NULL and not mikey_psk.mac_ok(v.auth_alg, tk.auth_key, region, v.ver_data):
+        if v.auth_alg != mikey_psk.MAC_NULL and not mikey_psk.mac_ok(v.auth_alg, tk.auth_key,
+                                                                     region, v.ver_data):
             continue
         info.verified = v.auth_alg != mikey_psk.MAC_NULL or None
         info.tpk_identity = cand.identity
@@ -469,7 +471,8 @@ def _process_transfer_init(msg, wire, keys, res: TicketResult, known, tls_prot_t
                                                  KEY_TEK, KEY_TEK_SALT)]
     kemac = msg.find("KEMAC")
     if kemac is not None:  # RFC 6043 §5.2: encr_key from MPKi, KEMAC = E(encr_key, TEK|TGK|GTGK)
-        tk = mikey_psk.transport_keys(info.mpk_i, mikey_psk.label_rfc6043(msg.hdr.csb_id, 1, rand_i, None),
+        tk = mikey_psk.transport_keys(info.mpk_i,
+                                      mikey_psk.label_rfc6043(msg.hdr.csb_id, 1, rand_i, None),
                                       msg.hdr.prf_func, kemac.encr_alg, mikey_psk.MAC_NULL)
         errs = []
         chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, mikey_psk.ts64(msg.find("T")), "KEMAC", errs)
@@ -504,7 +507,8 @@ def _process_response(msg, wire, keys, init: tuple[Message, bytes] | None, res: 
         res.verified, res.error, res.psk_identity = ok, err, cand.identity
         kemac = msg.find("KEMAC")
         if kemac is not None:
-            tk = mikey_psk.transport_keys(cand.key, label, msg.hdr.prf_func, kemac.encr_alg, mikey_psk.MAC_NULL)
+            tk = mikey_psk.transport_keys(cand.key, label, msg.hdr.prf_func, kemac.encr_alg,
+                                          mikey_psk.MAC_NULL)
             errs = []
             chain = _kemac_keys(kemac, tk, msg.hdr.csb_id, mikey_psk.ts64(msg.find("T")), "KEMAC", errs)
             if chain is not None:
@@ -652,7 +656,8 @@ def _chain(keys_list) -> bytes:
 
 def _kemac(plain_keys, tk, csb_id, t, encr_alg):
     plain = _chain(plain_keys)
-    return model.KEMAC(encr_alg=encr_alg, encr_data=mikey_psk.encrypt_encr_data(encr_alg, plain, tk, csb_id, t),
+    return model.KEMAC(encr_alg=encr_alg,
+                       encr_data=mikey_psk.encrypt_encr_data(encr_alg, plain, tk, csb_id, t),
                        mac_alg=mikey_psk.MAC_NULL, mac=b"")
 
 
@@ -724,7 +729,8 @@ def build_transfer_init(ticket: model.TICKET, mpk: bytes, *, csb_id: int, cs_ent
     payloads.append(ticket.copy())
     label = mikey_psk.label_rfc6043(csb_id, 1, rand_i, None)
     if kemac_keys:
-        tk = mikey_psk.transport_keys(mpk_i, label, prf_func, mikey_psk.ENCR_AES_CM_128, mikey_psk.MAC_NULL)
+        tk = mikey_psk.transport_keys(mpk_i, label, prf_func, mikey_psk.ENCR_AES_CM_128,
+                                      mikey_psk.MAC_NULL)
         payloads.append(_kemac(kemac_keys, tk, csb_id, t_value, mikey_psk.ENCR_AES_CM_128))
     if extension is not None:
         payloads.append(extension)
@@ -768,7 +774,8 @@ def build_response(init_wire: bytes, psk: bytes, *, data_type: int, kms: str, t_
     init = decode(init_wire)
     rand_i, rand_r = _randr(init, 1), _randr(init, 2)
     label = mikey_psk.label_rfc6043(init.hdr.csb_id, 2, rand_i, rand_r)
-    tk = mikey_psk.transport_keys(psk, label, init.hdr.prf_func, mikey_psk.ENCR_AES_CM_128, mikey_psk.MAC_NULL)
+    tk = mikey_psk.transport_keys(psk, label, init.hdr.prf_func, mikey_psk.ENCR_AES_CM_128,
+                                  mikey_psk.MAC_NULL)
     payloads = [model.T(ts_type=0, ts_value=t_value),
                 model.IDR(id_role=ROLE_KMS, id_type=1, id_data=kms.encode())]
     if ticket is not None:
@@ -831,7 +838,8 @@ def build_psk_i_message(psk: bytes, keys_list: list, *, csb_id: int, t_value: in
     payloads += list(sp or [])
     tk = mikey_psk.transport_keys(psk, mikey_psk.label_rfc3830(csb_id, rand), prf_func, encr_alg, mac_alg)
     kemac = model.KEMAC(encr_alg=encr_alg,
-                        encr_data=mikey_psk.encrypt_encr_data(encr_alg, _chain(keys_list), tk, csb_id, t_value),
+                        encr_data=mikey_psk.encrypt_encr_data(encr_alg, _chain(keys_list), tk,
+                                                              csb_id, t_value),
                         mac_alg=mac_alg, mac=bytes(mikey_psk.AUTH_KEY_LEN[mac_alg]))
     payloads.append(kemac)
     msg = Message(hdr, payloads)

@@ -48,7 +48,8 @@ class Person:
 
     def party(self, world: "World") -> mikey_sakke.Party:
         k = self.keys
-        return mikey_sakke.Party(self.uri, world.kms.uri, k.uid, world.kms.kpak, world.kms.z, k.ssk, k.pvt)
+        return mikey_sakke.Party(self.uri, world.kms.uri, k.uid, world.kms.kpak, world.kms.z,
+                                 k.ssk, k.pvt)
 
 
 @dataclass

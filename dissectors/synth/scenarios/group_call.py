@@ -76,7 +76,8 @@ class GroupCall(Scenario):
                    floor_control.field(floor_control.DURATION, b"\x00\x1e"), fp)
         for who, h, _ in legs:
             self.floor(srv, h, self.csk[who], ssrc_s, floor_control.FLOOR_TAKEN, 1, f"server → {who}",
-                       floor_control.field(floor_control.GRANTED_PARTYS_IDENTITY, self.person("alice").uri.encode()), fp)
+                       floor_control.field(floor_control.GRANTED_PARTYS_IDENTITY,
+                                           self.person("alice").uri.encode()), fp)
         # alice's media under her crypto session of the GMK (see pcaps/README.md: UNCONFIRMED
         # whether TS 33.180 derives group SRTP keys per member's GUK-ID)
         self.srtp_burst(a, srv, port, port, self.session(expects["alice"], 4), ssrc_a, 4,

@@ -60,7 +60,8 @@ class PrivateCall(Scenario):
         pa, pb = port_a + 1, port_b + 1
         self.floor(a, srv, csk_a, ssrc_a, floor_control.FLOOR_REQUEST, base, f"call {call}: alice",
                    floor_control.field(floor_control.FLOOR_PRIORITY, b"\x07\x00"), pa)
-        self.floor(srv, a, csk_a, ssrc_s, floor_control.FLOOR_GRANTED, base, f"call {call}: server → alice",
+        self.floor(srv, a, csk_a, ssrc_s, floor_control.FLOOR_GRANTED, base,
+                   f"call {call}: server → alice",
                    floor_control.field(floor_control.DURATION, b"\x00\x1e")
                    + floor_control.field(floor_control.FLOOR_PRIORITY, b"\x07\x00"), pa)
         self.floor(srv, b, csk_b, ssrc_s, floor_control.FLOOR_TAKEN, base, f"call {call}: server → bob",
@@ -69,7 +70,8 @@ class PrivateCall(Scenario):
                         f"call {call}: alice → bob (CS 0)")
         self.floor(a, srv, csk_a, ssrc_a, floor_control.FLOOR_RELEASE, base + 1, f"call {call}: alice",
                    port=pa)
-        self.floor(srv, b, csk_b, ssrc_s, floor_control.FLOOR_IDLE, base + 1, f"call {call}: server → bob",
+        self.floor(srv, b, csk_b, ssrc_s, floor_control.FLOOR_IDLE, base + 1,
+                   f"call {call}: server → bob",
                    port=pb)
         self.srtp_burst(b, a, port_b, port_a, self.session(expect, 1), ssrc_b, 4,
                         f"call {call}: bob → alice (CS 1)")

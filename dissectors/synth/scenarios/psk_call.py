@@ -42,7 +42,8 @@ class PskCall(Scenario):
         sp = model.SP(policy_no=0, prot_type=0,
                       policy_params=[model.SpParam(type=t, value=bytes([v])) for t, v in params.items()])
         wire = mikey_ticket.build_psk_i_message(
-            self.w.psk_call_key, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=mki or None)], csb_id=csb,
+            self.w.psk_call_key,
+            [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=mki or None)], csb_id=csb,
             t_value=self.ntp64(), initiator=PSK_CALL_IDENTITY, responder=uri("console-2"),
             rand=rand, prf_func=0, cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=ssrc_1, roc=0),
                                               model.SrtpIdEntry(policy_no=0, ssrc=ssrc_2, roc=0)],
@@ -56,7 +57,8 @@ class PskCall(Scenario):
         expect = {"psk_identity": PSK_CALL_IDENTITY, "csb_id": csb, "rand": rand.hex(),
                   "tgk": tgk.hex(), "verified": True, "crypto_sessions": sessions}
         d = synth_sip.Dialog(r, one, two, PSK_CALL_IDENTITY, uri("console-2"))
-        offer = synth_sip.sdp(one, 5000 + call, [synth_sip.audio_media(port_1, [synth_sip.key_mgmt(wire)])])
+        offer = synth_sip.sdp(one, 5000 + call,
+                              [synth_sip.audio_media(port_1, [synth_sip.key_mgmt(wire)])])
         n = self.sip_udp(one, two, d.request("INVITE", offer, "application/sdp"),
                          comment=f"call {call}: INVITE with PSK MIKEY ({name})")
         self.entry("mikey-psk", n, f"call {call}: INVITE, RFC 3830 PSK I_MESSAGE at SDP media "

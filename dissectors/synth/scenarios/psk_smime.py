@@ -22,8 +22,9 @@ class PskSmime(Scenario):
     def ticket(self, tgk_spi: bytes):
         mpk, tgk = self.rng.bytes(16), self.rng.bytes(16)
         t = self.ntp64()
-        ticket = mikey_ticket.build_ticket(self.w.tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=tgk_spi)],
-                                           t_value=t, rand=self.rng.bytes(16), tpk_identity=TPK_IDENTITY)
+        ticket = mikey_ticket.build_ticket(
+            self.w.tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=tgk_spi)],
+            t_value=t, rand=self.rng.bytes(16), tpk_identity=TPK_IDENTITY)
         return ticket, mpk, tgk
 
     def smime_message(self, src, dst, from_uri, to_uri, content, csb_id, label,
