@@ -35,12 +35,7 @@ class RtspFramer(StreamFramer):
 
     def _next(self):
         buf = self.buffer
-        lead = 0
-        while lead < len(buf) and buf[lead] in (13, 10):
-            lead += 1
-        if lead:
-            del buf[:lead]
-            self.offset += lead
+        self.skip_line_breaks()
         if buf[:1] == b"$":
             if len(buf) < 4:
                 return None

@@ -66,15 +66,20 @@ class StreamFramer:
             self.buffer.clear()
         return out
 
-    def _next(self) -> Framed | None:
+    def skip_line_breaks(self) -> None:
+        """Drop the CRs and LFs between messages (SIP keep-alives, RFC 5626 §3.5.1)."""
         buf = self.buffer
-        # skip keep-alive CRLFs (RFC 5626 §3.5.1) and resynchronise on a start line
         lead = 0
         while lead < len(buf) and buf[lead] in (13, 10):
             lead += 1
         if lead:
             del buf[:lead]
             self.offset += lead
+
+    def _next(self) -> Framed | None:
+        buf = self.buffer
+        # skip keep-alive CRLFs and resynchronise on a start line
+        self.skip_line_breaks()
         if not buf:
             return None
         findings = []
