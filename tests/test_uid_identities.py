@@ -410,19 +410,25 @@ def _dissect(main, path, *args):
     return {p["frame"]: p["layers"].get("mikey", []) for p in map(json.loads, out.splitlines())}
 
 
-def test_dissect_flags_a_replay_to_the_same_host_and_a_far_timestamp(tmp_path, net):
-    from dissectors.cli import main
-
+def _replay_capture(tmp_path, net):
+    """Four frames: a message, its copy forwarded to another host, its replay to the first host,
+    and a message an hour old."""
     n = period_no(NTP_T)
     now = NTP_T - NTP_UNIX
     wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=PCK, csb_id=PCK_ID)
     late = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T - 3600, n_sender=n,
                       n_receiver=n, ssv=PCK, csb_id=PCK_ID)
-    path = _capture(tmp_path, [(now, "192.0.2.1", "192.0.2.2", wire),      # 1
+    return _capture(tmp_path, [(now, "192.0.2.1", "192.0.2.2", wire),      # 1
                                (now + 1, "192.0.2.2", "192.0.2.3", wire),  # 2 forwarded: no
                                (now + 2, "192.0.2.9", "192.0.2.2", wire),  # 3 replay of 1
                                (now + 3, "192.0.2.1", "192.0.2.2", late)])  # 4 an hour old
+
+
+def test_dissect_flags_a_replay_to_the_same_host_and_a_far_timestamp(tmp_path, net):
+    from dissectors.cli import main
+
+    path = _replay_capture(tmp_path, net)
     got = _dissect(main, path)
     flags = {f: [(e.get("mikey.replay"), e.get("mikey.clock_skew")) for e in es]
              for f, es in got.items() if es}
@@ -578,16 +584,7 @@ def _plugin_vs_dissect(capture, tmp_path, keyring=None, secrets=False):
 
 
 def test_plugin_flags_replays_and_clock_skew_like_dissect(tmp_path, net):
-    n = period_no(NTP_T)
-    now = NTP_T - NTP_UNIX
-    wire = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
-                      ssv=PCK, csb_id=PCK_ID)
-    late = hand_built(net, sender=ALICE, receiver=BOB, ntp=NTP_T - 3600, n_sender=n,
-                      n_receiver=n, ssv=PCK, csb_id=PCK_ID)
-    path = _capture(tmp_path, [(now, "192.0.2.1", "192.0.2.2", wire),
-                               (now + 1, "192.0.2.2", "192.0.2.3", wire),
-                               (now + 2, "192.0.2.9", "192.0.2.2", wire),
-                               (now + 3, "192.0.2.1", "192.0.2.2", late)])
+    path = _replay_capture(tmp_path, net)
     assert _plugin_vs_dissect(path, tmp_path) == {"mikey.replay", "mikey.clock_skew"}
 
 
