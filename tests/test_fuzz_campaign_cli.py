@@ -232,3 +232,18 @@ def test_cms_build_recipient_certificate_with_a_damaged_key_is_a_usage_error(tmp
     case = (REGRESSIONS / "cms-build-recip-invalid-key-5bd4676dba93.json").read_bytes()
     assert run(case) == 2
     assert b"the certificate's public key does not load" in run.last[2]
+
+
+def test_sakke_identifiers_of_a_t_in_the_first_key_period_skip_period_minus_one(tmp_path):
+    # C7: `decode --keys` of a MIKEY-SAKKE I_MESSAGE whose T falls in key period 0 (or before
+    # the offset) tried the UID of period -1: ValueError("negative integer") from mcx.uid
+    from codec.mikey import sakke
+    from dissectors.keys import load_keys
+
+    kms = load_keys([ROOT / "pcaps" / "keyring.toml"]).kms[0]
+    uri = b"sip:alice@mcptt.example.org"
+    assert [n for _, n in sakke.candidate_identifiers(uri, kms.uri, kms, ntp=100)] == [0, 1]
+    assert sakke.candidate_identifiers(uri, kms.uri, kms, ntp=0) != []
+    run = F.CliRunner(workdir=tmp_path)
+    assert run((REGRESSIONS / "decode-keys-t-in-key-period-0-cba507809992.json")
+               .read_bytes()) in (1, 3)

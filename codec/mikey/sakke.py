@@ -134,7 +134,9 @@ def candidate_identifiers(id_data: bytes | None, kms_uri: str | None, kms: KmsKe
         return []
     period, offset = _period(kms)
     p5 = mcx.key_period_number(ntp, period, offset)
-    return [(mcx.uid(uri, kms_uri, period, offset, n), n) for n in (p5, p5 - 1, p5 + 1)]
+    # TS 33.180 §F.2.1: periods are counted from 0 (a T before the offset has none)
+    return [(mcx.uid(uri, kms_uri, period, offset, n), n) for n in (p5, p5 - 1, p5 + 1)
+            if n >= 0]
 
 
 @lru_cache(maxsize=1 << 16)
