@@ -1195,7 +1195,13 @@ class CliRunner:
         self.cli = cli
         self.main = main or cli.main
         self.parser = None
-        self.root = Path(workdir or tempfile.mkdtemp(prefix="mcsec-cli-fuzz-"))
+        if workdir is None:  # a scratch directory of our own: removed when the process ends
+            import atexit
+            import shutil
+
+            workdir = tempfile.mkdtemp(prefix="mcsec-cli-fuzz-")
+            atexit.register(shutil.rmtree, workdir, True)
+        self.root = Path(workdir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.last = None  # (status, stdout, stderr) of the last case
 
