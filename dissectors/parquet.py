@@ -172,20 +172,20 @@ def row(pkt: dict, file: str) -> dict:
 
 
 def file_namer(source, fallback: str | None = None) -> Callable[[dict], str]:
-    """``name(pkt)``: the input file of a packet — a capture set's file (the one named by a
-    capture-error record about it), else the capture's base name (``-``: ``stdin``)."""
+    """``name(pkt)``: the input file of a packet — a capture set's file of its frame (a
+    packet without a frame read: the file its capture-error names), else the capture's base
+    name (``-``: ``stdin``)."""
     opener = getattr(source, "file_of", None)
     if callable(opener):
         names = [f.name for f in source.bad] + [f.name for f in source.files]
 
         def of_set(pkt):
+            name = source.file_of(pkt.get("frame") or 1)
+            if name is not None:
+                return name
             err = (pkt.get("layers") or {}).get("mcsec.capture-error")
-            if err:
-                text = json.dumps(err)
-                for n in names:
-                    if f"{n}: " in text:
-                        return n
-            return source.file_of(pkt.get("frame") or 1) or (names[0] if names else "-")
+            text = json.dumps(err) if err else ""
+            return next((n for n in names if f"{n}: " in text), names[0] if names else "-")
         return of_set
     if isinstance(source, (str, os.PathLike)) and os.fspath(source) != "-":
         name = os.path.basename(os.fspath(source))

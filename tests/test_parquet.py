@@ -208,3 +208,20 @@ def _readme_query(marker: str) -> str:
 
 README_FAILED = _readme_query("<!-- parquet: failed verifications -->")
 README_NO_KEY = _readme_query("<!-- parquet: media without a key -->")
+
+
+def test_rows_of_a_set_with_a_file_that_is_not_a_capture(tmp_path):
+    bad = tmp_path / "notes.pcap"
+    bad.write_text("not a capture")
+    cap = PCAPS / "csk-upload.pcapng"
+    mcsec("dissect", bad, cap, "--format", "parquet", "-o", tmp_path / "d", "--filter", "all")
+    rows = read(tmp_path / "d")
+    assert len(rows) == MANIFEST["captures"]["csk-upload"]["frames"]
+    assert {r["file"] for r in rows} == {cap.name}  # frame 1 carries the error, from cap
+    assert "notes.pcap" in rows[0]["layers"] and "mcsec.capture-error" in rows[0]["layers"]
+    (tmp_path / "notes2.pcap").write_text("neither")
+    mcsec("dissect", bad, tmp_path / "notes2.pcap", "--format", "parquet", "-o", tmp_path / "e")
+    rows = read(tmp_path / "e")  # nothing but errors: one packet (frame 1), the first file named
+    assert len(rows) == 1 and rows[0]["file"] == "notes.pcap"
+    assert rows[0]["kind"] == "mcsec.capture-error"
+    assert "notes.pcap" in rows[0]["layers"] and "notes2.pcap" in rows[0]["layers"]
