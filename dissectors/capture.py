@@ -18,7 +18,7 @@ float.  ``interface_id`` indexes ``reader.interfaces``, counting IDBs across all
 pcapng file; ``Interface.local_id`` is the index inside its section, which is what tshark 4.0
 prints as ``frame.interface_id``.
 
-Every byte layout comes from :mod:`codec.capture`; this module only moves bytes from the file
+Every byte layout comes from :mod:`codec.pcapfile`; this module only moves bytes from the file
 into bounded in-memory buffers and checks lengths *before* it reads what they announce: a pcap
 record larger than the file's snaplen or ``max_record`` (256 KiB, Wireshark's limit), or a
 pcapng block whose length is below 12, not a multiple of 4, above ``max_block`` or beyond the end
@@ -41,8 +41,8 @@ import stat
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
-from codec import capture as layouts
-from codec.capture import StreamError
+from codec import pcapfile
+from codec.constructs import StreamError
 
 MAX_RECORD = 256 * 1024  # Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD
 MAX_BLOCK = 16 * 1024 * 1024  # Wireshark's pcapng MAX_BLOCK_SIZE
@@ -116,7 +116,7 @@ class Secret(tuple):
 
     @property
     def type_name(self) -> str:
-        return layouts.SECRETS_TYPES.get(self[0], f"0x{self[0]:08x}")
+        return pcapfile.SECRETS_TYPES.get(self[0], f"0x{self[0]:08x}")
 
     def __repr__(self):
         return f"Secret({self.type_name}, <hidden {len(self[1])} octet(s)>)"
@@ -237,7 +237,7 @@ class CaptureReader:
     def tls_keylog(self) -> bytes:
         """The TLS key log lines of every DSB, joined (for ``tshark -o tls.keylog_file``)."""
         parts = [s.data if s.data.endswith(b"\n") else s.data + b"\n"
-                 for s in self.secrets if s.type == layouts.SECRETS_TLS_KEYLOG]
+                 for s in self.secrets if s.type == pcapfile.SECRETS_TLS_KEYLOG]
         return b"".join(parts)
 
     # -- iteration -----------------------------------------------------------------------------
@@ -279,9 +279,9 @@ class CaptureReader:
         if not src.ensure(4):
             yield self._error(0, "not a capture file: shorter than a magic number", fatal=True)
             return
-        magic = layouts.MAGIC.reader()(src.stream).magic
+        magic = pcapfile.MAGIC.reader()(src.stream).magic
         src.stream.seek(0)
-        kind = layouts.PCAP_MAGICS.get(magic)
+        kind = pcapfile.PCAP_MAGICS.get(magic)
         if kind is None:
             yield self._error(0, f"not a pcap or pcapng file: magic {magic.hex()}", fatal=True)
             return
@@ -297,13 +297,13 @@ class CaptureReader:
             yield self._error(0, f"pcap file header cut short: {src.available()} of 24 octets",
                               fatal=True)
             return
-        hdr = layouts.PCAP_HEADER[order].reader()(src.stream)
+        hdr = pcapfile.PCAP_HEADER[order].reader()(src.stream)
         snaplen = hdr.snaplen
         self.interfaces.append(Interface(linktype=hdr.linktype, snaplen=snaplen,
                                          units_per_second=units))
         limit = min(snaplen, self.max_record) if snaplen else self.max_record
-        read_rec = (layouts.PCAP_MODIFIED_RECORD if modified else layouts.PCAP_RECORD)[order].reader()
-        read_hdr = (layouts.PCAP_MODIFIED_RECORD_HEADER if modified else layouts.PCAP_RECORD_HEADER)[order].reader()
+        read_rec = (pcapfile.PCAP_MODIFIED_RECORD if modified else pcapfile.PCAP_RECORD)[order].reader()
+        read_hdr = (pcapfile.PCAP_MODIFIED_RECORD_HEADER if modified else pcapfile.PCAP_RECORD_HEADER)[order].reader()
         hsize = 24 if modified else 16
         linktype = hdr.linktype
         to_ns = 1_000_000_000 // units
@@ -400,12 +400,12 @@ class CaptureReader:
         order = None
         section = -1
         local_ifaces: list[int] = []  # section-local interface id -> global index
-        read_shb_start = layouts.SHB_START.reader()
-        readers = {o: (layouts.BLOCK_HEADER[o].reader(), layouts.BLOCK[o].reader(),
-                       layouts.EPB_BODY[o].reader())
+        read_shb_start = pcapfile.SHB_START.reader()
+        readers = {o: (pcapfile.BLOCK_HEADER[o].reader(), pcapfile.BLOCK[o].reader(),
+                       pcapfile.EPB_BODY[o].reader())
                    for o in "<>"}
         stats = self.stats
-        fast = {o: layouts.EPB_BLOCK[o].reader() for o in "<>"}
+        fast = {o: pcapfile.EPB_BLOCK[o].reader() for o in "<>"}
         max_block = self.max_block
         while True:
             if order is not None:  # fast path: a whole, sound EPB in the buffer
@@ -415,7 +415,7 @@ class CaptureReader:
                     epb = fast[order](stream)
                 except StreamError:
                     epb = None
-                if (epb is not None and epb.block_type == layouts.BT_EPB
+                if (epb is not None and epb.block_type == pcapfile.BT_EPB
                         and epb.trailing_length == epb.block_total_length <= max_block
                         and not epb.block_total_length & 3
                         and epb.interface_id < len(local_ifaces)):
@@ -443,8 +443,8 @@ class CaptureReader:
                 pos = stream.tell()
                 start = read_shb_start(stream)
                 stream.seek(pos)
-                if start.block_type == layouts.BT_SHB:
-                    if start.byte_order_magic == layouts.BYTE_ORDER_MAGIC:
+                if start.block_type == pcapfile.BT_SHB:
+                    if start.byte_order_magic == pcapfile.BYTE_ORDER_MAGIC:
                         order = "<"
                     elif start.byte_order_magic == 0x4D3C2B1A:
                         order = ">"
@@ -497,7 +497,7 @@ class CaptureReader:
             btype = block.block_type
             body = io.BytesIO(block.body)
             try:
-                if btype == layouts.BT_EPB:
+                if btype == pcapfile.BT_EPB:
                     epb = read_epb(body)
                     iface = self._iface(local_ifaces, epb.interface_id)
                     if iface is None:
@@ -509,8 +509,8 @@ class CaptureReader:
                     g = local_ifaces[epb.interface_id]
                     yield Frame(self._number, iface.ts_ns((epb.ts_high << 32) | epb.ts_low), g,
                                 iface.linktype, epb.original_len, epb.data, at)
-                elif btype == layouts.BT_SPB:
-                    spb = layouts.SPB_BODY[order].reader()(body)
+                elif btype == pcapfile.BT_SPB:
+                    spb = pcapfile.SPB_BODY[order].reader()(body)
                     iface = self._iface(local_ifaces, 0)
                     if iface is None:
                         yield self._error(at, "SPB before any IDB of this section")
@@ -520,8 +520,8 @@ class CaptureReader:
                     # §4.4: an SPB carries no timestamp (tshark shows none either)
                     yield Frame(self._number, None, local_ifaces[0], iface.linktype,
                                 spb.original_len, spb.data, at)
-                elif btype == layouts.BT_PB:
-                    pb = layouts.PB_BODY[order].reader()(body)
+                elif btype == pcapfile.BT_PB:
+                    pb = pcapfile.PB_BODY[order].reader()(body)
                     iface = self._iface(local_ifaces, pb.interface_id)
                     if iface is None:
                         yield self._error(at, f"PB for interface {pb.interface_id}, which no "
@@ -532,29 +532,29 @@ class CaptureReader:
                     yield Frame(self._number, iface.ts_ns((pb.ts_high << 32) | pb.ts_low),
                                 local_ifaces[pb.interface_id], iface.linktype, pb.original_len,
                                 pb.data, at)
-                elif btype == layouts.BT_IDB:
-                    idb = layouts.IDB_BODY[order].reader()(body)
+                elif btype == pcapfile.BT_IDB:
+                    idb = pcapfile.IDB_BODY[order].reader()(body)
                     iface = self._interface(order, idb, section)
                     iface.local_id = len(local_ifaces)
                     local_ifaces.append(len(self.interfaces))
                     self.interfaces.append(iface)
-                elif btype == layouts.BT_SHB:
-                    shb = layouts.SHB_BODY[order].reader()(body)
+                elif btype == pcapfile.BT_SHB:
+                    shb = pcapfile.SHB_BODY[order].reader()(body)
                     if shb.major_version != 1:
                         yield self._error(at, f"SHB version {shb.major_version}."
                                           f"{shb.minor_version} is not supported", fatal=True)
                         return
                     section += 1
                     local_ifaces = []
-                elif btype == layouts.BT_DSB:
-                    dsb = layouts.DSB_BODY[order].reader()(body)
+                elif btype == pcapfile.BT_DSB:
+                    dsb = pcapfile.DSB_BODY[order].reader()(body)
                     self.secrets.append(Secret(dsb.secrets_type, dsb.secrets_data))
                     stats.secrets += 1
                 else:
-                    name = layouts.BLOCK_NAMES.get(btype, f"unknown block type 0x{btype:08x}")
+                    name = pcapfile.BLOCK_NAMES.get(btype, f"unknown block type 0x{btype:08x}")
                     stats.skipped_blocks[name] = stats.skipped_blocks.get(name, 0) + 1
             except StreamError as e:
-                name = layouts.BLOCK_NAMES.get(btype, f"0x{btype:08x}")
+                name = pcapfile.BLOCK_NAMES.get(btype, f"0x{btype:08x}")
                 yield self._error(at, f"{name} block content does not decode: {e}")
 
     def _iface(self, local_ifaces, local_id) -> Interface | None:
@@ -562,22 +562,22 @@ class CaptureReader:
 
     def _interface(self, order, idb, section) -> Interface:
         iface = Interface(linktype=idb.linktype, snaplen=idb.snaplen, section=section)
-        opts, err = layouts.decode_pcapng_options(order, idb.options)
+        opts, err = pcapfile.decode_pcapng_options(order, idb.options)
         iface.option_error = err
         for code, value in opts:
             try:
-                if code == layouts.IF_TSRESOL and len(value) >= 1:
-                    v = layouts.U8.parse_bytes(value).value
+                if code == pcapfile.IF_TSRESOL and len(value) >= 1:
+                    v = pcapfile.U8.parse_bytes(value).value
                     if (v & 0x7F) > 64:
                         iface.option_error = f"if_tsresol {v:#x} is out of range; ignored"
                         continue
                     iface.set_clock(2 ** (v & 0x7F) if v & 0x80 else 10 ** v, iface.tsoffset)
-                elif code == layouts.IF_TSOFFSET and len(value) >= 8:
+                elif code == pcapfile.IF_TSOFFSET and len(value) >= 8:
                     iface.set_clock(iface.units_per_second,
-                                    layouts.TSOFFSET[order].parse_bytes(value).seconds)
-                elif code == layouts.IF_NAME:
+                                    pcapfile.TSOFFSET[order].parse_bytes(value).seconds)
+                elif code == pcapfile.IF_NAME:
                     iface.name = value.decode("utf-8", "replace")
-                elif code == layouts.IF_DESCRIPTION:
+                elif code == pcapfile.IF_DESCRIPTION:
                     iface.description = value.decode("utf-8", "replace")
             except StreamError as e:  # pragma: no cover - lengths checked above
                 iface.option_error = str(e)
@@ -598,9 +598,9 @@ class CaptureReader:
             return
         yield self._error(at, bad, skipped=skipped)
 
-    _KNOWN_BLOCKS = frozenset({layouts.BT_SHB, layouts.BT_IDB, layouts.BT_PB, layouts.BT_SPB,
-                               layouts.BT_NRB, layouts.BT_ISB,
-                               layouts.BT_EPB, layouts.BT_DSB, 0x00000BAD, 0x40000BAD, 0x00000009})
+    _KNOWN_BLOCKS = frozenset({pcapfile.BT_SHB, pcapfile.BT_IDB, pcapfile.BT_PB, pcapfile.BT_SPB,
+                               pcapfile.BT_NRB, pcapfile.BT_ISB,
+                               pcapfile.BT_EPB, pcapfile.BT_DSB, 0x00000BAD, 0x40000BAD, 0x00000009})
 
     def _resync_pcapng(self, src: _Source, order: str) -> int | None:
         """Scan 4-octet steps for a known block type whose two lengths agree."""
@@ -609,8 +609,8 @@ class CaptureReader:
         stream = src.stream
         origin = stream.tell()
         avail = src.available()
-        read_bh = layouts.BLOCK_HEADER[order].reader()
-        read_shb = layouts.SHB_START.reader()
+        read_bh = pcapfile.BLOCK_HEADER[order].reader()
+        read_shb = pcapfile.SHB_START.reader()
         for delta in range(4, min(self.resync_window, avail), 4):
             if avail - delta < 12:
                 break
@@ -619,9 +619,9 @@ class CaptureReader:
             if h.block_type not in self._KNOWN_BLOCKS:
                 continue
             length = h.block_total_length
-            if h.block_type == layouts.BT_SHB:
+            if h.block_type == pcapfile.BT_SHB:
                 stream.seek(origin + delta)
-                if read_shb(stream).byte_order_magic not in (layouts.BYTE_ORDER_MAGIC, 0x4D3C2B1A):
+                if read_shb(stream).byte_order_magic not in (pcapfile.BYTE_ORDER_MAGIC, 0x4D3C2B1A):
                     continue
                 stream.seek(origin + delta)
                 return src.offset() - start  # the SHB sets its own byte order
@@ -631,7 +631,7 @@ class CaptureReader:
                 continue  # cannot check the trailing length within the window
             stream.seek(origin + delta)
             try:
-                block = layouts.BLOCK[order].reader()(stream)
+                block = pcapfile.BLOCK[order].reader()(stream)
             except StreamError:
                 continue
             if block.trailing_length == length:

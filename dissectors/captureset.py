@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 from bisect import bisect_right
 from typing import Iterator
 
-from codec import capture as C
+from codec import pcapfile
 from dissectors.capture import CaptureFault, CaptureReader, Interface, Stats
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".ntar")
@@ -235,7 +235,7 @@ class ChainedReader:
 
     def tls_keylog(self) -> bytes:
         parts = [s.data if s.data.endswith(b"\n") else s.data + b"\n"
-                 for s in self.secrets if s.type == C.SECRETS_TLS_KEYLOG]
+                 for s in self.secrets if s.type == pcapfile.SECRETS_TLS_KEYLOG]
         return b"".join(parts)
 
     def _fault(self, fault: CaptureFault) -> CaptureFault:
@@ -303,11 +303,11 @@ class ChainedReader:
 def write_pcapng(reader, f) -> int:
     """Write the frames of ``reader`` as one pcapng section (nanosecond timestamps; IDBs and
     DSBs as they appear, before the packets that use them); returns the frames written."""
-    opt = C.pcapng_option
-    f.write(C.pcapng_block(C.BT_SHB, C.SHB_BODY["<"].build(dict(
-        byte_order_magic=C.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
-        section_length=-1, options=opt(C.SHB_USERAPPL, b"mcsec capture set")
-        + opt(C.OPT_ENDOFOPT, b"")))))
+    opt = pcapfile.pcapng_option
+    f.write(pcapfile.pcapng_block(pcapfile.BT_SHB, pcapfile.SHB_BODY["<"].build(dict(
+        byte_order_magic=pcapfile.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
+        section_length=-1, options=opt(pcapfile.SHB_USERAPPL, b"mcsec capture set")
+        + opt(pcapfile.OPT_ENDOFOPT, b"")))))
     idbs = secrets = frames = 0
     for rec in reader:
         if isinstance(rec, CaptureFault):
@@ -315,18 +315,18 @@ def write_pcapng(reader, f) -> int:
         while secrets < len(reader.secrets):
             s = reader.secrets[secrets]
             secrets += 1
-            f.write(C.pcapng_block(C.BT_DSB, C.DSB_BODY["<"].build(dict(
+            f.write(pcapfile.pcapng_block(pcapfile.BT_DSB, pcapfile.DSB_BODY["<"].build(dict(
                 secrets_type=s.type, secrets_length=len(s.data), secrets_data=s.data,
                 options=b""))))
         while idbs < len(reader.interfaces):
             iface = reader.interfaces[idbs]
             idbs += 1
-            f.write(C.pcapng_block(C.BT_IDB, C.IDB_BODY["<"].build(dict(
+            f.write(pcapfile.pcapng_block(pcapfile.BT_IDB, pcapfile.IDB_BODY["<"].build(dict(
                 linktype=iface.linktype, reserved=0, snaplen=iface.snaplen,
-                options=opt(C.IF_TSRESOL, bytes([9])) + opt(C.OPT_ENDOFOPT, b"")))))
+                options=opt(pcapfile.IF_TSRESOL, bytes([9])) + opt(pcapfile.OPT_ENDOFOPT, b"")))))
         units = rec.ts_ns or 0
         data = bytes(rec.data)
-        f.write(C.pcapng_block(C.BT_EPB, C.EPB_BODY["<"].build(dict(
+        f.write(pcapfile.pcapng_block(pcapfile.BT_EPB, pcapfile.EPB_BODY["<"].build(dict(
             interface_id=rec.interface_id, ts_high=(units >> 32) & 0xFFFFFFFF,
             ts_low=units & 0xFFFFFFFF, captured_len=len(data), original_len=rec.orig_len,
             data=data, options=b""))))

@@ -43,11 +43,11 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
-from codec import capture as C
-from codec.capture import StreamError
+from codec import netheaders, pcapfile
+from codec.constructs import StreamError
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE = 0, 1, 2
-IPPROTO_UDP = C.IPPROTO_UDP
+IPPROTO_UDP = netheaders.IPPROTO_UDP
 
 
 # -- RFC 1071 Internet checksum, RFC 768 / RFC 8200 §8.1 pseudo-headers -------------------------
@@ -68,18 +68,18 @@ class NotRewritten(Exception):
 def _ip_offset(linktype: int, data: bytes) -> int:
     """Offset of the IP header in a frame of ``linktype`` (the link layers dissect reads)."""
     s = io.BytesIO(data)
-    if linktype == C.LINKTYPE_ETHERNET:
-        et = C.ETHERNET.reader()(s).ethertype
-        while et in C.ETHERTYPE_VLAN:
-            et = C.VLAN_TAG.reader()(s).ethertype
-    elif linktype == C.LINKTYPE_LINUX_SLL:
-        C.SLL.reader()(s)
-    elif linktype == C.LINKTYPE_LINUX_SLL2:
-        C.SLL2.reader()(s)
-    elif linktype in (C.LINKTYPE_NULL, C.LINKTYPE_LOOP):
+    if linktype == netheaders.LINKTYPE_ETHERNET:
+        et = netheaders.ETHERNET.reader()(s).ethertype
+        while et in netheaders.ETHERTYPE_VLAN:
+            et = netheaders.VLAN_TAG.reader()(s).ethertype
+    elif linktype == netheaders.LINKTYPE_LINUX_SLL:
+        netheaders.SLL.reader()(s)
+    elif linktype == netheaders.LINKTYPE_LINUX_SLL2:
+        netheaders.SLL2.reader()(s)
+    elif linktype in (netheaders.LINKTYPE_NULL, netheaders.LINKTYPE_LOOP):
         s.seek(4)
-    elif linktype in (C.LINKTYPE_RAW, C.LINKTYPE_IPV4, C.LINKTYPE_IPV6) or (
-            linktype in C.LINKTYPE_DLT_RAW):
+    elif linktype in (netheaders.LINKTYPE_RAW, netheaders.LINKTYPE_IPV4, netheaders.LINKTYPE_IPV6) or (
+            linktype in netheaders.LINKTYPE_DLT_RAW):
         pass
     else:
         raise NotRewritten(f"link type {linktype} is not rewritten")
@@ -107,7 +107,7 @@ def rewrite_l4(linktype: int, data: bytes, edit) -> bytes:
     recomputed.  Raises :class:`NotRewritten` when the frame cannot be rewritten."""
     try:
         off = _ip_offset(linktype, data)
-        version = C.IP_VERSION.parse_bytes(data[off:off + 1]).version
+        version = netheaders.IP_VERSION.parse_bytes(data[off:off + 1]).version
         if version == 4:
             return _rewrite_v4(data, off, edit)
         if version == 6:
@@ -124,25 +124,25 @@ def _fields(obj) -> dict:
 def _new_l4(proto: int, l4: bytes, src: bytes, dst: bytes, edit, keep_zero: bool) -> bytes:
     """The UDP datagram / TCP segment ``l4`` with its payload edited, checksum recomputed."""
     if proto == IPPROTO_UDP:
-        u = C.UDP.parse_bytes(l4)
+        u = netheaders.UDP.parse_bytes(l4)
         if len(u.payload) != u.length - 8:
             raise NotRewritten("the UDP datagram is cut short")
         new = edit(proto, bytes(u.payload))
         f = dict(sport=u.sport, dport=u.dport, length=8 + len(new), checksum=0, payload=new)
         if keep_zero and u.checksum == 0:  # RFC 768: the IPv4 sender computed none
-            return C.UDP.build(f)
-        f["checksum"] = _l4_checksum(src, dst, proto, C.UDP.build(f)) or 0xFFFF
-        return C.UDP.build(f)
-    if proto == C.IPPROTO_TCP:
-        t = C.TCP.parse_bytes(l4)
+            return netheaders.UDP.build(f)
+        f["checksum"] = _l4_checksum(src, dst, proto, netheaders.UDP.build(f)) or 0xFFFF
+        return netheaders.UDP.build(f)
+    if proto == netheaders.IPPROTO_TCP:
+        t = netheaders.TCP.parse_bytes(l4)
         new = edit(proto, bytes(t.payload))
         if len(new) != len(t.payload):
             raise NotRewritten("a TCP payload cannot change length (the sequence numbers would "
                                "shift)")
         f = _fields(t)
         f.update(checksum=0, payload=new)
-        f["checksum"] = _l4_checksum(src, dst, proto, C.TCP.build(f))
-        return C.TCP.build(f)
+        f["checksum"] = _l4_checksum(src, dst, proto, netheaders.TCP.build(f))
+        return netheaders.TCP.build(f)
     raise NotRewritten(f"IP protocol {proto}, neither UDP nor TCP")
 
 
@@ -155,7 +155,7 @@ def _l4_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
 
 
 def _rewrite_v4(data: bytes, off: int, edit) -> bytes:
-    ip = C.IPV4.parse_bytes(data[off:])
+    ip = netheaders.IPV4.parse_bytes(data[off:])
     if ip.mf or ip.frag_offset:
         raise NotRewritten("an IPv4 fragment (the datagram spans several frames)")
     if len(ip.payload) != ip.total_length - ip.ihl * 4:
@@ -163,39 +163,39 @@ def _rewrite_v4(data: bytes, off: int, edit) -> bytes:
     l4 = _new_l4(ip.protocol, bytes(ip.payload), ip.src, ip.dst, edit, keep_zero=True)
     fields = _fields(ip)
     fields.update(total_length=ip.ihl * 4 + len(l4), checksum=0, payload=b"")
-    fields["checksum"] = internet_checksum(C.IPV4.build(fields))
-    return data[:off] + C.IPV4.build(fields) + l4 + data[off + ip.total_length:]
+    fields["checksum"] = internet_checksum(netheaders.IPV4.build(fields))
+    return data[:off] + netheaders.IPV4.build(fields) + l4 + data[off + ip.total_length:]
 
 
-_V6_SKIPPABLE = (C.IPPROTO_HOPOPTS, C.IPPROTO_DSTOPTS, C.IPPROTO_ROUTING)
+_V6_SKIPPABLE = (netheaders.IPPROTO_HOPOPTS, netheaders.IPPROTO_DSTOPTS, netheaders.IPPROTO_ROUTING)
 
 
 def _rewrite_v6(data: bytes, off: int, edit) -> bytes:
-    ip = C.IPV6.parse_bytes(data[off:])
+    ip = netheaders.IPV6.parse_bytes(data[off:])
     if ip.payload_length == 0:
         raise NotRewritten("an IPv6 jumbogram")
     if len(ip.payload) != ip.payload_length:
         raise NotRewritten("the IPv6 packet is cut short by the capture")
     s = io.BytesIO(ip.payload)
     nh = ip.next_header
-    read_ext = C.IPV6_EXT.reader()
+    read_ext = netheaders.IPV6_EXT.reader()
     for _ in range(16):  # RFC 8200 §4: Hop-by-Hop, Destination Options, Routing
         if nh not in _V6_SKIPPABLE:
             break
         ext = read_ext(s)
-        if nh == C.IPPROTO_ROUTING and len(ext.data) >= 2 and ext.data[1]:
+        if nh == netheaders.IPPROTO_ROUTING and len(ext.data) >= 2 and ext.data[1]:
             raise NotRewritten("an IPv6 routing header with segments left (the checksum "
                                "covers the final destination)")
         nh = ext.next_header
-    if nh == C.IPPROTO_FRAGMENT:
+    if nh == netheaders.IPPROTO_FRAGMENT:
         raise NotRewritten("an IPv6 fragment (the datagram spans several frames)")
-    if nh == C.IPPROTO_AH:
+    if nh == netheaders.IPPROTO_AH:
         raise NotRewritten("IPv6 AH (RFC 4302): its ICV covers the payload")
     ext_len = s.tell()
     l4 = _new_l4(nh, bytes(ip.payload[ext_len:]), ip.src, ip.dst, edit, keep_zero=False)
     fields = _fields(ip)
     fields.update(payload_length=ext_len + len(l4), payload=bytes(ip.payload[:ext_len]) + l4)
-    return data[:off] + C.IPV6.build(fields) + data[off + 40 + ip.payload_length:]
+    return data[:off] + netheaders.IPV6.build(fields) + data[off + 40 + ip.payload_length:]
 
 
 # -- SDP: the profile of the streams decrypted --------------------------------------------------
@@ -261,16 +261,16 @@ def udp_endpoints(linktype: int, data: bytes):
     frame's UDP datagram, or None (not UDP, a fragment, headers that do not decode)."""
     try:
         off = _ip_offset(linktype, data)
-        version = C.IP_VERSION.parse_bytes(data[off:off + 1]).version
+        version = netheaders.IP_VERSION.parse_bytes(data[off:off + 1]).version
         if version == 4:
-            ip = C.IPV4.parse_bytes(data[off:])
+            ip = netheaders.IPV4.parse_bytes(data[off:])
             if ip.mf or ip.frag_offset or ip.protocol != IPPROTO_UDP:
                 return None
             l4 = ip.payload
         elif version == 6:
-            ip = C.IPV6.parse_bytes(data[off:])
+            ip = netheaders.IPV6.parse_bytes(data[off:])
             s, nh = io.BytesIO(ip.payload), ip.next_header
-            read_ext = C.IPV6_EXT.reader()
+            read_ext = netheaders.IPV6_EXT.reader()
             for _ in range(16):
                 if nh not in _V6_SKIPPABLE:
                     break
@@ -280,10 +280,10 @@ def udp_endpoints(linktype: int, data: bytes):
             l4 = ip.payload[s.tell():]
         else:
             return None
-        u = C.UDP.parse_bytes(bytes(l4))
+        u = netheaders.UDP.parse_bytes(bytes(l4))
     except (StreamError, NotRewritten):
         return None
-    return _addr(C.ip_text(ip.src)), u.sport, _addr(C.ip_text(ip.dst)), u.dport, bytes(u.payload)
+    return _addr(netheaders.ip_text(ip.src)), u.sport, _addr(netheaders.ip_text(ip.dst)), u.dport, bytes(u.payload)
 
 
 # -- plain RTP / RTCP from what the session decrypted --------------------------------------------
@@ -502,7 +502,7 @@ def tls_secrets(path, reader_secrets, tls_keylog: bytes | None, psks, stats) -> 
     if tls_keylog:
         add(tls_keylog)
     for s in reader_secrets:
-        if s.type == C.SECRETS_TLS_KEYLOG:
+        if s.type == pcapfile.SECRETS_TLS_KEYLOG:
             add(s.data)
     for psk in psks:
         derived = _psk_master_secrets(path, psk, stats)
@@ -566,27 +566,27 @@ def _tsresol(ups: int) -> bytes | None:
 
 def _idb(iface) -> tuple[bytes, int, int]:
     """The IDB of an input interface, and (units per second, offset in ns) its EPBs use."""
-    opt = C.pcapng_option
+    opt = pcapfile.pcapng_option
     opts = b""
     if iface.name:
-        opts += opt(C.IF_NAME, iface.name.encode())
+        opts += opt(pcapfile.IF_NAME, iface.name.encode())
     if iface.description:
-        opts += opt(C.IF_DESCRIPTION, iface.description.encode())
+        opts += opt(pcapfile.IF_DESCRIPTION, iface.description.encode())
     ups = iface.units_per_second
     res = _tsresol(ups) if ups <= 1_000_000_000 else None
     if res is None:
         ups, res = 1_000_000_000, bytes([9])  # finer or odd resolutions: nanoseconds
     if res != bytes([6]):
-        opts += opt(C.IF_TSRESOL, res)
+        opts += opt(pcapfile.IF_TSRESOL, res)
     offset_ns = 0
     if iface.tsoffset and ups == iface.units_per_second:
-        opts += opt(C.IF_TSOFFSET, C.TSOFFSET["<"].build(dict(seconds=iface.tsoffset)))
+        opts += opt(pcapfile.IF_TSOFFSET, pcapfile.TSOFFSET["<"].build(dict(seconds=iface.tsoffset)))
         offset_ns = iface.tsoffset * 1_000_000_000
     if opts:
-        opts += opt(C.OPT_ENDOFOPT, b"")
-    body = C.IDB_BODY["<"].build(dict(linktype=iface.linktype, reserved=0,
+        opts += opt(pcapfile.OPT_ENDOFOPT, b"")
+    body = pcapfile.IDB_BODY["<"].build(dict(linktype=iface.linktype, reserved=0,
                                       snaplen=iface.snaplen, options=opts))
-    return C.pcapng_block(C.BT_IDB, body), ups, offset_ns
+    return pcapfile.pcapng_block(pcapfile.BT_IDB, body), ups, offset_ns
 
 
 def _note_savp(frame, data: bytes, savp: dict) -> None:
@@ -650,8 +650,8 @@ def _sdp_rewrite(linktype: int, data: bytes, stats: ExportStats) -> tuple[bytes,
 def _comment_options(comments: list[str]) -> bytes:
     if not comments:
         return b""
-    return b"".join(C.pcapng_option(C.OPT_COMMENT, ("mcsec: " + c).encode("utf-8"))
-                    for c in comments) + C.pcapng_option(C.OPT_ENDOFOPT, b"")
+    return b"".join(pcapfile.pcapng_option(pcapfile.OPT_COMMENT, ("mcsec: " + c).encode("utf-8"))
+                    for c in comments) + pcapfile.pcapng_option(pcapfile.OPT_ENDOFOPT, b"")
 
 
 def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None, psks,
@@ -709,7 +709,7 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
         else:
             units = (frame.ts_ns - offset_ns) * ups // 1_000_000_000
         stats.comments += len(comments)
-        epbs.append(C.pcapng_block(C.BT_EPB, C.EPB_BODY["<"].build(dict(
+        epbs.append(pcapfile.pcapng_block(pcapfile.BT_EPB, pcapfile.EPB_BODY["<"].build(dict(
             interface_id=frame.interface_id, ts_high=(units >> 32) & 0xFFFFFFFF,
             ts_low=units & 0xFFFFFFFF, captured_len=len(data), original_len=orig_len, data=data,
             options=_comment_options(comments)))))
@@ -721,17 +721,17 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
                     "Decryption Secrets Block"]
     shb_comments += [f"capture error in the input: {e}" for e in stats.capture_errors]
     shb_comments += stats.notes
-    shb_opts = b"".join(C.pcapng_option(C.OPT_COMMENT, c.encode("utf-8")) for c in shb_comments)
-    shb_opts += C.pcapng_option(C.SHB_USERAPPL, b"mcsec export") + C.pcapng_option(
-        C.OPT_ENDOFOPT, b"")
-    out = [C.pcapng_block(C.BT_SHB, C.SHB_BODY["<"].build(dict(
-        byte_order_magic=C.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
+    shb_opts = b"".join(pcapfile.pcapng_option(pcapfile.OPT_COMMENT, c.encode("utf-8")) for c in shb_comments)
+    shb_opts += pcapfile.pcapng_option(pcapfile.SHB_USERAPPL, b"mcsec export") + pcapfile.pcapng_option(
+        pcapfile.OPT_ENDOFOPT, b"")
+    out = [pcapfile.pcapng_block(pcapfile.BT_SHB, pcapfile.SHB_BODY["<"].build(dict(
+        byte_order_magic=pcapfile.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
         section_length=-1, options=shb_opts)))]
     out += idbs
-    secrets = ([(C.SECRETS_TLS_KEYLOG, keylog)] if keylog else []) + [
-        (s.type, s.data) for s in reader.secrets if s.type != C.SECRETS_TLS_KEYLOG]
+    secrets = ([(pcapfile.SECRETS_TLS_KEYLOG, keylog)] if keylog else []) + [
+        (s.type, s.data) for s in reader.secrets if s.type != pcapfile.SECRETS_TLS_KEYLOG]
     for stype, data in secrets:  # pcapng §4.7, before the packets they decrypt
-        out.append(C.pcapng_block(C.BT_DSB, C.DSB_BODY["<"].build(dict(
+        out.append(pcapfile.pcapng_block(pcapfile.BT_DSB, pcapfile.DSB_BODY["<"].build(dict(
             secrets_type=stype, secrets_length=len(data), secrets_data=data, options=b""))))
     out += epbs
     return b"".join(out)

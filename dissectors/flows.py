@@ -59,7 +59,7 @@ recently used evicted, also after ``flow_idle_frames`` frames without traffic); 
 last ``max_closed_flows`` finished connections is kept to recognise their late segments.  The last
 ``history_bytes`` delivered octets of each direction are kept to check retransmissions.
 
-Every header is decoded by a :mod:`codec.capture` schema; nothing here reads bytes by hand
+Every header is decoded by a :mod:`codec.netheaders` schema; nothing here reads bytes by hand
 (reassembly only places already-decoded payloads at their offsets).
 """
 
@@ -71,8 +71,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from codec import capture as layouts
-from codec.capture import StreamError
+from codec import netheaders
+from codec.constructs import StreamError
 
 # ------------------------------------------------------------------------------------------
 # Events
@@ -412,20 +412,20 @@ class FlowTable:
         self._by_id: dict = {}  # flow id -> _Flow holding budgeted octets (for evictions)
         self._names: dict = {}  # address text -> the one string object kept for it
         self.budget = StreamBudget(self.limits.max_total_buffer)
-        self._r_eth = layouts.ETHERNET.reader()
-        self._r_vlan = layouts.VLAN_TAG.reader()
-        self._r_sll = layouts.SLL.reader()
-        self._r_sll2 = layouts.SLL2.reader()
-        self._r_null_le = layouts.NULL_LE.reader()
-        self._r_null_be = layouts.NULL_BE.reader()
-        self._r_ver = layouts.IP_VERSION.reader()
-        self._r_ip4 = layouts.IPV4.reader()
-        self._r_ip6 = layouts.IPV6.reader()
-        self._r_ext = layouts.IPV6_EXT.reader()
-        self._r_ah = layouts.IPV6_AH.reader()
-        self._r_frag6 = layouts.IPV6_FRAGMENT.reader()
-        self._r_udp = layouts.UDP.reader()
-        self._r_tcp = layouts.TCP.reader()
+        self._r_eth = netheaders.ETHERNET.reader()
+        self._r_vlan = netheaders.VLAN_TAG.reader()
+        self._r_sll = netheaders.SLL.reader()
+        self._r_sll2 = netheaders.SLL2.reader()
+        self._r_null_le = netheaders.NULL_LE.reader()
+        self._r_null_be = netheaders.NULL_BE.reader()
+        self._r_ver = netheaders.IP_VERSION.reader()
+        self._r_ip4 = netheaders.IPV4.reader()
+        self._r_ip6 = netheaders.IPV6.reader()
+        self._r_ext = netheaders.IPV6_EXT.reader()
+        self._r_ah = netheaders.IPV6_AH.reader()
+        self._r_frag6 = netheaders.IPV6_FRAGMENT.reader()
+        self._r_udp = netheaders.UDP.reader()
+        self._r_tcp = netheaders.TCP.reader()
 
     # -- frame → IP --------------------------------------------------------------------------
     def feed(self, frame) -> list:
@@ -442,19 +442,19 @@ class FlowTable:
         s = io.BytesIO(frame.data)
         layer = "link"
         try:
-            if lt == layouts.LINKTYPE_ETHERNET:
+            if lt == netheaders.LINKTYPE_ETHERNET:
                 et = self._r_eth(s).ethertype
                 layer = "vlan"
-                while et in layouts.ETHERTYPE_VLAN:
+                while et in netheaders.ETHERTYPE_VLAN:
                     et = self._r_vlan(s).ethertype
-                version = 4 if et == layouts.ETHERTYPE_IPV4 else 6 if et == layouts.ETHERTYPE_IPV6 else 0
-            elif lt == layouts.LINKTYPE_LINUX_SLL:
+                version = 4 if et == netheaders.ETHERTYPE_IPV4 else 6 if et == netheaders.ETHERTYPE_IPV6 else 0
+            elif lt == netheaders.LINKTYPE_LINUX_SLL:
                 et = self._r_sll(s).protocol
-                version = 4 if et == layouts.ETHERTYPE_IPV4 else 6 if et == layouts.ETHERTYPE_IPV6 else 0
-            elif lt == layouts.LINKTYPE_LINUX_SLL2:
+                version = 4 if et == netheaders.ETHERTYPE_IPV4 else 6 if et == netheaders.ETHERTYPE_IPV6 else 0
+            elif lt == netheaders.LINKTYPE_LINUX_SLL2:
                 et = self._r_sll2(s).protocol
-                version = 4 if et == layouts.ETHERTYPE_IPV4 else 6 if et == layouts.ETHERTYPE_IPV6 else 0
-            elif lt == layouts.LINKTYPE_RAW or lt in layouts.LINKTYPE_DLT_RAW:
+                version = 4 if et == netheaders.ETHERTYPE_IPV4 else 6 if et == netheaders.ETHERTYPE_IPV6 else 0
+            elif lt == netheaders.LINKTYPE_RAW or lt in netheaders.LINKTYPE_DLT_RAW:
                 version = self._r_ver(s).version
                 s.seek(0)
                 if version not in (4, 6):
@@ -462,14 +462,14 @@ class FlowTable:
                     st.anomalies += 1
                     st.non_ip += 1
                     return out
-            elif lt == layouts.LINKTYPE_IPV4:
+            elif lt == netheaders.LINKTYPE_IPV4:
                 version = 4
-            elif lt == layouts.LINKTYPE_IPV6:
+            elif lt == netheaders.LINKTYPE_IPV6:
                 version = 6
-            elif lt == layouts.LINKTYPE_NULL:
-                version = layouts.NULL_FAMILIES.get(self._r_null_le(s).family, 0)
-            elif lt == layouts.LINKTYPE_LOOP:
-                version = layouts.NULL_FAMILIES.get(self._r_null_be(s).family, 0)
+            elif lt == netheaders.LINKTYPE_NULL:
+                version = netheaders.NULL_FAMILIES.get(self._r_null_le(s).family, 0)
+            elif lt == netheaders.LINKTYPE_LOOP:
+                version = netheaders.NULL_FAMILIES.get(self._r_null_be(s).family, 0)
             else:
                 if lt not in st.unsupported_linktype:
                     out.append(Anomaly(number, f"link type {lt} is not supported: frames of this "
@@ -558,7 +558,7 @@ class FlowTable:
             payload, frames, _proto = done
         else:
             frames = (number,)
-        self._l4(ip.protocol, frames, layouts.ip_text(ip.src), layouts.ip_text(ip.dst), 4,
+        self._l4(ip.protocol, frames, netheaders.ip_text(ip.src), netheaders.ip_text(ip.dst), 4,
                  io.BytesIO(payload), out)
 
     def _ipv6(self, number, s, start, out):
@@ -573,13 +573,13 @@ class FlowTable:
             self._bad(number, f"IPv6 packet cut short by the capture: {len(ip.payload)} of "
                       f"{ip.payload_length} payload octets", "ipv6", start, out)
             return
-        if ip.payload_length == 0 and ip.next_header == layouts.IPPROTO_HOPOPTS:
+        if ip.payload_length == 0 and ip.next_header == netheaders.IPPROTO_HOPOPTS:
             self._bad(number, "IPv6 jumbogram (RFC 2675) is not supported", "ipv6", start, out)
             return
         ps = io.BytesIO(ip.payload)
         nh = self._ext_headers(ip.next_header, ps, number, out)
         frames = (number,)
-        if nh == layouts.IPPROTO_FRAGMENT:
+        if nh == netheaders.IPPROTO_FRAGMENT:
             frag = self._r_frag6(ps)
             if frag.frag_offset == 0 and not frag.m:  # RFC 6946 atomic fragment
                 nh, ps = frag.next_header, io.BytesIO(frag.payload)
@@ -595,14 +595,14 @@ class FlowTable:
             nh = self._ext_headers(nh, ps, number, out)
         if nh is None:
             return
-        self._l4(nh, frames, layouts.ip_text(ip.src), layouts.ip_text(ip.dst), 6, ps, out)
+        self._l4(nh, frames, netheaders.ip_text(ip.src), netheaders.ip_text(ip.dst), 6, ps, out)
 
     def _ext_headers(self, nh, ps, number, out):
         """Skip RFC 8200 §4 extension headers (not Fragment); the next protocol or None."""
         for _ in range(self.limits.max_ext_headers):
-            if nh in layouts.IPV6_EXT_HEADERS:
+            if nh in netheaders.IPV6_EXT_HEADERS:
                 nh = self._r_ext(ps).next_header
-            elif nh == layouts.IPPROTO_AH:
+            elif nh == netheaders.IPPROTO_AH:
                 nh = self._r_ah(ps).next_header
             else:
                 return nh
@@ -614,7 +614,7 @@ class FlowTable:
     def _l4(self, proto, frames, src, dst, version, ps, out):
         st = self.stats
         number = frames[-1]
-        if proto == layouts.IPPROTO_UDP:
+        if proto == netheaders.IPPROTO_UDP:
             u = self._r_udp(ps)
             st.udp += 1
             if len(u.payload) < u.length - 8:
@@ -623,7 +623,7 @@ class FlowTable:
                           f"octets the IP packet holds", "udp", None, out)
                 return
             out.append(Datagram(frames, src, dst, u.sport, u.dport, u.payload, version))
-        elif proto == layouts.IPPROTO_TCP:
+        elif proto == netheaders.IPPROTO_TCP:
             t = self._r_tcp(ps)
             st.tcp += 1
             self._tcp(number, frames, src, dst, version, t, out)
@@ -644,7 +644,7 @@ class FlowTable:
         flow = self._flows.pop(key, None)
         if flow is None:
             closed = self._closed.get(key)
-            if closed is not None and not flags & layouts.TCP_SYN:
+            if closed is not None and not flags & netheaders.TCP_SYN:
                 # late segments of a finished connection: retransmitted FIN/ACK, data after FIN
                 half = closed.halves[0 if first == closed.first0 else 1]
                 self.stats.tcp_late_segments += 1
@@ -654,18 +654,18 @@ class FlowTable:
                               out)
                 return
             self._closed.pop(key, None)
-            if not (flags & (layouts.TCP_SYN | layouts.TCP_FIN)) and not t.payload:
+            if not (flags & (netheaders.TCP_SYN | netheaders.TCP_FIN)) and not t.payload:
                 return  # a pure ACK or RST of a connection we have no state for
             if len(self._flows) >= lim.max_flows:
                 self._end_flow(next(iter(self._flows)), "evicted", out, number,
                                f"more than {lim.max_flows} flows")
             # direction 0 is the SYN sender; a SYN-ACK seen first belongs to direction 1
-            syn_ack = flags & (layouts.TCP_SYN | layouts.TCP_ACK) == (layouts.TCP_SYN | layouts.TCP_ACK)
+            syn_ack = flags & (netheaders.TCP_SYN | netheaders.TCP_ACK) == (netheaders.TCP_SYN | netheaders.TCP_ACK)
             first0 = first if not syn_ack else (dst, dport) <= (src, sport)
             flow = _Flow(self._next_id, first0, number)
             self._next_id += 1
             self.stats.tcp_flows += 1
-            midstream = not (flags & layouts.TCP_SYN)
+            midstream = not (flags & netheaders.TCP_SYN)
             out.append(StreamStart(flow.id, number, dst, src, dport, sport, version, midstream)
                        if syn_ack else
                        StreamStart(flow.id, number, src, dst, sport, dport, version, midstream))
@@ -675,10 +675,10 @@ class FlowTable:
         half = flow.half(d)
         seq = t.seq
         data = t.payload
-        if flags & layouts.TCP_RST:
+        if flags & netheaders.TCP_RST:
             self._close_flow(key, flow, "rst", out, number)
             return
-        if flags & layouts.TCP_SYN:
+        if flags & netheaders.TCP_SYN:
             if half.isn is None:
                 if half.segs:  # a late SYN re-anchors the buffered segments' stream offsets
                     self._shift(half, _rel(half.next_seq, (seq + 1) & _M32))
@@ -697,13 +697,13 @@ class FlowTable:
                 half.isn, half.next_seq = seq, (seq + 1) & _M32
             seq = (seq + 1) & _M32
         elif half.next_seq is None:
-            if not data and not flags & layouts.TCP_FIN:
+            if not data and not flags & netheaders.TCP_FIN:
                 return
             half.next_seq = seq  # capture started mid-connection
         if data:
             half.data_seen = True
             self._segment(flow, d, half, seq, data, number, out)
-        if flags & layouts.TCP_FIN:
+        if flags & netheaders.TCP_FIN:
             fin = (seq + len(data)) & _M32
             if half.fin_seq is None:
                 half.fin_seq = fin

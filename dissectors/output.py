@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from codec import capture as layouts
+from codec import netheaders
 from codec.sip import looks_like_sip
 from dissectors.session import Session, Unit
 
@@ -203,47 +203,47 @@ def frame_addresses(frame) -> dict:
     lt = frame.linktype
     s = io.BytesIO(frame.data)
     try:
-        if lt == layouts.LINKTYPE_ETHERNET:
-            et = layouts.ETHERNET.reader()(s).ethertype
-            while et in layouts.ETHERTYPE_VLAN:
-                et = layouts.VLAN_TAG.reader()(s).ethertype
+        if lt == netheaders.LINKTYPE_ETHERNET:
+            et = netheaders.ETHERNET.reader()(s).ethertype
+            while et in netheaders.ETHERTYPE_VLAN:
+                et = netheaders.VLAN_TAG.reader()(s).ethertype
             version = _IP_VERSION_OF_ETHERTYPE.get(et)
-        elif lt == layouts.LINKTYPE_LINUX_SLL:
-            version = _IP_VERSION_OF_ETHERTYPE.get(layouts.SLL.reader()(s).protocol)
-        elif lt == layouts.LINKTYPE_LINUX_SLL2:
-            version = _IP_VERSION_OF_ETHERTYPE.get(layouts.SLL2.reader()(s).protocol)
-        elif lt in (layouts.LINKTYPE_RAW, layouts.LINKTYPE_IPV4,
-                    layouts.LINKTYPE_IPV6) or lt in layouts.LINKTYPE_DLT_RAW:
-            version = layouts.IP_VERSION.reader()(s).version
+        elif lt == netheaders.LINKTYPE_LINUX_SLL:
+            version = _IP_VERSION_OF_ETHERTYPE.get(netheaders.SLL.reader()(s).protocol)
+        elif lt == netheaders.LINKTYPE_LINUX_SLL2:
+            version = _IP_VERSION_OF_ETHERTYPE.get(netheaders.SLL2.reader()(s).protocol)
+        elif lt in (netheaders.LINKTYPE_RAW, netheaders.LINKTYPE_IPV4,
+                    netheaders.LINKTYPE_IPV6) or lt in netheaders.LINKTYPE_DLT_RAW:
+            version = netheaders.IP_VERSION.reader()(s).version
             s.seek(0)
-        elif lt in (layouts.LINKTYPE_NULL, layouts.LINKTYPE_LOOP):
-            family = (layouts.NULL_LE if lt == layouts.LINKTYPE_NULL else layouts.NULL_BE).reader()(s).family
-            version = layouts.NULL_FAMILIES.get(family)
+        elif lt in (netheaders.LINKTYPE_NULL, netheaders.LINKTYPE_LOOP):
+            family = (netheaders.NULL_LE if lt == netheaders.LINKTYPE_NULL else netheaders.NULL_BE).reader()(s).family
+            version = netheaders.NULL_FAMILIES.get(family)
         else:
             return {}
         if version == 4:
-            ip = layouts.IPV4.reader()(s)
+            ip = netheaders.IPV4.reader()(s)
             proto = ip.protocol if not (ip.mf or ip.frag_offset) else None
         elif version == 6:
-            ip = layouts.IPV6.reader()(s)
+            ip = netheaders.IPV6.reader()(s)
             proto = ip.next_header  # extension headers are not walked here
         else:
             return {}
-    except layouts.StreamError:
+    except netheaders.StreamError:
         return {}
-    out = {"src": layouts.ip_text(ip.src), "dst": layouts.ip_text(ip.dst)}
+    out = {"src": netheaders.ip_text(ip.src), "dst": netheaders.ip_text(ip.dst)}
     if proto in _TRANSPORTS:
         name, layout = _TRANSPORTS[proto]
         try:
             l4 = layout.reader()(io.BytesIO(ip.payload))
-        except layouts.StreamError:
+        except netheaders.StreamError:
             return out
         out.update(transport=name, sport=l4.sport, dport=l4.dport)
     return out
 
 
-_IP_VERSION_OF_ETHERTYPE = {layouts.ETHERTYPE_IPV4: 4, layouts.ETHERTYPE_IPV6: 6}
-_TRANSPORTS = {6: ("tcp", layouts.TCP), 17: ("udp", layouts.UDP)}
+_IP_VERSION_OF_ETHERTYPE = {netheaders.ETHERTYPE_IPV4: 4, netheaders.ETHERTYPE_IPV6: 6}
+_TRANSPORTS = {6: ("tcp", netheaders.TCP), 17: ("udp", netheaders.UDP)}
 
 
 # -- grouping ---------------------------------------------------------------------------------------

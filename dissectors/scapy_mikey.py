@@ -8,7 +8,7 @@
 
 Nothing here restates a layout.  At import time every construct ``Struct`` of
 :mod:`codec.mikey.schemas` becomes one scapy ``Packet`` class; each named construct field becomes
-a scapy field chosen from its construct type and its :class:`~codec.mikey.fields.Meta`:
+a scapy field chosen from its construct type and its :class:`~codec.constructs.Meta`:
 
 ====================================  =========================================================
 construct (schema)                    scapy field
@@ -69,7 +69,7 @@ from scapy.volatile import RandBin, RandNum
 from codec.mikey import model
 from codec.mikey import registry
 from codec.mikey import schemas
-from codec.mikey.fields import BitFields, Meta, Reject, VarBytes
+from codec.constructs import BitFields, Meta, Reject, VarBytes
 
 MIKEY_PORT = 2269  # IANA "mikey" (RFC 3830 §10)
 SHOW_SECRETS = False

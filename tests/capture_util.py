@@ -1,7 +1,7 @@
 """Helpers for the capture/flow tests: an independent pcapng writer and tshark field extraction.
 
 The writer packs blocks with ``struct`` straight from draft-ietf-opsawg-pcapng, sharing no code
-with ``codec/capture.py``; tshark reads the same files as the oracle.
+with ``codec/pcapfile.py``; tshark reads the same files as the oracle.
 """
 
 from __future__ import annotations

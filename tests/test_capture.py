@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codec import capture as layouts
+from codec import netheaders, pcapfile
 from dissectors.capture import CaptureFault, Frame, read_frames
 from tests.capture_util import (block, dsb, epb, idb, ns_text, pb, pcap_file, shb, spb,
                                 tshark_fields)
@@ -114,7 +114,7 @@ def test_dsb_written_by_editcap(tmp_path, tshark):
                    capture_output=True)
     reader, recs = _records(out)
     assert len(recs) == 3 and reader.errors == []
-    assert [s.type for s in reader.secrets] == [layouts.SECRETS_TLS_KEYLOG]
+    assert [s.type for s in reader.secrets] == [pcapfile.SECRETS_TLS_KEYLOG]
     assert reader.tls_keylog() == keylog
 
 
@@ -306,20 +306,20 @@ def test_mutated_captures_never_raise(kind, flips, cut):
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=0, max_size=120))
 def test_layout_compiled_equals_interpreted(data):
-    for layout in (layouts.IPV4, layouts.IPV6, layouts.TCP, layouts.UDP, layouts.PCAP_RECORD["<"], layouts.EPB_BLOCK[">"]):
+    for layout in (netheaders.IPV4, netheaders.IPV6, netheaders.TCP, netheaders.UDP, pcapfile.PCAP_RECORD["<"], pcapfile.EPB_BLOCK[">"]):
         try:
             expected = layout.parse(data)
-        except layouts.StreamError:
+        except netheaders.StreamError:
             expected = "error"
         except Exception as e:  # construct wraps errors from the interpreted path
             expected = "error" if "StreamError" in type(e).__name__ or isinstance(
-                e, layouts.StreamError) else e
+                e, netheaders.StreamError) else e
         try:
             got = layout.parse_bytes(data)
-        except layouts.StreamError:
+        except netheaders.StreamError:
             got = "error"
         assert got == expected
-        if got != "error" and layout is not layouts.EPB_BLOCK[">"]:
+        if got != "error" and layout is not pcapfile.EPB_BLOCK[">"]:
             rebuilt = layout.build(got)
             assert layout.parse_bytes(rebuilt) == got
 
@@ -331,11 +331,11 @@ def test_decode_options_tcp_mss_matches_tshark(tmp_path, tshark):
     pkt = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(dst="192.0.2.9") / TCP(options=[("MSS", 1380), ("NOP", None), ("WScale", 7),
                                         ("SAckOK", b""), ("Timestamp", (1, 2))])
     wrpcap(str(tmp_path / "o.pcap"), [pkt])
-    t = layouts.TCP.parse_bytes(bytes(pkt)[34:])
-    opts, err = layouts.decode_options(t.options)
+    t = netheaders.TCP.parse_bytes(bytes(pkt)[34:])
+    opts, err = netheaders.decode_options(t.options)
     assert err is None
     mss = struct.unpack(">H", dict(opts)[2])[0]  # the test's own reading of the value
     (row,) = tshark_fields(tshark, tmp_path / "o.pcap", ["tcp.options.mss_val",
                                                           "tcp.options.wscale.shift"])
     assert [str(mss), str(dict(opts)[3][0])] == row
-    assert layouts.decode_options(b"\x02\x01")[1] is not None  # length < 2
+    assert netheaders.decode_options(b"\x02\x01")[1] is not None  # length < 2

@@ -40,7 +40,7 @@ def run(argv, stdin: bytes = b"") -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-# -- a capture written here, independently of codec/capture.py (pcap: libpcap file format) -------
+# -- a capture written here, independently of codec/pcapfile.py (pcap: libpcap file format) -------
 def _ip_udp(payload: bytes, sport: int = 5060, dport: int = 5060) -> bytes:
     udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
     return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,

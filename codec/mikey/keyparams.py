@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from codec.crypto import mcx
 from codec.errors import DecodeError
-from codec.mikey.fields import F, VarBytes
+from codec.constructs import F, VarBytes
 from codec.mikey.model import Structure
 
 u8, u16, u32 = c.Int8ub, c.Int16ub, c.Int32ub

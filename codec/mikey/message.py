@@ -17,7 +17,7 @@ import construct as c
 from codec.errors import DecodeError, EncodeError, Finding, McsecError
 from codec.mikey import registry
 from codec.mikey.config import DEFAULT_TLS_PROT_TYPE
-from codec.mikey.fields import BitFields, Reject
+from codec.constructs import BitFields, Reject
 from codec.mikey.model import HDR, PAYLOAD_CLASSES, SIGN_TYPE, Payload, Structure
 
 @dataclass(eq=False)

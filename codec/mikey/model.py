@@ -20,7 +20,7 @@ import construct as c
 
 from codec.errors import EncodeError
 from codec.mikey import schemas
-from codec.mikey.fields import BitFields
+from codec.constructs import BitFields
 
 
 def _unwrap(sc):

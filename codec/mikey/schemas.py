@@ -1,6 +1,6 @@
 """One construct schema per MIKEY wire structure, named after the RFC that defines it.
 
-Every named field carries a :class:`~codec.mikey.fields.Meta`: its JSON key (the Wireshark
+Every named field carries a :class:`~codec.constructs.Meta`: its JSON key (the Wireshark
 display-filter name where tshark 4.x has one, marked ``wireshark=True``; otherwise a new name under
 the same prefix), its label and value table, and — for length, count and next-payload fields —
 how encode computes it.  Nothing else in the project restates these layouts.
@@ -12,7 +12,7 @@ import construct as c
 from construct import this
 
 from codec.mikey import registry
-from codec.mikey.fields import F, BitFields, IntSwitch, LengthSwitch, Meta, Reject, VarBytes
+from codec.constructs import F, BitFields, IntSwitch, LengthSwitch, Meta, Reject, VarBytes
 
 u8, u16, u32 = c.Int8ub, c.Int16ub, c.Int32ub
 

@@ -10,7 +10,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
-from codec import capture as layouts
+from codec import pcapfile
 
 
 @dataclass(frozen=True)
@@ -129,19 +129,19 @@ class TcpConnection:
         self._seg(True, "A")
 
 
-# -- pcapng (draft-ietf-opsawg-pcapng), built with the reader's schemas in codec.capture --------
+# -- pcapng (draft-ietf-opsawg-pcapng), built with the reader's schemas in codec.pcapfile -------
 _LE = "<"  # the generator writes little-endian sections
 
 
 def _block(btype: int, body: bytes) -> bytes:
-    return layouts.pcapng_block(btype, body, _LE)
+    return pcapfile.pcapng_block(btype, body, _LE)
 
 
 def _option(code: int, value: bytes) -> bytes:
-    return layouts.pcapng_option(code, value, _LE)
+    return pcapfile.pcapng_option(code, value, _LE)
 
 
-SECRETS_TLS_KEYLOG = layouts.SECRETS_TLS_KEYLOG  # pcapng DSB secrets type: NSS key log
+SECRETS_TLS_KEYLOG = pcapfile.SECRETS_TLS_KEYLOG  # pcapng DSB secrets type: NSS key log
 
 
 def write_pcapng(frames: list[Frame], linktype: int = 1,
@@ -150,17 +150,17 @@ def write_pcapng(frames: list[Frame], linktype: int = 1,
     ``(secrets_type, data)`` in ``secrets`` (before the packets they decrypt), one EPB per frame
     (comment as opt_comment)."""
     shb_opts = _option(4, b"mcsec synth") + _option(0, b"")  # shb_userappl, opt_endofopt
-    out = [_block(layouts.BT_SHB, layouts.SHB_BODY[_LE].build(dict(
-        byte_order_magic=layouts.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
+    out = [_block(pcapfile.BT_SHB, pcapfile.SHB_BODY[_LE].build(dict(
+        byte_order_magic=pcapfile.BYTE_ORDER_MAGIC, major_version=1, minor_version=0,
         section_length=-1, options=shb_opts)))]
-    out.append(_block(layouts.BT_IDB, layouts.IDB_BODY[_LE].build(dict(linktype=linktype, reserved=0,
+    out.append(_block(pcapfile.BT_IDB, pcapfile.IDB_BODY[_LE].build(dict(linktype=linktype, reserved=0,
                                                          snaplen=262144, options=b""))))
     for stype, data in secrets:  # pcapng §4.7 DSB: type, length, data padded to 32 bits
-        out.append(_block(layouts.BT_DSB, layouts.DSB_BODY[_LE].build(dict(
+        out.append(_block(pcapfile.BT_DSB, pcapfile.DSB_BODY[_LE].build(dict(
             secrets_type=stype, secrets_length=len(data), secrets_data=data, options=b""))))
     for f in frames:
         options = _option(1, f.comment.encode()) + _option(0, b"") if f.comment else b""
-        out.append(_block(layouts.BT_EPB, layouts.EPB_BODY[_LE].build(dict(
+        out.append(_block(pcapfile.BT_EPB, pcapfile.EPB_BODY[_LE].build(dict(
             interface_id=0, ts_high=f.time_us >> 32, ts_low=f.time_us & 0xFFFFFFFF,
             captured_len=len(f.data), original_len=len(f.data), data=f.data, options=options))))
     return b"".join(out)

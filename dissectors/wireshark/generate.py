@@ -1,7 +1,7 @@
 """Generate the Wireshark Lua plugin (``wireshark/mcsec_mikey.lua``) from the MIKEY schemas.
 
 Nothing here restates a wire layout.  The generator walks the construct trees of
-:mod:`codec.mikey.schemas` (``F`` fields with their :class:`~codec.mikey.fields.Meta`,
+:mod:`codec.mikey.schemas` (``F`` fields with their :class:`~codec.constructs.Meta`,
 ``BitFields`` groups, ``VarBytes``, ``LengthSwitch``/``IntSwitch`` with their ``Reject`` default,
 ``If``, ``Array``, the CS ID map ``Switch``) and emits one Lua function per structure, one
 ``ProtoField`` per JSON key (the Wireshark display-filter name), and the value tables of
@@ -28,7 +28,7 @@ import construct as c
 from dataclasses import dataclass
 
 from codec.mikey import config, registry as R, schemas as S
-from codec.mikey.fields import BitFields, Reject, VarBytes
+from codec.constructs import BitFields, Reject, VarBytes
 from dissectors.wireshark.lua import lua_expr, lua_str, lua_vals, lua_vals_num, runtime
 
 PLUGIN_PATH = "wireshark/mcsec_mikey.lua"
