@@ -41,6 +41,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import stat
 import tempfile
 import weakref
 from dataclasses import dataclass, replace
@@ -111,7 +112,12 @@ def _scan(path: str, name: str) -> CaptureFile:
     """A file's first packet time, or why it cannot be read."""
     cf = CaptureFile(path, name)
     try:
-        cf.size = os.path.getsize(path)
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # a pipe would be consumed by this scan
+            cf.error = ("not a regular file (a capture set reads each file twice: to order "
+                        "them, then to dissect; give a pipe alone, or as -)")
+            return cf
+        cf.size = st.st_size
         reader = CaptureReader(path, chunk=1 << 16)
         seen = 0
         for rec in reader:

@@ -222,3 +222,42 @@ def test_merged_file_for_tshark_is_private_and_removed(tmp_path):
     assert len(sip.split()) >= 5
     cs.close()
     assert not os.path.exists(path)
+
+
+def test_a_pipe_in_a_set_is_an_error_record_not_consumed(tmp_path):
+    """A FIFO cannot be read twice (ordering scan, then dissection): one error record; alone
+    it is read as before (as a single capture)."""
+    fifo = tmp_path / "pipe.pcapng"
+    os.mkfifo(fifo)
+    part = PCAPS / "csk-upload.pcapng"
+    out = dissect([part, fifo], "--format", "jsonl-records")
+    errors = [json.loads(r) for r in out.splitlines() if '"capture-error"' in r]
+    assert len(errors) == 1 and "pipe.pcapng" in errors[0]["error"]
+    assert "not a regular file" in errors[0]["error"]
+    assert [r for r in out.splitlines() if '"capture-error"' not in r] == dissect(
+        [part], "--format", "jsonl-records").splitlines()
+
+
+def test_progress_bar_sizes_a_set_without_merging_it(tmp_path):
+    """The progress bar counts the set's octets (offsets run on across files) and does not
+    make the merged file (os.fspath) that only tshark needs."""
+    import io
+
+    from dissectors import output
+    from dissectors.capture import Frame, read_frames
+    from dissectors.captureset import resolve
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    parts = cut(PCAPS / "group-call.pcapng", tmp_path / "parts", 10)
+    cs = resolve([str(p) for p in parts])
+    bar = output.Progress(cs, stream=Tty())
+    try:
+        assert bar.bar.tasks[0].total == sum(p.stat().st_size for p in parts)
+        offsets = [f.offset for f in read_frames(cs) if isinstance(f, Frame)]
+        assert offsets == sorted(offsets) and offsets[-1] > parts[0].stat().st_size
+    finally:
+        bar.close()
+    assert cs._merged is None
