@@ -51,7 +51,19 @@ def merge(parts, out: Path) -> Path:
 
 
 def dissect(inputs, *args) -> str:
-    return mcsec("dissect", *inputs, "--workers", "1", "--no-progress", *args).stdout
+    """`mcsec dissect` in this process (the command-line tests above and below use a
+    subprocess; here the many runs would cost seconds of start-up each)."""
+    import contextlib
+    import io
+
+    from dissectors.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["dissect", *map(str, inputs), "--workers", "1", "--no-progress",
+                   *map(str, args)])
+    assert rc == 0
+    return out.getvalue()
 
 
 CASES = {  # capture -> (part size, options): keys in the first part, media in later ones
