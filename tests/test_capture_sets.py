@@ -69,6 +69,7 @@ def dissect(inputs, *args) -> str:
 CASES = {  # capture -> (part size, options): keys in the first part, media in later ones
     "private-call": (12, KEYS),
     "sip-tls": (25, KEYS + ["--tls-keylog", PCAPS / "sip-tls.keylog"]),
+    "sip-tls-dsb": (30, KEYS),  # the TLS secrets in the first part's Decryption Secrets Block
     "psk-smime": (5, KEYS),  # the TRANSFER_INIT replayed in a later part: the replay cache
     "transports": (4, KEYS),  # a SIP INVITE over TCP split across parts
 }
@@ -86,6 +87,8 @@ def test_parts_give_the_merged_files_output(name, tmp_path):
         assert dissect(parts, *opts, *fmt) == whole, fmt
         if fmt[1] == "json":  # and the merged file is the original
             assert whole == dissect([PCAPS / f"{name}.pcapng"], *opts, *fmt)
+            if name.startswith("sip-tls"):  # tshark decrypted SIP over TLS in the set
+                assert '"transport": "tls"' in whole
             if name == "transports":  # a SIP message over TCP reassembled across a cut
                 spans = [json.loads(line).get("frames", []) for line in whole.splitlines()]
                 assert any(min(f) <= every < max(f) for f in spans if f)
