@@ -37,7 +37,7 @@ def _tls_prot_type(args) -> int:
     return mikey.DEFAULT_TLS_PROT_TYPE if value is None else value
 
 
-def _load_keyring(args):
+def load_keyring(args):
     """The keyring of --keys (None without keys); usage errors are reported and exit 2."""
     if not getattr(args, "keys", None):
         return None
@@ -92,7 +92,7 @@ def cmd_decode(args) -> int:
     except OSError as e:
         print(f"mcsec: cannot read {args.input}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    keyring = _load_keyring(args)
+    keyring = load_keyring(args)
     try:
         carried = carriers.mikey_inputs(raw, args.input_form)
     except DecodeError as e:
@@ -280,7 +280,7 @@ def cmd_psk_smime(args) -> int:
     from codec import psk_smime
     from codec.mikey.ticket import ReplayCache
 
-    keyring = _load_keyring(args)
+    keyring = load_keyring(args)
     if keyring is None:
         from codec.keyring import Keyring
 
@@ -340,7 +340,7 @@ def _skew_seconds(text: str) -> float:
     return value
 
 
-def _clock_skew_limit(seconds: float) -> float | None:
+def clock_skew_limit(seconds: float) -> float | None:
     """--max-clock-skew: a negative value turns the check off."""
     return None if seconds is None or seconds < 0 else seconds
 
@@ -350,22 +350,14 @@ def cmd_dissect(args) -> int:
     from dissectors.capture import read_frames
     from codec.mikey.ticket import ReplayCache
 
-    dfilter = None
-    if args.display_filter is not None:  # -Y: compiled once, before anything is read
-        from dissectors.display_filter import DisplayFilterError, compile_filter
-
-        try:
-            dfilter = compile_filter(args.display_filter)
-        except DisplayFilterError as e:
-            print(f"mcsec: -Y: {e}", file=sys.stderr)
-            return EXIT_USAGE
+    dfilter = cliopts.display_filter(args.display_filter)  # compiled before anything is read
     filt = args.filter or ("all" if dfilter is not None else "any")
     if args.format == "parquet" and not args.output:
         print("mcsec: --format parquet needs -o DIR", file=sys.stderr)
         return EXIT_USAGE
     if not args.capture:  # nargs="*": no CAPTURE
         args.capture = None
-    elif _resolve_captures(args) is not None:
+    elif resolve_captures(args) is not None:
         return EXIT_USAGE
     if (args.capture is None) == (args.interface is None):
         print("mcsec: dissect needs a CAPTURE (a file, or - for standard input) or -i IFACE, "
@@ -375,23 +367,16 @@ def cmd_dissect(args) -> int:
                                    or args.capture_filter is not None):
         print("mcsec: -f, -c and --duration apply to a live capture (-i IFACE)", file=sys.stderr)
         return EXIT_USAGE
-    keyring = _load_keyring(args)
+    keyring = load_keyring(args)
     per_record = args.format == "jsonl-records"
     session = output.PacketSession(keyring=keyring, show_secrets=args.show_secrets,
                                    decrypt_unverified=args.decrypt_unverified,
                                    transport_key=bytes.fromhex(args.trk) if args.trk else None,
                                    replay_cache=ReplayCache(args.replay_cache_size),
-                                   max_clock_skew=_clock_skew_limit(args.max_clock_skew),
+                                   max_clock_skew=clock_skew_limit(args.max_clock_skew),
                                    want_fields=not per_record or dfilter is not None)
     out = sys.stdout
-    keylog = None
-    if args.tls_keylog:
-        try:
-            with open(args.tls_keylog, "rb") as f:
-                keylog = f.read()
-        except OSError as e:
-            print(f"mcsec: cannot read {args.tls_keylog}: {e.strerror}", file=sys.stderr)
-            return EXIT_USAGE
+    keylog = cliopts.read_tls_keylog(args.tls_keylog)
     from dissectors import live
 
     source, capture = args.capture, None
@@ -487,7 +472,7 @@ def cmd_dissect(args) -> int:
     return EXIT_OK
 
 
-def _resolve_captures(args) -> int | None:
+def resolve_captures(args) -> int | None:
     """CAPTURE... (files, directories, globs) -> ``args.capture``: a path, "-" or a
     :class:`dissectors.captureset.CaptureSet`; a usage error (message) -> EXIT_USAGE."""
     from dissectors.captureset import CaptureSetError, resolve
@@ -503,17 +488,17 @@ def _resolve_captures(args) -> int | None:
 def cmd_keylog(args) -> int:
     from dissectors import keylog
 
-    keyring = _load_keyring(args)
+    keyring = load_keyring(args)
     if keyring is None:
         print("mcsec: keylog needs --keys", file=sys.stderr)
         return EXIT_USAGE
-    if _resolve_captures(args) is not None:
+    if resolve_captures(args) is not None:
         return EXIT_USAGE
     try:
-        tls_keylog = None
-        if args.tls_keylog:
-            with open(args.tls_keylog, "rb") as f:
-                tls_keylog = f.read()
+        from dissectors.safefile import check_target
+
+        check_target(args.output)  # a symlink or directory at -o: refused before the analysis
+        tls_keylog = cliopts.read_tls_keylog(args.tls_keylog)
         n = keylog.write_keylog(args.capture, keyring, args.output, tls_keylog=tls_keylog,
                                 transport_key=bytes.fromhex(args.trk) if args.trk else None)
     except OSError as e:

@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 
 from codec import netheaders, pcapfile
 from codec.constructs import StreamError
+from dissectors import cliopts
 
-EXIT_OK, EXIT_DECODE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DECODE, EXIT_USAGE = cliopts.EXIT_OK, cliopts.EXIT_DECODE, cliopts.EXIT_USAGE
 IPPROTO_UDP = netheaders.IPPROTO_UDP
 
 
@@ -740,37 +741,22 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
 # -- the command ---------------------------------------------------------------------------------
 def cmd_export(args) -> int:
     from codec.mikey.ticket import ReplayCache
-    from dissectors.cli import _clock_skew_limit, _load_keyring
+    from dissectors.cli import clock_skew_limit, load_keyring
     from dissectors.safefile import UnsafeTarget, write_secret
     from dissectors.session import Session
 
-    dfilter = None
-    if args.display_filter is not None:  # -Y: compiled once, before anything is read
-        from dissectors.display_filter import DisplayFilterError, compile_filter
-
-        try:
-            dfilter = compile_filter(args.display_filter)
-        except DisplayFilterError as e:
-            print(f"mcsec: -Y: {e}", file=sys.stderr)
-            return EXIT_USAGE
-    keyring = _load_keyring(args)
-    keylog = None
-    if args.tls_keylog:
-        try:
-            with open(args.tls_keylog, "rb") as f:
-                keylog = f.read()
-        except OSError as e:
-            print(f"mcsec: cannot read {args.tls_keylog}: {e.strerror}", file=sys.stderr)
-            return EXIT_USAGE
+    dfilter = cliopts.display_filter(args.display_filter)  # compiled before anything is read
+    keyring = load_keyring(args)
+    keylog = cliopts.read_tls_keylog(args.tls_keylog)
     if args.output == "-" and sys.stdout.isatty():
         print("mcsec: export -o -: standard output is a terminal; redirect it (> out.pcapng) or "
               "pipe it (| tshark -r -)", file=sys.stderr)
         return EXIT_USAGE
     if args.output != "-":
         try:  # refuse a symlink / directory before the (long) analysis, not after it
-            from dissectors.safefile import _check_target
+            from dissectors.safefile import check_target
 
-            _check_target(args.output)
+            check_target(args.output)
         except UnsafeTarget as e:
             print(f"mcsec: cannot write {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -778,7 +764,7 @@ def cmd_export(args) -> int:
                    decrypt_unverified=args.decrypt_unverified,
                    transport_key=bytes.fromhex(args.trk) if args.trk else None,
                    replay_cache=ReplayCache(args.replay_cache_size),
-                   max_clock_skew=_clock_skew_limit(args.max_clock_skew))
+                   max_clock_skew=clock_skew_limit(args.max_clock_skew))
     if dfilter is not None:  # the packets' sip/sdp fields, for the filter
         from dissectors.output import PacketSession
 
@@ -786,9 +772,9 @@ def cmd_export(args) -> int:
     else:
         session = Session(**options)
     _wire_payloads(session)
-    from dissectors.cli import _resolve_captures
+    from dissectors.cli import resolve_captures
 
-    if _resolve_captures(args) is not None:  # several files, directories, globs: one capture
+    if resolve_captures(args) is not None:  # several files, directories, globs: one capture
         return EXIT_USAGE
     source, workers = args.capture, args.workers
     if args.capture == "-":  # a pipe (tcpdump -w - | mcsec export -): spooled as it arrives,

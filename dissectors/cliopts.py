@@ -99,6 +99,30 @@ def kdf_text(text: str) -> str:
     return text
 
 
+def display_filter(expression: str | None):
+    """``-Y``: the compiled Wireshark display filter (None without one); UsageError, with the
+    position of the fault, for an expression that does not parse."""
+    if expression is None:
+        return None
+    from dissectors.display_filter import DisplayFilterError, compile_filter
+
+    try:
+        return compile_filter(expression)
+    except DisplayFilterError as e:
+        raise UsageError(f"-Y: {e}") from None
+
+
+def read_tls_keylog(path: str | None) -> bytes | None:
+    """``--tls-keylog``: the NSS key log's octets (None without one); UsageError if unreadable."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+
+
 def run(func, args) -> int:
     """``func(args)``, with the errors a hostile input or a careless user can cause turned into
     a message on stderr and an exit status (never a traceback)."""

@@ -31,7 +31,7 @@ class UnsafeTarget(OSError):
         return f"{self.filename}: {self.strerror}"
 
 
-def _check_target(path: str) -> None:
+def check_target(path: str) -> None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -53,7 +53,7 @@ def write_secret(path, data: bytes | str, *, mode: int = SECRET_MODE) -> None:
     path = os.fspath(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    _check_target(path)
+    check_target(path)
     directory, name = os.path.split(path)
     directory = directory or "."
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
@@ -80,7 +80,7 @@ def write_secret(path, data: bytes | str, *, mode: int = SECRET_MODE) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _check_target(path)  # re-check just before the rename (a link planted meanwhile)
+        check_target(path)  # re-check just before the rename (a link planted meanwhile)
         os.replace(tmp, path)
         tmp = None
     except UnsafeTarget:
