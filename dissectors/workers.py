@@ -128,7 +128,9 @@ class CryptoPool:
     def _executor(self) -> ProcessPoolExecutor:
         gen = keyring_generation(self.session.keyring)
         if self.executor is not None and gen != self.generation:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            # wait=True: a pool left to wind down alone races the interpreter's exit hook
+            # (concurrent.futures' wakeup pipe written after it was closed: EBADF traceback)
+            self.executor.shutdown(wait=True, cancel_futures=True)
             self.executor = None
         if self.executor is None:
             ring = self.session.keyring
@@ -187,7 +189,7 @@ class CryptoPool:
 
     def close(self) -> None:
         if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor.shutdown(wait=True, cancel_futures=True)  # see _executor
             self.executor = None
         self.futures.clear()
         self.in_flight = 0

@@ -106,3 +106,26 @@ def test_results_computed_with_an_older_keyring_are_not_used():
         assert isinstance(res, mikey_sakke.SakkeResult) and res.verified is True
     finally:
         pool.close()
+
+
+def _pool_threads():
+    import threading
+    from concurrent.futures import process
+
+    return [t for t in threading.enumerate()
+            if isinstance(t, process._ExecutorManagerThread) and t.is_alive()]
+
+
+def test_closing_the_pool_leaves_no_thread_to_race_the_exit_hook():
+    """A pool shut down without waiting left its manager thread running; at interpreter exit
+    concurrent.futures' hook then wrote to a wakeup pipe that thread had closed, and `dissect`
+    ended with an 'OSError: [Errno 9] Bad file descriptor' traceback on stderr (seen under load)."""
+    data, _ = _sakke_units(3)
+    before = len(_pool_threads())
+    session = _bob()
+    pool = CryptoPool(session, 2)
+    assert not pool.submit(data, 1) and pool.submit(data, 2) and pool.submit(data, 3)
+    session.keyring.kms.append(session.keyring.kms[0])  # a new keyring: the pool restarts
+    assert pool.take(data) is None and pool.submit(data, 4)
+    pool.close()
+    assert len(_pool_threads()) == before  # both executors' threads joined, none left behind
