@@ -13,25 +13,16 @@ import json
 import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.support.cli import mcsec
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAPS = ROOT / "pcaps"
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
 TRK = MANIFEST["transport_key"]
 KEYS = ["--keys", str(PCAPS / "keyring.toml"), "--keys", str(PCAPS / "smime-keys.pem")]
-
-
-def mcsec(*args, check=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "dissectors.cli", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
 
 
 def cut(capture: Path, directory: Path, every: int) -> list[Path]:

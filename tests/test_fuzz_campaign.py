@@ -7,30 +7,20 @@ The regression tests of findings still open in code this test does not own are
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from codec import DecodeError
+from tests.support.cli import fuzz_harness
 
 ROOT = Path(__file__).resolve().parent.parent
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 
 
-def _load_harness():
-    spec = importlib.util.spec_from_file_location("fuzz_campaign",
-                                                  ROOT / "benchmarks" / "fuzz_campaign.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_campaign"] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-F = _load_harness()
+F = fuzz_harness()
 
 # Open findings that raise (docs/FUZZING.md), by (exception type, mcsec file of the raising
 # frame); anything else the short run meets fails the test.  F1-F11 were fixed in codec/ after

@@ -9,7 +9,6 @@ traceback on stderr, within the time bound (``CLI_SLOW_MS``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -17,23 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.cli import fuzz_harness
 
 ROOT = Path(__file__).resolve().parent.parent
 REGRESSIONS = Path(__file__).resolve().parent / "regressions" / "cli"
 
 
-def _load_harness():
-    if "fuzz_campaign" in sys.modules:  # tests/test_fuzz_campaign.py loaded it already
-        return sys.modules["fuzz_campaign"]
-    spec = importlib.util.spec_from_file_location("fuzz_campaign",
-                                                  ROOT / "benchmarks" / "fuzz_campaign.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_campaign"] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-F = _load_harness()
+F = fuzz_harness()
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from tests.support.cli import mcsec
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAPS = ROOT / "pcaps"
@@ -20,15 +20,6 @@ KEYS = ["--keys", str(PCAPS / "keyring.toml"), "--keys", str(PCAPS / "smime-keys
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
 SET = [PCAPS / "kms-provisioning.pcapng", PCAPS / "private-call.pcapng",
        PCAPS / "malformed.pcapng", PCAPS / "smime.pcapng", PCAPS / "psk-smime.pcapng"]
-
-
-def mcsec(*args, check=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "dissectors.cli", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
 
 
 def read(path) -> list[dict]:
