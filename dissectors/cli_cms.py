@@ -330,6 +330,11 @@ def _one_cert(path: str):
         cert.public_key()
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         raise _Usage(f"{path}: the certificate's public key does not load: {e}") from None
+    for part in ("issuer", "subject"):  # the names too: RFC 5652 §10.2.4 IssuerAndSerialNumber
+        try:
+            getattr(cert, part).public_bytes()
+        except ValueError as e:
+            raise _Usage(f"{path}: the certificate's {part} does not parse: {e}") from None
     return cert
 
 
