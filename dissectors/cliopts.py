@@ -51,7 +51,7 @@ def int_range(low: int, high: int):
     return parse
 
 
-MAX_WORKERS = 256  # processes: more is a typing error, not a machine
+MAX_WORKERS = 64  # processes: more is a typing error (each forks a SAKKE worker), not a machine
 
 
 def positive_seconds(text: str) -> float:
