@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dissectors.capture import read_frames  # noqa: E402
-from dissectors.flows import FlowTable  # noqa: E402
+from dissectors.pcap.capture import read_frames  # noqa: E402
+from dissectors.pcap.flows import FlowTable  # noqa: E402
 
 
 def make_capture(path: Path, n: int, ng: bool) -> None:

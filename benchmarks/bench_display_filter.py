@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_dissect import make_capture  # noqa: E402
 
-from dissectors.display_filter import compile_filter  # noqa: E402
+from dissectors.pcap.display_filter import compile_filter  # noqa: E402
 
 MCSEC = [sys.executable, "-m", "dissectors.cli"]
 EXPR = 'sip.Method == "INVITE" and sdp.media contains "SAVP" and udp.port == 5060'

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dissectors.capture import read_frames  # noqa: E402
+from dissectors.pcap.capture import read_frames  # noqa: E402
 
 MCSEC = [str(ROOT / ".venv" / "bin" / "mcsec")] if (ROOT / ".venv/bin/mcsec").exists() else [
     sys.executable, "-m", "dissectors.cli"]

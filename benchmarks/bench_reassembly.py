@@ -15,7 +15,7 @@ reassembly and header decoding are timed), best of 3, microseconds per segment:
 - ``messy, large window``: the same with a window as large as the per-flow limit allows
   (1,024 buffered segments), the worst case for a rescanning buffer.
 
-``--baseline REV`` also times ``dissectors/flows.py`` as it was at git revision REV (e.g. the
+``--baseline REV`` also times ``dissectors/pcap/flows.py`` as it was at git revision REV (e.g. the
 commit before the change) on the same frames, for the before/after ratio.
 
     python benchmarks/bench_reassembly.py [--segments 20000] [--baseline 7429639]
@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dissectors import flows as current  # noqa: E402
+from dissectors.pcap import flows as current  # noqa: E402
 
 LINKTYPE_RAW = 101
 
@@ -86,7 +86,7 @@ def messy(data: bytes, isn: int, window: int, hole_every: int, rng: random.Rando
 
 
 def load_flows_at(rev: str):
-    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:dissectors/flows.py"],
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:dissectors/pcap/flows.py"],
                          capture_output=True, check=True).stdout
     tmp = Path(tempfile.mkdtemp(prefix="mcsec-flows-")) / "flows_baseline.py"
     tmp.write_bytes(src)

@@ -136,9 +136,9 @@ def main() -> int:
                         prot)
         print(f"  codec.srtp {name:<28} {us:7.2f} µs/packet  (no pylibsrtp profile)")
 
-    from dissectors import dissect
+    from dissectors.pcap import dissect
     from codec.keyring import from_toml
-    from dissectors.session import Session
+    from dissectors.pcap.session import Session
 
     cap = ROOT / "pcaps" / "psk-call.pcapng"
     ring = from_toml((ROOT / "pcaps" / "keyring.toml").read_text(), "keyring.toml")

@@ -10,7 +10,7 @@ on the same file for comparison when tshark is installed.
     python benchmarks/bench_stream_memory.py --streams 4000 --size 60000
     python benchmarks/bench_stream_memory.py --max-stream-memory 16M
 
-Not a timed test: a measurement to re-run after changes to dissectors/flows.py or dissect.py.
+Not a timed test: a measurement to re-run after changes to dissectors/pcap/flows.py or dissect.py.
 """
 
 from __future__ import annotations

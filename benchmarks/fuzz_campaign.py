@@ -11,7 +11,7 @@ target          what is called                                          allowed 
 =============== ======================================================= ==========================
 mikey.raw       codec.mikey.decode on byte mutants / random octets;     codec.DecodeError
                 what decodes must re-encode to the same octets
-mikey.struct    codec.mikey.decode on dissectors.fuzz.Mutator mutants   codec.DecodeError
+mikey.struct    codec.mikey.decode on dissectors.fuzz.mutators.Mutator mutants   codec.DecodeError
                 (all 14 mutation classes), stacked with byte mutations
 cms.decode      codec.cms.decode on DER-aware mutants / random octets   codec.DecodeError
 cms.open        codec.cms.open_layers(der, keyring of pcaps/)           DecodeError, cms.CmsError
@@ -20,7 +20,7 @@ sip.framer      codec.sip.StreamFramer fed mutated SIP streams in       (none)
                 random chunks
 sdp             codec.sdp.key_mgmt_attributes (+ mikey.decode of each)  codec.DecodeError
 kms             codec.kms.parse(xml, transport key)                     codec.kms.KmsXmlError
-pcap            dissectors.capture.read_frames + flows.flow_events on   (none: CaptureFault
+pcap            dissectors.pcap.capture.read_frames + flows.flow_events on   (none: CaptureFault
                 mutated pcapng / pcap files (io.BytesIO)                records are results)
 =============== ======================================================= ==========================
 
@@ -100,8 +100,8 @@ def _pcap_from_frames(frames, linktype) -> bytes:
 def load_corpus() -> Corpus:
     from codec import sdp as S
     from codec import sip as SIP
-    from dissectors.capture import CaptureFault, read_frames
-    from dissectors.flows import Datagram, StreamData, flow_events
+    from dissectors.pcap.capture import CaptureFault, read_frames
+    from dissectors.pcap.flows import Datagram, StreamData, flow_events
     from dissectors.keys import load_keys
 
     c = Corpus()
@@ -458,8 +458,8 @@ class Target:
 def make_targets(corpus: Corpus, seed: int, struct_pool: int = 2000) -> dict:
     from codec import DecodeError
     from codec import cms, kms, mime, mikey, sdp, sip
-    from dissectors.capture import read_frames
-    from dissectors.flows import flow_events
+    from dissectors.pcap.capture import read_frames
+    from dissectors.pcap.flows import flow_events
 
     def mikey_run(data):
         try:
@@ -481,7 +481,7 @@ def make_targets(corpus: Corpus, seed: int, struct_pool: int = 2000) -> dict:
 
     def mikey_struct_gen(rng):
         if not pool:
-            from dissectors import fuzz as F
+            from dissectors.fuzz import mutators as F
             for m in F.Mutator(corpus.mikey, seed=seed).mutants(struct_pool):
                 pool.append(m.data)
         base = rng.choice(pool)
@@ -621,7 +621,7 @@ UNWRITABLE = ("{D}/no/such/dir/out", "{D}", "/dev/full", "/proc/version", "", "{
               "/proc/self/nonexistent/x")
 HOSTILE_SECONDS = ("0", "-1", "nan", "inf", "-inf", "1e400", "1e-400", "x", "", "0.5", "86400",
                    "9" * 40)
-DISPLAY_FILTERS = (  # dissect -Y: tshark 4.0 syntax (dissectors/display_filter.py)
+DISPLAY_FILTERS = (  # dissect -Y: tshark 4.0 syntax (dissectors/pcap/display_filter.py)
     'mikey', 'sip.Method == "INVITE"', 'frame.number > 3 && mikey.hdr.v == 1', '!(sip)',
     'mikey.hdr.data_type in {26, 27}', 'mikey.rand.data[0:2] == aa:bb', 'cms',
     'sip.CSeq.method contains "REG"', 'sip.Method matches "^(IN|RE)"', 'udp.port in {5060..5070}',
@@ -670,7 +670,7 @@ def _pcapng_blocks(data: bytes) -> list:
 def load_cli_corpus(corpus: Corpus, seed: int = 1, pool: int = 300) -> CliCorpus:
     from codec import mikey
     from codec.mikey import render
-    from dissectors import fuzz as FZ
+    from dissectors.fuzz import mutators as FZ
     from dissectors.synth import SCENARIOS
 
     manifest = json.loads((PCAPS / "manifest.json").read_text())
@@ -920,7 +920,7 @@ def cli_case(rng: random.Random, cc: CliCorpus) -> bytes:
             data = ch(cc.tls_full if tls and cc.tls_full else cc.full)
             return c.file(pcap_mutate(rng, data, ()) if chance(0.7) else _sip_damage(rng, data),
                           ".pcap")
-        if x < 0.97 and cc.slices:  # standard input (dissectors/live.py spools it)
+        if x < 0.97 and cc.slices:  # standard input (dissectors/pcap/live.py spools it)
             head, rest = ch(cc.slices)
             i = rng.randrange(len(rest))
             c.stdin = b"".join(head + rest[i:i + ch((1, 3, 10))])
@@ -1190,7 +1190,7 @@ class CliRunner:
     def __init__(self, main=None, workdir: Path | None = None):
         import tempfile
 
-        from dissectors import cli
+        from dissectors.cli import app as cli
 
         self.cli = cli
         self.main = main or cli.main
@@ -1575,7 +1575,7 @@ def main(argv=None) -> int:
     ap.add_argument("--trace-every", type=int, default=500,
                     help="run every Nth input under tracemalloc (0: never)")
     ap.add_argument("--struct-pool", type=int, default=2000,
-                    help="dissectors.fuzz mutants generated for mikey.struct")
+                    help="dissectors.fuzz.mutators mutants generated for mikey.struct")
     ap.add_argument("--save-dir", type=Path, default=Path("fuzz-findings"),
                     help="where inputs that raise unexpected exceptions are written")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")

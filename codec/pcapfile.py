@@ -1,6 +1,6 @@
 """Construct schemas of capture files: pcap and pcapng.
 
-One declarative schema per record or block, I/O-free (:mod:`dissectors.capture` hands in byte
+One declarative schema per record or block, I/O-free (:mod:`dissectors.pcap.capture` hands in byte
 streams), built from :class:`codec.constructs.Layout`:
 
 - pcap (the tcpdump format, draft-ietf-opsawg-pcap): file header and record header, both byte

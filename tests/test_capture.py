@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codec import netheaders, pcapfile
-from dissectors.capture import CaptureFault, Frame, read_frames
+from dissectors.pcap.capture import CaptureFault, Frame, read_frames
 from tests.capture_util import (block, dsb, epb, idb, ns_text, pb, pcap_file, shb, spb,
                                 tshark_fields)
 

@@ -190,8 +190,8 @@ def _raw_ip_pcap(frames, path: Path) -> None:
 def test_files_of_different_link_types_and_formats(tmp_path):
     """Part 1 pcapng/Ethernet, part 2 a nanosecond pcap of raw IP: two interfaces, one
     capture; the output equals mergecap's merge of the two (which keeps both IDBs)."""
-    from dissectors.capture import Frame, read_frames
-    from dissectors.captureset import resolve
+    from dissectors.pcap.capture import Frame, read_frames
+    from dissectors.pcap.captureset import resolve
 
     frames = [f for f in read_frames(PCAPS / "private-call.pcapng") if isinstance(f, Frame)]
     (tmp_path / "set").mkdir()
@@ -213,8 +213,8 @@ def test_files_of_different_link_types_and_formats(tmp_path):
 
 
 def test_merged_file_for_tshark_is_private_and_removed(tmp_path):
-    from dissectors.capture import Frame, read_frames
-    from dissectors.captureset import resolve
+    from dissectors.pcap.capture import Frame, read_frames
+    from dissectors.pcap.captureset import resolve
 
     parts = cut(PCAPS / "sip-tls-dsb.pcapng", tmp_path / "parts", 30)
     cs = resolve([str(p) for p in parts])
@@ -252,9 +252,9 @@ def test_progress_bar_sizes_a_set_without_merging_it(tmp_path):
     make the merged file (os.fspath) that only tshark needs."""
     import io
 
-    from dissectors import output
-    from dissectors.capture import Frame, read_frames
-    from dissectors.captureset import resolve
+    from dissectors.pcap import output
+    from dissectors.pcap.capture import Frame, read_frames
+    from dissectors.pcap.captureset import resolve
 
     class Tty(io.StringIO):
         def isatty(self):

@@ -306,7 +306,7 @@ def test_decode_keys_exit_3_when_the_signature_fails(tmp_path):
 
 def test_decode_keys_exit_3_when_a_psk_kemac_mac_fails(tmp_path):
     from codec.keyring import Keyring, Psk
-    from dissectors import craft
+    from dissectors.fuzz import craft
 
     psk = bytes(range(16))
     ring = tmp_path / "psk.toml"
@@ -401,8 +401,8 @@ def test_encode_non_utf8_json(tmp_path):
 
 
 def test_error_to_exit_helper(capsys):
-    """dissectors.cliopts.run: the one place errors become exit statuses."""
-    from dissectors import cliopts
+    """dissectors.cli.options.run: the one place errors become exit statuses."""
+    from dissectors.cli import options as cliopts
 
     def raising(exc):
         def func(_args):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from dissectors import dissect, output
-from dissectors.capture import read_frames
-from dissectors.display_filter import DisplayFilterError, compile_filter
+from dissectors.pcap import dissect, output
+from dissectors.pcap.capture import read_frames
+from dissectors.pcap.display_filter import DisplayFilterError, compile_filter
 from dissectors.keys import load_keys
 
 ROOT = Path(__file__).resolve().parent.parent

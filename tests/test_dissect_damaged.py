@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dissectors.capture import CaptureFault, read_frames
+from dissectors.pcap.capture import CaptureFault, read_frames
 from dissectors.cli import main
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"

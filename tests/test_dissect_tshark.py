@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dissectors import dissect, output
+from dissectors.pcap import dissect, output
 from dissectors.keys import load_keys
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
@@ -150,7 +150,7 @@ def test_filter_all_lists_every_frame_tshark_counts(both):
     name, _, theirs = both
     session = output.PacketSession()
     stats = output.Stats()
-    from dissectors.capture import read_frames
+    from dissectors.pcap.capture import read_frames
     pkts = list(output.Packets(dissect.records(PCAPS / name, session), session, filt="all",
                                frames=read_frames(PCAPS / name), stats=stats))
     assert [p["frame"] for p in pkts] == sorted(theirs)

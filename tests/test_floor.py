@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from codec import floor as floor_control
 from codec.errors import DecodeError
-from dissectors import dissect
+from dissectors.pcap import dissect
 from dissectors.keys import load_keys
-from dissectors.session import Session
+from dissectors.pcap.session import Session
 from tests.conftest import write_udp_pcap
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"

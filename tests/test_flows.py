@@ -15,8 +15,8 @@ from scapy.layers.inet6 import (IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv
 from scapy.layers.l2 import CookedLinux, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
-from dissectors.capture import read_frames
-from dissectors.flows import (Anomaly, Datagram, FlowTable, Limits, StreamData, StreamEnd,
+from dissectors.pcap.capture import read_frames
+from dissectors.pcap.flows import (Anomaly, Datagram, FlowTable, Limits, StreamData, StreamEnd,
                               StreamGap, StreamStart, flow_events)
 from tests.capture_util import pcap_file, tshark_fields
 

@@ -201,7 +201,7 @@ def test_fuzz_send_port_out_of_range_is_a_usage_error(capsys):
 def test_fuzz_pcap_leaves_out_mutants_larger_than_a_datagram_and_says_so(tmp_path):
     # C5: `mcsec fuzz --format pcap` with a mutant over 65,507 octets (an oversized-payload
     # mutation) raised struct.error from scapy building the IPv4 total length
-    from dissectors.capture import CaptureFault, read_frames
+    from dissectors.pcap.capture import CaptureFault, read_frames
 
     run = F.CliRunner(workdir=tmp_path)
     case = (REGRESSIONS / "fuzz-pcap-mutant-over-64k-f9ca9740ac63.json").read_bytes()

@@ -12,11 +12,11 @@ from codec.crypto import eccsi
 from codec.mikey import carriers, decode
 from codec.mikey import sakke as mikey_sakke
 from codec.sdp import key_mgmt_attributes
-from dissectors import craft
-from dissectors import fuzz
+from dissectors.fuzz import craft
+from dissectors.fuzz import mutators as fuzz
 from dissectors.cli import main
-from dissectors import scapy_mikey
-from dissectors.scapy_mikey import MIKEY
+from dissectors.fuzz import scapy_mikey
+from dissectors.fuzz.scapy_mikey import MIKEY
 
 ALICE, BOB = "sip:alice@mcptt.example.org", "sip:bob@mcptt.example.org"
 

@@ -25,8 +25,8 @@ from scapy.utils import rdpcap
 
 from codec import rtp
 from codec.rtsp import RtspFramer, key_mgmt, sdp_controls, transport
-from dissectors.dissect import records
-from dissectors.session import Session
+from dissectors.pcap.dissect import records
+from dissectors.pcap.session import Session
 from tests import libsrtp_oracle
 
 DATA = Path(__file__).resolve().parent / "data" / "gstreamer"
@@ -353,7 +353,7 @@ def test_transport_header_garbage_is_tolerated(value):
 
 
 def test_hostile_rtsp_messages_give_records_not_tracebacks():
-    from dissectors.session import Unit
+    from dissectors.pcap.session import Unit
 
     session, recs = Session(keyring=None), []
     for data in (b"RTSP/1.0 200 OK\r\nCSeq: 3\r\nTransport: RTP/SAVP;client_port=" + b"9" * 5000

@@ -572,7 +572,7 @@ def test_srtp_id_map_media_open_from_the_maps_roc(w):
     analyst's capture starts after the wrap, so only the ROC the SRTP-ID map gives opens it."""
     import pylibsrtp
 
-    from dissectors.session import Session, Unit
+    from dissectors.pcap.session import Session, Unit
 
     ssrc = SRTP_STREAMS[0][0]
     mk, ms = _expected_session(PCK, 1, PCK_ID, RAND)

@@ -15,9 +15,9 @@ import pytest
 
 from codec import msrp
 from codec.errors import DecodeError
-from dissectors import dissect
+from dissectors.pcap import dissect
 from dissectors.keys import load_keys
-from dissectors.session import Session
+from dissectors.pcap.session import Session
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())

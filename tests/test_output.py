@@ -6,9 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from dissectors import dissect, output
+from dissectors.pcap import dissect, output
 from dissectors.cli import main
-from dissectors.session import Session
+from dissectors.pcap.session import Session
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
@@ -78,7 +78,7 @@ def test_stats_account_for_every_frame(capsys):
                       ("private-call.pcapng", [])):
         res = _run(capsys, str(PCAPS / cap), "--format", "json", "--stats", *keys)
         st = json.loads(res.err.splitlines()[-1])["mcsec.stats"]
-        n = sum(1 for _ in __import__("dissectors.capture", fromlist=["x"]).read_frames(PCAPS / cap))
+        n = sum(1 for _ in __import__("dissectors.pcap.capture", fromlist=["x"]).read_frames(PCAPS / cap))
         assert st["frames"]["total"] == n
         assert sum(v for k, v in st["frames"].items() if k != "total") == n
     # malformed: decode errors with reasons, failed checks; no keys: undecryptable and why

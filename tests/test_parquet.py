@@ -177,7 +177,7 @@ def test_the_directory_is_refused_when_not_empty_or_a_link(tmp_path):
 
 def test_batches_keep_memory_bounded(tmp_path, monkeypatch):
     """More packets than a batch: several record batches, every row written once."""
-    from dissectors import parquet
+    from dissectors.pcap import parquet
 
     monkeypatch.setattr(parquet, "BATCH", 7)
     pkts = [{"frame": i, "time": 1.5 + i, "src": "192.0.2.1", "dst": "192.0.2.2", "sport": 1,

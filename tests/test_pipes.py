@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from dissectors.capture import read_frames
+from dissectors.pcap.capture import read_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAPS = ROOT / "pcaps"
@@ -181,7 +181,7 @@ def test_live_capture_usage_errors(tmp_path):
 
 
 def test_reader_streams_from_a_pipe():
-    """dissectors.capture on a bare pipe (no spool): a frame is yielded as soon as its octets
+    """dissectors.pcap.capture on a bare pipe (no spool): a frame is yielded as soon as its octets
     have arrived, not when a full read chunk or the end of the stream has."""
     import threading
 

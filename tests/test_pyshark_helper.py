@@ -1,4 +1,4 @@
-"""pyshark with the mcsec plugin and keylog (`dissectors/pyshark_helper.py`, issue 18 item 4).
+"""pyshark with the mcsec plugin and keylog (`dissectors/pcap/pyshark_helper.py`, issue 18 item 4).
 
 Real pyshark driving the real tshark; the oracle is the generator's manifest (key types, IDs,
 verdicts, the SSVs and SRTP master keys it used), independent of the dissector and the plugin.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dissectors.pyshark_helper import open_capture
+from dissectors.pcap.pyshark_helper import open_capture
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())

@@ -17,7 +17,7 @@ import struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dissectors.flows import FlowTable, Limits, StreamData, StreamGap
+from dissectors.pcap.flows import FlowTable, Limits, StreamData, StreamGap
 
 LINKTYPE_RAW = 101
 

@@ -13,9 +13,9 @@ from codec.keyring import from_toml
 from codec.mikey import decode
 from codec.mikey import sakke as mikey_sakke
 from codec.mikey import ticket as mikey_ticket
-from dissectors import craft
-from dissectors import scapy_mikey
-from dissectors.scapy_mikey import MIKEY
+from dissectors.fuzz import craft
+from dissectors.fuzz import scapy_mikey
+from dissectors.fuzz.scapy_mikey import MIKEY
 
 ROOT = Path(__file__).resolve().parent.parent
 ALICE, BOB = "sip:alice@mcptt.example.org", "sip:bob@mcptt.example.org"

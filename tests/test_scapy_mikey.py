@@ -18,8 +18,8 @@ from codec import DecodeError
 from codec import mikey
 from codec.mikey import carriers, render
 from codec.mikey import schemas
-from dissectors import scapy_mikey
-from dissectors.scapy_mikey import MIKEY
+from dissectors.fuzz import scapy_mikey
+from dissectors.fuzz.scapy_mikey import MIKEY
 from tests.strategies import messages
 
 ROOT = Path(__file__).resolve().parent.parent

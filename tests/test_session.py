@@ -1,4 +1,4 @@
-"""SIP framing over streams and the dissector's per-unit analysis (dissectors.session)."""
+"""SIP framing over streams and the dissector's per-unit analysis (dissectors.pcap.session)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from codec.mikey import sakke as mikey_sakke
 from codec.crypto import mcx
 from codec.sip import StreamFramer
 from dissectors.keys import load_keys
-from dissectors.session import Session, Unit
+from dissectors.pcap.session import Session, Unit
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pcaps" / "messages"

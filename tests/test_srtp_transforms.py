@@ -29,7 +29,7 @@ from codec.keyring import Keyring, Psk
 from codec.mikey import decode
 from codec.mikey import model
 from codec.mikey import ticket as mikey_ticket
-from dissectors.session import Session, Unit
+from dissectors.pcap.session import Session, Unit
 from tests import libsrtp_oracle
 
 ROOT = Path(__file__).resolve().parent.parent

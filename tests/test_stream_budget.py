@@ -14,7 +14,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from dissectors.flows import (FlowTable, Limits, StreamData, StreamEnd, StreamEvicted,
+from dissectors.pcap.flows import (FlowTable, Limits, StreamData, StreamEnd, StreamEvicted,
                               StreamStart)
 from tests.capture_util import pcap_file
 

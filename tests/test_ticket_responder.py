@@ -298,7 +298,7 @@ def test_dissect_responder_view(tmp_path, capsys, order, fmt):
 def test_dissect_look_ahead_is_bounded(tmp_path, capsys, monkeypatch):
     """Records are held back at most MAX_HELD; past it (or at the end of the capture) the
     TRANSFER_INIT goes out unchecked, saying why, and nothing is lost or reordered."""
-    from dissectors import dissect
+    from dissectors.pcap import dissect
 
     ex = build_exchange(MAIN_TICKET)
     monkeypatch.setattr(dissect, "MAX_HELD", 2)

@@ -20,12 +20,12 @@ from codec import mikey
 from codec.keyring import from_toml
 from codec.mikey import sakke as mikey_sakke
 from codec.mikey import ticket as mikey_ticket
-from dissectors import dissect
+from dissectors.pcap import dissect
 from dissectors.keys import load_keys
-from dissectors.session import Session
+from dissectors.pcap.session import Session
 from dissectors.synth import tls as synth_tls
 from dissectors.synth.rng import Rng
-from dissectors.tls import TlsHook, tls_sip_units
+from dissectors.pcap.tls import TlsHook, tls_sip_units
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
@@ -100,7 +100,7 @@ def test_handshake_is_deterministic_and_its_signature_verifies():
 
 
 def test_keylog_file_and_dsb_hold_the_sip_session_secret():
-    from dissectors.capture import read_frames
+    from dissectors.pcap.capture import read_frames
 
     (sip_tls, _) = CAP["tls"]
     line = f"CLIENT_RANDOM {sip_tls['client_random']} {sip_tls['master_secret']}\n".encode()
@@ -163,7 +163,7 @@ def test_tshark_decrypts_the_msrp_session_with_the_transfer_init_psk(tshark):
     assert wrong == []
 
 
-# -- the dissector (tshark through dissectors.tls) -----------------------------------------------
+# -- the dissector (tshark through dissectors.pcap.tls) -----------------------------------------------
 @pytest.mark.tshark
 def test_tls_sip_units_are_the_exact_sip_octets(tshark):
     units = list(tls_sip_units(PLAIN, KEYLOG.read_bytes()))
@@ -252,7 +252,7 @@ def test_plain_sip_over_tcp_is_not_claimed_as_tls():
 
 
 def test_hook_detects_tls_records():
-    from dissectors.tls import looks_like_tls
+    from dissectors.pcap.tls import looks_like_tls
 
     assert looks_like_tls(bytes.fromhex("160301002a")) and looks_like_tls(b"\x17\x03\x03\x00\x10")
     assert not looks_like_tls(b"INVITE sip:") and not looks_like_tls(b"\x16\x03")

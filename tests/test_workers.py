@@ -1,4 +1,4 @@
-"""MIKEY-SAKKE crypto in worker processes (dissectors/workers.py).
+"""MIKEY-SAKKE crypto in worker processes (dissectors/pcap/workers.py).
 
 The oracle is the same dissection done inline (``workers=1``): with workers the records must be
 identical, in the same order, while the pool really did the work.
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from codec.mikey import sakke as mikey_sakke
-from dissectors import dissect
+from dissectors.pcap import dissect
 from dissectors.keys import load_keys
-from dissectors.session import Session, Unit
-from dissectors.workers import CryptoPool, Lookahead, is_sakke_i_message
+from dissectors.pcap.session import Session, Unit
+from dissectors.pcap.workers import CryptoPool, Lookahead, is_sakke_i_message
 
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())

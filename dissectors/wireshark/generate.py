@@ -276,7 +276,7 @@ def build(tls_prot_type: int = config.DEFAULT_TLS_PROT_TYPE):
 
 
 # ----------------------------------------------------------------------------------------------
-# issue 10 item 4: values from `mcsec keylog` (dissectors/keylog.py).  The names are the JSON keys
+# issue 10 item 4: values from `mcsec keylog` (dissectors/pcap/keylog.py).  The names are the JSON keys
 # `mcsec decode --keys` / `mcsec dissect --keys` add (codec/mikey/render_sakke.py, render_ticket.py);
 # secrets are FT_STRING so that, like the JSON, they carry either lowercase hex or "<hidden>".
 KEYLOG_FIELDS = [
@@ -347,7 +347,7 @@ def _keydata_rows(g: Generator) -> list[str]:
     return rows
 
 
-# RFC 3830 §5.4, as `mcsec dissect` reports it (dissectors/session.py, codec/mikey/replay.py): the
+# RFC 3830 §5.4, as `mcsec dissect` reports it (dissectors/pcap/session.py, codec/mikey/replay.py): the
 # plugin keeps the first frame each I_MESSAGE reached its host in, and compares T with the capture
 # time; no keylog needed
 REPLAY_FIELDS = [

@@ -2,7 +2,7 @@
 dataset (pyarrow), for DuckDB, pandas, Spark.
 
 One row per packet object of the JSON output, hive-partitioned by input file
-(``DIR/file=NAME/part-0.parquet``; a capture set's files, :mod:`dissectors.captureset`).  Columns:
+(``DIR/file=NAME/part-0.parquet``; a capture set's files, :mod:`dissectors.pcap.captureset`).  Columns:
 
 * the envelope: ``frame`` (int64), ``frames`` (list of the frames a reassembled message spans),
   ``frame.time_epoch`` (float64, exactly the JSON ``time``), ``time`` (timestamp[us, UTC], the
@@ -149,7 +149,7 @@ _WANTED = frozenset([name for name, _, _ in FIELDS] + [
 
 def row(pkt: dict, file: str) -> dict:
     """The Parquet row of one packet object of ``--format json``."""
-    from dissectors.display_filter import fields_of
+    from dissectors.pcap.display_filter import fields_of
 
     found = fields_of(pkt, _WANTED)
     t = pkt.get("time")

@@ -1,4 +1,4 @@
-"""`mcsec fuzz`: structure-aware MIKEY mutants (see :mod:`dissectors.fuzz`).
+"""`mcsec fuzz`: structure-aware MIKEY mutants (see :mod:`dissectors.fuzz.mutators`).
 register() adds the command to the main parser."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def _capture_messages(path: Path) -> list[bytes]:
     from scapy.packet import Raw
     from scapy.utils import rdpcap
 
-    from dissectors import scapy_mikey as SM
+    from dissectors.fuzz import scapy_mikey as SM
 
     out = []
     for frame in rdpcap(str(path)):
@@ -54,7 +54,7 @@ def load_seeds(paths) -> list[bytes]:
 
 
 def _signer(args):
-    from dissectors import craft
+    from dissectors.fuzz import craft
     from dissectors.keys import load_keys
 
     ring = load_keys(args.keys)
@@ -67,7 +67,7 @@ def _signer(args):
 def _send(mutants, target: str, form: str) -> None:
     import socket
 
-    from dissectors.fuzz import sip_invite
+    from dissectors.fuzz.mutators import sip_invite
 
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) <= 65535:
@@ -89,7 +89,7 @@ def _send(mutants, target: str, form: str) -> None:
 
 def cmd_fuzz(args) -> int:
     from codec import DecodeError
-    from dissectors import fuzz as FZ
+    from dissectors.fuzz import mutators as FZ
 
     try:
         seeds = load_seeds(args.seeds or [DEFAULT_SEEDS])
@@ -171,8 +171,8 @@ def _render(FZ, m, form: str) -> bytes:
 
 def register(subparsers) -> None:
     """Add the `fuzz` command to the `mcsec` parser."""
-    from dissectors.cliopts import positive_int, seed_int
-    from dissectors.fuzz import CLASSES
+    from dissectors.cli.options import positive_int, seed_int
+    from dissectors.fuzz.mutators import CLASSES
 
     f = subparsers.add_parser(
         "fuzz", help="write (or send) structure-aware MIKEY mutants",

@@ -27,7 +27,7 @@ as "SRTP Encrypted Payload" (tshark 4.0, even with ``a=key-mgmt:mikey`` and no `
 the m-lines of the streams mcsec decrypted are made ``RTP/AVPF`` — a plain RTP profile of the
 same length, so Content-Length and TCP sequence numbers stay valid — with a comment on the frame
 (``--keep-sdp`` leaves them; ``tests/test_export.py`` shows both).  ``-Y EXPR`` keeps only the
-frames a display filter selects (:mod:`dissectors.display_filter`, over the packet JSON of
+frames a display filter selects (:mod:`dissectors.pcap.display_filter`, over the packet JSON of
 ``mcsec dissect``).
 """
 
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from codec import netheaders, pcapfile
 from codec.constructs import StreamError
-from dissectors import cliopts
+from dissectors.cli import options as cliopts
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE = cliopts.EXIT_OK, cliopts.EXIT_DECODE, cliopts.EXIT_USAGE
 IPPROTO_UDP = netheaders.IPPROTO_UDP
@@ -423,10 +423,10 @@ def _media_label(rec: dict) -> str:
 def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None = None,
          display_filter=None) -> tuple[dict, ExportStats, set | None]:
     """Dissect ``path`` and decide, per frame, the comments and the payload replacement; with
-    ``display_filter`` (``-Y``, a compiled :mod:`dissectors.display_filter` expression tested on
+    ``display_filter`` (``-Y``, a compiled :mod:`dissectors.pcap.display_filter` expression tested on
     each packet's ``dissect --format json`` object; ``session`` then is an
-    :class:`~dissectors.output.PacketSession`) also the set of frames it selects."""
-    from dissectors import dissect
+    :class:`~dissectors.pcap.output.PacketSession`) also the set of frames it selects."""
+    from dissectors.pcap import dissect
 
     plans: dict = {}
     stats = ExportStats()
@@ -479,8 +479,8 @@ def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None 
         for _ in fed():
             pass
         return plans, stats, None
-    from dissectors import output
-    from dissectors.capture import read_frames
+    from dissectors.pcap import output
+    from dissectors.pcap.capture import read_frames
 
     packets = output.Packets(fed(), session, filt="all", frames=read_frames(path),
                              display_filter=display_filter)
@@ -522,7 +522,7 @@ def _psk_master_secrets(path, psk: bytes, stats: ExportStats) -> bytes:
         return b""
     with tempfile.TemporaryDirectory(prefix="mcsec-export-") as tmp:  # 0700
         keys = os.path.join(tmp, "tls.keys")
-        from dissectors.live import Spool
+        from dissectors.pcap.live import Spool
 
         spooled = isinstance(path, Spool)  # standard input: the spool fed to tshark's -r -
         if spooled:
@@ -660,7 +660,7 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
     """The pcapng octets of the export (see the module docstring).  ``select(frame_number)``:
     whether to write a frame (None: every frame); ``rewrite_sdp``: make the RTP/SAVP profile of
     the decrypted streams RTP/AVPF (see :data:`SAVP`)."""
-    from dissectors.capture import CaptureFault, read_frames
+    from dissectors.pcap.capture import CaptureFault, read_frames
 
     reader = read_frames(path)
     savp: dict = {}  # (address, port) of RTP/SAVP streams announced so far -> frame of the SDP
@@ -741,9 +741,9 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
 # -- the command ---------------------------------------------------------------------------------
 def cmd_export(args) -> int:
     from codec.mikey.ticket import ReplayCache
-    from dissectors.cli import clock_skew_limit, load_keyring
+    from dissectors.cli.app import clock_skew_limit, load_keyring
     from dissectors.safefile import UnsafeTarget, write_secret
-    from dissectors.session import Session
+    from dissectors.pcap.session import Session
 
     dfilter = cliopts.display_filter(args.display_filter)  # compiled before anything is read
     keyring = load_keyring(args)
@@ -766,19 +766,19 @@ def cmd_export(args) -> int:
                    replay_cache=ReplayCache(args.replay_cache_size),
                    max_clock_skew=clock_skew_limit(args.max_clock_skew))
     if dfilter is not None:  # the packets' sip/sdp fields, for the filter
-        from dissectors.output import PacketSession
+        from dissectors.pcap.output import PacketSession
 
         session = PacketSession(**options)
     else:
         session = Session(**options)
     _wire_payloads(session)
-    from dissectors.cli import resolve_captures
+    from dissectors.cli.app import resolve_captures
 
     if resolve_captures(args) is not None:  # several files, directories, globs: one capture
         return EXIT_USAGE
     source, workers = args.capture, args.workers
     if args.capture == "-":  # a pipe (tcpdump -w - | mcsec export -): spooled as it arrives,
-        from dissectors import live  # read by the analysis and by the writer (dissectors/live.py)
+        from dissectors.pcap import live  # read by the analysis and by the writer (dissectors/pcap/live.py)
 
         source = live.Spool(sys.stdin.buffer)
         workers = 1 if workers is None else workers
@@ -848,7 +848,7 @@ def _wire_payloads(session) -> None:
 def register(subparsers) -> None:
     """Add the `export` command to the `mcsec` parser."""
     from codec.mikey.replay import DEFAULT_MAX_CLOCK_SKEW
-    from dissectors import cliopts as O
+    from dissectors.cli import options as O
 
     e = subparsers.add_parser(
         "export", help="write the capture with SRTP/SRTCP decrypted, TLS secrets and verdicts, "

@@ -52,7 +52,7 @@ class Session:
     replay_cache: ticket.ReplayCache = field(default_factory=lambda: ticket.ReplayCache(1024))
     history: list = field(default_factory=list)  # (Message, wire) of MIKEY messages seen
     media: MediaKeys = field(default_factory=MediaKeys)  # SRTP/SRTCP keys derived so far
-    # MIKEY-SAKKE results computed ahead in worker processes (dissectors.workers), or None
+    # MIKEY-SAKKE results computed ahead in worker processes (dissectors.pcap.workers), or None
     precomputed: Any = None
     # TLS-PSKs of MIKEY-TICKET TLS crypto sessions (seed 004 Annex X), for the TLS hook
     tls_psks: list = field(default_factory=list)

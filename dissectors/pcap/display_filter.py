@@ -654,7 +654,7 @@ def record_packet(rec: dict, session=None) -> dict:
     """The packet view of one ``--format jsonl-records`` record (its frame's envelope, its
     object under its layer, the frame's SIP/SDP fields when the session kept them), so that -Y
     means the same in every output mode."""
-    from dissectors import output
+    from dissectors.pcap import output
 
     pkt = output._new_packet(rec.get("frame"), rec)
     output._add_layers(pkt["layers"], rec)

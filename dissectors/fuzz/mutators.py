@@ -1,6 +1,6 @@
 """A structure-aware MIKEY mutator (``mcsec fuzz``), built on the scapy layer.
 
-Each mutant is a seed message dissected with :mod:`dissectors.scapy_mikey`, changed in one way
+Each mutant is a seed message dissected with :mod:`dissectors.fuzz.scapy_mikey`, changed in one way
 that attacks a parser, and rebuilt.  The mutation classes (:data:`CLASSES`):
 
 ================== ==============================================================================
@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from codec.crypto.p256 import Q
 from codec.mikey import registry
 from codec.mikey.config import DEFAULT_TLS_PROT_TYPE
-from dissectors import craft
-from dissectors import scapy_mikey
-from dissectors.scapy_mikey import MIKEY
+from dissectors.fuzz import craft
+from dissectors.fuzz import scapy_mikey
+from dissectors.fuzz.scapy_mikey import MIKEY
 
 CLASSES = ("length-lie", "next-payload-loop", "unknown-type", "count-overflow",
            "oversized-payload", "empty-payload", "invalid-prot-type", "invalid-policy",
@@ -351,7 +351,7 @@ class Mutator:
     """Deterministic mutants of ``seeds`` (MIKEY octets) for ``seed``.
 
     ``classes`` restricts the mutation classes (default: all; taken in turn so every class
-    appears); ``signer`` (an :class:`~dissectors.craft.Identity` with SSK and PVT) re-signs every
+    appears); ``signer`` (an :class:`~dissectors.fuzz.craft.Identity` with SSK and PVT) re-signs every
     mutant that keeps a SIGN payload, in ``region``.
     """
 

@@ -7,8 +7,8 @@ therefore copies the stream, as it arrives, into an anonymous temporary file (mo
 at once: the data may hold secrets) from a thread, and hands out any number of readers
 (:meth:`Spool.open`) that follow it like ``tail -f``: a read returns what has arrived (at least
 one octet) and blocks only when a reader has caught up, until more arrives or the stream ends.
-:class:`dissectors.capture.CaptureReader` accepts a spool wherever it accepts a path; so does
-:mod:`dissectors.tls` (tshark reads the spool through ``-r -``).  The disk holds the capture
+:class:`dissectors.pcap.capture.CaptureReader` accepts a spool wherever it accepts a path; so does
+:mod:`dissectors.pcap.tls` (tshark reads the spool through ``-r -``).  The disk holds the capture
 read so far, as dumpcap's own file would.
 
 :class:`LiveCapture` runs ``dumpcap`` (else ``tcpdump``) on an interface with an optional

@@ -1,6 +1,6 @@
 """pyshark with mcsec's Wireshark plugin and keylog: decrypted MIKEY fields in ``pkt.mikey``.
 
-    from dissectors.pyshark_helper import open_capture
+    from dissectors.pcap.pyshark_helper import open_capture
 
     with open_capture("pcaps/group-call.pcapng", keys=["pcaps/keyring.toml"]) as cap:
         for pkt in cap:
@@ -116,7 +116,7 @@ def open_capture(capture, *, keys=None, keylog=None, tls_keylog=None, show_secre
     temporary = []
     prefs = dict(override_prefs or {})
     if keys and keylog is None:
-        from dissectors import keylog as mcsec_keylog
+        from dissectors.pcap import keylog as mcsec_keylog
         from dissectors.keys import load_keys
 
         keyring = load_keys([str(k) for k in keys], transport_key=transport_key)

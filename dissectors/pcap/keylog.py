@@ -46,8 +46,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from dissectors import dissect
-from dissectors.session import Session
+from dissectors.pcap import dissect
+from dissectors.pcap.session import Session
 
 HEADER = "# mcsec keylog 1\n"
 

@@ -33,7 +33,7 @@ works (and one too long for the shell's command line).  A path that does not exi
 pattern that matches nothing are usage errors (:class:`CaptureSetError`).
 
 A per-file engine can reuse the pieces: :attr:`CaptureSet.files` (ordered, with first times)
-and :func:`dissectors.capture.read_frames` on each ``CaptureFile.path``.
+and :func:`dissectors.pcap.capture.read_frames` on each ``CaptureFile.path``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from bisect import bisect_right
 from typing import Iterator
 
 from codec import pcapfile
-from dissectors.capture import CaptureFault, CaptureReader, Interface, Stats
+from dissectors.pcap.capture import CaptureFault, CaptureReader, Interface, Stats
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".ntar")
 SCAN_FRAMES = 64  # frames read at most to find a file's first time (SPBs have none)
@@ -221,7 +221,7 @@ def _display_names(paths) -> list[str]:
 
 class ChainedReader:
     """The frames of a :class:`CaptureSet`'s files as one capture (the interface of
-    :class:`dissectors.capture.CaptureReader`: iterate once; ``secrets``, ``interfaces``,
+    :class:`dissectors.pcap.capture.CaptureReader`: iterate once; ``secrets``, ``interfaces``,
     ``errors``, ``stats``, ``tls_keylog()``).  Frame numbers, interface ids and offsets (for the
     progress bar: octets of the set before the frame) run on across files."""
 

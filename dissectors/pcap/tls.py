@@ -2,7 +2,7 @@
 records and reassembles the SIP messages; mcsec then analyses those SIP messages like any other.
 
     for unit in tls_sip_units("capture.pcapng", b"CLIENT_RANDOM ... ...\\n"):
-        session.analyze(unit)                    # dissectors.session.Unit, transport "tls"
+        session.analyze(unit)                    # dissectors.pcap.session.Unit, transport "tls"
 
 Key material: an NSS key log (``SSLKEYLOGFILE`` format; a path or its bytes) and/or the pcapng's
 own Decryption Secrets Blocks, which tshark reads by itself.
@@ -18,7 +18,7 @@ come out as a list) — and the frame numbers of the TLS records (``tls.segment`
 segments (``tcp.segment``) that carried it.  The output is parsed one packet at a time as tshark
 writes it (memory stays flat), in frame order.
 
-:class:`TlsHook` is the glue used by :func:`dissectors.dissect.records`: it recognises TLS
+:class:`TlsHook` is the glue used by :func:`dissectors.pcap.dissect.records`: it recognises TLS
 streams, keeps them away from the plain-text SIP framing, runs tshark when key material is at
 hand, hands the decrypted units back in capture order and says when TLS traffic was present but
 could not be decrypted.
@@ -35,8 +35,8 @@ import tempfile
 from typing import Iterator
 
 from codec.sip import looks_like_sip
-from dissectors.flows import StreamData, StreamEnd, StreamStart
-from dissectors.session import Unit
+from dissectors.pcap.flows import StreamData, StreamEnd, StreamStart
+from dissectors.pcap.session import Unit
 
 SIPS_PORT = 5061  # RFC 3261 §26.2.2 (tshark's tls.port for SIP)
 MAX_FLOW_NOTES = 20  # TLS streams named one by one in notes; the rest are counted
@@ -119,7 +119,7 @@ def tshark_path() -> str:
 def tls_sip_units(path, keylog=None, *, sip_ports=(), tshark: str | None = None,
                   psk: bytes | None = None) -> Iterator[Unit]:
     """The SIP messages tshark decrypts from the TLS streams of the capture at ``path``, in frame
-    order, as :class:`~dissectors.session.Unit` (transport ``"tls"``; ``frames`` = the TCP
+    order, as :class:`~dissectors.pcap.session.Unit` (transport ``"tls"``; ``frames`` = the TCP
     segments and TLS records that carried the message, the last one completing it).
 
     ``keylog``: an NSS key log as bytes, or the path of one (``None``: only the capture's own
@@ -178,12 +178,12 @@ def tls_psk_units(path, psk: bytes, *, tshark: str | None = None) -> Iterator[Un
 
 
 def _readable(path) -> bool:
-    """A capture tshark can read: a file, or a spooled stream (:mod:`dissectors.live`)."""
+    """A capture tshark can read: a file, or a spooled stream (:mod:`dissectors.pcap.live`)."""
     return isinstance(path, (str, bytes, os.PathLike)) or _spool(path) is not None
 
 
 def _spool(path):
-    from dissectors.live import Spool
+    from dissectors.pcap.live import Spool
 
     return path if isinstance(path, Spool) else None
 
@@ -200,7 +200,7 @@ def _tshark_lines(args, spool=None) -> Iterator[str]:
                             encoding="utf-8", errors="replace", env={**os.environ, "LC_ALL": "C"},
                             stdin=subprocess.PIPE if spool is not None else subprocess.DEVNULL)
     if spool is not None:
-        from dissectors.live import feed_process
+        from dissectors.pcap.live import feed_process
 
         feed_process(spool, proc.stdin.buffer if hasattr(proc.stdin, "buffer") else proc.stdin)
     try:
@@ -218,7 +218,7 @@ def _tshark_lines(args, spool=None) -> Iterator[str]:
 
 
 class TlsHook:
-    """SIP over TLS for :func:`dissectors.dissect.records`.
+    """SIP over TLS for :func:`dissectors.pcap.dissect.records`.
 
     ``claim(event)`` returns ``None`` for events the plain path handles, else the records it
     produces instead (TLS stream data is never framed as SIP: it is ciphertext).  ``ready(n)``

@@ -2,15 +2,15 @@
 
 API (for the application layers: SIP, RTSP, raw MIKEY, HTTP)::
 
-    from dissectors.capture import read_frames, CaptureFault
-    from dissectors.flows import FlowTable, Datagram, StreamStart, StreamData, StreamGap, StreamEnd, Anomaly
+    from dissectors.pcap.capture import read_frames, CaptureFault
+    from dissectors.pcap.flows import FlowTable, Datagram, StreamStart, StreamData, StreamGap, StreamEnd, Anomaly
 
     table = FlowTable()                       # or FlowTable(Limits(max_flows=..., ...))
     for rec in read_frames(path):
         if isinstance(rec, CaptureFault):
             ...                               # the capture reader's error records
             continue
-        for ev in table.feed(rec):            # rec is a dissectors.capture.Frame
+        for ev in table.feed(rec):            # rec is a dissectors.pcap.capture.Frame
             ...
     for ev in table.flush():                  # end of capture: pending gaps and stream ends
         ...

@@ -104,7 +104,7 @@ def display_filter(expression: str | None):
     position of the fault, for an expression that does not parse."""
     if expression is None:
         return None
-    from dissectors.display_filter import DisplayFilterError, compile_filter
+    from dissectors.pcap.display_filter import DisplayFilterError, compile_filter
 
     try:
         return compile_filter(expression)

@@ -249,7 +249,7 @@ class CaptureReader:
             with open(self.source, "rb") as f:
                 yield from self._read(f)
         elif not hasattr(self.source, "read") and callable(getattr(self.source, "open", None)):
-            with self.source.open() as f:  # a stream spooled by dissectors.live: a new follower
+            with self.source.open() as f:  # a stream spooled by dissectors.pcap.live: a new follower
                 f.owner = self  # its idle callback learns how many frames were read
                 yield from self._read(f)
         else:
@@ -643,7 +643,7 @@ class CaptureReader:
 
 def read_frames(source, **limits) -> CaptureReader:
     """A streaming reader over a capture file path or binary file object (see module docs);
-    over a :class:`dissectors.captureset.CaptureSet`, its files chained as one capture."""
+    over a :class:`dissectors.pcap.captureset.CaptureSet`, its files chained as one capture."""
     opener = getattr(source, "open_reader", None)
     if callable(opener):
         return opener(**limits)

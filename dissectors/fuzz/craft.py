@@ -1,7 +1,7 @@
 """Crafting helpers: real MIKEY-SAKKE and MIKEY-TICKET messages in a few lines, and re-signing.
 
 The most useful malformed message is a correctly signed one: mutate a message (with the scapy
-layer, :mod:`dissectors.scapy_mikey`, or as octets), then :func:`resign` it with the sender's SSK
+layer, :mod:`dissectors.fuzz.scapy_mikey`, or as octets), then :func:`resign` it with the sender's SSK
 so a target's ECCSI check passes and its parser sees the mutation.
 
 >>> lab = Lab()                                         # a test KMS (never real keys)
@@ -128,7 +128,7 @@ def sign_offsets(wire_or_packet) -> tuple[int, int]:
     129 octets follow (a proper ECCSI signature), octets after it stay trailing octets; otherwise
     (a lying or odd length) the signature is taken to run to the end of the message.
     """
-    from dissectors.scapy_mikey import MIKEY, MIKEY_SIGN
+    from dissectors.fuzz.scapy_mikey import MIKEY, MIKEY_SIGN
 
     is_packet = not isinstance(wire_or_packet, (bytes, bytearray))
     pkt = wire_or_packet if is_packet else MIKEY(bytes(wire_or_packet))
@@ -156,7 +156,7 @@ def resign(wire_or_packet, ssk: bytes, pvt: bytes, kpak: bytes, identifier: byte
     """
     if region not in REGIONS:
         raise ValueError(f"region must be one of {REGIONS}")
-    from dissectors.scapy_mikey import MIKEY
+    from dissectors.fuzz.scapy_mikey import MIKEY
 
     as_packet = not isinstance(wire_or_packet, (bytes, bytearray))
     wire = bytes(wire_or_packet)

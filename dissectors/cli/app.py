@@ -14,7 +14,7 @@ import sys
 from codec import DecodeError, EncodeError
 from codec import mikey
 from codec.mikey import carriers, render
-from dissectors import cliopts
+from dissectors.cli import options as cliopts
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
@@ -346,8 +346,8 @@ def clock_skew_limit(seconds: float) -> float | None:
 
 
 def cmd_dissect(args) -> int:
-    from dissectors import dissect, output
-    from dissectors.capture import read_frames
+    from dissectors.pcap import dissect, output
+    from dissectors.pcap.capture import read_frames
     from codec.mikey.ticket import ReplayCache
 
     dfilter = cliopts.display_filter(args.display_filter)  # compiled before anything is read
@@ -377,11 +377,11 @@ def cmd_dissect(args) -> int:
                                    want_fields=not per_record or dfilter is not None)
     out = sys.stdout
     keylog = cliopts.read_tls_keylog(args.tls_keylog)
-    from dissectors import live
+    from dissectors.pcap import live
 
     source, capture = args.capture, None
     try:
-        if args.interface is not None:  # dumpcap/tcpdump's pipe, spooled (dissectors/live.py)
+        if args.interface is not None:  # dumpcap/tcpdump's pipe, spooled (dissectors/pcap/live.py)
             capture = live.LiveCapture(args.interface, args.capture_filter, args.count,
                                        args.duration)
             source = capture.spool
@@ -402,8 +402,8 @@ def cmd_dissect(args) -> int:
     try:
         recs = dissect.records(source, session, tls_keylog=keylog, workers=workers,
                                max_stream_memory=args.max_stream_memory)
-        if args.format == "parquet":  # one row per packet of --format json (dissectors/parquet.py)
-            from dissectors import parquet
+        if args.format == "parquet":  # one row per packet of --format json (dissectors/pcap/parquet.py)
+            from dissectors.pcap import parquet
 
             packets = output.Packets(recs, session, filt=filt, stats=stats,
                                      frames=read_frames(source) if (
@@ -418,7 +418,7 @@ def cmd_dissect(args) -> int:
             print(f"mcsec: {n} packet(s) written to the Parquet dataset {args.output}",
                   file=sys.stderr)
         elif per_record:  # compatibility: one record per line, as before
-            from dissectors.display_filter import record_packet
+            from dissectors.pcap.display_filter import record_packet
 
             for rec in recs:
                 if stats is not None:
@@ -474,8 +474,8 @@ def cmd_dissect(args) -> int:
 
 def resolve_captures(args) -> int | None:
     """CAPTURE... (files, directories, globs) -> ``args.capture``: a path, "-" or a
-    :class:`dissectors.captureset.CaptureSet`; a usage error (message) -> EXIT_USAGE."""
-    from dissectors.captureset import CaptureSetError, resolve
+    :class:`dissectors.pcap.captureset.CaptureSet`; a usage error (message) -> EXIT_USAGE."""
+    from dissectors.pcap.captureset import CaptureSetError, resolve
 
     try:
         args.capture = resolve(args.capture)
@@ -486,7 +486,7 @@ def resolve_captures(args) -> int | None:
 
 
 def cmd_keylog(args) -> int:
-    from dissectors import keylog
+    from dissectors.pcap import keylog
 
     keyring = load_keyring(args)
     if keyring is None:
@@ -592,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pcap or pcapng file, or - to read one from standard input as it "
                          "arrives (tcpdump -w - | mcsec dissect -); several files, "
                          "directories and globs are read as one capture, ordered by their "
-                         "first packet's time (a ring buffer: dissectors/captureset.py)")
+                         "first packet's time (a ring buffer: dissectors/pcap/captureset.py)")
     ds.add_argument("-i", "--interface", metavar="IFACE",
                     help="capture live on IFACE with dumpcap (or tcpdump) instead of a file")
     ds.add_argument("-f", "--capture-filter", metavar="BPF",
@@ -642,8 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar="N",
                     help="processes verifying and decrypting MIKEY-SAKKE ahead of the analysis "
                          "(default: one per core; 1: everything in this process)")
-    from dissectors.dissect import stream_memory_size
-    from dissectors.flows import Limits
+    from dissectors.pcap.dissect import stream_memory_size
+    from dissectors.pcap.flows import Limits
 
     ds.add_argument("--max-stream-memory", type=stream_memory_size, default=None, metavar="SIZE",
                     help="TCP stream data held at most, every stream together: out-of-order "
@@ -663,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     kl = sub.add_parser("keylog", help="write the secrets a dissection recovers (for the plugin)",
                         description="Dissect CAPTURE with --keys and write the keys recovered "
                                     "(SSVs, SRTP master keys, TEKs) in the mcsec keylog format "
-                                    "(dissectors/keylog.py); the file is created with mode 0600.")
+                                    "(dissectors/pcap/keylog.py); the file is created with mode 0600.")
     kl.add_argument("capture", metavar="CAPTURE", nargs="+",
                     help="capture file(s), directories or globs (read as one capture)")
     kl.add_argument("--keys", action="append", metavar="FILE", required=True)
@@ -685,13 +685,13 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--replay-cache-size", type=cliopts.positive_int, default=1024, metavar="N")
     ps.set_defaults(func=cmd_psk_smime)
 
-    from dissectors import cli_cms, cli_fuzz, cli_synth, cli_wireshark
+    from dissectors.cli import cms as cli_cms, fuzz as cli_fuzz, synth as cli_synth, wireshark as cli_wireshark
 
     cli_cms.register(sub)
     cli_synth.register(sub)
     cli_fuzz.register(sub)
     cli_wireshark.register(sub)
-    from dissectors import cli_export
+    from dissectors.cli import export as cli_export
 
     cli_export.register(sub)
     return p

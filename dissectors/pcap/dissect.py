@@ -14,10 +14,10 @@ from typing import Iterator
 from codec.sip import HTTP_START as HTTP_START_RE
 from codec.sip import StreamFramer, looks_like_rtsp, looks_like_sip
 from codec.rtsp import RtspFramer
-from dissectors.capture import CaptureFault, read_frames
-from dissectors.flows import (CONSUMER, Anomaly, Datagram, FlowTable, Limits, StreamData,
+from dissectors.pcap.capture import CaptureFault, read_frames
+from dissectors.pcap.flows import (CONSUMER, Anomaly, Datagram, FlowTable, Limits, StreamData,
                               StreamEnd, StreamEvicted, StreamGap, StreamStart)
-from dissectors.session import Session, Unit
+from dissectors.pcap.session import Session, Unit
 
 HTTP_START = (b"HTTP/1.", b"POST ", b"GET ", b"PUT ")
 
@@ -38,14 +38,14 @@ def records(path, session: Session, *, max_units: int | None = None,
             tls_keylog=None, workers: int | None = None,
             max_stream_memory: int | None = None) -> Iterator[dict]:
     """Every record of the capture at ``path`` (see module docstring).  SIP over TLS is decrypted
-    by tshark (:mod:`dissectors.tls`) with ``tls_keylog`` (an NSS key log: bytes or a path)
+    by tshark (:mod:`dissectors.pcap.tls`) with ``tls_keylog`` (an NSS key log: bytes or a path)
     and/or the pcapng's Decryption Secrets Blocks; its SIP messages go through the same
     ``session.analyze`` in capture order.  Without key material a note says TLS was present.
     MIKEY-SAKKE crypto runs in ``workers`` processes (default: one per core; 1 = inline).
     ``max_stream_memory``: octets of TCP stream data held at most — out-of-order segments and
     partial messages of every stream together (default ``Limits.max_total_buffer``); over it,
     the least recently fed stream's are given up, reported by an anomaly naming their frames."""
-    from dissectors.workers import Lookahead
+    from dissectors.pcap.workers import Lookahead
 
     units = 0
     hooks: dict = {}
@@ -97,7 +97,7 @@ def _verdicts_held(outs: Iterator[dict], session: Session) -> Iterator[dict]:
 def _items(path, tls_keylog, psks=None, hooks=None, max_stream_memory=None) -> Iterator:
     """Units to analyse and ready records, in capture order (``psks``: the session's TLS-PSKs,
     filled as it learns them; ``hooks["tls"]``: the TLS hook, for what comes after)."""
-    from dissectors.tls import TlsHook
+    from dissectors.pcap.tls import TlsHook
 
     reader = read_frames(path)
     table = FlowTable(None if max_stream_memory is None

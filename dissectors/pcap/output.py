@@ -13,7 +13,7 @@ it, as Wireshark does) into one object per packet::
 
 The ``sip`` and ``sdp`` layers use the field names of Wireshark's SIP and SDP dissectors (values as
 tshark gives them: header values trimmed, repeated fields as lists), taken from the SIP message of
-the unit by :class:`PacketSession`, a :class:`~dissectors.session.Session` that keeps them aside.
+the unit by :class:`PacketSession`, a :class:`~dissectors.pcap.session.Session` that keeps them aside.
 
 ``--filter all`` (and ``--stats``, and the progress bar) read the capture a second time in
 lockstep, so that every frame is listed / accounted for; memory stays bounded either way.
@@ -30,7 +30,7 @@ from typing import Iterable, Iterator
 
 from codec import netheaders
 from codec.sip import looks_like_sip
-from dissectors.session import Session, Unit
+from dissectors.pcap.session import Session, Unit
 
 LAG = 64  # frames: a packet is complete when a record this much later has been seen
 BASE_KEYS = ("frame", "frames", "time", "transport", "src", "sport", "dst", "dport", "sip",
@@ -320,16 +320,16 @@ def _matches(pkt: dict, filt: str) -> bool:
 class Packets:
     """Iterate the per-packet objects of a dissection (see module docstring).
 
-    ``records``: the iterator of :func:`dissectors.dissect.records`; ``session``: the
+    ``records``: the iterator of :func:`dissectors.pcap.dissect.records`; ``session``: the
     :class:`PacketSession` it feeds; ``frames``: optional iterator over the capture's frames
-    (:func:`dissectors.capture.read_frames` on the same file) read in lockstep, for ``all`` and
+    (:func:`dissectors.pcap.capture.read_frames` on the same file) read in lockstep, for ``all`` and
     for the frame accounting.  ``stats`` (a :class:`Stats`) is updated as packets go out."""
 
     def __init__(self, records: Iterable[dict], session: PacketSession, *, filt: str = "any",
                  frames: Iterable | None = None, stats: "Stats | None" = None,
                  progress=None, keep_records: bool = False, display_filter=None):
         self.records, self.session, self.filt = iter(records), session, filt
-        # -Y: a dissectors.display_filter.DisplayFilter, tested on the finished packet object
+        # -Y: a dissectors.pcap.display_filter.DisplayFilter, tested on the finished packet object
         self.display_filter = display_filter
         self.frames = iter(frames) if frames is not None else None
         self.stats = stats
@@ -651,7 +651,7 @@ class Progress:
         self._last = 0
         if not self.enabled:
             return
-        try:  # a capture set (dissectors/captureset.py) knows its size: not os.fspath() it
+        try:  # a capture set (dissectors/pcap/captureset.py) knows its size: not os.fspath() it
             size = path.size if hasattr(path, "open_reader") else os.path.getsize(path)
         except OSError:
             size = None

@@ -19,7 +19,7 @@ from codec.cms import oids
 from codec.cms.unprotect import subject_text
 from codec.cms import render
 from codec.keyring import Keyring, KeyringError
-from dissectors.cliopts import positive_int
+from dissectors.cli.options import positive_int
 
 EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 INPUT_FORMS = ("auto", "der", "pem", "base64", "smime")

@@ -1,6 +1,6 @@
 """A scapy layer for MIKEY (RFC 3830, RFC 6043, RFC 6509), generated from the codec's schemas.
 
->>> from dissectors.scapy_mikey import MIKEY
+>>> from dissectors.fuzz.scapy_mikey import MIKEY
 >>> pkt = MIKEY(wire)                  # dissect: HDR / payload / payload / ... / SIGN [/ Raw]
 >>> bytes(pkt) == wire                 # byte-exact rebuild
 >>> pkt[MIKEY_SIGN].sign_len = 32      # lie: explicit values are written as given

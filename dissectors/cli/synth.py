@@ -30,7 +30,7 @@ def cmd_synth(args) -> int:
 
 def register(subparsers) -> None:
     """Add the `synth` command to the `mcsec` parser."""
-    from dissectors.cliopts import positive_int, seed_int
+    from dissectors.cli.options import positive_int, seed_int
     from dissectors.synth import ALL_SCENARIOS, DEFAULT_CALLS, DEFAULT_SEED, SCENARIOS
 
     s = subparsers.add_parser(

@@ -24,7 +24,7 @@ from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import decode as mikey_decode
 from codec.mikey import sakke as mikey_sakke
-from dissectors.session import Session, Unit
+from dissectors.pcap.session import Session, Unit
 
 SAKKE_DATA_TYPE = 26  # RFC 6509 §4.1
 MAX_PENDING_PER_WORKER = 16  # messages in flight per worker

@@ -1,0 +1,5 @@
+import sys
+
+from dissectors.cli import main
+
+sys.exit(main())
