@@ -8,7 +8,7 @@ from pathlib import Path
 
 SEED_SUFFIXES = {".sdp", ".hex", ".b64", ".base64", ".bin", ".mikey", ".raw", ".txt", ".pcap",
                  ".pcapng", ".cap"}
-DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "pcaps" / "messages"
+DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "pcaps" / "messages"
 MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP) - 8 (UDP)
 EXT = {"raw": "mikey", "hex": "hex", "sdp": "sdp", "sip": "sip"}
 

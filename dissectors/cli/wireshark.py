@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLUGIN = REPO / "wireshark" / "mcsec_mikey.lua"
 PERSONAL_PLUGINS = Path("~/.local/lib/wireshark/plugins")
 

@@ -40,7 +40,7 @@ import pyshark
 from pyshark.packet.layers.xml_layer import XmlLayer
 from pyshark.tshark.output_parser import tshark_xml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "wireshark" / "mcsec_mikey.lua"
 PROTO = "mcsec_mikey"  # the plugin's preference module
 
