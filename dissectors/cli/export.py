@@ -741,7 +741,8 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
 # -- the command ---------------------------------------------------------------------------------
 def cmd_export(args) -> int:
     from codec.mikey.ticket import ReplayCache
-    from dissectors.cli.app import clock_skew_limit, load_keyring
+    from dissectors.cli.common import load_keyring
+    from dissectors.cli.options import clock_skew_limit
     from dissectors.safefile import UnsafeTarget, write_secret
     from dissectors.pcap.session import Session
 
@@ -772,7 +773,7 @@ def cmd_export(args) -> int:
     else:
         session = Session(**options)
     _wire_payloads(session)
-    from dissectors.cli.app import resolve_captures
+    from dissectors.cli.common import resolve_captures
 
     if resolve_captures(args) is not None:  # several files, directories, globs: one capture
         return EXIT_USAGE

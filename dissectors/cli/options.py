@@ -67,6 +67,23 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def clock_skew_seconds(text: str) -> float:
+    """argparse type of ``--max-clock-skew SECONDS``: a number (inf allowed, NaN not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value != value:
+        raise argparse.ArgumentTypeError("NaN is not a number of seconds")
+    return value
+
+
+def clock_skew_limit(seconds: float) -> float | None:
+    """``--max-clock-skew``: the limit the session checks (RFC 3830 §5.4); a negative value turns
+    the check off (None)."""
+    return None if seconds is None or seconds < 0 else seconds
+
+
 def seed_int(text: str) -> int:
     """argparse type: a random seed (any integer that fits in 64 bits, sign included)."""
     return _integer(text, -MAX_UINT64, MAX_UINT64, "seed must fit in 64 bits")
