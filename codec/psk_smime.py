@@ -31,6 +31,8 @@ from codec.keyring import Kek, Keyring
 from codec.mikey import decode as mikey_decode
 from codec.mikey import model
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 
 SMIME_PROT_TYPE = 241  # private use (RFC 3830 §10): "S/MIME KEK" crypto session (mcsec convention)
 PROOF_OF_ORIGIN_TYPE = 241  # GEN_EXT private use: copy of the MIME entity's MAC (seed 004)
@@ -68,15 +70,15 @@ def build(content_entity: bytes, *, ticket: model.TICKET, mpk: bytes, csb_id: in
 
     rand_i = rand_i if rand_i is not None else os.urandom(16)
     entry = model.GenericIdEntry(cs_id=cs_id, prot_type=SMIME_PROT_TYPE, spi=spi)
-    kek = mikey_ticket.derive_session_key(tgk, prf.TEK, cs_id, rand_i if ticket.flag_h else None, None,
-                                          KEK_LEN, 1)
+    kek = ticket_keys.derive_session_key(tgk, prf.TEK, cs_id, rand_i if ticket.flag_h else None, None,
+                                         KEK_LEN, 1)
     der = cms_build.auth_envelope(content_entity, [cms_build.KekRecipient(kek_id(csb_id, cs_id), kek)])
     ext = None
     if proof_of_origin:
         from codec.cms.decode import decode as cms_decode
 
         ext = model.GEN_EXT(type=PROOF_OF_ORIGIN_TYPE, data=_mac_of(cms_decode(der)))
-    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb_id, cs_entries=[entry],
+    transfer = ticket_build.build_transfer_init(ticket, mpk, csb_id=csb_id, cs_entries=[entry],
                                                 initiator=initiator, responder=responder, t_value=t_value,
                                                 rand_i=rand_i, prf_func=1, extension=ext)
     smime = build_pkcs7_mime(der, "authEnveloped-data")

@@ -3,7 +3,7 @@
 
 No keyring is needed: the Key data sub-payloads (RFC 3830 §6.13) of such a KEMAC are readable by
 anyone.  The crypto sessions, their TEK/salt, MKI and SRTP transform come from
-:func:`codec.mikey.ticket.psk_session_keys` (the PSK MIKEY reading, RFC 3830 §4.1.3, §6.10.1);
+:func:`codec.mikey.ticket_keys.psk_session_keys` (the PSK MIKEY reading, RFC 3830 §4.1.3, §6.10.1);
 this module adds the quirks met on the way as findings with their place in the message
 (reference/mikey.md §9):
 
@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from codec import srtp
 from codec.errors import DecodeError, Finding
 from codec.mikey.render import decode_key_data_chain
-from codec.mikey.ticket import psk_session_keys, sp_params, sp_tag_len_quirk
+from codec.mikey.ticket_keys import psk_session_keys, sp_params, sp_tag_len_quirk
 
 KEY_TEK = 2  # RFC 3830 §6.13 Key data type
 
 
 @dataclass
 class ClearKeys:
-    sessions: list = field(default_factory=list)  # [codec.mikey.ticket.SessionKey]
+    sessions: list = field(default_factory=list)  # [codec.mikey.ticket_keys.SessionKey]
     findings: list = field(default_factory=list)  # [codec.errors.Finding]
     notes: list = field(default_factory=list)  # psk_session_keys' notes (one line per CS)
     error: str | None = None

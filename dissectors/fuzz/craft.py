@@ -27,6 +27,8 @@ from codec.kms import Kms
 from codec.mikey import model
 from codec.mikey import sakke as mikey_sakke
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 
 NTP_UNIX_OFFSET = 2208988800
 REGIONS = (mikey_sakke.REGION_RFC, mikey_sakke.REGION_SHORT)
@@ -211,26 +213,26 @@ def ticket_round(initiator: str = "sip:alice@example.org", responder: str = "sip
     rnd = lambda v: os.urandom(16) if v is None else v  # noqa: E731
     psk_i, psk_r, tpk, mpk, tgk = map(rnd, (psk_initiator, psk_responder, tpk, mpk, tgk))
     t_value = (ntp_now() << 32) if t_value is None else t_value
-    ticket = mikey_ticket.build_ticket(
-        tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=t_value,
+    ticket = ticket_build.build_ticket(
+        tpk, mpk, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)], t_value=t_value,
         tpk_identity="tpk@" + kms)
-    mpk_i = mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, mikey_ticket.rand_of_ticket(ticket),
-                                    ticket.prf_func)
-    keys = [mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i),
-            mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)]
+    mpk_i = ticket_keys.derive_mpk(mpk, ticket_keys.MPKI_CONST, ticket_build.rand_of_ticket(ticket),
+                                   ticket.prf_func)
+    keys = [ticket_build.key_data(ticket_keys.KEY_MPK, mpk_i),
+            ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)]
     tp = model.TP(ticket_type=mikey_ticket.MIKEY_BASE_TICKET, subtype=1, version=1, prf_func=1, flag_h=1)
-    req_init = mikey_ticket.build_request_init(psk_i, csb_id=csb_id, initiator=initiator, kms=kms,
+    req_init = ticket_build.build_request_init(psk_i, csb_id=csb_id, initiator=initiator, kms=kms,
                                                t_value=t_value, tp=tp)
-    req_resp = mikey_ticket.build_response(req_init, psk_i, data_type=mikey_ticket.REQUEST_RESP, kms=kms,
+    req_resp = ticket_build.build_response(req_init, psk_i, data_type=mikey_ticket.REQUEST_RESP, kms=kms,
                                            t_value=t_value, ticket=ticket, kemac_keys=keys)
     cs = cs_entries or [model.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi)]
-    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb_id + 1, cs_entries=cs,
+    transfer = ticket_build.build_transfer_init(ticket, mpk, csb_id=csb_id + 1, cs_entries=cs,
                                                 initiator=initiator, responder=responder, t_value=t_value)
-    res_init = mikey_ticket.build_resolve_init(psk_r, ticket, csb_id=csb_id + 2, responder=responder,
+    res_init = ticket_build.build_resolve_init(psk_r, ticket, csb_id=csb_id + 2, responder=responder,
                                                kms=kms, t_value=t_value)
-    res_resp = mikey_ticket.build_response(res_init, psk_r, data_type=mikey_ticket.RESOLVE_RESP, kms=kms,
+    res_resp = ticket_build.build_response(res_init, psk_r, data_type=mikey_ticket.RESOLVE_RESP, kms=kms,
                                            t_value=t_value, kemac_keys=keys)
-    transfer_resp = mikey_ticket.build_transfer_resp(transfer, mpk_i, t_value=t_value + 1)
+    transfer_resp = ticket_build.build_transfer_resp(transfer, mpk_i, t_value=t_value + 1)
     return TicketRound(kms, initiator, responder, psk_i, psk_r, tpk, mpk, mpk_i, tgk, {
         "request_init": req_init, "request_resp": req_resp, "transfer_init": transfer,
         "transfer_resp": transfer_resp, "resolve_init": res_init, "resolve_resp": res_resp})
@@ -241,8 +243,8 @@ def psk_i_message(psk: bytes, *, tek: bytes | None = None, csb_id: int = 1,
                   t_value: int | None = None, **kw) -> bytes:
     """An RFC 3830 PSK I_MESSAGE carrying one TEK (random by default)."""
     tek = os.urandom(16) if tek is None else tek
-    return mikey_ticket.build_psk_i_message(
-        psk, [mikey_ticket.key_data(mikey_ticket.KEY_TEK, tek)], csb_id=csb_id,
+    return ticket_build.build_psk_i_message(
+        psk, [ticket_build.key_data(ticket_keys.KEY_TEK, tek)], csb_id=csb_id,
         t_value=(ntp_now() << 32) if t_value is None else t_value,
         initiator=initiator, responder=responder, **kw)
 

@@ -70,7 +70,7 @@ def seeded_builders(rng: Rng, clock=None):
     from codec import mime, psk_smime
     from codec.cms import build as cms_build
     from codec.crypto import eccsi, sakke
-    from codec.mikey import keyparams, ticket
+    from codec.mikey import keyparams, ticket_build
     from codec.mikey import sakke as mikey_sakke
 
     fake_os = types.SimpleNamespace(urandom=rng.bytes)
@@ -99,7 +99,7 @@ def seeded_builders(rng: Rng, clock=None):
                                     timedelta=real_dt.timedelta)
     swaps = [(cms_build, "_dt", fake_dt), (cms_build, "os", fake_os), (cms_build, "ec", fake_ec), (psk_smime, "os", fake_os),
              (mime, "os", fake_os), (keyparams, "os", fake_os), (mikey_sakke, "os", fake_os),
-             (ticket, "os", fake_os), (eccsi, "secrets", fake_secrets),
+             (ticket_build, "os", fake_os), (eccsi, "secrets", fake_secrets),
              (sakke, "secrets", fake_secrets)]
     saved = [(mod, name, getattr(mod, name)) for mod, name, _ in swaps]
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from codec.crypto import prf
 from codec.mikey import model
-from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 from dissectors.synth import sip as synth_sip
 from codec import srtp as SRTP
 from dissectors.synth.net import Host
@@ -41,9 +42,9 @@ class PskCall(Scenario):
         port_1, port_2 = 40000 + 10 * call, 42000 + 10 * call
         sp = model.SP(policy_no=0, prot_type=0,
                       policy_params=[model.SpParam(type=t, value=bytes([v])) for t, v in params.items()])
-        wire = mikey_ticket.build_psk_i_message(
+        wire = ticket_build.build_psk_i_message(
             self.w.psk_call_key,
-            [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=mki or None)], csb_id=csb,
+            [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=mki or None)], csb_id=csb,
             t_value=self.ntp64(), initiator=PSK_CALL_IDENTITY, responder=uri("console-2"),
             rand=rand, prf_func=0, cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=ssrc_1, roc=0),
                                               model.SrtpIdEntry(policy_no=0, ssrc=ssrc_2, roc=0)],

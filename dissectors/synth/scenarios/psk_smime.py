@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from codec.crypto import prf
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 from codec import mime as MIME
 from codec import psk_smime
 from dissectors.synth import sip as synth_sip
@@ -22,8 +24,8 @@ class PskSmime(Scenario):
     def ticket(self, tgk_spi: bytes):
         mpk, tgk = self.rng.bytes(16), self.rng.bytes(16)
         t = self.ntp64()
-        ticket = mikey_ticket.build_ticket(
-            self.w.tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=tgk_spi)],
+        ticket = ticket_build.build_ticket(
+            self.w.tpk, mpk, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=tgk_spi)],
             t_value=t, rand=self.rng.bytes(16), tpk_identity=TPK_IDENTITY)
         return ticket, mpk, tgk
 
@@ -80,10 +82,10 @@ class PskSmime(Scenario):
         csb, rand_i = self.rng.u32(), self.rng.bytes(16)
         tls_pt = config.DEFAULT_TLS_PROT_TYPE
         entry = model.GenericIdEntry(cs_id=1, prot_type=tls_pt, s=0, policies=[], spi=spi)
-        ti = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
+        ti = ticket_build.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
                                               initiator=alice.uri, responder=bob.uri, t_value=self.ntp64(),
                                               rand_i=rand_i)
-        psk = mikey_ticket.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
+        psk = ticket_keys.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
         media = "\r\n".join([f"m=message {MSRP_PORT} TCP/TLS/MSRP *", "a=accept-types:text/plain",
                              f"a=path:msrps://{a.ip}:{MSRP_PORT}/{self.rng.token(5)};tcp",
                              "a=setup:active", synth_sip.key_mgmt(ti)])

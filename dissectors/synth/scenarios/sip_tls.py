@@ -8,6 +8,8 @@ import datetime as dt
 from codec.crypto import prf
 from codec.mikey import keyparams
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 from dissectors.synth import sip as synth_sip
 from dissectors.synth.world import GMS_URI, GROUP_URI, SERVER_PSI
 from dissectors.synth.scenarios.base import MSRP_PORT, Scenario, sha256_hex
@@ -176,10 +178,10 @@ class SipTls(Scenario):
         csb, rand_i = self.rng.u32(), self.rng.bytes(16)
         tls_pt = config.DEFAULT_TLS_PROT_TYPE
         entry = model.GenericIdEntry(cs_id=1, prot_type=tls_pt, s=0, policies=[], spi=spi)
-        ti = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
+        ti = ticket_build.build_transfer_init(ticket, mpk, csb_id=csb, cs_entries=[entry],
                                               initiator=alice.uri, responder=SERVER_PSI,
                                               t_value=self.ntp64(), rand_i=rand_i)
-        psk = mikey_ticket.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
+        psk = ticket_keys.derive_session_key(tgk, prf.TEK, 1, rand_i, None, len(tgk), 1)
         path_a = f"msrps://{a.ip}:{MSRP_PORT}/{self.rng.token(5)};tcp"
         path_s = f"msrps://{srv.ip}:{MSRP_PORT}/{self.rng.token(5)};tcp"
         media = "\r\n".join([f"m=message {MSRP_PORT} TCP/TLS/MSRP *",
