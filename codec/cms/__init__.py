@@ -7,8 +7,11 @@
 """
 
 from codec.cms import build, oids
+from codec.cms.compressed import decompress
+from codec.cms.enveloped import decrypt
+from codec.cms.signed import verify
 from codec.cms.unprotect import (DEFAULT_MAX_SIZE, Check, CmsError, DecryptResult, SignerResult,
-                              VerifyResult, decompress, decrypt, verify)
+                                 VerifyResult)
 from codec.cms.decode import MAX_NESTING, Layer, decode, decode_content
 from codec.cms.peel import LayerResult, OpenResult, open_layers
 from codec.errors import DecodeError

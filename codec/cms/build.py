@@ -22,7 +22,8 @@ from pyasn1.type import univ, useful
 from pyasn1_modules import rfc3274, rfc4055, rfc5083, rfc5084, rfc5280, rfc5652
 
 from codec.cms import oids
-from codec.cms.unprotect import HASHES, CmsError, kari_kek, subject_key_id
+from codec.cms.enveloped import kari_kek
+from codec.cms.unprotect import HASHES, CmsError, subject_key_id
 
 _NULL = der_encoder.encode(univ.Null(""))
 

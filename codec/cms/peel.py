@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from codec import mime
 from codec.cms import oids
-from codec.cms.unprotect import (DEFAULT_MAX_SIZE, CmsError, DecryptResult, Verdict,
-                              VerifyResult, decompress, decrypt, verify)
+from codec.cms.compressed import decompress
+from codec.cms.enveloped import decrypt
+from codec.cms.signed import verify
+from codec.cms.unprotect import DEFAULT_MAX_SIZE, CmsError, DecryptResult, Verdict, VerifyResult
 from codec.cms.decode import MAX_NESTING, Layer, decode, decode_content
 from codec.errors import DecodeError, Finding
 
