@@ -19,11 +19,13 @@ import construct as c
 from construct import StreamError, this
 
 from codec.constructs import BitFields, Layout, Rest, UpTo, VarBytes
+from codec.errors import DecodeError
 
 __all__ = [
     "ETHERNET", "VLAN_TAG", "SLL", "SLL2", "NULL_LE", "NULL_BE", "IP_VERSION",
     "IPV4", "IPV6", "IPV6_EXT", "IPV6_AH", "IPV6_FRAGMENT", "UDP", "TCP", "TLV_OPTION",
-    "decode_options", "ip_text", "StreamError",
+    "decode_options", "ip_text", "StreamError", "link_layer", "LinkLayerError",
+    "LinkHeaderCutShort", "UnsupportedLinkType", "RawIpVersionError",
 ]
 
 
@@ -56,6 +58,81 @@ NULL_BE = Layout("Loop", "family" / c.Int32ub)
 NULL_FAMILIES = {2: 4, 24: 6, 28: 6, 30: 6,
                  0x02000000: 4, 0x18000000: 6, 0x1C000000: 6, 0x1E000000: 6}
 IP_VERSION = Layout("IPVersion", BitFields(c.Int8ub, [("version", 4), ("low", 4)]))
+_IP_VERSION_OF_ETHERTYPE = {ETHERTYPE_IPV4: 4, ETHERTYPE_IPV6: 6}
+
+
+class LinkLayerError(DecodeError):
+    """A frame whose link layer does not lead to an IP header (``path`` names the layer)."""
+
+
+class LinkHeaderCutShort(LinkLayerError):
+    """A link-layer header (``path``: ``"link"``, or ``"vlan"`` after the Ethernet header)
+    with fewer octets than it needs; ``reason`` is the schema's message."""
+
+
+class UnsupportedLinkType(LinkLayerError):
+    def __init__(self, linktype: int):
+        super().__init__("link", 0, f"link type {linktype} is not supported")
+        self.linktype = linktype
+
+
+class RawIpVersionError(LinkLayerError):
+    """A raw-IP frame (LINKTYPE_RAW, DLT_RAW) whose version nibble is neither 4 nor 6."""
+
+    def __init__(self, version: int):
+        super().__init__("ip", 0, f"raw IP with IP version {version}")
+        self.version = version
+
+
+_link_readers: dict = {}
+
+
+def _reader(layout):
+    r = _link_readers.get(layout.name)
+    if r is None:
+        r = _link_readers[layout.name] = layout.reader()
+    return r
+
+
+def link_layer(linktype: int, stream) -> int:
+    """The one link-layer ladder: walk the link header(s) of a frame whose octets ``stream``
+    holds and leave the stream at the IP header.  Returns the IP version the link layer
+    announces (4 or 6), or 0 for a frame that carries something else (ARP, LLC, ...).
+
+    Ethernet with any number of 802.1Q/802.1ad tags (IEEE 802.1Q §9.6), SLL and SLL2 (their
+    protocol field is an EtherType), raw IP (the version nibble; LINKTYPE_IPV4/IPV6 say it
+    themselves), BSD null/loopback (the AF_ value).  Raises :class:`LinkHeaderCutShort`,
+    :class:`UnsupportedLinkType` or :class:`RawIpVersionError`."""
+    layer = "link"
+    try:
+        if linktype == LINKTYPE_ETHERNET:
+            ethertype = _reader(ETHERNET)(stream).ethertype
+            layer = "vlan"
+            while ethertype in ETHERTYPE_VLAN:
+                ethertype = _reader(VLAN_TAG)(stream).ethertype
+            return _IP_VERSION_OF_ETHERTYPE.get(ethertype, 0)
+        if linktype == LINKTYPE_LINUX_SLL:
+            return _IP_VERSION_OF_ETHERTYPE.get(_reader(SLL)(stream).protocol, 0)
+        if linktype == LINKTYPE_LINUX_SLL2:
+            return _IP_VERSION_OF_ETHERTYPE.get(_reader(SLL2)(stream).protocol, 0)
+        if linktype == LINKTYPE_RAW or linktype in LINKTYPE_DLT_RAW:
+            start = stream.tell()
+            version = _reader(IP_VERSION)(stream).version
+            stream.seek(start)
+            if version not in (4, 6):
+                raise RawIpVersionError(version)
+            return version
+        if linktype == LINKTYPE_IPV4:
+            return 4
+        if linktype == LINKTYPE_IPV6:
+            return 6
+        if linktype == LINKTYPE_NULL:
+            return NULL_FAMILIES.get(_reader(NULL_LE)(stream).family, 0)
+        if linktype == LINKTYPE_LOOP:
+            return NULL_FAMILIES.get(_reader(NULL_BE)(stream).family, 0)
+    except StreamError as e:
+        raise LinkHeaderCutShort(layer, stream.tell(), str(e)) from None
+    raise UnsupportedLinkType(linktype)
 
 # ============================================================================================
 # IP, UDP, TCP

@@ -191,13 +191,6 @@ class FlowTable(TcpStreams):
         self._by_id: dict = {}  # flow id -> _Flow holding budgeted octets (for evictions)
         self._names: dict = {}  # address text -> the one string object kept for it
         self.budget = StreamBudget(self.limits.max_total_buffer)
-        self._r_eth = netheaders.ETHERNET.reader()
-        self._r_vlan = netheaders.VLAN_TAG.reader()
-        self._r_sll = netheaders.SLL.reader()
-        self._r_sll2 = netheaders.SLL2.reader()
-        self._r_null_le = netheaders.NULL_LE.reader()
-        self._r_null_be = netheaders.NULL_BE.reader()
-        self._r_ver = netheaders.IP_VERSION.reader()
         self._r_ip4 = netheaders.IPV4.reader()
         self._r_ip6 = netheaders.IPV6.reader()
         self._r_ext = netheaders.IPV6_EXT.reader()
@@ -217,58 +210,41 @@ class FlowTable(TcpStreams):
             self._frag.expire(number, out)
         if self._flows:
             self._expire_flows(number, out)
-        lt = frame.linktype
         s = io.BytesIO(frame.data)
-        layer = "link"
         try:
-            if lt == netheaders.LINKTYPE_ETHERNET:
-                et = self._r_eth(s).ethertype
-                layer = "vlan"
-                while et in netheaders.ETHERTYPE_VLAN:
-                    et = self._r_vlan(s).ethertype
-                version = 4 if et == netheaders.ETHERTYPE_IPV4 else 6 if et == netheaders.ETHERTYPE_IPV6 else 0
-            elif lt == netheaders.LINKTYPE_LINUX_SLL:
-                et = self._r_sll(s).protocol
-                version = 4 if et == netheaders.ETHERTYPE_IPV4 else 6 if et == netheaders.ETHERTYPE_IPV6 else 0
-            elif lt == netheaders.LINKTYPE_LINUX_SLL2:
-                et = self._r_sll2(s).protocol
-                version = 4 if et == netheaders.ETHERTYPE_IPV4 else 6 if et == netheaders.ETHERTYPE_IPV6 else 0
-            elif lt == netheaders.LINKTYPE_RAW or lt in netheaders.LINKTYPE_DLT_RAW:
-                version = self._r_ver(s).version
-                s.seek(0)
-                if version not in (4, 6):
-                    out.append(Anomaly(number, f"raw IP with IP version {version}", "ip", 0))
-                    st.anomalies += 1
-                    st.non_ip += 1
-                    return out
-            elif lt == netheaders.LINKTYPE_IPV4:
-                version = 4
-            elif lt == netheaders.LINKTYPE_IPV6:
-                version = 6
-            elif lt == netheaders.LINKTYPE_NULL:
-                version = netheaders.NULL_FAMILIES.get(self._r_null_le(s).family, 0)
-            elif lt == netheaders.LINKTYPE_LOOP:
-                version = netheaders.NULL_FAMILIES.get(self._r_null_be(s).family, 0)
-            else:
-                if lt not in st.unsupported_linktype:
-                    out.append(Anomaly(number, f"link type {lt} is not supported: frames of this "
-                                       f"type are counted, not decoded", "link", 0))
-                    st.anomalies += 1
-                st.unsupported_linktype[lt] = st.unsupported_linktype.get(lt, 0) + 1
-                return out
-            if version == 0:
-                st.non_ip += 1
-                return out
-            layer = "ipv4" if version == 4 else "ipv6"
-            start = s.tell()
-            if version == 4:
-                self._ipv4(number, s, start, out)
-            else:
-                self._ipv6(number, s, start, out)
-        except StreamError as e:
+            version = netheaders.link_layer(frame.linktype, s)
+        except netheaders.RawIpVersionError as e:
+            out.append(Anomaly(number, e.reason, e.path, e.offset))
+            st.anomalies += 1
+            st.non_ip += 1
+            return out
+        except netheaders.UnsupportedLinkType as e:
+            lt = e.linktype
+            if lt not in st.unsupported_linktype:
+                out.append(Anomaly(number, f"link type {lt} is not supported: frames of this "
+                                   f"type are counted, not decoded", "link", 0))
+                st.anomalies += 1
+            st.unsupported_linktype[lt] = st.unsupported_linktype.get(lt, 0) + 1
+            return out
+        except netheaders.LinkHeaderCutShort as e:
             st.decode_errors += 1
             st.anomalies += 1
-            out.append(Anomaly(number, str(e), layer, None))
+            out.append(Anomaly(number, e.reason, e.path, None))
+            version = None
+        if version == 0:
+            st.non_ip += 1
+            return out
+        if version is not None:
+            layer = "ipv4" if version == 4 else "ipv6"
+            try:
+                if version == 4:
+                    self._ipv4(number, s, s.tell(), out)
+                else:
+                    self._ipv6(number, s, s.tell(), out)
+            except StreamError as e:
+                st.decode_errors += 1
+                st.anomalies += 1
+                out.append(Anomaly(number, str(e), layer, None))
         if self.budget.total > self.budget.limit:
             self._enforce(out)
         return out
