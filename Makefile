@@ -38,8 +38,9 @@ tshark:
 	  fi; \
 	fi
 
-# Wireshark 4.4 (Lua 5.4) for the plugin's compatibility tests (tests/test_wireshark_44.py): Debian
-# has only 4.0, so a minimal Debian trixie tree with its tshark is made once in $(WS44) (root,
+# Wireshark 4.4 (Lua 5.4) for the plugin's compatibility tests
+# (tests/interop/wireshark/test_wireshark_44.py): Debian has only 4.0, so a minimal Debian
+# trixie tree with its tshark is made once in $(WS44) (root,
 # debootstrap; about 30 s and 250 MB) and tshark runs there through chroot.
 WS44 := .cache/wireshark-4.4
 wireshark-4.4:
@@ -73,6 +74,10 @@ bench: venv tshark
 	$(BIN)/python benchmarks/bench_dissect.py
 	$(BIN)/python benchmarks/bench_display_filter.py
 	$(BIN)/python benchmarks/bench_srtp.py
+	@# issue 17: the three capture shapes against tshark, ratios and peak RSS (BENCH_PACKETS a
+	@# shape; BENCH_LARGE=1 adds mcsec's peak RSS on 1,000,000 packets); report in benchmarks/results/
+	$(BIN)/python benchmarks/bench_vs_tshark.py --packets $(or $(BENCH_PACKETS),100000) \
+		$(if $(BENCH_LARGE),--large)
 
 fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider
@@ -99,7 +104,7 @@ fuzz: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info .cache
 
-# Regenerate the README's derived tables from the schemas (tests/test_docs.py checks them).
+# Regenerate the README's derived tables from the schemas (tests/codec/test_docs.py checks them).
 readme: venv
 	$(BIN)/python -c "import re,pathlib; from codec.mikey import fieldtable as f; p=pathlib.Path('README.md'); t=p.read_text(); \
 	t=re.sub(r'(<!-- fields:begin -->\n).*?(<!-- fields:end -->)', lambda m: m.group(1)+f.markdown()+m.group(2), t, flags=re.S); \

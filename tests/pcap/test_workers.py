@@ -1,0 +1,131 @@
+"""MIKEY-SAKKE crypto in worker processes (dissectors/pcap/workers.py).
+
+The oracle is the same dissection done inline (``workers=1``): with workers the records must be
+identical, in the same order, while the pool really did the work.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from codec.mikey import sakke as mikey_sakke
+from dissectors.pcap import dissect
+from dissectors.keys import load_keys
+from dissectors.pcap.session import Session, Unit
+from dissectors.pcap.workers import CryptoPool, Lookahead, is_sakke_i_message
+
+PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
+CAPTURES = sorted(p.name for p in PCAPS.glob("*.pcapng"))
+
+
+def _session(keys=True, ring=None):
+    if ring is None and keys:
+        ring = load_keys([PCAPS / "keyring.toml", PCAPS / "smime-keys.pem"])
+    return Session(keyring=ring, show_secrets=True,
+                   transport_key=bytes.fromhex(MANIFEST["transport_key"]))
+
+
+def _dump(capture, workers):
+    session = _session()
+    recs = list(dissect.records(PCAPS / capture, session, workers=workers))
+    return json.dumps(recs, sort_keys=True, default=repr), session
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_workers_give_the_inline_records(capture):
+    inline, s1 = _dump(capture, 1)
+    pooled, s2 = _dump(capture, 2)
+    assert pooled == inline
+    assert s2.stats == s1.stats
+    assert s2.precomputed is None  # the hook is removed when the dissection ends
+
+
+def _bob():
+    """A session with Bob's keys, which verify and decrypt pcaps/messages/mikey-sakke-pck.hex."""
+    return _session(ring=load_keys([PCAPS / "messages" / "bob.keyring.toml"]))
+
+
+def _sakke_units(n):
+    """n units each carrying the MIKEY-SAKKE I_MESSAGE of pcaps/messages (raw, port 2269)."""
+    data = bytes.fromhex((PCAPS / "messages" / "mikey-sakke-pck.hex").read_text().strip())
+    assert is_sakke_i_message(data)
+    return data, [Unit([i + 1], float(i), "udp", "192.0.2.1", 2269, "192.0.2.2", 2269, data)
+                  for i in range(n)]
+
+
+def test_pool_does_the_crypto_and_results_match():
+    data, units = _sakke_units(6)
+    look = Lookahead(_bob(), workers=2)
+    assert look.enabled
+    pooled = list(look.run(units))
+    # the first message is decrypted inline, the other five came from the workers
+    assert look.pool.stats == {"submitted": 5, "used": 5, "inline": 1}
+    inline = list(Lookahead(_bob(), workers=1).run(units))
+    assert json.dumps(pooled, sort_keys=True) == json.dumps(inline, sort_keys=True)
+    # and they really were verified and decrypted (not an empty result twice)
+    sign = [p for p in pooled[-1]["mikey"]["mikey"] if "mikey.sign" in p][0]["mikey.sign"]
+    assert sign["mikey.sign.verified"] is True
+    sakke = [p for p in pooled[-1]["mikey"]["mikey"] if "mikey.sakke" in p][0]["mikey.sakke"]
+    assert len(bytes.fromhex(sakke["mikey.sakke.ssv"])) == 16
+
+
+def test_no_pool_without_decryption_keys():
+    _, units = _sakke_units(3)
+    look = Lookahead(_session(keys=False), workers=2)
+    assert not look.enabled and look.pool is None
+    assert len(list(look.run(units))) == 3
+
+
+def test_undecodable_message_does_not_stay_in_flight():
+    data, units = _sakke_units(4)
+    bad = data[:10]  # still looks like a SAKKE I_MESSAGE, does not decode
+    units[1] = Unit([2], 1.0, "udp", "192.0.2.1", 2269, "192.0.2.2", 2269, bad)
+    units[2] = Unit([3], 2.0, "udp", "192.0.2.1", 2269, "192.0.2.2", 2269, bad)
+    look = Lookahead(_bob(), workers=2)
+    recs = list(look.run(units))
+    assert [("error" in r) for r in recs] == [False, True, True, False]
+    assert look.pool.pending == 0
+
+
+def test_results_computed_with_an_older_keyring_are_not_used():
+    data, units = _sakke_units(3)
+    session = _bob()
+    pool = CryptoPool(session, 2)
+    try:
+        assert not pool.submit(data, 1)  # the first one is left to the session
+        assert pool.submit(data, 2)
+        session.keyring.kms.append(session.keyring.kms[0])  # keys learnt from KMS XML
+        assert pool.take(data) is None  # stale: the session computes it again
+        assert pool.stats["inline"] == 1 and pool.pending == 0
+        assert pool.submit(data, 3)  # a new pool with the new keyring
+        res = pool.take(data)
+        assert isinstance(res, mikey_sakke.SakkeResult) and res.verified is True
+    finally:
+        pool.close()
+
+
+def _pool_threads():
+    import threading
+    from concurrent.futures import process
+
+    return [t for t in threading.enumerate()
+            if isinstance(t, process._ExecutorManagerThread) and t.is_alive()]
+
+
+def test_closing_the_pool_leaves_no_thread_to_race_the_exit_hook():
+    """A pool shut down without waiting left its manager thread running; at interpreter exit
+    concurrent.futures' hook then wrote to a wakeup pipe that thread had closed, and `dissect`
+    ended with an 'OSError: [Errno 9] Bad file descriptor' traceback on stderr (seen under load)."""
+    data, _ = _sakke_units(3)
+    before = len(_pool_threads())
+    session = _bob()
+    pool = CryptoPool(session, 2)
+    assert not pool.submit(data, 1) and pool.submit(data, 2) and pool.submit(data, 3)
+    session.keyring.kms.append(session.keyring.kms[0])  # a new keyring: the pool restarts
+    assert pool.take(data) is None and pool.submit(data, 4)
+    pool.close()
+    assert len(_pool_threads()) == before  # both executors' threads joined, none left behind
