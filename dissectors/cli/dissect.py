@@ -15,6 +15,7 @@ def cmd_dissect(args) -> int:
     from dissectors.pcap import dissect, output
     from dissectors.pcap.capture import read_frames
     from codec.mikey.ticket import ReplayCache
+    from dissectors.pcap.distributed import EngineError
 
     dfilter = cliopts.display_filter(args.display_filter)  # compiled before anything is read
     filt = args.filter or ("all" if dfilter is not None else "any")
@@ -32,6 +33,13 @@ def cmd_dissect(args) -> int:
     if args.interface is None and (args.count is not None or args.duration is not None
                                    or args.capture_filter is not None):
         print("mcsec: -f, -c and --duration apply to a live capture (-i IFACE)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.engine == "dask" and (args.interface is not None or args.capture == "-"):
+        print("mcsec: --engine dask dissects capture files, not standard input or -i IFACE",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.scheduler is not None and args.engine != "dask":
+        print("mcsec: --scheduler needs --engine dask", file=sys.stderr)
         return EXIT_USAGE
     keyring = load_keyring(args)
     per_record = args.format == "jsonl-records"
@@ -66,8 +74,19 @@ def cmd_dissect(args) -> int:
         progress = None
     stats = output.Stats() if args.stats else None
     try:
-        recs = dissect.records(source, session, tls_keylog=keylog, workers=workers,
-                               max_stream_memory=args.max_stream_memory)
+        if args.engine == "dask":  # the files on a Dask cluster (dissectors/pcap/distributed.py)
+            from dissectors.pcap import distributed
+
+            recs = distributed.records(source, session, scheduler=args.scheduler,
+                                       workers=args.workers, tls_keylog=keylog,
+                                       max_stream_memory=args.max_stream_memory,
+                                       progress=progress is not None)
+            if progress is not None:  # Dask's progress bar instead
+                progress.close()
+                progress = None
+        else:
+            recs = dissect.records(source, session, tls_keylog=keylog, workers=workers,
+                                   max_stream_memory=args.max_stream_memory)
         if args.format == "parquet":  # one row per packet of --format json (dissectors/pcap/parquet.py)
             from dissectors.pcap import parquet
 
@@ -123,6 +142,9 @@ def cmd_dissect(args) -> int:
         return EXIT_OK
     except KeyboardInterrupt:  # Ctrl-C ends a live capture: not an error
         return EXIT_OK
+    except EngineError as e:
+        print(f"mcsec: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as e:
         print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
@@ -215,4 +237,13 @@ def register(sub) -> None:
     ds.add_argument("--tls-keylog", metavar="FILE",
                     help="NSS key log for SIP over TLS (tshark decrypts it; secrets in pcapng "
                          "Decryption Secrets Blocks are used without this option)")
+    ds.add_argument("--engine", choices=("sequential", "dask"), default="sequential",
+                    help="sequential (default): this process reads the files in order; dask: "
+                         "the files of a capture set are dissected in parallel on a Dask "
+                         "cluster, with the same output (a LocalCluster of --workers processes, "
+                         "default 2, unless --scheduler names one)")
+    ds.add_argument("--scheduler", metavar="ADDRESS",
+                    help="with --engine dask: the scheduler of an existing Dask cluster "
+                         "(tcp://host:8786; `dask scheduler` / `dask worker`, dask-kubernetes); "
+                         "its workers must reach the capture files by the same paths")
     ds.set_defaults(func=cmd_dissect)
