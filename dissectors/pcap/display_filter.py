@@ -32,18 +32,23 @@ is no registry of field names to reject a typo against: ``mcsec fields`` lists t
 
 An expression is compiled once into a tree of Python closures; per packet the JSON is walked
 once collecting only the fields the expression names.  Syntax errors raise
-:class:`DisplayFilterError` with the position, for a caret under the expression.
+:class:`DisplayFilterError` with the position, for a caret under the expression.  This module
+holds the grammar and the compiler; literals and comparisons are :mod:`~dissectors.pcap.filter_values`,
+the field occurrences of a packet :mod:`~dissectors.pcap.filter_fields`.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Callable
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import (UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
                              UnexpectedToken, VisitError)
+
+from dissectors.pcap.filter_fields import FIELD_NAME, PRESENT, PROTOCOLS, fields_of
+from dissectors.pcap.filter_values import FUNCTIONS, Literal, field_test, hexbytes, literal_test
 
 GRAMMAR = r"""
 ?start: or_test
@@ -106,269 +111,6 @@ def _parser() -> Lark:
                 maybe_placeholders=False)
 
 
-# -- values -----------------------------------------------------------------------------------------
-_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
-_BYTES_SEP = re.compile(r"^[0-9a-fA-F]{1,2}(?:([:.\-])[0-9a-fA-F]{1,2})(?:\1[0-9a-fA-F]{1,2})*$")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
-            "\\": "\\", '"': '"', "'": "'", "0": "\0"}
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*$")
-# first components of the names a packet can hold: a dotted word on the right of a comparison
-# that starts with one of these is a field (``ip.src == ip.dst``), any other is a value
-# (``sip.To contains mcptt.example.org``)
-PROTOCOLS = frozenset({"frame", "ip", "ipv6", "udp", "tcp", "sip", "sdp", "mikey", "cms",
-                       "x509af", "srtp", "srtcp", "rtcp", "rtp", "msrp", "mcsec", "psk-smime",
-                       "kms-xml", "kms", "mime", "rtsp", "http"})
-
-
-def _unescape(body: str) -> str:
-    out, i = [], 0
-    while i < len(body):
-        c = body[i]
-        if c != "\\" or i + 1 >= len(body):
-            out.append(c)
-            i += 1
-            continue
-        n = body[i + 1]
-        if n == "x" and re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:i + 4]):
-            h = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:i + 4]).group()
-            out.append(chr(int(h, 16)))
-            i += 2 + len(h)
-        elif n in "01234567" and re.match(r"[0-7]{3}", body[i + 1:i + 4]):
-            out.append(chr(int(body[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(_ESCAPES.get(n, n))
-            i += 2
-    return "".join(out)
-
-
-def _parse_int(text: str) -> int | None:
-    t = text.lower()
-    neg = t.startswith("-")
-    t = t[1:] if neg else t
-    try:
-        if t.startswith("0x"):
-            v = int(t[2:], 16)
-        elif t.startswith("0b"):
-            v = int(t[2:], 2)
-        elif len(t) > 1 and t.startswith("0"):
-            v = int(t[1:], 8)
-        elif t.isdigit():
-            v = int(t)
-        elif t in ("true", "false"):
-            v = int(t == "true")
-        else:
-            return None
-    except ValueError:
-        return None
-    return -v if neg else v
-
-
-class Literal:
-    """A constant of the expression with every reading it allows (typed at comparison time,
-    since our fields carry JSON types rather than a registry's)."""
-
-    __slots__ = ("text", "str", "int", "float", "bytes", "quoted", "regex")
-
-    def __init__(self, text: str, kind: str):
-        self.quoted = kind == "STRING"
-        self.regex = None
-        self.int = self.float = self.bytes = None
-        if kind == "STRING":
-            self.text = self.str = _unescape(text[1:-1])
-        elif kind == "CHAR":
-            ch = _unescape(text[1:-1])
-            self.text = self.str = ch
-            self.int = ord(ch[0]) if len(ch) == 1 else None
-        else:
-            self.text = self.str = text
-            self.int = _parse_int(text)
-            if self.int is None:
-                try:
-                    self.float = float(text) if re.match(r"^-?[0-9.]+(e-?[0-9]+)?$", text) else None
-                except ValueError:
-                    self.float = None
-            if _BYTES_SEP.match(text):
-                self.bytes = bytes(int(x, 16) for x in re.split(r"[:.\-]", text))
-            elif _HEX.match(text):
-                self.bytes = bytes.fromhex(text)
-        if self.quoted:
-            try:
-                self.bytes = self.str.encode("latin-1")
-            except UnicodeEncodeError:
-                self.bytes = self.str.encode()
-
-    def number(self):
-        return self.int if self.int is not None else self.float
-
-
-def _hexbytes(v: str) -> bytes | None:
-    if _HEX.match(v):
-        return bytes.fromhex(v)
-    if _BYTES_SEP.match(v) and len(v) > 2:
-        return bytes(int(x, 16) for x in re.split(r"[:.\-]", v))
-    return None
-
-
-def _coerce(v, lit: Literal):
-    """(value, constant) made comparable, or None when the types do not meet."""
-    if isinstance(v, (bool, int, float)):
-        n = lit.number()
-        return None if n is None or lit.quoted else (v, n)
-    if isinstance(v, bytes):
-        return None if lit.bytes is None else (v, lit.bytes)
-    if isinstance(v, str):
-        if lit.quoted or lit.bytes is None:
-            return v, lit.str
-        b = _hexbytes(v)
-        if b is not None:
-            return b, lit.bytes
-        return v, lit.text
-    return None
-
-
-def _cmp_values(op: str, a, b) -> bool:
-    if op == "==":
-        return a == b
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    if op == ">":
-        return a > b
-    if op == ">=":
-        return a >= b
-    return a != b
-
-
-def _lit_test(op: str, lit: Literal) -> Callable[[Any], bool]:
-    """One occurrence against a constant."""
-    if op == "contains":
-        def contains(v):
-            if isinstance(v, str):
-                b = _hexbytes(v) if (lit.bytes is not None and not lit.quoted) else None
-                return lit.bytes in b if b is not None else lit.str in v
-            if isinstance(v, bytes):
-                return lit.bytes is not None and lit.bytes in v
-            return False
-        return contains
-    if op == "matches":
-        rx = lit.regex
-
-        def matches(v):
-            if isinstance(v, bytes):
-                v = v.decode("latin-1")
-            return isinstance(v, str) and rx.search(v) is not None
-        return matches
-
-    def compare(v):
-        pair = _coerce(v, lit)
-        if pair is None:
-            return False
-        try:
-            return _cmp_values(op, *pair)
-        except TypeError:
-            return False
-    return compare
-
-
-def _field_test(op: str) -> Callable[[Any, Any], bool]:
-    def compare(a, b):
-        if isinstance(a, str) and isinstance(b, str) and op == "contains":
-            return b in a
-        if (isinstance(a, str) != isinstance(b, str)) or op in ("contains", "matches"):
-            return False
-        try:
-            return _cmp_values(op, a, b)
-        except TypeError:
-            return False
-    return compare
-
-
-# -- fields -----------------------------------------------------------------------------------------
-PRESENT = object()  # an occurrence of a protocol or structured field (no value to compare)
-_ENVELOPE = ("frame.number", "frame.time_epoch", "frame", "ip", "ipv6", "udp", "tcp", "ip.src",
-             "ip.dst", "ip.addr", "ipv6.src", "ipv6.dst", "ipv6.addr", "udp.srcport",
-             "udp.dstport", "udp.port", "tcp.srcport", "tcp.dstport", "tcp.port")
-
-
-def _envelope(pkt: dict, want, out: dict) -> None:
-    def add(name, value):
-        if name in want:
-            out.setdefault(name, []).append(value)
-    add("frame", PRESENT)
-    add("frame.number", pkt.get("frame"))
-    if pkt.get("time") is not None:
-        add("frame.time_epoch", pkt["time"])
-    src, dst = pkt.get("src"), pkt.get("dst")
-    if src is not None:
-        ip = "ipv6" if ":" in str(src) else "ip"
-        add(ip, PRESENT)
-        add(f"{ip}.src", src)
-        add(f"{ip}.dst", dst)
-        add(f"{ip}.addr", src)
-        add(f"{ip}.addr", dst)
-    tr = pkt.get("transport")
-    if tr in ("udp", "tcp") and pkt.get("sport") is not None:
-        add(tr, PRESENT)
-        add(f"{tr}.srcport", pkt["sport"])
-        add(f"{tr}.dstport", pkt["dport"])
-        add(f"{tr}.port", pkt["sport"])
-        add(f"{tr}.port", pkt["dport"])
-
-
-def _walk(obj, prefix: str, want, out: dict) -> None:
-    """Collect the occurrences of the wanted fields below ``obj`` (named under ``prefix``)."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k[:1] == "_":
-                continue  # internal (e.g. the records kept for text output)
-            if "." in k:
-                name = k
-            elif not prefix or k == prefix.rsplit(".", 1)[-1]:
-                name = k if not prefix else prefix
-            else:
-                name = f"{prefix}.{k}"
-            if name in want:
-                _occurrences(v, out.setdefault(name, []))
-            if isinstance(v, (dict, list)):
-                _walk(v, name, want, out)
-    elif isinstance(obj, list):
-        for v in obj:
-            if isinstance(v, (dict, list)):
-                _walk(v, prefix, want, out)
-
-
-def _occurrences(v, acc: list) -> None:
-    if isinstance(v, list):
-        for x in v:
-            if isinstance(x, (dict, list)):
-                if isinstance(x, dict):
-                    acc.append(PRESENT)
-                else:
-                    _occurrences(x, acc)
-            elif x is not None:
-                acc.append(x)
-    elif isinstance(v, dict):
-        acc.append(PRESENT)
-    elif v is not None:
-        acc.append(v)
-
-
-def fields_of(pkt: dict, want) -> dict:
-    """``{name: [occurrence, …]}`` for the names in ``want`` found in a packet object."""
-    out: dict = {}
-    if want & _ENVELOPE_SET:
-        _envelope(pkt, want, out)
-    layers = pkt.get("layers")
-    if isinstance(layers, dict):
-        _walk(layers, "", want, out)
-    return out
-
-
-_ENVELOPE_SET = frozenset(_ENVELOPE)
-
-
 def _slicer(spec: str, expr: str, pos: int) -> Callable:
     """Wireshark's ``[i:len]``, ``[i-j]`` (inclusive), ``[i]``, ``[i:]``, ``[:len]``."""
     try:
@@ -390,12 +132,15 @@ def _slicer(spec: str, expr: str, pos: int) -> Callable:
 
     def apply(v):
         if isinstance(v, str):
-            b = _hexbytes(v)
+            b = hexbytes(v)
             return sl(b) if b is not None else sl(v)
         if isinstance(v, bytes):
             return sl(v)
         return None
     return apply
+
+
+# -- compilation ------------------------------------------------------------------------------------
 
 
 # -- compilation ------------------------------------------------------------------------------------
@@ -405,24 +150,6 @@ class _Operand:
     def __init__(self, field=None, lit=None, slice_=None, pos=0, length=1, func=None):
         self.field, self.lit, self.slice, self.pos, self.length = field, lit, slice_, pos, length
         self.func = func
-
-
-def _length(v):
-    if isinstance(v, str):
-        b = _hexbytes(v)
-        return len(b) if b is not None else len(v)
-    return len(v) if isinstance(v, bytes) else None
-
-
-# tshark 4.0's display-filter functions (wireshark-filter(4) "Functions"): name -> per occurrence
-FUNCTIONS = {
-    "len": _length,
-    "lower": lambda v: v.lower() if isinstance(v, str) else None,
-    "upper": lambda v: v.upper() if isinstance(v, str) else None,
-    "string": lambda v: (str(int(v)) if isinstance(v, bool) else str(v))
-    if isinstance(v, (str, int, float)) else None,
-    "count": None,  # the number of occurrences: one value
-}
 
 
 @v_args(meta=True)
@@ -478,7 +205,7 @@ class _Compile(Transformer):
         return children
 
     def _field(self, op: _Operand):
-        if op.field is not None and not _FIELD_NAME.match(op.field):
+        if op.field is not None and not FIELD_NAME.match(op.field):
             raise DisplayFilterError(f"{op.field} is neither a field nor a protocol name.",
                                      self.expr, op.pos, op.length)
         if op.field is None:
@@ -511,7 +238,7 @@ class _Compile(Transformer):
         get = self._get(left)
         is_field = right.field is not None and op != "matches" and (
             right.func is not None or right.slice is None and "." in right.field
-            and _FIELD_NAME.match(right.field) and right.field.split(".", 1)[0] in PROTOCOLS)
+            and FIELD_NAME.match(right.field) and right.field.split(".", 1)[0] in PROTOCOLS)
         if is_field:
             return self._field_compare(get, op, self._get(right))
         lit = self._as_literal(right)
@@ -527,7 +254,7 @@ class _Compile(Transformer):
                 raise DisplayFilterError(f"Regex compilation error: {e}.", self.expr, right.pos,
                                          right.length) from None
         base = "==" if op == "===" else ("==" if op in ("!=", "!==") else op)
-        test = _lit_test(base, lit)
+        test = literal_test(base, lit)
         if op == "!=":  # tshark 4.0: present, and no occurrence equal
             def all_ne(f):
                 vals = get(f)
@@ -543,7 +270,7 @@ class _Compile(Transformer):
         return lambda f: any(test(v) for v in get(f))
 
     def _field_compare(self, get, op, rget):
-        test = _field_test("==" if op in ("!=", "!==", "===") else op)
+        test = field_test("==" if op in ("!=", "!==", "===") else op)
         if op == "!=":
             return lambda f: bool(get(f)) and bool(rget(f)) and not any(
                 test(a, b) for a in get(f) for b in rget(f))
@@ -560,10 +287,10 @@ class _Compile(Transformer):
         for it in items:
             if isinstance(it, tuple):
                 _, lo, hi = it
-                t_lo, t_hi = _lit_test(">=", lo), _lit_test("<=", hi)
+                t_lo, t_hi = literal_test(">=", lo), literal_test("<=", hi)
                 tests.append(lambda v, a=t_lo, b=t_hi: a(v) and b(v))
             else:
-                tests.append(_lit_test("==", it))
+                tests.append(literal_test("==", it))
         return lambda f: any(t(v) for v in get(f) for t in tests)
 
     def not_in(self, meta, children):

@@ -10,7 +10,7 @@ One row per packet object of the JSON output, hive-partitioned by input file
   ``kind``, and the partition column ``file``;
 * the main fields as typed columns under their Wireshark names (:data:`FIELDS`: SIP, MIKEY with
   its verdicts ``mikey.sign.verified`` …, key types and IDs, CMS, SRTP/SRTCP): the first
-  occurrence in the packet (as ``mcsec dissect -Y`` names them: :func:`display_filter.fields_of`),
+  occurrence in the packet (as ``mcsec dissect -Y`` names them: :func:`filter_fields.fields_of`),
   null when absent; list columns hold every occurrence;
 * derived verdicts (:func:`verdicts`): ``mcsec.decrypted`` (bool; null when the packet holds
   nothing to decrypt) and ``mcsec.decrypt_reason`` (why not), ``mcsec.sender`` (the MIKEY
@@ -149,7 +149,7 @@ _WANTED = frozenset([name for name, _, _ in FIELDS] + [
 
 def row(pkt: dict, file: str) -> dict:
     """The Parquet row of one packet object of ``--format json``."""
-    from dissectors.pcap.display_filter import fields_of
+    from dissectors.pcap.filter_fields import fields_of
 
     found = fields_of(pkt, _WANTED)
     t = pkt.get("time")
