@@ -19,27 +19,19 @@ from codec.cms import oids
 from codec.cms.unprotect import subject_text
 from codec.cms import render
 from codec.keyring import Keyring, KeyringError
-from dissectors.cli.options import positive_int
+from dissectors.cli.options import (EXIT_CHECK, EXIT_DECODE, EXIT_OK, InputError, UsageError,
+                                    positive_int)
 
-EXIT_OK, EXIT_DECODE, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 INPUT_FORMS = ("auto", "der", "pem", "base64", "smime")
 
 
-class _Usage(Exception):
-    pass
+def _write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path``: decrypted content is a user's message, so 0600 and never
+    through a symlink (``UnsafeTarget``, an ``OSError``, otherwise)."""
+    from dissectors.safefile import write_secret
 
+    write_secret(path, data)
 
-
-def _write(path: str, data: bytes) -> bool:
-    """Write ``data`` to ``path``; False (and a message) when it cannot be written."""
-    from dissectors.safefile import UnsafeTarget, write_secret
-
-    try:  # decrypted content is a user's message: 0600, never through a symlink
-        write_secret(path, data)
-    except UnsafeTarget as e:
-        print(f"mcsec: cannot write {e}", file=sys.stderr)
-        return False
-    return True
 
 def _read(path: str) -> bytes:
     if path == "-":
@@ -48,7 +40,7 @@ def _read(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise _Usage(f"cannot read {path}: {e.strerror}") from None
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
 
 
 def _keys(paths) -> Keyring:
@@ -58,7 +50,7 @@ def _keys(paths) -> Keyring:
     try:
         return load_keys(paths or [])
     except (KeyringError, KmsXmlError) as e:  # --keys may name KMS XML documents too
-        raise _Usage(str(e)) from None
+        raise UsageError(str(e)) from None
 
 
 def _pem_body(data: bytes) -> bytes:
@@ -192,18 +184,13 @@ def _emit_report(doc: dict, fmt: str, stream) -> None:
 
 
 def cmd_show(args) -> int:
-    try:
-        raw = _read(args.input)
-        ring = _keys(args.keys) if args.keys else None
-        detached_file = _read(args.content) if args.content else None
-    except _Usage as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    raw = _read(args.input)
+    ring = _keys(args.keys) if args.keys else None
+    detached_file = _read(args.content) if args.content else None
     try:
         objects = cms_objects(raw, args.input_form)
     except DecodeError as e:
-        print(f"mcsec: decode error: {e}", file=sys.stderr)
-        return EXIT_DECODE
+        raise InputError(f"decode error: {e}") from None
     status = EXIT_OK
     docs = []
     for der, detached, smime_type, findings in objects:
@@ -234,20 +221,15 @@ def cmd_show(args) -> int:
 
 
 def cmd_open(args) -> int:
-    try:
-        raw = _read(args.input)
-        ring = _keys(args.keys)
-        detached_file = _read(args.content) if args.content else None
-    except _Usage as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    raw = _read(args.input)
+    ring = _keys(args.keys)
+    detached_file = _read(args.content) if args.content else None
     try:
         objects = cms_objects(raw, args.input_form)
         der, detached, smime_type, findings = objects[0]
         layer = cms.decode(der, allow_trailing=not args.strict)
     except DecodeError as e:
-        print(f"mcsec: decode error: {e}", file=sys.stderr)
-        return EXIT_DECODE
+        raise InputError(f"decode error: {e}") from None
     if len(objects) > 1:
         print(f"mcsec: note: {len(objects)} S/MIME objects in the input, the first is opened",
               file=sys.stderr)
@@ -279,8 +261,7 @@ def cmd_open(args) -> int:
                     for s in r.verify.signers) if r.verify else ""), file=sys.stderr)
     content = result.content
     if args.out:
-        if not _write(args.out, content):
-            return EXIT_USAGE
+        _write(args.out, content)
     elif args.format == "text":
         sys.stdout.buffer.write(content)
         sys.stdout.buffer.flush()
@@ -322,26 +303,26 @@ def _open_limited(layer, ring, detached, args, smime_type, max_depth):
 def _one_cert(path: str):
     ring = _keys([path])
     if len(ring.certificates) != 1:
-        raise _Usage(f"{path}: expected exactly one certificate, found {len(ring.certificates)}")
+        raise UsageError(f"{path}: expected exactly one certificate, found {len(ring.certificates)}")
     from cryptography.exceptions import UnsupportedAlgorithm
 
     cert = ring.certificates[0]
     try:  # cryptography parses lazily: a damaged public key shows only when it is asked for
         cert.public_key()
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
-        raise _Usage(f"{path}: the certificate's public key does not load: {e}") from None
+        raise UsageError(f"{path}: the certificate's public key does not load: {e}") from None
     for part in ("issuer", "subject"):  # the names too: RFC 5652 §10.2.4 IssuerAndSerialNumber
         try:
             getattr(cert, part).public_bytes()
         except ValueError as e:
-            raise _Usage(f"{path}: the certificate's {part} does not parse: {e}") from None
+            raise UsageError(f"{path}: the certificate's {part} does not parse: {e}") from None
     return cert
 
 
 def _one_key(path: str):
     ring = _keys([path])
     if len(ring.private_keys) != 1:
-        raise _Usage(f"{path}: expected exactly one private key, found {len(ring.private_keys)}")
+        raise UsageError(f"{path}: expected exactly one private key, found {len(ring.private_keys)}")
     return ring.private_keys[0]
 
 
@@ -353,10 +334,10 @@ def _recipients(args):
             try:
                 key_id = bytes.fromhex(kid)
             except ValueError:
-                raise _Usage(f"--kek-id {kid!r} is not hex") from None
+                raise UsageError(f"--kek-id {kid!r} is not hex") from None
             kek = ring.kek(key_id)
             if kek is None:
-                raise _Usage(f"--kek-id {kid}: no [[kek]] with that id in --keys")
+                raise UsageError(f"--kek-id {kid}: no [[kek]] with that id in --keys")
             recipients.append(cms_build.KekRecipient(key_id, kek.key))
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -367,13 +348,13 @@ def _recipients(args):
         else:
             recipients.append(cms_build.KeyTransRecipient(cert, oaep=args.oaep))
     if not recipients:
-        raise _Usage("give at least one recipient: --recip CERT or --kek-id HEX (with --keys)")
+        raise UsageError("give at least one recipient: --recip CERT or --kek-id HEX (with --keys)")
     return recipients
 
 
 def _signer(args):
     if not args.signer or not args.signer_key:
-        raise _Usage("signing needs --signer CERT and --signer-key KEY")
+        raise UsageError("signing needs --signer CERT and --signer-key KEY")
     return _one_cert(args.signer), _one_key(args.signer_key)
 
 
@@ -407,12 +388,8 @@ def cmd_build(args) -> int:
             der = cms_build.sign_then_encrypt(content, _recipients(args), cert, key,
                                               cipher=args.cipher or "aes-128-cbc", digest=args.digest,
                                               inner=args.inner)
-    except _Usage as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_USAGE
     except cms.CmsError as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(e)) from None
     if args.outform == "pem":
         b64 = base64.b64encode(der)
         out = b"-----BEGIN CMS-----\n" + b"\n".join(
@@ -426,8 +403,7 @@ def cmd_build(args) -> int:
     else:
         out = der
     if args.out:
-        if not _write(args.out, out):
-            return EXIT_USAGE
+        _write(args.out, out)
     else:
         sys.stdout.buffer.write(out)
         sys.stdout.buffer.flush()

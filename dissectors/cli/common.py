@@ -6,23 +6,28 @@ from __future__ import annotations
 import sys
 
 from codec import mikey
-from dissectors.cli.options import EXIT_USAGE
+from dissectors.cli.options import UsageError
 
 
 def read_input(path: str) -> bytes:
+    """The octets of ``path`` (``-``: standard input); UsageError when it cannot be read."""
     if path == "-":
         return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
 
 
 def apply_common_options(args) -> None:
+    """Checks of options several commands share, made before any command runs (ValueError)."""
     if getattr(args, "tls_prot_type", None) is not None:
         mikey.check_tls_prot_type(args.tls_prot_type)  # passed on by decode; ValueError: usage
 
 
 def load_keyring(args):
-    """The keyring of --keys (None without keys); usage errors are reported and exit 2."""
+    """The keyring of --keys (None without keys); UsageError for a key file that does not load."""
     if not getattr(args, "keys", None):
         return None
     from codec.keyring import KeyringError
@@ -33,18 +38,15 @@ def load_keyring(args):
     try:
         return load_keys(args.keys, transport_key=trk)
     except (KeyringError, KmsXmlError) as e:
-        print(f"mcsec: --keys: {e}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
+        raise UsageError(f"--keys: {e}") from None
 
 
-def resolve_captures(args) -> int | None:
+def resolve_captures(args) -> None:
     """CAPTURE... (files, directories, globs) -> ``args.capture``: a path, "-" or a
-    :class:`dissectors.pcap.captureset.CaptureSet`; a usage error (message) -> EXIT_USAGE."""
+    :class:`dissectors.pcap.captureset.CaptureSet`; UsageError when they name no capture."""
     from dissectors.pcap.captureset import CaptureSetError, resolve
 
     try:
         args.capture = resolve(args.capture)
     except CaptureSetError as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    return None
+        raise UsageError(str(e)) from None

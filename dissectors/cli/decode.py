@@ -11,7 +11,7 @@ from codec import mikey
 from codec.mikey import carriers, render
 from dissectors.cli import options as cliopts
 from dissectors.cli.common import load_keyring, read_input
-from dissectors.cli.options import EXIT_CHECK, EXIT_DECODE, EXIT_OK, EXIT_USAGE
+from dissectors.cli.options import EXIT_CHECK, EXIT_DECODE, EXIT_OK, InputError
 
 
 def _tls_prot_type(args) -> int:
@@ -54,17 +54,12 @@ def _ticket_failed(res) -> bool:
 def cmd_decode(args) -> int:
     from codec.mikey.clear_keys import clear_srtp_keys
 
-    try:
-        raw = read_input(args.input)
-    except OSError as e:
-        print(f"mcsec: cannot read {args.input}: {e.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+    raw = read_input(args.input)
     keyring = load_keyring(args)
     try:
         carried = carriers.mikey_inputs(raw, args.input_form)
     except DecodeError as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_DECODE
+        raise InputError(str(e)) from None
     status = EXIT_OK
     records, texts = [], []
     history = []  # earlier messages of this input: the INITs that RESPs answer

@@ -9,7 +9,7 @@ import sys
 from codec import EncodeError
 from codec import mikey
 from codec.mikey import render
-from dissectors.cli.options import EXIT_DECODE, EXIT_OK, EXIT_USAGE
+from dissectors.cli.options import EXIT_OK, InputError, UsageError
 
 
 def cmd_encode(args) -> int:
@@ -17,22 +17,18 @@ def cmd_encode(args) -> int:
         with (sys.stdin if args.from_json == "-" else open(args.from_json)) as f:
             doc = json.load(f)
     except OSError as e:
-        print(f"mcsec: cannot read {args.from_json}: {e.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"cannot read {args.from_json}: {e.strerror}") from None
     except ValueError as e:  # not JSON, not UTF-8, or an integer of more than 4,300 digits
-        print(f"mcsec: {args.from_json} is not JSON mcsec can read: {e}", file=sys.stderr)
-        return EXIT_DECODE
+        raise InputError(f"{args.from_json} is not JSON mcsec can read: {e}") from None
     except RecursionError:
-        print(f"mcsec: {args.from_json}: JSON nested too deeply", file=sys.stderr)
-        return EXIT_DECODE
+        raise InputError(f"{args.from_json}: JSON nested too deeply") from None
     docs = doc if isinstance(doc, list) else [doc]
     outputs = []
     for d in docs:
         try:
             outputs.append(mikey.encode(render.from_json(d)))
         except (render.JsonError, EncodeError) as e:
-            print(f"mcsec: {e}", file=sys.stderr)
-            return EXIT_DECODE
+            raise InputError(str(e)) from None
     out = sys.stdout.buffer
     for data in outputs:
         if args.out == "raw":

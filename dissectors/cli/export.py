@@ -10,33 +10,24 @@ from __future__ import annotations
 import sys
 
 from dissectors.cli import options as cliopts
-from dissectors.cli.options import EXIT_DECODE, EXIT_OK, EXIT_USAGE
-# transitional: the tests import these from here until they name dissectors.pcap.rewrite
-from dissectors.pcap.rewrite import NotRewritten, rewrite_l4, sdp_profile_edit  # noqa: F401
+from dissectors.cli.options import EXIT_DECODE, EXIT_OK, UsageError
 
 
 def cmd_export(args) -> int:
     from codec.mikey.ticket import ReplayCache
-    from dissectors.cli.common import load_keyring
+    from dissectors.cli.common import load_keyring, resolve_captures
     from dissectors.cli.options import clock_skew_limit
-    from dissectors.safefile import UnsafeTarget
     from dissectors.pcap.session import Session
+    from dissectors.safefile import check_target
 
     dfilter = cliopts.display_filter(args.display_filter)  # compiled before anything is read
     keyring = load_keyring(args)
     keylog = cliopts.read_tls_keylog(args.tls_keylog)
     if args.output == "-" and sys.stdout.isatty():
-        print("mcsec: export -o -: standard output is a terminal; redirect it (> out.pcapng) or "
-              "pipe it (| tshark -r -)", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("export -o -: standard output is a terminal; redirect it (> out.pcapng) "
+                         "or pipe it (| tshark -r -)")
     if args.output != "-":
-        try:  # refuse a symlink / directory before the (long) analysis, not after it
-            from dissectors.safefile import check_target
-
-            check_target(args.output)
-        except UnsafeTarget as e:
-            print(f"mcsec: cannot write {e}", file=sys.stderr)
-            return EXIT_USAGE
+        check_target(args.output)  # a symlink / directory: refused before the (long) analysis
     options = dict(keyring=keyring, show_secrets=True,  # the plaintext goes into the file
                    decrypt_unverified=args.decrypt_unverified,
                    transport_key=bytes.fromhex(args.trk) if args.trk else None,
@@ -48,10 +39,7 @@ def cmd_export(args) -> int:
         session = PacketSession(**options)
     else:
         session = Session(**options)
-    from dissectors.cli.common import resolve_captures
-
-    if resolve_captures(args) is not None:  # several files, directories, globs: one capture
-        return EXIT_USAGE
+    resolve_captures(args)  # several files, directories, globs: one capture
     source, workers = args.capture, args.workers
     if args.capture == "-":  # a pipe (tcpdump -w - | mcsec export -): spooled as it arrives,
         from dissectors.pcap import live  # read by the analysis and by the writer (dissectors/pcap/live.py)
@@ -67,7 +55,7 @@ def cmd_export(args) -> int:
 
 def _export(args, session, source, workers, keylog, dfilter) -> int:
     from dissectors.pcap.export import export_capture
-    from dissectors.safefile import UnsafeTarget, write_secret
+    from dissectors.safefile import write_secret
 
     try:
         data, stats, selected = export_capture(source, session, tls_keylog=keylog,
@@ -75,8 +63,7 @@ def _export(args, session, source, workers, keylog, dfilter) -> int:
                                                display_filter_text=args.display_filter,
                                                rewrite_sdp=not args.keep_sdp)
     except OSError as e:
-        print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"cannot read {args.capture}: {e.strerror}") from None
     if stats.capture_errors and not stats.frames and selected is None:
         for err in stats.capture_errors:
             print(f"mcsec: {args.capture}: {err}", file=sys.stderr)
@@ -88,11 +75,7 @@ def _export(args, session, source, workers, keylog, dfilter) -> int:
         except BrokenPipeError:
             pass
     else:
-        try:
-            write_secret(args.output, data)  # key log and plaintext inside: 0600, no symlink
-        except UnsafeTarget as e:
-            print(f"mcsec: cannot write {e}", file=sys.stderr)
-            return EXIT_USAGE
+        write_secret(args.output, data)  # key log and plaintext inside: 0600, no symlink
     if not args.quiet:
         print(f"mcsec: {stats.frames} frame(s) written to {args.output}: {stats.replaced} "
               f"SRTP/SRTCP packet(s) replaced by plain RTP/RTCP, {stats.left_encrypted} left "
@@ -140,7 +123,7 @@ def register(subparsers) -> None:
                         "default their profile becomes RTP/AVPF (same length), with a comment")
     e.add_argument("--decrypt-unverified", action="store_true")
     e.add_argument("--replay-cache-size", type=cliopts.positive_int, default=1024, metavar="N")
-    e.add_argument("--max-clock-skew", type=float, default=DEFAULT_MAX_CLOCK_SKEW,
+    e.add_argument("--max-clock-skew", type=cliopts.clock_skew_seconds, default=DEFAULT_MAX_CLOCK_SKEW,
                    metavar="SECONDS", help="as for dissect (a negative value turns it off)")
     e.add_argument("--workers", type=cliopts.int_range(1, cliopts.MAX_WORKERS), default=None, metavar="N",
                    help="processes for MIKEY-SAKKE crypto (as for dissect)")

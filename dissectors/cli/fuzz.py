@@ -18,18 +18,18 @@ def _capture_messages(path: Path) -> list[bytes]:
     from scapy.packet import Raw
     from scapy.utils import rdpcap
 
-    from dissectors.fuzz import scapy_mikey as SM
+    from dissectors.fuzz import scapy_mikey
 
     out = []
     for frame in rdpcap(str(path)):
-        layer = frame.getlayer(SM.MIKEY)
+        layer = frame.getlayer(scapy_mikey.MIKEY)
         if layer is not None:
             out.append(bytes(layer))
             continue
         raw = frame.getlayer(Raw)
         if raw is not None and b"key-mgmt:mikey" in raw.load:
             try:
-                out += [bytes(p) for p in SM.from_sdp(raw.load)]
+                out += [bytes(p) for p in scapy_mikey.from_sdp(raw.load)]
             except ValueError:
                 pass
     return out
@@ -89,30 +89,27 @@ def _send(mutants, target: str, form: str) -> None:
 
 def cmd_fuzz(args) -> int:
     from codec import DecodeError
-    from dissectors.fuzz import mutators as FZ
+    from dissectors.cli.options import EXIT_OK, UsageError
+    from dissectors.fuzz import mutators
 
     try:
         seeds = load_seeds(args.seeds or [DEFAULT_SEEDS])
     except (OSError, DecodeError) as e:
-        print(f"mcsec: fuzz: cannot read the seeds: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(f"fuzz: cannot read the seeds: {e}") from None
     if not seeds:
-        print("mcsec: fuzz: no MIKEY message in the seeds", file=sys.stderr)
-        return 2
+        raise UsageError("fuzz: no MIKEY message in the seeds")
     if (args.keys is None) != (args.signer is None):
-        print("mcsec: fuzz: --keys and --signer go together", file=sys.stderr)
-        return 2
+        raise UsageError("fuzz: --keys and --signer go together")
     if args.format in ("raw", "pcap") and args.out_dir is None and args.output in (None, "-") \
             and args.send is None:
-        print(f"mcsec: fuzz: --format {args.format} needs --out-dir or -o FILE", file=sys.stderr)
-        return 2
+        raise UsageError(f"fuzz: --format {args.format} needs --out-dir or -o FILE")
     try:
         signer = _signer(args) if args.keys else None
-        mutator = FZ.Mutator(seeds, seed=args.seed, classes=args.mutation or FZ.CLASSES,
-                             signer=signer, region=args.region)
+        mutator = mutators.Mutator(seeds, seed=args.seed,
+                                   classes=args.mutation or mutators.CLASSES,
+                                   signer=signer, region=args.region)
     except (KeyError, ValueError) as e:
-        print(f"mcsec: fuzz: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(f"fuzz: {e}") from None
     mutants = list(mutator.mutants(args.count))
 
     manifest = [f"{m.index}\t{m.mutation}\t{int(m.resigned)}\t{m.seed_index}\t{len(m.data)}\t"
@@ -123,11 +120,11 @@ def cmd_fuzz(args) -> int:
         if args.format == "pcap":
             from scapy.utils import wrpcap
 
-            wrpcap(str(out / "mutants.pcap"), FZ.pcap_frames(mutants))
+            wrpcap(str(out / "mutants.pcap"), mutators.pcap_frames(mutants))
         else:
             for m in mutants:
                 (out / f"{m.index:05d}-{m.mutation}.{EXT[args.format]}").write_bytes(
-                    _render(FZ, m, args.format))
+                    _render(m, args.format))
         (out / "manifest.tsv").write_text(
             "index\tmutation\tresigned\tseed\tlength\tsha256\tdetail\n"
             + "".join(line + "\n" for line in manifest))
@@ -135,15 +132,15 @@ def cmd_fuzz(args) -> int:
         if args.format == "pcap":
             from scapy.utils import wrpcap
 
-            wrpcap(args.output, FZ.pcap_frames(mutants))
+            wrpcap(args.output, mutators.pcap_frames(mutants))
         else:
-            blob = b"".join(_render(FZ, m, args.format) for m in mutants)
+            blob = b"".join(_render(m, args.format) for m in mutants)
             if args.output in (None, "-"):
                 sys.stdout.buffer.write(blob)
                 sys.stdout.flush()
             else:
                 Path(args.output).write_bytes(blob)
-    big = sum(len(m.data) > FZ.MAX_UDP_PAYLOAD for m in mutants)
+    big = sum(len(m.data) > mutators.MAX_UDP_PAYLOAD for m in mutants)
     if args.format == "pcap" and big and (args.out_dir is not None or args.send is None):
         print(f"mcsec: fuzz: {big} mutant(s) larger than a UDP datagram left out of the pcap",
               file=sys.stderr)
@@ -151,22 +148,24 @@ def cmd_fuzz(args) -> int:
         try:
             _send(mutants, args.send, args.format)
         except (OSError, ValueError) as e:
-            print(f"mcsec: fuzz: --send: {e}", file=sys.stderr)
-            return 2
+            raise UsageError(f"fuzz: --send: {e}") from None
     if args.verbose:
         for line in manifest:
             print(line, file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
-def _render(FZ, m, form: str) -> bytes:
+def _render(m, form: str) -> bytes:
+    """One mutant in the --format ``form`` (not pcap: the frames are written together)."""
+    from dissectors.fuzz import mutators
+
     if form == "raw":
         return m.data
     if form == "hex":
         return m.data.hex().encode() + b"\n"
     if form == "sdp":
-        return FZ.sdp_line(m.data).encode() + b"\r\n"
-    return FZ.sip_invite(m.data, m.index)
+        return mutators.sdp_line(m.data).encode() + b"\r\n"
+    return mutators.sip_invite(m.data, m.index)
 
 
 def register(subparsers) -> None:

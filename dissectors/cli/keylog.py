@@ -7,7 +7,7 @@ import sys
 
 from dissectors.cli import options as cliopts
 from dissectors.cli.common import load_keyring, resolve_captures
-from dissectors.cli.options import EXIT_OK, EXIT_USAGE
+from dissectors.cli.options import EXIT_OK, UsageError
 
 
 def cmd_keylog(args) -> int:
@@ -15,10 +15,8 @@ def cmd_keylog(args) -> int:
 
     keyring = load_keyring(args)
     if keyring is None:
-        print("mcsec: keylog needs --keys", file=sys.stderr)
-        return EXIT_USAGE
-    if resolve_captures(args) is not None:
-        return EXIT_USAGE
+        raise UsageError("keylog needs --keys")
+    resolve_captures(args)
     try:
         from dissectors.safefile import check_target
 
@@ -26,9 +24,6 @@ def cmd_keylog(args) -> int:
         tls_keylog = cliopts.read_tls_keylog(args.tls_keylog)
         n = keylog.write_keylog(args.capture, keyring, args.output, tls_keylog=tls_keylog,
                                 transport_key=bytes.fromhex(args.trk) if args.trk else None)
-    except OSError as e:
-        print(f"mcsec: {e.filename}: {e.strerror}", file=sys.stderr)
-        return EXIT_USAGE
     finally:
         if hasattr(args.capture, "open_reader"):
             args.capture.close()

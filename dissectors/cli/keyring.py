@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from dissectors.cli import options as cliopts
-from dissectors.cli.options import EXIT_DECODE, EXIT_OK, EXIT_USAGE
+from dissectors.cli.options import EXIT_DECODE, EXIT_OK, InputError
 
 
 def cmd_keyring_import(args) -> int:
@@ -17,8 +17,7 @@ def cmd_keyring_import(args) -> int:
     try:
         ring = load_keys(args.files, transport_key=trk)
     except (KeyringError, KmsXmlError) as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_DECODE
+        raise InputError(str(e)) from None
     status = EXIT_OK
     for u in ring.users:
         kms = ring.kms_by_uri(u.kms) if u.kms else None
@@ -34,13 +33,9 @@ def cmd_keyring_import(args) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        from dissectors.safefile import UnsafeTarget, write_secret
+        from dissectors.safefile import write_secret
 
-        try:
-            write_secret(args.output, text)  # secrets inside: 0600, never through a symlink
-        except UnsafeTarget as e:
-            print(f"mcsec: cannot write {e}", file=sys.stderr)
-            return EXIT_USAGE
+        write_secret(args.output, text)  # secrets inside: 0600, never through a symlink
     return status
 
 

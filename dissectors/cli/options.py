@@ -21,6 +21,12 @@ class UsageError(Exception):
     """A bad option value or an unusable file, found after parsing: message on stderr, exit 2."""
 
 
+class InputError(Exception):
+    """The input does not decode (or is not what the command reads), and the command cannot go
+    on: message on stderr, exit 1.  (A command that goes on past a bad input — the next message,
+    the next layer — reports it itself and returns EXIT_DECODE at the end.)"""
+
+
 def _integer(text: str, low: int, high: int, what: str) -> int:
     if len(text) > 40:  # refuse before int() does quadratic work on thousands of digits
         raise argparse.ArgumentTypeError(f"{text[:20]}…: {what}")
@@ -142,7 +148,11 @@ def read_tls_keylog(path: str | None) -> bytes | None:
 
 def run(func, args) -> int:
     """``func(args)``, with the errors a hostile input or a careless user can cause turned into
-    a message on stderr and an exit status (never a traceback)."""
+    a message on stderr and an exit status (never a traceback).  Commands raise
+    :class:`UsageError` (exit 2) or :class:`InputError` (exit 1) rather than printing and
+    returning a status themselves."""
+    from dissectors.safefile import UnsafeTarget
+
     try:
         return func(args)
     except BrokenPipeError:  # `mcsec … | head`
@@ -153,9 +163,15 @@ def run(func, args) -> int:
     except UsageError as e:
         print(f"mcsec: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except InputError as e:
+        print(f"mcsec: {e}", file=sys.stderr)
+        return EXIT_DECODE
     except RecursionError:
         print("mcsec: the input is nested too deeply to be processed", file=sys.stderr)
         return EXIT_DECODE
+    except UnsafeTarget as e:  # -o at a symlink, a directory, a FIFO (dissectors/safefile.py)
+        print(f"mcsec: cannot write {e}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as e:  # a file that cannot be read or written (-o to a missing directory, …)
         name = e.filename if e.filename is not None else ""
         print(f"mcsec: {name}{': ' if name else ''}{e.strerror or e}", file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 
 from dissectors.cli import options as cliopts
 from dissectors.cli.common import load_keyring, read_input
-from dissectors.cli.options import EXIT_CHECK, EXIT_DECODE, EXIT_OK, EXIT_USAGE
+from dissectors.cli.options import EXIT_CHECK, EXIT_DECODE, EXIT_OK
 
 
 def cmd_psk_smime(args) -> int:
@@ -25,11 +25,7 @@ def cmd_psk_smime(args) -> int:
     cache = ReplayCache(args.replay_cache_size)
     status = EXIT_OK
     for path in args.inputs:
-        try:
-            data = read_input(path)
-        except OSError as e:
-            print(f"mcsec: cannot read {path}: {e.strerror}", file=sys.stderr)
-            return EXIT_USAGE
+        data = read_input(path)
         res = psk_smime.open_message(data, keyring, cache)
         tr = res.transfer
         report = {
@@ -56,13 +52,9 @@ def cmd_psk_smime(args) -> int:
             if args.format != "json":
                 sys.stdout.buffer.write(res.content)
         else:
-            from dissectors.safefile import UnsafeTarget, write_secret
+            from dissectors.safefile import write_secret
 
-            try:
-                write_secret(args.out, res.content)  # a user's message: 0600
-            except UnsafeTarget as e:
-                print(f"mcsec: cannot write {e}", file=sys.stderr)
-                return EXIT_USAGE
+            write_secret(args.out, res.content)  # a user's message: 0600
     return status
 
 

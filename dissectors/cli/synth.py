@@ -3,29 +3,27 @@ register() adds the command to the main parser."""
 
 from __future__ import annotations
 
-import sys
 
 
 def cmd_synth(args) -> int:
+    from dissectors.cli.options import EXIT_OK, UsageError
     from dissectors.synth import generate
 
     try:
         manifest = generate(args.outdir, seed=args.seed, calls=args.calls,
                             scenarios=args.scenario or None)
     except ValueError as e:
-        print(f"mcsec: synth: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(f"synth: {e}") from None
     except OSError as e:
-        print(f"mcsec: synth: cannot write {e.filename or args.outdir}: {e.strerror}",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"synth: cannot write {e.filename or args.outdir}: "
+                         f"{e.strerror}") from None
     if not args.quiet:
         for name, cap in manifest["captures"].items():
             n = sum(1 for e in manifest["entries"] if e["capture"] == cap["file"])
             print(f"{cap['file']}: {cap['frames']} frames, {n} manifest entries")
         print(f"keyring.toml, smime-keys.pem, {len(manifest['kms_documents'])} KMS documents, "
               f"manifest.json (seed {manifest['seed']})")
-    return 0
+    return EXIT_OK
 
 
 def register(subparsers) -> None:

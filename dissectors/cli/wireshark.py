@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from dissectors.cli.options import EXIT_OK, EXIT_USAGE, UsageError
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PLUGIN = REPO / "wireshark" / "mcsec_mikey.lua"
 PERSONAL_PLUGINS = Path("~/.local/lib/wireshark/plugins")
@@ -30,7 +32,7 @@ def register(subparsers) -> None:
                    help="plugin file to install (default: the checked-in wireshark/mcsec_mikey.lua, "
                         "or one generated from the schemas when there is none)")
     i.set_defaults(func=_install)
-    w.set_defaults(func=lambda args: (w.print_help(sys.stderr), 2)[1])
+    w.set_defaults(func=lambda args: (w.print_help(sys.stderr), EXIT_USAGE)[1])  # no ACTION
 
 
 def _source(args) -> str:
@@ -39,8 +41,7 @@ def _source(args) -> str:
     value = getattr(args, "plugin_tls_prot_type", None)
     if value is not None:  # only the plugin's default: the codec's setting is left alone
         if not 1 <= value <= 255:
-            print("mcsec: --tls-prot-type must be 1..255", file=sys.stderr)
-            raise SystemExit(2)
+            raise UsageError("--tls-prot-type must be 1..255")
         return wireshark.generate(value)
     return wireshark.generate()
 
@@ -49,12 +50,12 @@ def _generate(args) -> int:
     src = _source(args)
     if args.output == "-":
         sys.stdout.write(src)
-        return 0
+        return EXIT_OK
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(src, encoding="utf-8")
     print(f"wrote {out} ({len(src.splitlines())} lines)", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _install(args) -> int:
@@ -70,10 +71,9 @@ def _install(args) -> int:
         else:  # not a source checkout: generate it
             data = _source(args).encode("utf-8")
         write_secret(target, data)  # a new 0600 file renamed over it: never through a symlink
-    except OSError as e:
-        print(f"mcsec: cannot install the plugin: {e}", file=sys.stderr)
-        return 1
+    except OSError as e:  # exit 2, as every file that cannot be written (options.py)
+        raise UsageError(f"cannot install the plugin: {e}") from None
     print(f"installed {target}", file=sys.stderr)
     print("Wireshark loads it at start-up (Help > About > Plugins lists it); "
           "tshark: `tshark -r CAPTURE -O mikey`", file=sys.stderr)
-    return 0
+    return EXIT_OK

@@ -540,7 +540,7 @@ def test_rewrite_fixes_lengths_and_checksums(kind):
     from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
     from scapy.layers.l2 import Ether
 
-    from dissectors.cli.export import rewrite_l4, sdp_profile_edit
+    from dissectors.pcap.rewrite import rewrite_l4, sdp_profile_edit
 
     sdp = (b"INVITE sip:b@x SIP/2.0\r\nContent-Length: 60\r\n\r\nv=0\r\nc=IN IP4 192.0.2.9\r\n"
            b"m=audio 49170 RTP/SAVP 96\r\nm=video 49180 RTP/SAVP 97\r\n")
@@ -567,7 +567,7 @@ def test_rewrite_fixes_lengths_and_checksums(kind):
         assert len(shorter) == len(frame) - 20
         assert _scapy_checksums(shorter)[2] == shorter
     else:
-        from dissectors.cli.export import NotRewritten
+        from dissectors.pcap.rewrite import NotRewritten
 
         with pytest.raises(NotRewritten):
             rewrite_l4(1, frame, lambda proto, payload: payload[:-20])

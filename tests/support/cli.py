@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def mcsec(*args, check: bool = True) -> subprocess.CompletedProcess:
-    """``python -m dissectors.cli.app ARGS`` from the repository root; never a traceback, and exit 0
+    """``python -m dissectors.cli ARGS`` from the repository root; never a traceback, and exit 0
     unless ``check`` is false."""
     proc = subprocess.run([sys.executable, "-m", "dissectors.cli", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True)
