@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from codec import sip
 from codec.errors import DecodeError, Finding
 
 # RFC 8551 §3.2.2 smime-type tokens, plus RFC 5083 §1's authEnveloped-data
@@ -23,12 +24,10 @@ SMIME_TYPE_FOR_KIND = {"SignedData": "signed-data", "EnvelopedData": "enveloped-
                        "CompressedData": "compressed-data"}
 PKCS7_MIME = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 PKCS7_SIGNATURE = ("application/pkcs7-signature", "application/x-pkcs7-signature")
-SIP_COMPACT = {"c": "content-type", "l": "content-length", "e": "content-encoding"}
+_SIP_COMPACT = {k: v.lower() for k, v in sip.COMPACT_FORMS.items()}  # RFC 3261 §7.3.3
 MICALG = {"sha1": "sha-1", "sha224": "sha-224", "sha256": "sha-256", "sha384": "sha-384",
           "sha512": "sha-512"}  # RFC 8551 §3.5.3.2
 
-_SIP_REQUEST = re.compile(rb"^[A-Z][A-Za-z-]* \S+ SIP/2\.0\r?$")
-_SIP_STATUS = re.compile(rb"^SIP/2\.0 \d{3}( .*)?\r?$")
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _PARAM = re.compile(r'\s*(;)?\s*(' + _TOKEN + r')\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
 
@@ -50,7 +49,7 @@ class Entity:
         name = name.lower()
         for n, v in self.headers:
             n = n.lower()
-            if n == name or (self.start_line is not None and SIP_COMPACT.get(n) == name):
+            if n == name or (self.start_line is not None and _SIP_COMPACT.get(n) == name):
                 return v
         return None
 
@@ -136,9 +135,10 @@ def _lines(data: bytes, start: int, end: int):
         pos = nl + 1
 
 
-def _parse_headers(data, start, end, path, findings):
-    """Header fields up to the empty line (RFC 5322 §2.2, folding §2.2.3).
-    Returns (headers, body start)."""
+def parse_headers(data, start, end, path, findings, *, tolerant=False):
+    """Header fields up to the empty line (RFC 5322 §2.2, folding §2.2.3; RFC 3261 §7.3.1).
+    Returns (headers, body start).  A line that is not ``name: value`` raises DecodeError, or
+    with ``tolerant`` is skipped with a finding."""
     headers: list = []
     for ls, le, nxt in _lines(data, start, end):
         line = data[ls:le]
@@ -153,13 +153,15 @@ def _parse_headers(data, start, end, path, findings):
             findings.append(Finding(path, ls, "entity without header fields (RFC 2046 §5.1 "
                                               "wants an empty line first)"))
             return headers, ls
-        if ":" not in text:
-            raise DecodeError(f"{path}.headers[{len(headers)}]", ls,
-                              f"header line without ':' ({text[:40]!r})")
-        name, value = text.split(":", 1)
-        if not re.fullmatch(_TOKEN, name.strip()):
-            raise DecodeError(f"{path}.headers[{len(headers)}]", ls,
-                              f"invalid header name {name!r}")
+        name, colon, value = text.partition(":")
+        problem = (f"header line without ':' ({text[:40]!r})" if not colon
+                   else None if re.fullmatch(_TOKEN, name.strip())
+                   else f"invalid header name {name!r}")
+        if problem is not None:
+            if not tolerant:
+                raise DecodeError(f"{path}.headers[{len(headers)}]", ls, problem)
+            findings.append(Finding(f"{path}.headers[{len(headers)}]", ls, problem + ": skipped"))
+            continue
         headers.append((name.strip(), value.strip()))
     findings.append(Finding(path, end, "no empty line after the header fields: empty body"))
     return headers, end
@@ -170,53 +172,25 @@ def parse_entity(data: bytes, start: int = 0, end: int | None = None,
     """A MIME entity: header fields, an empty line, the body."""
     end = len(data) if end is None else end
     findings: list = []
-    headers, body_start = _parse_headers(data, start, end, path, findings)
+    headers, body_start = parse_headers(data, start, end, path, findings)
     return Entity(headers, data[body_start:end], data[start:end], start, body_start, path,
                   findings=findings)
 
 
-def is_sip(data: bytes) -> bool:
-    first = data.split(b"\n", 1)[0]
-    return bool(_SIP_REQUEST.match(first) or _SIP_STATUS.match(first))
-
-
 def parse_sip(data: bytes) -> Entity:
-    """A SIP request or response (RFC 3261 §7): start line, header fields, body limited by
-    Content-Length (compact forms c/l accepted)."""
-    if not is_sip(data):
-        raise DecodeError("SIP.start_line", 0, "not a SIP request or status line")
-    nl = data.find(b"\n")
-    start_line = data[:nl].rstrip(b"\r").decode("utf-8", "replace")
-    findings: list = []
-    headers, body_start = _parse_headers(data, nl + 1, len(data), "SIP", findings)
-    ent = Entity(headers, data[body_start:], data, 0, body_start, "SIP", start_line, findings)
-    length = ent.header("content-length")
-    if length is not None:
-        try:
-            n = int(length.strip())
-        except ValueError:
-            raise DecodeError("SIP.Content-Length", body_start, f"not a number: {length!r}") \
-                from None
-        left = len(data) - body_start
-        if n > left:
-            raise DecodeError("SIP.body", body_start, f"Content-Length {n} but {left} "
-                                                      "octet(s) left: truncated body")
-        if n < left:
-            findings.append(Finding("SIP.body", body_start + n,
-                                    f"{left - n} octet(s) after Content-Length ignored"))
-        ent.body = data[body_start:body_start + n]
-        ent.raw = data[:body_start + n]
-    return ent
+    """The older name of :func:`codec.sip.parse` (the one SIP parser), for call sites still
+    being switched (issue 16 item 3)."""
+    return sip.parse(data)
 
 
 def parse(data: bytes) -> Entity:
-    """A SIP message or a MIME entity, whichever ``data`` is."""
-    return parse_sip(data) if is_sip(data) else parse_entity(data)
+    """A SIP message (:func:`codec.sip.parse`) or a MIME entity, whichever ``data`` is."""
+    return sip.parse(data) if sip.is_sip(data) else parse_entity(data)
 
 
 def looks_like_mime(data: bytes) -> bool:
     head = data[:2048]
-    return bool(re.match(rb"(?i)(content-[a-z-]+|mime-version)\s*:", head)) or is_sip(data)
+    return bool(re.match(rb"(?i)(content-[a-z-]+|mime-version)\s*:", head)) or sip.is_sip(data)
 
 
 def _split_multipart(ent: Entity, boundary: bytes) -> list[Entity]:
@@ -307,6 +281,117 @@ def find_smime(entity: Entity, depth: int = 0, max_depth: int = 16) -> list[Smim
     return out
 
 
+# -- key material in a MIME tree ----------------------------------------------------------------
+@dataclass(frozen=True)
+class MikeyInSdp:
+    """A MIKEY message in an SDP ``a=key-mgmt:mikey`` attribute (RFC 4567 §3)."""
+
+    data: bytes
+    media_index: int | None  # None: session level; else the 0-based m= block
+    path: str  # the SDP entity (``SIP``, ``SIP.parts[0]``, …)
+    offset: int  # of the attribute line, in the parsed input (approximate when transfer-encoded)
+
+    @property
+    def carrier(self) -> str:
+        return "sdp session" if self.media_index is None else f"sdp media {self.media_index}"
+
+
+@dataclass(frozen=True)
+class MikeyBody:
+    """An ``application/mikey`` entity (RFC 3830 §6 as a MIME body, e.g. seed 004 Annex W)."""
+
+    data: bytes  # transfer-decoded
+    path: str
+    offset: int
+    carrier: str = "application/mikey"
+
+
+@dataclass(frozen=True)
+class PskSmimeBody:
+    """A seed 004 PSK S/MIME multipart: an application/mikey TRANSFER_INIT beside the
+    application/pkcs7-mime it keys (opened by :func:`codec.psk_smime.open_body`)."""
+
+    body: bytes  # the multipart body as sent
+    content_type: str  # the Content-Type header value (boundary)
+    path: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class KmsXmlBody:
+    """A KMS XML document (3GPP TS 33.180 §D.3, ``mcsecKMSInterface``) carried as a body."""
+
+    data: bytes  # transfer-decoded
+    path: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class KeyMaterialError:
+    """A part of the tree that could not be read; the walk carries on with its siblings."""
+
+    error: DecodeError
+
+    @property
+    def path(self) -> str:
+        return self.error.path
+
+    @property
+    def offset(self) -> int:
+        return self.error.offset
+
+
+# What find_key_material yields; SmimePart (above) is the CMS item.
+KeyMaterial = MikeyInSdp | MikeyBody | SmimePart | PskSmimeBody | KmsXmlBody | KeyMaterialError
+XML_TYPES = ("application/xml", "text/xml")
+
+
+def find_key_material(entity: Entity, max_depth: int = 8, _depth: int = 0) -> list:
+    """Every piece of key material in a MIME tree (a SIP message, an SDP body, a multipart …),
+    in wire order, each typed and located (path, offset): MIKEY in SDP ``a=key-mgmt:mikey``
+    lines (RFC 4567 §3) and in ``application/mikey`` bodies, CMS objects (``SmimePart``:
+    application/pkcs7-mime, multipart/signed, RFC 8551), seed 004 PSK S/MIME multiparts and KMS
+    XML.  Multiparts are walked down to ``max_depth`` levels.  Nothing raises: what cannot be
+    read is a :class:`KeyMaterialError` in its place, and the walk goes on."""
+    from codec.sdp import key_mgmt_attributes
+
+    try:
+        ctype, _params = entity.content_type
+        if not entity.body:
+            return []
+        if ctype == "application/sdp":
+            text = entity.decoded_body().decode("utf-8", "replace")
+            return [MikeyInSdp(a.data, a.media_index, entity.path, entity.body_offset + a.offset)
+                    for a in key_mgmt_attributes(text) if a.protocol == "mikey"]
+        if ctype == "application/mikey":
+            return [MikeyBody(entity.decoded_body(), entity.path, entity.body_offset)]
+        if ctype in XML_TYPES or ctype.endswith("+xml"):
+            try:
+                body = entity.decoded_body()
+            except DecodeError:  # an XML body in an unknown encoding: not known to be keys
+                return []
+            return ([KmsXmlBody(body, entity.path, entity.body_offset)]
+                    if b"mcsecKMSInterface" in body else [])
+        if ctype == "multipart/signed":  # RFC 1847: the signature covers the first part
+            return list(find_smime(entity))
+        if ctype.startswith("multipart/"):
+            parts = entity.parts()
+            kinds = {p.content_type[0] for p in parts}
+            if "application/mikey" in kinds and kinds & set(PKCS7_MIME):  # seed 004 PSK S/MIME
+                return [PskSmimeBody(entity.body, entity.header("content-type") or "",
+                                     entity.path, entity.body_offset)]
+            out: list = []
+            if _depth < max_depth:
+                for part in parts:
+                    out.extend(find_key_material(part, max_depth, _depth + 1))
+            return out
+        if ctype in PKCS7_MIME or ctype in PKCS7_SIGNATURE:
+            return list(find_smime(entity))
+    except DecodeError as e:
+        return [KeyMaterialError(e)]
+    return []
+
+
 def _cms_octets(entity: Entity) -> bytes:
     """The DER of a pkcs7 entity: transfer-decoded; a SIP body without
     Content-Transfer-Encoding that is base64 text rather than DER is decoded and noted."""
@@ -368,7 +453,9 @@ def text_entity(content: bytes, content_type: str = "text/plain") -> bytes:
     return f"Content-Type: {content_type}\r\n\r\n".encode() + content
 
 
-__all__ = ["Entity", "SmimePart", "parse", "parse_entity", "parse_sip", "is_sip",
+__all__ = ["Entity", "SmimePart", "parse", "parse_entity", "parse_headers",
            "looks_like_mime", "parse_content_type", "normalize_smime_type", "find_smime",
+           "find_key_material", "KeyMaterial", "MikeyInSdp", "MikeyBody", "PskSmimeBody",
+           "KmsXmlBody", "KeyMaterialError",
            "build_pkcs7_mime", "build_multipart_signed", "canonical", "text_entity",
            "SMIME_TYPES", "SMIME_TYPE_FOR_KIND"]

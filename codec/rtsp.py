@@ -16,9 +16,17 @@ import re
 from dataclasses import dataclass, field
 
 from codec.errors import DecodeError
-from codec.sip import RTSP_START, Framed, StreamFramer
+from codec.sdp import key_mgmt_attributes
+from codec.sip import Framed, StreamFramer
 
 INTERLEAVED_MARK = 0x24  # "$" (RFC 2326 §10.12)
+# RFC 2326 §6.1 Request-Line / §7.1 Status-Line (RFC 7826 §8 for RTSP/2.0), bounded tokens
+RTSP_START = re.compile(rb"(?m)^(?:RTSP/[12]\.0 \d{3}|[A-Z_]{1,32} \S{1,4096} RTSP/[12]\.0)")
+
+
+def is_rtsp(data: bytes) -> bool:
+    """Whether ``data`` begins with an RTSP request or status line (RFC 2326 §6.1, §7.1)."""
+    return RTSP_START.match(data[:128]) is not None
 
 
 @dataclass
@@ -217,3 +225,53 @@ def _join(base: str | None, rel: str) -> str:
 def same_stream(a: str | None, b: str | None) -> bool:
     """URLs of one stream: equal but for a trailing slash."""
     return a is not None and b is not None and a.rstrip("/") == b.rstrip("/")
+
+
+# -- key material in an RTSP message (RFC 4567 §3.3 KeyMgmt header, §4 SDP key-mgmt) ----------
+@dataclass(frozen=True)
+class RtspMikey:
+    """A MIKEY message an RTSP message carries, and the stream URL its keys are for."""
+
+    data: bytes
+    carrier: str  # "rtsp KeyMgmt", "rtsp sdp session", "rtsp sdp media N"
+    stream: str | None  # KeyMgmt ``uri`` (else the request URL), or the m= block's a=control
+
+
+@dataclass(frozen=True)
+class RtspKeyMgmtError:
+    """A KeyMgmt header or SDP key-mgmt attribute that could not be read."""
+
+    error: DecodeError
+
+
+def find_key_material(msg: RtspMessage, url: str | None) -> list:
+    """MIKEY in ``KeyMgmt`` headers (SETUP, ANNOUNCE replies …; RFC 4567 §3.3) and in SDP bodies
+    (DESCRIBE reply, ANNOUNCE; RFC 4567 §4), in that order, each with the stream URL it keys:
+    the header's ``uri``, else ``url`` (the request's); for SDP the m= block's ``a=control``
+    (RFC 2326 §C.1.1) relative to Content-Base / Content-Location / ``url``."""
+    out: list = []
+    for value in msg.all("keymgmt"):
+        for spec in key_mgmt(value):
+            if spec.error:
+                out.append(RtspKeyMgmtError(DecodeError("RTSP.KeyMgmt", 0,
+                                                        f"bad KeyMgmt: {spec.error}")))
+            elif spec.prot == "mikey":
+                out.append(RtspMikey(spec.data, "rtsp KeyMgmt", spec.uri or url))
+    ctype = (msg.header("content-type") or "").split(";")[0].strip().lower()
+    if msg.body and ctype == "application/sdp":
+        text = msg.body.decode("utf-8", "replace")
+        content_base = msg.header("content-base") or msg.header("content-location") or url
+        controls = sdp_controls(text, content_base)
+        try:
+            attrs = key_mgmt_attributes(text)
+        except DecodeError as e:
+            return out + [RtspKeyMgmtError(e)]
+        for attr in attrs:
+            if attr.protocol != "mikey":
+                continue
+            media = attr.media_index
+            where = "sdp session" if media is None else f"sdp media {media}"
+            stream = (controls[media] if media is not None and media < len(controls)
+                      else content_base)
+            out.append(RtspMikey(attr.data, f"rtsp {where}", stream))
+    return out

@@ -1,7 +1,10 @@
 """Turn the forms users paste into MIKEY octets: raw, hex, base64 or an SDP key-mgmt line.
 
-Besides whole SDP bodies, the ``sdp`` form takes the attribute *value* SIP stacks' APIs pass
-around (``mikey <base64>``, or ``key-mgmt:mikey <base64>`` without the ``a=``; RFC 4567 §3.1).
+The ``sdp`` form is any carrier: an SDP body, a whole SIP message or MIME entity (MIKEY in SDP
+``a=key-mgmt`` lines and ``application/mikey`` bodies, found by the one MIME-tree walk,
+:func:`codec.mime.find_key_material`, that ``dissect`` uses too), or the attribute *value* SIP
+stacks' APIs pass around (``mikey <base64>``, or ``key-mgmt:mikey <base64>`` without the
+``a=``; RFC 4567 §3.1).
 Base64 without its ``=`` padding is accepted with a finding; a hex file with one message per line
 (or per blank-line separated block) gives several messages.
 """
@@ -14,8 +17,9 @@ import re
 import string
 from dataclasses import dataclass, field
 
+from codec import mime, sip
 from codec.errors import DecodeError, Finding
-from codec.sdp import b64decode_strict, key_mgmt_attributes
+from codec.sdp import b64decode_strict
 
 FORMS = ("auto", "raw", "hex", "base64", "sdp")
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F:\s]+$")
@@ -48,7 +52,7 @@ def detect_form(data: bytes) -> str:
     if not data or any(b not in _PRINTABLE for b in data):
         return "raw"  # a MIKEY message starts with version 0x01: never printable
     text = data.decode("ascii")
-    if "key-mgmt:" in text or _attribute_values(text):
+    if "key-mgmt:" in text or _attribute_values(text) or sip.is_sip(data):
         return "sdp"
     if _HEX.match(text.strip()) and len(re.sub(r"[\s:]|^0x", "", text.strip())) % 2 == 0:
         return "hex"
@@ -124,10 +128,16 @@ def mikey_inputs(data: bytes, form: str = "auto") -> list[Carried]:
     if form == "base64":
         return [b64decode_tolerant(text, "input")]
     strict_error = None
-    try:
-        out = [Carried(a.data) for a in key_mgmt_attributes(text) if a.protocol == "mikey"]
-    except DecodeError as e:  # e.g. base64 without padding: read again, tolerantly
-        strict_error, out = e, []
+    out = []
+    tree = _carrier_entity(bytes(data))
+    items = mime.find_key_material(tree)
+    if not items and tree.path != "SDP":  # a message without an SDP Content-Type: its lines
+        items = mime.find_key_material(_sdp_text(bytes(data)))
+    for item in items:
+        if isinstance(item, (mime.MikeyInSdp, mime.MikeyBody)):
+            out.append(Carried(item.data))
+        elif isinstance(item, mime.KeyMaterialError) and strict_error is None:
+            strict_error = item.error  # e.g. base64 without padding: read again, tolerantly
     if not out:  # also the attribute value alone, as SIP stacks' APIs pass it (RFC 4567 §3.1)
         out = [b64decode_tolerant(b64, "a=key-mgmt", off) for b64, off in _attribute_values(text)]
     if strict_error is not None and len(out) < text.count("key-mgmt:mikey"):
@@ -135,6 +145,21 @@ def mikey_inputs(data: bytes, form: str = "auto") -> list[Carried]:
     if not out:
         raise DecodeError("input", 0, "no a=key-mgmt:mikey attribute found")
     return out
+
+
+def _carrier_entity(data: bytes) -> mime.Entity:
+    """The input as a MIME tree: a SIP message, a MIME entity (it begins with Content-Type or
+    MIME-Version), else an SDP body on its own (or bare attribute lines)."""
+    if mime.looks_like_mime(data):
+        try:
+            return mime.parse(data)
+        except DecodeError:
+            pass  # not a well-formed message: read it as SDP text, line by line
+    return _sdp_text(data)
+
+
+def _sdp_text(data: bytes) -> mime.Entity:
+    return mime.Entity([("Content-Type", "application/sdp")], data, data, 0, 0, "SDP")
 
 
 def mikey_messages(data: bytes, form: str = "auto") -> list[bytes]:
