@@ -1,0 +1,211 @@
+"""`mcsec dissect --engine dask` (issue 19 item 2): a capture set on a Dask cluster gives the
+records of the sequential run.
+
+The oracle is the whole capture dissected sequentially: the sample captures are cut with
+``editcap -c N`` (Wireshark's tool) so that the keys are in the first part and the media they
+protect in later ones; the parts dissected on a LocalCluster of two worker processes must give
+the whole file's JSON byte for byte (frame numbers, verdicts, decrypted SRTP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from distributed import LocalCluster, WorkerPlugin  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PCAPS = ROOT / "pcaps"
+KEYS = ["--keys", PCAPS / "keyring.toml", "--keys", PCAPS / "smime-keys.pem"]
+MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
+
+
+def cut(capture: Path, directory: Path, every: int) -> list[Path]:
+    directory.mkdir(exist_ok=True)
+    subprocess.run(["editcap", "-c", str(every), str(capture), str(directory / capture.name)],
+                   check=True, capture_output=True)
+    parts = sorted(directory.glob(f"{capture.stem}_*"))
+    assert len(parts) >= 2
+    return parts
+
+
+def dissect(inputs, *args, stderr: io.StringIO | None = None) -> str:
+    """`mcsec dissect --format json --filter all` in this process (a subprocess costs seconds of
+    start-up on a loaded machine)."""
+    from dissectors.cli import main
+
+    out, err = io.StringIO(), stderr if stderr is not None else io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["dissect", *map(str, inputs), "--no-progress", "--format", "json",
+                   "--filter", "all", *map(str, args)])
+    assert rc == 0, err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as c:
+        yield c
+
+
+def test_parts_on_a_local_cluster_equal_the_whole_capture(tmp_path):
+    """private-call: the MIKEY-SAKKE PCKs in the first part, their SRTP in later parts; the
+    command starts (and closes) its own LocalCluster of 2 worker processes."""
+    parts = cut(PCAPS / "private-call.pcapng", tmp_path / "parts", 12)
+    # (the sequential capture set equals the whole file: tests/pcap/test_capture_sets.py)
+    whole = dissect([PCAPS / "private-call.pcapng"], *KEYS, "--workers", "1")
+    got = dissect(parts, *KEYS, "--engine", "dask", "--workers", "2")
+    assert got == whole
+    pkts = [json.loads(line) for line in got.splitlines()]
+    assert [p["frame"] for p in pkts] == list(range(1, 57))  # numbered on across the parts
+    srtp = [r for p in pkts if p["frame"] > 12 for r in p["layers"].get("srtp", ())]
+    assert srtp and all(r["ok"] for r in srtp)  # keys of part 1 open the media of parts 2..5
+
+
+@pytest.mark.parametrize("name, every, opts", [
+    ("transports", 4, KEYS),  # a SIP INVITE over TCP reassembled across a cut: TCP state
+    ("psk-call", 5, KEYS),  # PSK MIKEY INIT in one part, RESP and media in the next
+])
+def test_state_crosses_file_boundaries(cluster, tmp_path, name, every, opts):
+    parts = cut(PCAPS / f"{name}.pcapng", tmp_path / "parts", every)
+    whole = dissect([PCAPS / f"{name}.pcapng"], *opts, "--workers", "1")
+    assert dissect(parts, *opts, "--engine", "dask", "--scheduler",
+                   cluster.scheduler_address) == whole
+    if name == "transports":
+        spans = [json.loads(line).get("frames", []) for line in whole.splitlines()]
+        assert any(min(f) <= every < max(f) for f in spans if f)
+
+
+def test_kms_provisioning_keys_the_next_file(cluster):
+    """KMS XML in one file adds the user keys (unwrapped with the TrK) that verify and decrypt
+    the call in the other; --stats counters summed over the tasks equal the sequential ones."""
+    files = [PCAPS / "private-call.pcapng", PCAPS / "kms-provisioning.pcapng"]
+    opts = ["--trk", MANIFEST["transport_key"], "--keys", PCAPS / "kms" / "kms-init.xml"]
+    seq_err, got_err = io.StringIO(), io.StringIO()
+    seq = dissect(files, *opts, "--stats", "--workers", "1", stderr=seq_err)
+    got = dissect(files, *opts, "--stats", "--engine", "dask", "--scheduler",
+                  cluster.scheduler_address, stderr=got_err)
+    assert got == seq
+    assert got_err.getvalue() == seq_err.getvalue()  # the --stats line
+    srtp = [r for line in got.splitlines()
+            for r in json.loads(line)["layers"].get("srtp", ())]
+    assert len(srtp) == 16 and all(r["ok"] for r in srtp)
+
+
+def test_a_mispredicted_media_state_is_dissected_again(tmp_path, monkeypatch):
+    """Phase 2 predicts each boundary's SRTP state from media key frames; without them (an
+    index that keeps none) every prediction is wrong: the files are dissected again from the
+    previous file's actual end state, and the output is still exact."""
+    from dissectors.cli.common import load_keyring
+    from dissectors.pcap import captureset, distributed as engine, output
+
+    parts = cut(PCAPS / "private-call.pcapng", tmp_path / "parts", 12)
+    original = engine.index_file
+
+    def no_media(spec):
+        idx = original(spec)
+        idx.state = [s for s in idx.state if not _is_rtp(s[4])]
+        return idx
+
+    monkeypatch.setattr(engine, "index_file", no_media)
+
+    def run(records_of):
+        import argparse
+
+        keys = [str(PCAPS / "keyring.toml"), str(PCAPS / "smime-keys.pem")]
+        session = output.PacketSession(keyring=load_keyring(argparse.Namespace(keys=keys,
+                                                                                trk=None)))
+        return [json.dumps(p) for p in output.Packets(records_of(session), session)]
+
+    from dissectors.pcap import dissect as sequential
+
+    source = captureset.resolve(parts)
+    expected = run(lambda s: sequential.records(source, s, workers=1))
+    report = engine.Report()
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as c:
+        from distributed import Client
+
+        with Client(c) as client:  # in-process workers: they see the patched index
+            got = run(lambda s: engine.records(source, s, client=client, report=report))
+    assert got == expected
+    assert report.rerun >= 1  # the boundary check caught it
+
+
+def _is_rtp(frame_data: bytes) -> bool:
+    """A UDP frame whose payload is RTP version 2 (Ethernet/IPv4 or IPv6, no options)."""
+    from dissectors.pcap.flows import Datagram, FlowTable
+    from dissectors.pcap.capture import Frame
+
+    events = FlowTable().feed(Frame(1, 0, 0, 1, len(frame_data), frame_data, 0))
+    return any(isinstance(e, Datagram) and len(e.payload) >= 12 and e.payload[0] >> 6 == 2
+               for e in events)
+
+
+class KillOnFirstDissect(WorkerPlugin):
+    """Kills the worker process that starts the first phase-3 task (a marker file: once)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        name = key if isinstance(key, str) else str(key)
+        if finish == "executing" and "mcsec-dissect-" in name:
+            try:
+                fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.close(fd)
+            os.kill(os.getpid(), 9)  # SIGKILL: the worker process is lost mid-run
+
+
+def test_a_lost_worker_loses_no_record(cluster, tmp_path):
+    """A worker process killed while it dissects a file: Dask runs the task again on the other
+    worker (the nanny starts a new process); no record lost, none duplicated."""
+    from distributed import Client
+
+    parts = cut(PCAPS / "psk-call.pcapng", tmp_path / "parts", 4)
+    whole = dissect([PCAPS / "psk-call.pcapng"], *KEYS, "--workers", "1")
+    marker = tmp_path / "killed"
+    with Client(cluster) as client:
+        client.register_plugin(KillOnFirstDissect(str(marker)), name="kill-once")
+        try:
+            got = dissect(parts, *KEYS, "--engine", "dask", "--scheduler",
+                          cluster.scheduler_address)
+        finally:
+            client.unregister_worker_plugin("kill-once")
+    assert marker.exists()  # a worker was killed
+    assert got == whole
+    frames = [json.loads(line)["frame"] for line in got.splitlines()]
+    assert frames == sorted(set(frames))  # no packet twice
+
+
+def test_unreachable_scheduler_is_a_message_not_a_traceback():
+    """Exit status 2 and one mcsec: line (main() lets no exception out: no traceback)."""
+    from dissectors.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["dissect", str(PCAPS / "psk-call.pcapng"), "--engine", "dask",
+                   "--scheduler", "tcp://127.0.0.1:1"])
+    assert rc == 2
+    assert err.getvalue().startswith("mcsec: --scheduler tcp://127.0.0.1:1: cannot reach the "
+                                     "Dask scheduler")
+    assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
+    assert out.getvalue() == ""
+
+
+def test_scheduler_without_dask_engine_is_a_usage_error():
+    from dissectors.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(["dissect", str(PCAPS / "psk-call.pcapng"), "--scheduler", "tcp://127.0.0.1:1"])
+    assert rc == 2 and err.getvalue() == "mcsec: --scheduler needs --engine dask\n"
