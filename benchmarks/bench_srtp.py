@@ -145,7 +145,7 @@ def main() -> int:
     runs = []
     for _ in range(5):
         t0 = time.perf_counter()
-        recs = list(dissect.records(cap, Session(keyring=ring)))
+        recs = list(dissect.record_dicts(cap, Session(keyring=ring)))
         runs.append(time.perf_counter() - t0)
     frames = max(r["frame"] for r in recs if "frame" in r)
     print(f"  mcsec dissect psk-call.pcapng (keys): {statistics.median(runs) / frames * 1e6:.0f} "

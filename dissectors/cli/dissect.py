@@ -12,7 +12,7 @@ from dissectors.cli.options import EXIT_OK, EXIT_USAGE
 
 
 def cmd_dissect(args) -> int:
-    from dissectors.pcap import dissect, output
+    from dissectors.pcap import dissect, output, render
     from dissectors.pcap.capture import read_frames
     from codec.mikey.ticket import ReplayCache
     from dissectors.pcap.distributed import EngineError
@@ -105,12 +105,13 @@ def cmd_dissect(args) -> int:
         elif per_record:  # compatibility: one record per line, as before
             from dissectors.pcap.display_filter import record_packet
 
-            for rec in recs:
+            for typed in recs:
+                rec = render.record_json(typed, args.show_secrets)  # the output edge
                 if stats is not None:
                     stats.record(rec)
                 if dfilter is not None and not dfilter(record_packet(rec, session)):
                     continue
-                out.write(json.dumps(rec) + "\n")
+                out.write(render.dumps(rec) + "\n")
                 if streaming:
                     out.flush()
         else:
@@ -122,12 +123,12 @@ def cmd_dissect(args) -> int:
 
             def emit(pkt):
                 if args.brief:
-                    out.write(output.brief_line(pkt) + "\n")
+                    out.write(render.brief_line(pkt) + "\n")
                 elif args.format == "json":
-                    out.write(json.dumps(pkt) + "\n")
+                    out.write(render.dumps(pkt) + "\n")
                 else:
-                    recs_text = [dissect.text_line(r) for r in pkt.pop("_records", ())]
-                    out.write(output.packet_text(pkt, recs_text) + "\n")
+                    recs_text = [render.text_line(r) for r in pkt.pop("_records", ())]
+                    out.write(render.packet_text(pkt, recs_text) + "\n")
                 if streaming:
                     out.flush()
 

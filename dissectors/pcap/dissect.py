@@ -1,8 +1,9 @@
 """`mcsec dissect`: capture → flows → SIP/HTTP/MIKEY units → decoded, verified, decrypted records.
 
-A pipeline of generators (memory stays flat in capture size): :func:`records` yields one dict per
-MIKEY message, CMS object, seed 004 body, KMS document, capture error or stream anomaly, in
-capture order.  Every frame is counted in the statistics even when it carries nothing of
+A pipeline of generators (memory stays flat in capture size): :func:`records` yields one typed
+record (:mod:`dissectors.pcap.records`) per MIKEY message, CMS object, seed 004 body, KMS
+document, capture error or stream anomaly, in capture order; :mod:`dissectors.pcap.render` turns
+them into output.  Every frame is counted in the statistics even when it carries nothing of
 interest.
 """
 
@@ -17,6 +18,7 @@ from codec.rtsp import RtspFramer
 from dissectors.pcap.capture import CaptureFault, read_frames
 from dissectors.pcap.flows import (CONSUMER, Anomaly, Datagram, FlowTable, Limits, StreamData,
                               StreamEnd, StreamEvicted, StreamGap, StreamStart)
+from dissectors.pcap.records import AnomalyRecord, NoteRecord
 from dissectors.pcap.session import Session, Unit
 
 HTTP_START = (b"HTTP/1.", b"POST ", b"GET ", b"PUT ")
@@ -36,7 +38,7 @@ def HttpFramer() -> StreamFramer:
 
 def records(path, session: Session, *, max_units: int | None = None,
             tls_keylog=None, workers: int | None = None,
-            max_stream_memory: int | None = None) -> Iterator[dict]:
+            max_stream_memory: int | None = None) -> Iterator:
     """Every record of the capture at ``path`` (see module docstring).  SIP over TLS is decrypted
     by tshark (:mod:`dissectors.pcap.tls`) with ``tls_keylog`` (an NSS key log: bytes or a path)
     and/or the pcapng's Decryption Secrets Blocks; its SIP messages go through the same
@@ -61,17 +63,33 @@ def records(path, session: Session, *, max_units: int | None = None,
         if tls is not None:
             for unit in tls.ready(None):
                 yield from session.analyze(unit)
-            yield from tls.notes()
+            yield from map(_note, tls.notes())
     finally:
         items.close()
         if hooks.get("tls") is not None:
             hooks["tls"].close()
 
 
+def record_dicts(path, session: Session, **kw) -> Iterator[dict]:
+    """:func:`records` as the dicts of ``--format jsonl-records`` (secrets shown as the
+    session's ``show_secrets`` says), for consumers of the JSON view."""
+    from dissectors.pcap.render import record_json
+
+    for rec in records(path, session, **kw):
+        yield record_json(rec, session.show_secrets)
+
+
 MAX_HELD = 512  # records held back at most while a TRANSFER_INIT waits for its RESOLVE_RESP
 
 
-def _verdicts_held(outs: Iterator[dict], session: Session) -> Iterator[dict]:
+def _note(rec):
+    """A TLS hook's note (a dict, dissectors/pcap/tls.py) as a :class:`NoteRecord`."""
+    if isinstance(rec, dict) and rec.get("kind") == "note":
+        return NoteRecord(rec.get("layer"), rec.get("message"), rec.get("frame"))
+    return rec
+
+
+def _verdicts_held(outs: Iterator, session: Session) -> Iterator:
     """Records in order, holding them back while one already analysed awaits its verdict (RFC
     6043 §4.2.3.6: a TRANSFER_INIT is checked with the MPKi of the RESOLVE_RESP that follows
     it), so that its record carries the verdict; a bounded window of ``MAX_HELD`` records."""
@@ -114,15 +132,15 @@ def _items(path, tls_keylog, psks=None, hooks=None, max_stream_memory=None) -> I
     def _outputs(events, frame_number):
         for ev in events:
             claimed = tls.claim(ev)  # TLS stream data is never framed as plain SIP
-            yield from (claimed if claimed is not None
+            yield from (map(_note, claimed) if claimed is not None
                         else _event(ev, flows, directions, times, budget, ended))
-        yield from tls.ready(frame_number) if frame_number is not None else tls.finish()
+        yield from (tls.ready(frame_number) if frame_number is not None
+                    else map(_note, tls.finish()))
 
     try:
         for rec in reader:
-            if isinstance(rec, CaptureFault):
-                yield {"kind": "capture-error", "offset": rec.offset,
-                       "after_frame": rec.after_frame, "error": str(rec)}
+            if isinstance(rec, CaptureFault):  # its own record (dissectors/pcap/records.py)
+                yield rec
                 continue
             times[rec.number] = rec.timestamp
             if len(times) > 40_000:  # bounded: keep the recent frames only
@@ -171,8 +189,7 @@ def _event(ev, flows, directions, times, budget=None, ended=None):
         d.frames.extend(ev.frames)
         for framed in d.framer.feed(data):
             for f in framed.findings:
-                yield {"kind": "anomaly", "frame": ev.frames[-1], "layer": d.kind,
-                       "what": str(f)}
+                yield AnomalyRecord(d.kind, str(f), frame=ev.frames[-1])
             if framed.data:
                 frames = list(dict.fromkeys(d.frames)) or list(ev.frames)
                 d.frames = [] if not d.framer.buffer else [ev.frames[-1]]
@@ -196,20 +213,19 @@ def _event(ev, flows, directions, times, budget=None, ended=None):
             budget.set((ev.flow_id, ev.direction), CONSUMER, 0)
         if held or ev.octets:
             frames = sorted(frames)
-            yield {"kind": "anomaly", "layer": "tcp", "flow": ev.flow_id,
-                   "direction": ev.direction, "frame": frames[-1] if frames else None,
-                   "frames": frames,
-                   "what": f"{held + ev.octets} buffered octet(s) of frame(s) "
-                           f"{', '.join(map(str, frames))} given up: {ev.reason}"}
+            yield AnomalyRecord("tcp", f"{held + ev.octets} buffered octet(s) of frame(s) "
+                                       f"{', '.join(map(str, frames))} given up: {ev.reason}",
+                                frame=frames[-1] if frames else None, flow=ev.flow_id,
+                                direction=ev.direction, frames=frames)
     elif isinstance(ev, StreamGap):
         d = directions.get((ev.flow_id, ev.direction))
         if d is not None and d.framer is not None:
             d.framer = (RtspFramer() if d.kind == "rtsp"  # resynchronise after the hole
                         else StreamFramer(start=d.framer.start))
             d.frames = []
-        yield {"kind": "anomaly", "layer": "tcp", "flow": ev.flow_id, "direction": ev.direction,
-               "what": f"{ev.missing_bytes} octet(s) missing at stream offset {ev.offset} "
-                       f"({ev.reason})"}
+        yield AnomalyRecord("tcp", f"{ev.missing_bytes} octet(s) missing at stream offset "
+                                   f"{ev.offset} ({ev.reason})", flow=ev.flow_id,
+                            direction=ev.direction)
     elif isinstance(ev, StreamEnd):
         d = directions.pop((ev.flow_id, ev.direction), None)
         if budget is not None:
@@ -221,11 +237,11 @@ def _event(ev, flows, directions, times, budget=None, ended=None):
             else:
                 ended[ev.flow_id] = mask
         if d is not None and d.framer is not None and d.framer.buffer:
-            yield {"kind": "anomaly", "layer": d.kind, "flow": ev.flow_id,
-                   "what": f"{len(d.framer.buffer)} octet(s) of an incomplete message at the "
-                           f"end of the stream ({ev.reason})"}
+            yield AnomalyRecord(d.kind, f"{len(d.framer.buffer)} octet(s) of an incomplete "
+                                       f"message at the end of the stream ({ev.reason})",
+                                flow=ev.flow_id)
     elif isinstance(ev, Anomaly):
-        yield {"kind": "anomaly", "frame": ev.frame, "layer": ev.layer, "what": ev.what}
+        yield AnomalyRecord(ev.layer, ev.what, frame=ev.frame)
 
 
 def stream_memory_size(text: str) -> int:
@@ -241,113 +257,3 @@ def stream_memory_size(text: str) -> int:
     if value < 64 << 10:
         raise argparse.ArgumentTypeError(f"{text}: at least 64K")
     return value
-
-
-def text_line(rec: dict) -> str:
-    """One-line summary of a record, followed by indented verdicts."""
-    kind = rec.get("kind")
-    if kind in ("anomaly", "capture-error", "note"):
-        where = f"frame {rec['frame']}: " if rec.get("frame") else ""
-        return f"[{kind}] {where}{rec.get('what') or rec.get('error') or rec.get('message')}"
-    head = (f"frame {rec['frame']} {rec['transport']} {rec['src']}:{rec['sport']} -> "
-            f"{rec['dst']}:{rec['dport']}")
-    sip = rec.get("sip")
-    if sip:
-        head += f"  SIP {sip['start_line'].split(' SIP/')[0]} (Call-ID {sip['call_id']})"
-    lines = [head]
-    if kind == "mikey":
-        doc = rec.get("mikey") or {}
-        hdr = (doc.get("mikey") or [{}])[0].get("mikey.hdr", {})
-        lines.append(f"    MIKEY {hdr.get('mikey.type_name', hdr.get('mikey.type'))} via "
-                     f"{rec['carrier']}, CSB ID 0x{hdr.get('mikey.csb_id', 0):08x}"
-                     + (f", {hdr['mikey.3gpp.key_type']} 0x{hdr['mikey.3gpp.key_id']:08x}"
-                        if "mikey.3gpp.key_id" in hdr else ""))
-        for k, label in (("mikey.3gpp.sender_uri", "sender (by UID)"),
-                         ("mikey.3gpp.receiver_uri", "receiver (by UID)"),
-                         ("mikey.3gpp.period_no", "key period")):
-            if k in hdr:
-                lines.append(f"    {label}: {hdr[k]}")
-        for p in doc.get("mikey", []):
-            (name, obj), = p.items()
-            for k in ("mikey.sign.verified", "mikey.kemac.verified", "mikey.v.verified",
-                      "mikey.ticket.verified"):
-                if k in obj:
-                    lines.append(f"    {k}: {obj[k]}"
-                                 + (f" ({obj.get(k.replace('verified', 'error'))})"
-                                    if obj.get(k.replace("verified", "error")) else ""))
-            if "mikey.sakke.ssv" in obj:
-                lines.append(f"    mikey.sakke.ssv: {obj['mikey.sakke.ssv']}")
-            if "mikey.sakke.error" in obj:
-                lines.append(f"    mikey.sakke.error: {obj['mikey.sakke.error']}")
-        for cs in doc.get("mikey.3gpp.crypto_sessions", []):
-            lines.append(f"    SRTP CS {cs['mikey.3gpp.cs_id']} MKI {cs['mikey.3gpp.mki']}: key "
-                         f"{cs['mikey.3gpp.srtp_master_key']} salt {cs['mikey.3gpp.srtp_master_salt']}")
-        for sk in doc.get("mikey.ticket.session_keys", []):
-            lines.append(f"    CS {sk['mikey.ticket.cs_id']}: TEK {sk['mikey.ticket.tek']}"
-                         + (f" salt {sk['mikey.ticket.salt']}" if "mikey.ticket.salt" in sk else "")
-                         + (f", SRTP {sk['mikey.ticket.srtp_transform']}"
-                            if "mikey.ticket.srtp_transform" in sk else "")
-                         + (f", SSRC 0x{sk['mikey.ticket.ssrc']:08x}"
-                            if sk.get("mikey.ticket.ssrc") is not None else "")
-                         + (f" ({sk['mikey.ticket.keys_from']})" if "mikey.ticket.keys_from" in sk
-                            else "")
-                         + (" (TLS-PSK)" if "mikey.ticket.tls_psk" in sk else ""))
-        for f in doc.get("mikey.findings", []):  # quirks of the sender (RFC deviations)
-            lines.append(f"    finding: {f['path']} at offset {f['offset']}: {f['message']}")
-        if "mikey.ticket.replay" in doc:
-            lines.append(f"    replay cache: {doc['mikey.ticket.replay']}")
-        if "mikey.replay" in doc:
-            lines.append(f"    REPLAY: the same I_MESSAGE (CSB ID, RAND, T) was delivered to this "
-                         f"host in frame {doc['mikey.replay']} (RFC 3830 §5.4)")
-        if "mikey.clock_skew" in doc:
-            lines.append(f"    CLOCK SKEW: T is {doc['mikey.clock_skew']:+.3f} s from the capture "
-                         f"time (beyond --max-clock-skew)")
-    elif kind == "cms":
-        opened = rec.get("cms_open")
-        lines.append(f"    CMS {rec.get('smime_type')}"
-                     + (f": {'opened' if opened.get('cms.ok', opened.get('ok')) else 'FAILED'}"
-                        if opened else ""))
-    elif kind == "psk-smime":
-        lines.append(f"    seed 004 PSK S/MIME: {'opened' if rec['ok'] else 'FAILED: ' + str(rec['error'])}"
-                     f", proof of origin {rec['proof_of_origin']}, replay {rec['replay']}")
-    elif kind in ("srtp", "srtcp"):
-        lines.append(f"    {kind.upper()} SSRC 0x{rec['ssrc']:08x} MKI {rec['mki']} ({rec['keys']}): "
-                     + ("authenticated and decrypted" if rec["ok"] else f"FAILED: {rec['error']['reason']}")
-                     + (f"; floor control: {rec['floor']}" if rec.get("floor") else ""))
-        if rec.get("rtsp_stream"):
-            lines.append(f"    RTSP stream {rec['rtsp_stream']['url']} ({rec['rtsp_stream']['side']}"
-                         f" {rec['rtsp_stream']['channel']})"
-                         + (f", keyed by {rec['keyed_by']}" if rec.get("keyed_by") else ""))
-        for msg in rec.get("floor_control", ()):  # TS 24.380 §8.2.3 fields
-            for f in msg["rtcp.mcptt.fields"]:
-                values = ", ".join(f"{k.rsplit('.', 1)[-1]} {v!r}" for k, v in f.items()
-                                   if not k.startswith("rtcp.mcptt.fld_") and not k.endswith("_name"))
-                lines.append(f"        {f['rtcp.mcptt.fld_id_name']}: {values}")
-        for e in rec.get("floor_errors", ()):
-            lines.append(f"    FLOOR CONTROL DECODE ERROR {e['path']} at offset {e['offset']}: "
-                         f"{e['reason']}")
-    elif kind == "msrp" and rec.get("msrp"):
-        m = rec["msrp"]
-        lines.append(f"    {m.get('msrp.request.line') or m.get('msrp.response.line')}"
-                     + (f" ({rec['decrypted']})" if rec.get("decrypted") else ""))
-        for key in ("msrp.from.path", "msrp.to.path", "msrp.messageid", "msrp.byte.range",
-                    "msrp.content.type", "msrp.data"):
-            if key in m:
-                lines.append(f"        {key}: {m[key]}")
-    elif kind == "rtsp" and rec.get("rtsp", {}).get("streams"):
-        for s in rec["rtsp"]["streams"]:  # RFC 2326 §12.39: the ports a SETUP tied to keys
-            for side in ("client", "server"):
-                if f"{side}_port" in s:
-                    keys = [k for item in s.get(f"{side}_keys", ()) for k in item["keys"]]
-                    lines.append(f"    RTSP {s['url']} {side}_port "
-                                 f"{'-'.join(map(str, s[side + '_port']))}: "
-                                 + (", ".join(keys) if keys else "no keys announced"))
-    elif kind == "kms-xml":
-        if "kms_request" in rec:
-            lines.append(f"    KMS request: {rec['kms_request']}")
-        else:
-            lines.append(f"    KMS document: {rec.get('kms') or rec.get('error')}")
-    if rec.get("error") and kind not in ("psk-smime", "kms-xml", "srtp", "srtcp"):
-        e = rec["error"]
-        lines.append(f"    DECODE ERROR {e.get('path')} at offset {e.get('offset')}: {e.get('reason')}")
-    return "\n".join(lines)

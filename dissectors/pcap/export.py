@@ -229,7 +229,13 @@ def plan(path, session, *, tls_keylog: bytes | None = None, workers: int | None 
             at(rec["frame"]).comments.append(text)
 
     def fed():
-        for rec in dissect.records(path, session, tls_keylog=tls_keylog, workers=workers):
+        from dissectors.pcap.records import MediaRecord
+        from dissectors.pcap.render import record_json
+
+        for typed in dissect.records(path, session, tls_keylog=tls_keylog, workers=workers):
+            rec = record_json(typed, session.show_secrets)
+            if isinstance(typed, MediaRecord):  # the UDP payload it was opened from
+                rec["_wire"] = typed.wire
             feed(rec)
             yield rec
 
@@ -496,28 +502,13 @@ def write_export(path, plans: dict, stats: ExportStats, tls_keylog: bytes | None
     return b"".join(out)
 
 
-def carry_wire_payloads(session) -> None:
-    """Have the session's media records carry the UDP payload they were opened from (``_wire``),
-    so the export replaces exactly those octets."""
-    media = session._media
-
-    def _media(base, data):
-        recs = media(base, data)
-        for r in recs:
-            r["_wire"] = bytes(data)
-        return recs
-
-    session._media = _media
-
-
 def export_capture(source, session, *, tls_keylog: bytes | None = None,
                    workers: int | None = None, display_filter=None,
                    display_filter_text: str | None = None,
                    rewrite_sdp: bool = True) -> tuple[bytes, ExportStats, set | None]:
-    """The whole export of ``source``: dissected with ``session`` (made to carry the media's wire
-    payloads here), then written as pcapng octets; with the statistics, and the frames
+    """The whole export of ``source``: dissected with ``session`` (its media records carry the
+    wire payloads they were opened from), then written as pcapng octets; with the statistics, and the frames
     ``display_filter`` (``-Y``, its text ``display_filter_text``) selected (None: every frame)."""
-    carry_wire_payloads(session)
     plans, stats, selected = plan(source, session, tls_keylog=tls_keylog, workers=workers,
                                   display_filter=display_filter)
     if selected is not None:

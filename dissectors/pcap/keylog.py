@@ -18,8 +18,8 @@ Format (one record per line, fields separated by single spaces, ``#`` starts a c
           [mpk_r=<hex>] [error_b64=<b64>] [replay=<verdict>] [notes_b64=<b64>,...]
     KEYDATA <message-id> in=<kemac|ticket> n=<index> <JSON key>=<value>...
 
-``message-id`` is the first 16 hex digits of SHA-256 over the MIKEY message octets (as
-re-encoded from the record: byte-identical to the wire, trailing octets included).  A consumer
+``message-id`` is the first 16 hex digits of SHA-256 over the MIKEY message octets as captured
+(the record's wire octets, trailing octets included).  A consumer
 with SHA-256 finds a message's lines by it.  The Wireshark plugin has no SHA-256 (Lua 5.2/5.4
 without libraries), so each message also gets one ``MSG`` line with its full octets: the plugin
 matches a dissected message by exact octet equality (no hash to collide or forge) and reaches
@@ -46,7 +46,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from dissectors.pcap import dissect
+from dissectors.pcap import dissect, render
+from dissectors.pcap.records import MikeyRecord, PskSmimeRecord
 from dissectors.pcap.session import Session
 
 HEADER = "# mcsec keylog 1\n"
@@ -54,12 +55,6 @@ HEADER = "# mcsec keylog 1\n"
 
 def message_id(octets: bytes) -> str:
     return hashlib.sha256(octets).hexdigest()[:16]
-
-
-def _mikey_octets(doc: dict) -> bytes:
-    from codec.mikey import encode, render
-
-    return encode(render.from_json(doc))
 
 
 def _b64(text: str) -> str:
@@ -110,14 +105,21 @@ def _payload(doc: dict, key: str) -> dict:
     return next((p[key] for p in doc["mikey"] if key in p), {})
 
 
-def _has_crypto_results(doc: dict) -> bool:
-    from codec.mikey.render import is_derived_key
+def _has_crypto_results(doc: dict, msg) -> bool:
+    """Whether the message's JSON (``doc``: the derived fields, :func:`render.mikey_skeleton`;
+    then the message's own JSON) has a derived field, i.e. something ``--keys`` adds to it or
+    the plugin shows from the keylog."""
+    from codec.mikey.render import is_derived_key, to_json
 
     if any(k in doc for k in ("mikey.3gpp.crypto_sessions", "mikey.ticket.session_keys",
                               "mikey.ticket.error", "mikey.ticket.replay")):
         return True
-    return any(is_derived_key(k) and not k.endswith("_name") and not k.startswith("mikey.ticket.payl")
-               for p in doc["mikey"] for obj in p.values() for k in obj)
+
+    def derived(d):
+        return any(is_derived_key(k) and not k.endswith("_name")
+                   and not k.startswith("mikey.ticket.payl")
+                   for p in d["mikey"] for obj in p.values() for k in obj)
+    return derived(doc) or derived(to_json(msg, show_secrets=True))
 
 
 def _sakke_line(mid: str, frame, doc: dict) -> str:
@@ -180,41 +182,44 @@ def _ticket_lines(mid: str, frame, doc: dict) -> list[str]:
 
 
 def lines_from_records(records) -> list[str]:
+    """The keylog lines of the MIKEY messages among ``records`` (typed records,
+    :mod:`dissectors.pcap.records`): their captured octets, and the values the analysis found
+    under the JSON names ``dissect --keys --show-secrets`` gives them."""
     out = []
     seen = set()
     for rec in records:
-        doc = rec.get("mikey")
-        if rec.get("kind") == "mikey" and rec.get("error"):
+        if isinstance(rec, MikeyRecord) and rec.message is not None and rec.error is None:
+            octets = rec.wire
+        elif isinstance(rec, PskSmimeRecord) and rec.message is not None:
+            octets = rec.result.transfer_init  # the TRANSFER_INIT of a seed 004 body
+        else:
             continue  # a message that does not decode has nothing to decrypt
-        if rec.get("kind") in ("mikey", "psk-smime") and doc:
-            try:
-                octets = _mikey_octets(doc)
-            except Exception:  # noqa: BLE001 - a record that does not re-encode has no id
-                continue
-            mid = message_id(octets)
-            if mid not in seen and _has_crypto_results(doc):
-                seen.add(mid)
-                out.append(f"MSG {mid} octets={octets.hex()}")
-            hdr = doc["mikey"][0]["mikey.hdr"]
-            if "mikey.3gpp.key_type" in hdr:
-                out.append(_sakke_line(mid, rec["frame"], doc))
-            out.extend(_ticket_lines(mid, rec["frame"], doc))
-            for cs in doc.get("mikey.3gpp.crypto_sessions", []):
-                if cs["mikey.3gpp.srtp_master_key"] != "<hidden>":
-                    out.append(f"SRTP {cs['mikey.3gpp.mki']} cs={cs['mikey.3gpp.cs_id']} "
-                               f"key={cs['mikey.3gpp.srtp_master_key']} "
-                               f"salt={cs['mikey.3gpp.srtp_master_salt']} frame={rec['frame']} "
-                               f"mid={mid}" + _opt("use_b64", cs.get("mikey.3gpp.cs_use")))
-            for sk in doc.get("mikey.ticket.session_keys", []):
-                if sk["mikey.ticket.tek"] != "<hidden>":
-                    line = (f"TEK {mid} cs={sk['mikey.ticket.cs_id']} spi={sk['mikey.ticket.spi']} "
-                            f"tek={sk['mikey.ticket.tek']}")
-                    if "mikey.ticket.tls_psk_identity" in sk:
-                        ident = base64.b64encode(sk["mikey.ticket.tls_psk_identity"].encode())
-                        line += f" tls_psk_identity_b64={ident.decode()}"
-                    line += _opt("prot", sk.get("mikey.ticket.prot_type"))
-                    line += _opt("salt", sk.get("mikey.ticket.salt"))
-                    out.append(line)
+        doc = render.annotate_mikey(render.mikey_skeleton(rec.message), rec, True)
+        frame = rec.frame
+        mid = message_id(octets)
+        if mid not in seen and _has_crypto_results(doc, rec.message):
+            seen.add(mid)
+            out.append(f"MSG {mid} octets={octets.hex()}")
+        hdr = doc["mikey"][0]["mikey.hdr"]
+        if "mikey.3gpp.key_type" in hdr:
+            out.append(_sakke_line(mid, frame, doc))
+        out.extend(_ticket_lines(mid, frame, doc))
+        for cs in doc.get("mikey.3gpp.crypto_sessions", []):
+            if cs["mikey.3gpp.srtp_master_key"] != "<hidden>":
+                out.append(f"SRTP {cs['mikey.3gpp.mki']} cs={cs['mikey.3gpp.cs_id']} "
+                           f"key={cs['mikey.3gpp.srtp_master_key']} "
+                           f"salt={cs['mikey.3gpp.srtp_master_salt']} frame={frame} "
+                           f"mid={mid}" + _opt("use_b64", cs.get("mikey.3gpp.cs_use")))
+        for sk in doc.get("mikey.ticket.session_keys", []):
+            if sk["mikey.ticket.tek"] != "<hidden>":
+                line = (f"TEK {mid} cs={sk['mikey.ticket.cs_id']} spi={sk['mikey.ticket.spi']} "
+                        f"tek={sk['mikey.ticket.tek']}")
+                if "mikey.ticket.tls_psk_identity" in sk:
+                    ident = base64.b64encode(sk["mikey.ticket.tls_psk_identity"].encode())
+                    line += f" tls_psk_identity_b64={ident.decode()}"
+                line += _opt("prot", sk.get("mikey.ticket.prot_type"))
+                line += _opt("salt", sk.get("mikey.ticket.salt"))
+                out.append(line)
     return out
 
 

@@ -30,13 +30,12 @@ from typing import Iterable, Iterator
 
 from codec import netheaders
 from codec.sip import looks_like_sip
+from dissectors.pcap.render import MEDIA_KINDS, add_field as _add, add_layers, new_packet
+from dissectors.pcap.render import record_json
 from dissectors.pcap.session import Session, Unit
 
 LAG = 64  # frames: a packet is complete when a record this much later has been seen
-BASE_KEYS = ("frame", "frames", "time", "transport", "src", "sport", "dst", "dport", "sip",
-             "kind")
 KEY_KINDS = ("mikey", "cms", "psk-smime", "kms-xml", "mime", "rtsp")
-MEDIA_KINDS = ("srtp", "srtcp")
 PRIMARY = ("psk-smime", "mikey", "cms", "kms-xml", "msrp", "srtcp", "srtp", "mime", "rtsp", "sip",
            "mcsec.capture-error", "mcsec.anomaly", "mcsec.note")
 FILTERS = ("any", "mikey", "cms", "srtp", "all")
@@ -62,16 +61,6 @@ SDP_LINES = {"v": "sdp.version", "o": "sdp.owner", "s": "sdp.session_name",
              "c": "sdp.connection_info", "b": "sdp.bandwidth", "t": "sdp.time",
              "r": "sdp.repeat_time", "z": "sdp.timezone", "k": "sdp.encryption_key",
              "m": "sdp.media"}
-
-
-def _add(layer: dict, name: str, value) -> None:
-    old = layer.get(name)
-    if old is None:
-        layer[name] = value
-    elif isinstance(old, list):
-        old.append(value)
-    else:
-        layer[name] = [old, value]
 
 
 def sip_layers(data: bytes) -> dict:
@@ -161,7 +150,7 @@ class PacketSession(Session):
     part_of: dict = field(default_factory=dict)  # frame -> frame its unit is reported at
     want_fields: bool = True
 
-    def analyze(self, unit: Unit) -> list[dict]:
+    def analyze(self, unit: Unit) -> list:
         if len(unit.frames) > 1:
             last = unit.frames[-1]
             for f in unit.frames[:-1]:
@@ -229,63 +218,6 @@ _TRANSPORTS = {6: ("tcp", netheaders.TCP), 17: ("udp", netheaders.UDP)}
 
 
 # -- grouping ---------------------------------------------------------------------------------------
-def _layer_entry(rec: dict) -> dict:
-    if rec.get("kind") == "mikey":
-        entry = dict(rec.get("mikey") or {})
-        entry["mcsec.carrier"] = rec.get("carrier")
-        if rec.get("error"):
-            entry["mcsec.error"] = rec["error"]
-        return entry
-    if rec.get("kind") == "msrp" and rec.get("msrp"):
-        entry = dict(rec["msrp"])
-        if rec.get("decrypted"):
-            entry["mcsec.decrypted"] = rec["decrypted"]
-        return entry
-    if rec.get("kind") == "psk-smime":  # its MIKEY message goes to the packet's mikey layer
-        return {k: v for k, v in rec.items() if k not in BASE_KEYS + ("mikey", "mikey_error")}
-    return {k: v for k, v in rec.items() if k not in BASE_KEYS}
-
-
-PSK_SMIME_CARRIER = "seed 004 multipart (application/mikey)"
-
-
-def _add_layers(layers: dict, rec: dict) -> None:
-    """A record's entries in the packet's layers: the MIKEY message of a seed 004 PSK S/MIME
-    body is shown in the ``mikey`` layer, as Wireshark shows the multipart's application/mikey
-    part, so that one filter (``mikey.*``) finds every MIKEY message."""
-    kind = rec.get("kind")
-    if kind == "sip":  # a SIP message that does not parse: an error in the (dict) sip layer
-        sip = layers.get("sip")
-        if not isinstance(sip, dict):
-            sip = layers["sip"] = {}
-        _add(sip, "mcsec.error", rec.get("error"))
-        return
-    layers.setdefault(_layer_name(kind), []).append(_layer_entry(rec))
-    if kind == "psk-smime" and (rec.get("mikey") or rec.get("mikey_error")):
-        entry = dict(rec.get("mikey") or {}, **{"mcsec.carrier": PSK_SMIME_CARRIER})
-        if rec.get("mikey_error"):
-            entry["mcsec.error"] = rec["mikey_error"]
-        layers.setdefault("mikey", []).append(entry)
-
-
-def _layer_name(kind: str | None) -> str:
-    if kind in ("anomaly", "capture-error", "note"):
-        return f"mcsec.{kind}"
-    return kind or "mcsec.unknown"
-
-
-def _new_packet(frame, rec: dict | None) -> dict:
-    pkt = {"frame": frame}
-    if rec is not None and "src" in rec:
-        pkt["time"] = rec.get("time")
-        if rec.get("frames") and len(rec["frames"]) > 1:
-            pkt["frames"] = rec["frames"]
-        for k in ("src", "dst", "sport", "dport", "transport"):
-            pkt[k] = rec.get(k)
-    pkt["layers"] = {}
-    return pkt
-
-
 def _matches(pkt: dict, filt: str) -> bool:
     layers = pkt["layers"]
     if filt in ("any", "all"):
@@ -302,7 +234,8 @@ def _matches(pkt: dict, filt: str) -> bool:
 class Packets:
     """Iterate the per-packet objects of a dissection (see module docstring).
 
-    ``records``: the iterator of :func:`dissectors.pcap.dissect.records`; ``session``: the
+    ``records``: the iterator of :func:`dissectors.pcap.dissect.records` (typed records,
+    rendered here by :func:`dissectors.pcap.render.record_json`); ``session``: the
     :class:`PacketSession` it feeds; ``frames``: optional iterator over the capture's frames
     (:func:`dissectors.pcap.capture.read_frames` on the same file) read in lockstep, for ``all`` and
     for the frame accounting.  ``stats`` (a :class:`Stats`) is updated as packets go out."""
@@ -322,7 +255,9 @@ class Packets:
 
     def __iter__(self) -> Iterator[dict]:
         pending, max_seen = self.pending, 0
+        show = getattr(self.session, "show_secrets", False)
         for rec in self.records:
+            rec = record_json(rec, show)  # the output edge (dissectors/pcap/render.py)
             if self.stats is not None:
                 self.stats.record(rec)
             f = rec.get("frame")
@@ -330,8 +265,8 @@ class Packets:
                 f = max(max_seen, self.done + 1) if rec.get("kind") != "capture-error" else (
                     max(rec.get("after_frame") or 0, self.done + 1))
             if f <= self.done:  # late record (should not happen): a packet of its own
-                pkt = _new_packet(f, rec)
-                _add_layers(pkt["layers"], rec)
+                pkt = new_packet(f, rec)
+                add_layers(pkt["layers"], rec)
                 if self.keep_records:
                     pkt["_records"] = [rec]
                 if _matches(pkt, self.filt):
@@ -341,10 +276,10 @@ class Packets:
                 continue
             pkt = pending.get(f)
             if pkt is None:
-                pkt = pending[f] = _new_packet(f, rec)
+                pkt = pending[f] = new_packet(f, rec)
             elif "src" not in pkt and "src" in rec:
-                pkt.update({k: v for k, v in _new_packet(f, rec).items() if k != "layers"})
-            _add_layers(pkt["layers"], rec)
+                pkt.update({k: v for k, v in new_packet(f, rec).items() if k != "layers"})
+            add_layers(pkt["layers"], rec)
             if self.keep_records:
                 pkt.setdefault("_records", []).append(rec)
             if f > max_seen:
@@ -546,80 +481,6 @@ def _first_failure(opened: dict) -> str:
         if layer.get("cms.layer.error"):
             return f"{kind}: {layer['cms.layer.error']}"
     return str(opened.get("cms.error") or "failed (no reason given)")
-
-
-# -- text ---------------------------------------------------------------------------------------------
-def brief_line(pkt: dict) -> str:
-    """One summary line per packet (``--brief``)."""
-    head = f"{pkt['frame']:>6} {pkt.get('time') or 0:.6f} "
-    if pkt.get("src") is not None:
-        head += (f"{pkt['src']}:{pkt.get('sport', '')} -> {pkt['dst']}:{pkt.get('dport', '')} "
-                 f"{(pkt.get('transport') or '').upper()}")
-    parts = []
-    layers = pkt["layers"]
-    sip = layers.get("sip")
-    if isinstance(sip, dict) and sip:
-        parts.append("SIP " + str(sip.get("sip.Method") or sip.get("sip.Status-Code", "")))
-        if sip.get("mcsec.error"):
-            parts.append("SIP ERROR")
-    for e in layers.get("mikey", []):
-        hdr = ((e.get("mikey") or [{}])[0]).get("mikey.hdr", {})
-        s = f"MIKEY {hdr.get('mikey.type_name', '?')}"
-        if "mikey.3gpp.key_type" in hdr:
-            s += f" {hdr['mikey.3gpp.key_type']}"
-        flags = _mikey_flags(e)
-        parts.append(s + (f" ({flags})" if flags else ""))
-    for e in layers.get("cms", []):
-        op = e.get("cms_open")
-        parts.append(f"CMS {e.get('smime_type')}" + (
-            "" if op is None else " opened" if op.get("cms.ok", op.get("ok")) else " FAILED")
-            + (" ERROR" if e.get("error") else ""))
-    for e in layers.get("psk-smime", []):
-        parts.append("PSK S/MIME " + ("opened" if e.get("ok") else "FAILED"))
-    for kind in MEDIA_KINDS:
-        for e in layers.get(kind, []):
-            parts.append(f"{kind.upper()} " + ("ok" if e.get("ok") else "FAILED")
-                         + (f" floor {e['floor'].get('name')}" if isinstance(e.get("floor"), dict)
-                            and e["floor"].get("name") else ""))
-    for e in layers.get("kms-xml", []):
-        parts.append("KMS XML" + (" ERROR" if e.get("error") else ""))
-    for k in ("mcsec.anomaly", "mcsec.capture-error", "mcsec.note"):
-        if layers.get(k):
-            parts.append(f"{len(layers[k])} {k[6:]}(s)")
-    return head + ("  " + "; ".join(parts) if parts else "")
-
-
-def _mikey_flags(e: dict) -> str:
-    if e.get("mcsec.error"):
-        return "DECODE ERROR"
-    flags = []
-    for p in e.get("mikey") or []:
-        for obj in p.values():
-            if not isinstance(obj, dict):
-                continue
-            for check in ("sign", "kemac", "v", "ticket"):
-                if f"mikey.{check}.verified" in obj:
-                    verdict = obj[f"mikey.{check}.verified"]  # None: present but not checked
-                    flags.append(f"{check} " + ("not checked" if verdict is None
-                                                else "ok" if verdict else "FAILED"))
-            if "mikey.sakke.ssv" in obj:
-                flags.append("decrypted")
-            if "mikey.sakke.error" in obj:
-                flags.append("not decrypted")
-    return ", ".join(flags)
-
-
-def packet_text(pkt: dict, records_text) -> str:
-    """``--format text``: the packet's summary line, then each object's tree lines."""
-    lines = [brief_line(pkt)]
-    sip = pkt["layers"].get("sip")
-    sip = sip if isinstance(sip, dict) else {}
-    for k in ("sip.Request-Line", "sip.Status-Line", "sip.Call-ID", "sip.CSeq"):
-        if k in sip:
-            lines.append(f"    {k}: {sip[k]}")
-    for text in records_text:
-        lines.extend("  " + t for t in text.split("\n")[1:] if t.strip())
-    return "\n".join(lines)
 
 
 # -- progress ------------------------------------------------------------------------------------------

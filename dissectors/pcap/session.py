@@ -18,12 +18,14 @@ from codec.media import MediaKeys
 from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import decode as mikey_decode
-from codec.mikey import render, render_sakke, render_ticket, ticket
+from codec.mikey import ticket
 from codec.mikey import sakke as mikey_sakke
 from codec.mikey.exchange import ExchangeTracker
-from codec.sdp import key_mgmt_attributes
 from codec import rtsp as rtsp_codec
 from codec.mikey.clear_keys import clear_srtp_keys
+from dissectors.pcap.records import (CarrierErrorRecord, CmsRecord, Failure, KmsRecord,
+                                     MediaRecord, MikeyRecord, MsrpRecord, Origin, PskSmimeRecord,
+                                     Record, Revision, RtspContext, RtspStreamsRecord, SipContext)
 
 MIKEY_PORT = 2269
 
@@ -63,7 +65,7 @@ class Session:
     rtsp_ports: dict = field(default_factory=dict)
     rtsp_bound_ssrcs: set = field(default_factory=set)  # SSRCs keyed by those ports, not by a map
     exchanges: Any = None  # codec.mikey.exchange.ExchangeTracker, made with the first message
-    _ticket_docs: dict = field(default_factory=dict)  # tracker entry seq -> (doc, Message)
+    _ticket_records: dict = field(default_factory=dict)  # tracker entry seq -> MikeyRecord
     # RFC 3830 §5.4 for every I_MESSAGE: first sightings per receiving host, and the allowed
     # distance (seconds) of a T payload from the capture time (None: not checked)
     seen_i_messages: Any = field(default_factory=lambda: _replay().SeenIMessages())
@@ -76,20 +78,18 @@ class Session:
             self.media.add_session(k.mki, k.key, k.salt, f"keyring {k.source}".strip())
 
     # -- entry point ---------------------------------------------------------------------------
-    def analyze(self, unit: Unit) -> list[dict]:
+    def analyze(self, unit: Unit) -> list[Record]:
+        """The records of one unit (:mod:`dissectors.pcap.records`), in the order found."""
         self.stats["units"] += 1
-        base = {"frame": unit.frames[-1], "frames": list(unit.frames), "time": unit.time,
-                "transport": unit.transport, "src": unit.src, "sport": unit.sport,
-                "dst": unit.dst, "dport": unit.dport}
-        if unit.channel is not None:
-            base["channel"] = unit.channel
+        base = Origin(unit.frames[-1], tuple(unit.frames), unit.time, unit.transport, unit.src,
+                      unit.sport, unit.dst, unit.dport, unit.channel)
         if unit.transport == "tls-psk" or unit.data.startswith(b"MSRP "):
             return self._msrp(base, unit)
-        if MIKEY_PORT in (unit.sport, unit.dport) and not sip.looks_like_sip(unit.data):
+        if MIKEY_PORT in (unit.sport, unit.dport) and not sip.is_sip(unit.data):
             return [self._mikey(base, unit.data, "port 2269", None)]
-        if sip.looks_like_sip(unit.data):
+        if sip.is_sip(unit.data):
             return self._sip(base, unit.data)
-        if sip.looks_like_rtsp(unit.data):
+        if rtsp_codec.is_rtsp(unit.data):
             return self._rtsp(base, unit.data)
         if unit.data.startswith((b"HTTP/1.", b"POST ", b"GET ", b"PUT ")):
             return self._http(base, unit.data)
@@ -105,17 +105,17 @@ class Session:
         try:
             msg = rtsp_codec.parse(data)
         except DecodeError as e:
-            return [dict(base, kind="rtsp", error=_err(e))]
+            return [CarrierErrorRecord(origin=base, layer="rtsp", error=Failure.of(e))]
         request = not msg.is_response
-        client = (base["src"], base["sport"]) if request else (base["dst"], base["dport"])
-        server = (base["dst"], base["dport"]) if request else (base["src"], base["sport"])
+        client = (base.src, base.sport) if request else (base.dst, base.dport)
+        server = (base.dst, base.dport) if request else (base.src, base.sport)
         conn = self.rtsp_connections.get((client, server))
         if conn is None:
             conn = self.rtsp_connections[(client, server)] = {"requests": {}, "keys": []}
             while len(self.rtsp_connections) > 256:  # bounded: forget the oldest connection
                 del self.rtsp_connections[next(iter(self.rtsp_connections))]
         cseq = msg.header("cseq")
-        info = {"start_line": msg.start_line, "cseq": cseq}
+        answered = None
         if request:
             conn["requests"][cseq] = (msg.method, msg.url)
             while len(conn["requests"]) > 64:
@@ -124,56 +124,32 @@ class Session:
         else:
             method, url = conn["requests"].get(cseq, (None, None))
             if method:
-                info["request"] = f"{method} {url}"
+                answered = f"{method} {url}"
         side = "client" if request else "server"  # whose keys this message announces
-        base = dict(base, rtsp=info)
+        info = RtspContext(msg.start_line, cseq, answered)
         out = []
-        for value in msg.all("keymgmt"):
-            for spec in rtsp_codec.key_mgmt(value):
-                if spec.error:
-                    out.append(dict(base, kind="rtsp", error={
-                        "path": "RTSP.KeyMgmt", "offset": 0, "reason": f"bad KeyMgmt: {spec.error}"}))
-                elif spec.prot == "mikey":
-                    rec = self._mikey(base, spec.data, "rtsp KeyMgmt", None)
-                    out.append(rec)
-                    self._rtsp_keys(conn, rec, spec.uri or url, side)
-        ctype = (msg.header("content-type") or "").split(";")[0].strip().lower()
-        if msg.body and ctype == "application/sdp":
-            text = msg.body.decode("utf-8", "replace")
-            content_base = msg.header("content-base") or msg.header("content-location") or url
-            controls = rtsp_codec.sdp_controls(text, content_base)
-            try:
-                attrs = key_mgmt_attributes(text)
-            except DecodeError as e:
+        for item in rtsp_codec.find_key_material(msg, url):  # KeyMgmt headers, SDP bodies
+            if isinstance(item, rtsp_codec.RtspKeyMgmtError):
                 self.stats["errors"] += 1
-                attrs = []
-                out.append(dict(base, kind="rtsp", error=_err(e)))
-            for attr in attrs:
-                if attr.protocol != "mikey":
-                    continue
-                media = attr.media_index
-                where = "sdp session" if media is None else f"sdp media {media}"
-                rec = self._mikey(base, attr.data, f"rtsp {where}", None)
-                out.append(rec)
-                stream = (controls[media] if media is not None and media < len(controls)
-                          else content_base)
-                self._rtsp_keys(conn, rec, stream, side)
+                out.append(CarrierErrorRecord(origin=base, context=info, layer="rtsp",
+                                              error=Failure.of(item.error)))
+                continue
+            rec = self._mikey(base, item.data, item.carrier, None, info)
+            out.append(rec)
+            self._rtsp_keys(conn, rec, item.stream, side)
         if not request and method == "SETUP" and msg.status == 200:
             streams = self._rtsp_transport(conn, msg, url, client, server)
             if streams:
-                out.append(dict(base, kind="rtsp", rtsp=dict(info, streams=streams)))
+                out.append(RtspStreamsRecord(origin=base, context=info, streams=streams))
         return out
 
     def _rtsp_keys(self, conn, rec, url, side):
         """Remember the crypto sessions a MIKEY record keyed for an RTSP stream URL."""
-        doc = rec.get("mikey") or {}
-        hdr = (doc.get("mikey") or [{}])[0].get("mikey.hdr", {})
-        labels = [f"PSK 0x{hdr.get('mikey.csb_id', 0):08x} CS {s['mikey.ticket.cs_id']}"
-                  for s in doc.get("mikey.ticket.session_keys", ())]
-        ssrcs = [s["mikey.ticket.ssrc"] for s in doc.get("mikey.ticket.session_keys", ())
-                 if s.get("mikey.ticket.ssrc") is not None]
+        keyed = rec.session_keys() if isinstance(rec, MikeyRecord) else []
+        labels = [f"PSK 0x{rec.message.hdr.csb_id:08x} CS {cs_id}" for cs_id, _ in keyed]
+        ssrcs = [ssrc for _, ssrc in keyed if ssrc is not None]
         conn["keys"].append({"url": url, "side": side, "keys": labels, "ssrcs": ssrcs,
-                             "frame": rec.get("frame")})
+                             "frame": rec.frame if isinstance(rec, MikeyRecord) else None})
         del conn["keys"][:-64]  # bounded
 
     def _rtsp_transport(self, conn, msg, url, client, server):
@@ -224,23 +200,17 @@ class Session:
             self.msrp_buffers[conn] = rest
             while len(self.msrp_buffers) > 256:  # bounded: forget the oldest connection
                 del self.msrp_buffers[next(iter(self.msrp_buffers))]
-        out = [dict(base, kind="msrp", error=_err(e)) for e in errors]
+        out: list[Record] = [MsrpRecord(origin=base, error=Failure.of(e)) for e in errors]
+        decrypted = ("TLS-PSK of a MIKEY-TICKET TLS crypto session"
+                     if unit.transport == "tls-psk" else None)
         for offset, octets in messages:
-            rec = dict(base, kind="msrp")
-            if unit.transport == "tls-psk":
-                rec["decrypted"] = "TLS-PSK of a MIKEY-TICKET TLS crypto session"
             try:
                 fields = msrp.decode(octets)
             except DecodeError as e:
-                rec["error"] = _err(e)
-                out.append(rec)
+                out.append(MsrpRecord(origin=base, decrypted=decrypted, error=Failure.of(e)))
                 continue
             data = fields.pop("msrp.data", None)
-            if data is not None:
-                fields["msrp.data"] = (data.decode("utf-8", "replace") if self.show_secrets
-                                       else f"<{len(data)} octets; --show-secrets>")
-            rec["msrp"] = fields
-            out.append(rec)
+            out.append(MsrpRecord(origin=base, decrypted=decrypted, fields=fields, data=data))
         self.stats["msrp"] = self.stats.get("msrp", 0) + len(messages)
         return out
 
@@ -254,33 +224,17 @@ class Session:
         keyed_by = (res.ssrc in self.rtsp_bound_ssrcs
                     and "RTSP Transport ports (SSRC not in the MIKEY map)")
         self.stats[res.kind] = self.stats.get(res.kind, 0) + 1
-        rec = dict(base, kind=res.kind, ok=res.ok, mki=res.mki.hex(), keys=res.label,
-                   ssrc=res.ssrc)
-        if res.error:
-            rec["error"] = {"reason": res.error}
-        if res.floor:
-            rec["floor"] = res.floor
-        if res.floor_control:  # floor control is signalling, not a secret: shown decoded
-            rec["floor_control"] = res.floor_control
-        if res.floor_errors:
-            rec["floor_errors"] = [_err(e) for e in res.floor_errors]
-        if res.ok:
-            rec["plaintext"] = (res.plaintext.hex() if self.show_secrets
-                                else f"<{len(res.plaintext)} octets decrypted; --show-secrets>")
-        stream = self._rtsp_stream_of(base)
-        if stream is not None:  # sent from ports an RTSP SETUP tied to a stream
-            rec["rtsp_stream"] = stream
-        if keyed_by:
-            rec["keyed_by"] = keyed_by
-        return [rec]
+        # rtsp_stream: sent from ports an RTSP SETUP tied to a stream
+        return [MediaRecord(origin=base, result=res, wire=bytes(data),
+                            rtsp_stream=self._rtsp_stream_of(base), keyed_by=keyed_by or None)]
 
     def _rtsp_stream_of(self, base):
         """The RTSP stream a media packet belongs to: by its source port, or (interleaved) by
         its RTSP connection, direction and channel."""
-        if base.get("channel") is None:
-            return self.rtsp_ports.get((base["src"], base["sport"]))
-        return self.rtsp_ports.get(("interleaved", (base["src"], base["sport"]),
-                                    (base["dst"], base["dport"]), base["channel"]))
+        if base.channel is None:
+            return self.rtsp_ports.get((base.src, base.sport))
+        return self.rtsp_ports.get(("interleaved", (base.src, base.sport),
+                                    (base.dst, base.dport), base.channel))
 
     def _open_by_rtsp_port(self, base, data):
         """A stream whose SSRC no MIKEY map names (rtspclientsink's receiver reports) sent from
@@ -313,139 +267,102 @@ class Session:
     def _sip(self, base, data):
         self.stats["sip"] += 1
         try:
-            msg = mime.parse_sip(data)
+            msg = sip.parse(data)
         except DecodeError as e:
             self.stats["errors"] += 1
-            return [dict(base, kind="sip", error=_err(e))]
-        info = {"start_line": msg.start_line, "call_id": msg.header("call-id"),
-                "cseq": msg.header("cseq"), "from": msg.header("from"), "to": msg.header("to")}
-        base = dict(base, sip=info)
-        return self._entity(base, msg, msg.header("call-id"))
+            return [CarrierErrorRecord(origin=base, layer="sip", error=Failure.of(e))]
+        info = SipContext(msg.start_line, msg.header("call-id"), msg.header("cseq"),
+                          msg.header("from"), msg.header("to"))
+        return self._entity(base, msg, msg.header("call-id"), info)
 
-    def _entity(self, base, ent, call_id, depth=0):
+    def _entity(self, base, ent, call_id, info):
+        """Records of the key material a SIP message carries, found by the one MIME-tree walk
+        (:func:`codec.mime.find_key_material`, also behind ``decode --in sdp``)."""
         out = []
-        try:
-            ctype, params = ent.content_type
-        except DecodeError as e:
-            return [dict(base, kind="mime", error=_err(e))]
-        if not ent.body:
-            return out
-        try:
-            if ctype == "application/sdp":
-                text = ent.decoded_body().decode("utf-8", "replace")
-                for attr in key_mgmt_attributes(text):
-                    if attr.protocol != "mikey":
-                        continue
-                    where = ("sdp session" if attr.media_index is None
-                             else f"sdp media {attr.media_index}")
-                    out.append(self._mikey(base, attr.data, where, call_id))
-            elif ctype == "application/mikey":
-                out.append(self._mikey(base, ent.decoded_body(), "application/mikey", call_id))
-            elif ctype == "multipart/signed":  # RFC 1847: the signature covers the first part
-                out.extend(self._cms(base, ent))
-            elif ctype.startswith("multipart/"):
-                parts = ent.parts()
-                kinds = {p.content_type[0] for p in parts}
-                if "application/mikey" in kinds and any(
-                        k in mime.PKCS7_MIME for k in kinds):  # seed 004 PSK S/MIME
-                    out.extend(self._psk_smime(base, ent, call_id))
-                elif depth < 8:
-                    for p in parts:
-                        out.extend(self._entity(base, p, call_id, depth + 1))
-            elif ctype in mime.PKCS7_MIME or ctype in mime.PKCS7_SIGNATURE:
-                out.extend(self._cms(base, ent))
-        except DecodeError as e:
-            self.stats["errors"] += 1
-            out.append(dict(base, kind="mime", error=_err(e)))
+        for item in mime.find_key_material(ent):
+            try:
+                if isinstance(item, mime.KeyMaterialError):
+                    raise item.error
+                if isinstance(item, (mime.MikeyInSdp, mime.MikeyBody)):
+                    out.append(self._mikey(base, item.data, item.carrier, call_id, info))
+                elif isinstance(item, mime.SmimePart):
+                    out.extend(self._cms(base, [item], info))
+                elif isinstance(item, mime.PskSmimeBody):
+                    out.extend(self._psk_smime(base, item, call_id, info))
+                elif isinstance(item, mime.KmsXmlBody):
+                    out.extend(self._kms_xml(base, item.data))
+            except DecodeError as e:
+                self.stats["errors"] += 1
+                out.append(CarrierErrorRecord(origin=base, context=info, layer="mime",
+                                              error=Failure.of(e)))
         return out
 
     # -- MIKEY ---------------------------------------------------------------------------------
-    def _mikey(self, base, data, carrier, call_id):
+    def _mikey(self, base, data, carrier, call_id, info=None):
         self.stats["mikey"] += 1
-        rec = dict(base, kind="mikey", carrier=carrier)
+        rec = MikeyRecord(origin=base, context=info, carrier=carrier, call_id=call_id,
+                          wire=bytes(data))
         try:
             msg = mikey_decode(data)
         except DecodeError as e:
             self.stats["errors"] += 1
-            rec["error"] = _err(e)
-            if e.partial is not None:
-                rec["mikey"] = render.to_json(e.partial, show_secrets=self.show_secrets)
+            rec.error, rec.partial = Failure.of(e), e.partial
             return rec
-        doc = render.to_json(msg, show_secrets=self.show_secrets)
+        rec.message = msg
         if self.keyring is not None:
-            self._keys(doc, msg, data)
-        self._clear_srtp(doc, msg)
-        self._replay_and_skew(doc, msg, base, data)
-        rec["mikey"] = doc
+            self._keys(rec, msg, data)
+        self._clear_srtp(rec, msg)
+        rec.replay_of, rec.clock_skew = self._replay_and_skew(msg, base, data)
         self.history.append((msg, data))
         del self.history[:-256]  # bounded
         return rec
 
-    def _clear_srtp(self, doc, msg):
+    def _clear_srtp(self, rec, msg):
         """SRTP keys of a NULL-encrypted KEMAC (GStreamer, gortsplib, LIVE555): no keyring
         needed; the quirks are findings (codec.mikey.clear_keys)."""
         clear = clear_srtp_keys(msg)
         if clear is None:
             return
-        if msg.find("KEMAC").mac_alg == 0:  # NULL MAC, NULL encryption: no PSK needed, none
-            for p in doc.get("mikey", ()):  # missing (the same verdict with and without --keys)
-                obj = p.get("mikey.kemac")
-                if obj and str(obj.get("mikey.kemac.error", "")).startswith("no key"):
-                    obj.pop("mikey.kemac.error")
-                    obj.pop("mikey.kemac.verified", None)
-        doc.setdefault("mikey.findings", []).extend(
-            {"path": f.path, "offset": f.offset, "message": f.message} for f in clear.findings)
-        if clear.error:
-            doc["mikey.clear_keys.error"] = clear.error
-        if "mikey.ticket.session_keys" in doc:  # the keyring's PSK opened it already
+        rec.clear = clear
+        if rec.ticket is not None and rec.ticket.session_keys:  # the keyring's PSK opened it
             return
-        show = self.show_secrets
-        doc["mikey.ticket.session_keys"] = [
-            {"mikey.ticket.cs_id": s.cs_id, "mikey.ticket.prot_type": s.prot_type,
-             "mikey.ticket.spi": s.spi.hex(),
-             "mikey.ticket.tek": s.tek.hex() if show else render.HIDDEN,
-             "mikey.ticket.salt": s.salt.hex() if show else render.HIDDEN,
-             "mikey.ticket.ssrc": s.ssrc, "mikey.ticket.roc": s.roc,
-             "mikey.ticket.srtp_transform": s.transform.name,
-             "mikey.ticket.keys_from": "NULL-encrypted KEMAC (keys in the clear)"}
-            for s in clear.sessions]
+        rec.clear_used = True
         for s in clear.sessions:
             why = self.media.add_session(s.spi, s.tek, s.salt, f"PSK 0x{msg.hdr.csb_id:08x} CS "
                                          f"{s.cs_id}", s.ssrc, s.roc, s.transform)
-            if why:
-                doc.setdefault("mikey.clear_keys.error", why)
+            if why and rec.clear_key_error is None:
+                rec.clear_key_error = why
 
-    def _keys(self, doc, msg, data):
+    def _keys(self, rec, msg, data):
         if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:
             res = self.precomputed(data) if self.precomputed is not None else None
             if res is None:
                 res = mikey_sakke.process(msg, data, self.keyring,
                                           decrypt_unverified=self.decrypt_unverified)
-            render_sakke.annotate_json(doc, msg, res, self.show_secrets)
+            rec.sakke = res
             self._register_media(msg, res)
             return
         # PSK MIKEY / MIKEY-TICKET: the exchange tracker matches INITs and RESPs (the same one
         # `mcsec decode` uses); a TRANSFER_INIT checked only when its RESOLVE_RESP comes later
-        # has its doc re-annotated then (dissect holds its record back meanwhile: awaiting())
+        # gets a revision then (dissect holds its record back meanwhile: awaiting())
         if self.exchanges is None:
             self.exchanges = ExchangeTracker(self.keyring, self.replay_cache, self.tls_psks)
         outcome = self.exchanges.feed(msg, data)
         entry = outcome.entry
         if entry is None:
             return
-        render_ticket.annotate_json(doc, msg, entry.result, self.show_secrets, entry.replay)
+        rec.ticket, rec.ticket_replay = entry.result, entry.replay
         self._register_session_keys(msg, entry.result)
-        self._ticket_docs[entry.seq] = (doc, msg)
-        while len(self._ticket_docs) > 256:  # bounded: the recent ones can still be revised
-            del self._ticket_docs[next(iter(self._ticket_docs))]
+        self._ticket_records[entry.seq] = rec
+        while len(self._ticket_records) > 256:  # bounded: the recent ones can still be revised
+            del self._ticket_records[next(iter(self._ticket_records))]
         self._revise(outcome.revised)
 
     def _revise(self, entries) -> None:
         for e in entries:
-            doc_msg = self._ticket_docs.get(e.seq)
-            if doc_msg is not None:
-                render_ticket.reannotate_json(doc_msg[0], doc_msg[1], e.result, self.show_secrets,
-                                              e.replay)
+            rec = self._ticket_records.get(e.seq)
+            if rec is not None:
+                rec.revisions.append(Revision(e.result, e.replay))
 
     def awaiting(self) -> bool:
         """Whether a record already returned still waits for its verdict (a TRANSFER_INIT whose
@@ -457,16 +374,13 @@ class Session:
         if self.exchanges is not None:
             self._revise(self.exchanges.close(why))
 
-    def _replay_and_skew(self, doc, msg, base, data) -> None:
-        """RFC 3830 §5.4: ``mikey.replay`` = frame of the first copy of an I_MESSAGE delivered
-        again to the same host; ``mikey.clock_skew`` = T minus capture time (s) beyond the limit."""
+    def _replay_and_skew(self, msg, base, data) -> tuple:
+        """RFC 3830 §5.4: (frame of the first copy of an I_MESSAGE delivered again to the same
+        host, or None; T minus capture time (s) beyond the limit, or None)."""
         R = _replay()
-        first = self.seen_i_messages.check(msg, base["frame"], scope=base.get("dst"), wire=data)
-        if first is not None and first != base["frame"]:  # a copy in the same frame is not one
-            doc["mikey.replay"] = first
-        skew = R.clock_skew(msg, base.get("time"), self.max_clock_skew)
-        if skew is not None:
-            doc["mikey.clock_skew"] = skew
+        first = self.seen_i_messages.check(msg, base.frame, scope=base.dst, wire=data)
+        replay_of = first if first is not None and first != base.frame else None  # a copy in
+        return replay_of, R.clock_skew(msg, base.time, self.max_clock_skew)  # one frame is not
 
     def _learn_tls_psks(self, res) -> None:
         for s in getattr(res, "session_keys", None) or ():
@@ -496,88 +410,70 @@ class Session:
                                  msg.hdr.prf_func, cs_id, label)
 
     # -- CMS and S/MIME ------------------------------------------------------------------------
-    def _cms(self, base, ent):
+    def _cms(self, base, parts, info=None):
+        """Records of CMS objects (:class:`codec.mime.SmimePart`) found in a MIME tree."""
         from codec import cms
-        from codec.cms import render as cms_render
 
         out = []
-        for part in mime.find_smime(ent):
+        for part in parts:
             self.stats["cms"] += 1
-            rec = dict(base, kind="cms", smime_type=part.smime_type)
             try:
                 layer = cms.decode(part.der, allow_trailing=True)  # a finding, as for MIKEY
             except DecodeError as e:
                 self.stats["errors"] += 1
-                rec["error"] = _err(e)
-                out.append(rec)
+                out.append(CmsRecord(origin=base, context=info, smime_type=part.smime_type,
+                                     error=Failure.of(e)))
                 continue
-            rec["cms"] = cms_render.to_json(layer)
+            opened = None
             if self.keyring is not None and (self.keyring.keks or self.keyring.private_keys
                                              or self.keyring.certificates):
-                result = cms.open_layers(layer, self.keyring, content=part.signed_content)
-                rec["cms_open"] = cms_render.result_json(result, self.show_secrets)
-            if part.findings:
-                rec["findings"] = [{"path": f.path, "offset": f.offset, "message": f.message}
-                                   for f in part.findings]
-            out.append(rec)
+                opened = cms.open_layers(layer, self.keyring, content=part.signed_content)
+            out.append(CmsRecord(origin=base, context=info, smime_type=part.smime_type,
+                                 layer=layer, opened=opened, findings=tuple(part.findings)))
         return out
 
-    def _psk_smime(self, base, ent, call_id):
+    def _psk_smime(self, base, item, call_id, info=None):
         self.stats["cms"] += 1
-        res = psk_smime.open_body(ent.body, ent.header("content-type") or "",
+        res = psk_smime.open_body(item.body, item.content_type,
                                   self.keyring if self.keyring is not None else Keyring(),
                                   self.replay_cache)
-        rec = dict(base, kind="psk-smime", ok=res.ok, error=res.error,
-                   proof_of_origin=res.proof_of_origin, replay=res.replay, notes=res.notes)
+        rec = PskSmimeRecord(origin=base, context=info, result=res)
         if res.transfer_init is not None:
             try:
                 msg = mikey_decode(res.transfer_init)
-                doc = render.to_json(msg, show_secrets=self.show_secrets)
+                rec.message = msg
                 if res.transfer is not None and self.keyring is not None:
                     self._learn_tls_psks(res.transfer)
-                    render_ticket.annotate_json(doc, msg, res.transfer, self.show_secrets)
-                self._replay_and_skew(doc, msg, base, res.transfer_init)
-                rec["mikey"] = doc
+                    rec.transfer = res.transfer
+                rec.replay_of, rec.clock_skew = self._replay_and_skew(msg, base,
+                                                                      res.transfer_init)
             except DecodeError as e:
-                rec["mikey_error"] = _err(e)
-        if res.ok:
-            rec["content"] = (res.content.decode("utf-8", "replace") if self.show_secrets
-                              else f"<{len(res.content)} octets decrypted; --show-secrets>")
+                rec.message_error = Failure.of(e)
         return [rec]
 
     # -- HTTP (KMS provisioning) ---------------------------------------------------------------
     def _http(self, base, data):
-        from codec import kms
-
         head, sep, body = data.partition(b"\r\n\r\n")
         if not sep or b"<" not in body[:200] or b"mcsecKMSInterface" not in body:
             return []
+        return self._kms_xml(base, body)
+
+    def _kms_xml(self, base, body):
+        """A KMS XML document (TS 33.180 §D.3), over HTTP or as a MIME body."""
+        from codec import kms
+
         self.stats["kms_xml"] += 1
-        rec = dict(base, kind="kms-xml")
         try:
-            doc = kms.parse(body, self.transport_key, source=f"frame {base['frame']}")
+            doc = kms.parse(body, self.transport_key, source=f"frame {base.frame}")
         except kms.KmsXmlError as e:
-            rec["error"] = {"reason": str(e)}
-            return [rec]
-        if doc.request is not None:
-            rec["kms_request"] = doc.request
-            return [rec]
-        rec["kms"] = {"certificates": [k.uri for k in doc.certificates],
-                      "key_sets": [{"uri": u.uri, "period": u.period,
-                                    "keys": [n for n in ("rsk", "ssk", "pvt")
-                                             if getattr(u, n) is not None]}
-                                   for u in doc.key_sets], "notes": doc.notes}
-        if self.keyring is not None:  # keys found in the capture are used for later messages
-            self.keyring.kms.extend(doc.certificates)
+            return [KmsRecord(origin=base, error=Failure(str(e)))]
+        if doc.request is None and self.keyring is not None:  # keys found in the capture are
+            self.keyring.kms.extend(doc.certificates)  # used for later messages
             self.keyring.users.extend(u for u in doc.key_sets if u.rsk or u.ssk)
-        return [rec]
+        return [KmsRecord(origin=base, document=doc)]
 
 
 def _replay():
     from codec.mikey import replay
 
     return replay
-
-
-def _err(e: DecodeError) -> dict[str, Any]:
-    return {"path": e.path, "offset": e.offset, "reason": e.reason}

@@ -80,9 +80,9 @@ class _Collector(Session):
         super().__init__(keyring=None)
         self.found: list[bytes] = []
 
-    def _mikey(self, base, data, carrier, call_id):
+    def _mikey(self, base, data, carrier, call_id, info=None):
         self.found.append(bytes(data))
-        return {}
+        return None
 
     def _media(self, base, data):
         return []
@@ -93,10 +93,10 @@ class _Collector(Session):
     def _http(self, base, data):
         return []
 
-    def _cms(self, base, ent):
+    def _cms(self, base, ent, info=None):
         return []
 
-    def _psk_smime(self, base, ent, call_id):
+    def _psk_smime(self, base, ent, call_id, info=None):
         return []
 
     def mikey_messages(self, unit: Unit) -> list[bytes]:
@@ -213,8 +213,9 @@ class Lookahead:
         if self.enabled:
             session.precomputed = self.pool.take
 
-    def run(self, items: Iterable) -> Iterator[dict]:
-        """``items``: Units (analysed by the session) and ready records (dicts), in order."""
+    def run(self, items: Iterable) -> Iterator:
+        """``items``: Units (analysed by the session) and ready records, in order; yields the
+        records (:mod:`dissectors.pcap.records`)."""
         if not self.enabled:
             for item in items:
                 if isinstance(item, Unit):
@@ -243,7 +244,7 @@ class Lookahead:
             self.pool.close()
             self.session.precomputed = None
 
-    def _release(self, entry) -> Iterator[dict]:
+    def _release(self, entry) -> Iterator:
         tag, item = entry
         if isinstance(item, Unit):
             out = self.session.analyze(item)

@@ -111,7 +111,7 @@ def test_decrypted_floor_control_of_the_captures_equals_tshark_on_the_plaintext(
     ring = load_keys([PCAPS / "keyring.toml"])
     by_capture = {}
     for cap in sorted({e["capture"] for e in entries}):
-        recs = dissect.records(PCAPS / cap, Session(keyring=ring), workers=1)
+        recs = dissect.record_dicts(PCAPS / cap, Session(keyring=ring), workers=1)
         by_capture[cap] = {r["frame"]: r for r in recs if r.get("kind") == "srtcp"}
     compared = 0
     for e, t in zip(entries, theirs):

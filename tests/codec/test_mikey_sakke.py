@@ -21,6 +21,7 @@ from codec.mikey import DecodeError, decode, encode
 from codec.mikey import keyparams
 from codec.mikey import sakke as mikey_sakke
 from codec.mikey import model
+from dissectors.pcap.render import records_json
 
 NTP = 3599719634  # TS 33.180 §F.2.1.2 example time -> key period 1388
 NTP64 = NTP << 32
@@ -591,11 +592,12 @@ def test_srtp_id_map_media_open_from_the_maps_roc(w):
         m = _build(w, "PCK", PCK, PCK_ID, ALICE, BOB, map_style="srtp-id",
                    srtp_ids=[(ssrc, roc_in_map)])
         unit = lambda n, data: Unit([n], 0.0, "udp", "192.0.2.1", 2269, "192.0.2.2", 2269, data)
-        (rec,), = [session.analyze(unit(1, m))]
+        (rec,), = [records_json(session.analyze(unit(1, m)), session.show_secrets)]
         assert rec["kind"] == "mikey" and "error" not in rec
-        return [session.analyze(Unit([n + 2], 0.0, "udp", "192.0.2.1", 4000, "192.0.2.2", 4000,
-                                     protected))[0] for n, (_, _, protected) in
-                enumerate(after_wrap)]
+        return [records_json(session.analyze(Unit([n + 2], 0.0, "udp", "192.0.2.1", 4000,
+                                                  "192.0.2.2", 4000, protected)),
+                             session.show_secrets)[0]
+                for n, (_, _, protected) in enumerate(after_wrap)]
 
     good = run(1)
     assert [r["ok"] for r in good] == [True] * 4

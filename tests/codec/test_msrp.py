@@ -28,7 +28,7 @@ KEYLOG = PCAPS / "sip-tls.keylog"
 def _msrp_records(capture, show_secrets=True, keys=True, **kw):
     ring = load_keys([PCAPS / "keyring.toml"]) if keys else None
     session = Session(keyring=ring, show_secrets=show_secrets)
-    recs = list(dissect.records(PCAPS / capture, session, **kw))
+    recs = list(dissect.record_dicts(PCAPS / capture, session, **kw))
     return [r for r in recs if r["kind"] == "msrp"], recs
 
 

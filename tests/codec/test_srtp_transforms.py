@@ -30,6 +30,7 @@ from codec.mikey import decode
 from codec.mikey import model
 from codec.mikey import ticket as mikey_ticket
 from dissectors.pcap.session import Session, Unit
+from dissectors.pcap.render import records_json
 from tests.support import libsrtp_oracle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +123,11 @@ def _unit(data):
     return Unit([1], 0.0, "udp", "192.0.2.1", 40000, "192.0.2.2", 40002, data)
 
 
+def _analyzed(session, data: bytes) -> list[dict]:
+    """The JSON records (dissectors/pcap/render.py) of one UDP datagram."""
+    return records_json(session.analyze(_unit(data)), session.show_secrets)
+
+
 def _rtcp_sr(ssrc):
     return (bytes([0x80, 200, 0, 6]) + ssrc.to_bytes(4, "big") + os.urandom(8)
             + os.urandom(4) + (3).to_bytes(4, "big") + (480).to_bytes(4, "big"))
@@ -149,12 +155,12 @@ def test_libsrtp_protected_media_opens_with_psk_mikey_keys(name, params, cipher,
         try:
             for seq in (1, 2, 3):
                 rtp = srtp.rtp_packet(ssrc, seq, 160 * seq, os.urandom(50 + seq))
-                (res,) = session.analyze(_unit(sender.protect(rtp)))
+                (res,) = _analyzed(session, sender.protect(rtp))
                 assert res["kind"] == "srtp" and res["ok"] is True, res
                 assert bytes.fromhex(res["plaintext"]) == rtp
                 assert res["mki"] == mki.hex() and name in res["keys"]
             rtcp = _rtcp_sr(ssrc)
-            (res,) = session.analyze(_unit(sender.protect_rtcp(rtcp)))
+            (res,) = _analyzed(session, sender.protect_rtcp(rtcp))
             assert res["kind"] == "srtcp" and res["ok"] is True, res
             assert bytes.fromhex(res["plaintext"]) == rtcp
         finally:
@@ -173,10 +179,10 @@ def test_tampered_packets_fail_authentication(name, params, cipher, key_len, tag
     try:
         good = sender.protect(srtp.rtp_packet(0x1111, 9, 0, bytes(40)))
         bad = good[:20] + bytes([good[20] ^ 1]) + good[21:]
-        (res,) = session.analyze(_unit(bad))
+        (res,) = _analyzed(session, bad)
         assert res["ok"] is False and "tag" in res["error"]["reason"]
         rtcp = sender.protect_rtcp(_rtcp_sr(0x1111))
-        (res,) = session.analyze(_unit(rtcp[:12] + bytes([rtcp[12] ^ 1]) + rtcp[13:]))
+        (res,) = _analyzed(session, rtcp[:12] + bytes([rtcp[12] ^ 1]) + rtcp[13:])
         assert res["ok"] is False and "tag" in res["error"]["reason"]
     finally:
         sender.close()
@@ -193,7 +199,7 @@ def test_hmac_sha1_32_srtcp_with_libsrtps_80_bit_tag_opens_too():
                                    libsrtp_oracle.crypto_policy("AES-CM", 16, 10), ssrc=0x2222)
     try:
         rtcp = _rtcp_sr(0x2222)
-        (res,) = session.analyze(_unit(sender.protect_rtcp(rtcp)))
+        (res,) = _analyzed(session, sender.protect_rtcp(rtcp))
         assert res["ok"] is True and bytes.fromhex(res["plaintext"]) == rtcp
     finally:
         sender.close()
@@ -215,14 +221,14 @@ def test_empty_map_keys_the_stream_it_authenticates():
                                    libsrtp_oracle.crypto_policy("AES-CM", 16, 10), ssrc=0x5555)
     try:
         rtp = srtp.rtp_packet(0x5555, 7, 0, os.urandom(30))
-        (res,) = session.analyze(_unit(sender.protect(rtp)))
+        (res,) = _analyzed(session, sender.protect(rtp))
         assert res["ok"] is True and bytes.fromhex(res["plaintext"]) == rtp
-        (res,) = session.analyze(_unit(sender.protect(srtp.rtp_packet(0x5555, 8, 0, b"x"))))
+        (res,) = _analyzed(session, sender.protect(srtp.rtp_packet(0x5555, 8, 0, b"x")))
         assert res["ok"] is True
     finally:
         sender.close()
     other = srtp.rtp_packet(0x7777, 1, 0, os.urandom(30)) + os.urandom(10)
-    assert session.analyze(_unit(other)) == []  # no key authenticates it: not claimed
+    assert _analyzed(session, other) == []  # no key authenticates it: not claimed
 
 
 def test_roc_from_the_srtp_id_map():
@@ -239,7 +245,7 @@ def test_roc_from_the_srtp_id_map():
     try:
         sender.set_roc(0x3333, 3)
         rtp = srtp.rtp_packet(0x3333, 100, 0, os.urandom(20))
-        (res,) = session.analyze(_unit(sender.protect(rtp)))
+        (res,) = _analyzed(session, sender.protect(rtp))
         assert res["ok"] is True and bytes.fromhex(res["plaintext"]) == rtp
     finally:
         sender.close()
@@ -324,7 +330,7 @@ def test_nonzero_key_derivation_rate():
     for index in range(65530, 65560, 3):
         roc, seq = index >> 16, index & 0xFFFF
         rtp = srtp.rtp_packet(0x4444, seq, index, os.urandom(24))
-        (res,) = session.analyze(_unit(_rfc3711_protect(mk, ms, rtp, roc, 16)))
+        (res,) = _analyzed(session, _rfc3711_protect(mk, ms, rtp, roc, 16))
         assert res["ok"] is True and bytes.fromhex(res["plaintext"]) == rtp, index
     ctx0 = srtp.Context(srtp.select_transform(1, 1, 16, 14, 10), mk, ms)
     late = srtp.rtp_packet(0x4444, 40, 0, bytes(10))

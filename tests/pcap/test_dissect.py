@@ -26,7 +26,7 @@ def _records(capture, keys=True):
     session = Session(keyring=ring, show_secrets=True,
                       transport_key=bytes.fromhex(MANIFEST["transport_key"]))
     by_frame = defaultdict(list)
-    for rec in dissect.records(PCAPS / capture, session):
+    for rec in dissect.record_dicts(PCAPS / capture, session):
         if "frame" in rec:
             by_frame[rec["frame"]].append(rec)
     return by_frame, session
@@ -165,7 +165,7 @@ def test_tampered_media_fails_authentication():
         ring = Keyring(srtp=[SrtpKey(bytes.fromhex(e["mki"]), bytes.fromhex(e["master_key"]),
                                      bytes.fromhex(e["master_salt"]))])
         session = Session(keyring=ring)
-        recs = [r for r in dissect.records(PCAPS / e["capture"], session)
+        recs = [r for r in dissect.record_dicts(PCAPS / e["capture"], session)
                 if r.get("frame") == e["frame"] and r["kind"] == "srtp"]
         assert recs, e["description"]
         assert recs[0]["ok"] is False and "tag" in recs[0]["error"]["reason"]

@@ -27,7 +27,7 @@ def test_json_is_one_object_per_packet_grouping_every_record(capsys):
     assert frames == sorted(set(frames))  # one object per frame, in order
     from dissectors.keys import load_keys
     ring = load_keys([PCAPS / "keyring.toml", PCAPS / "smime-keys.pem"])
-    recs = list(dissect.records(cap, Session(keyring=ring)))
+    recs = list(dissect.record_dicts(cap, Session(keyring=ring)))
     per_frame = Counter((r["frame"], r["kind"]) for r in recs)
     got = Counter((p["frame"], k) for p in pkts for k, v in p["layers"].items()
                   if k in ("mikey", "srtp", "srtcp") for _ in v)
@@ -46,7 +46,7 @@ def test_json_is_one_object_per_packet_grouping_every_record(capsys):
 def test_jsonl_records_is_the_record_stream(capsys):
     cap = str(PCAPS / "transports.pcapng")
     lines = [json.loads(x) for x in _run(capsys, cap, "--format", "jsonl-records").out.splitlines()]
-    assert lines == [json.loads(json.dumps(r)) for r in dissect.records(cap, Session(keyring=None))]
+    assert lines == [json.loads(json.dumps(r)) for r in dissect.record_dicts(cap, Session(keyring=None))]
 
 
 def test_filters(capsys):

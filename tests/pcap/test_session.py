@@ -14,6 +14,7 @@ from codec.crypto import mcx
 from codec.sip import StreamFramer
 from dissectors.keys import load_keys
 from dissectors.pcap.session import Session, Unit
+from dissectors.pcap.render import records_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "pcaps" / "messages"
@@ -85,7 +86,7 @@ def test_sdp_session_and_media_level_key_mgmt_with_keys():
     pck = bytes.fromhex((SAMPLES / "mikey-sakke-pck.hex").read_text())
     sdp += b"a=key-mgmt:mikey " + base64.b64encode(pck) + b"\r\n"  # inside the m= block
     s = Session(keyring=load_keys([SAMPLES / "bob.keyring.toml"]))
-    recs = s.analyze(_unit(sip("INVITE sip:bob@x SIP/2.0", sdp)))
+    recs = records_json(s.analyze(_unit(sip("INVITE sip:bob@x SIP/2.0", sdp))), s.show_secrets)
     assert [r["carrier"] for r in recs] == ["sdp session", "sdp media 0"]
     assert all(r["sip"]["call_id"] == "call-1@x" for r in recs)
     signs = [next(p["mikey.sign"] for p in r["mikey"]["mikey"] if "mikey.sign" in p) for r in recs]
@@ -96,9 +97,9 @@ def test_sdp_session_and_media_level_key_mgmt_with_keys():
 def test_raw_mikey_on_port_2269_and_malformed_is_an_error_record():
     pck = bytes.fromhex((SAMPLES / "mikey-sakke-pck.hex").read_text())
     s = Session(keyring=None)
-    ok = s.analyze(_unit(pck, 2269, 2269))
+    ok = records_json(s.analyze(_unit(pck, 2269, 2269)), s.show_secrets)
     assert ok[0]["carrier"] == "port 2269" and "error" not in ok[0]
-    bad = s.analyze(_unit(pck[:-20], 2269, 2269))
+    bad = records_json(s.analyze(_unit(pck[:-20], 2269, 2269)), s.show_secrets)
     assert bad[0]["error"]["path"].endswith("signature") and "mikey" in bad[0]  # partial kept
     assert s.stats["errors"] == 1
 
@@ -107,8 +108,8 @@ def test_application_mikey_body_and_multipart():
     pck = bytes.fromhex((SAMPLES / "mikey-sakke-pck.hex").read_text())
     body = (b"--b1\r\nContent-Type: application/mikey\r\nContent-Transfer-Encoding: base64\r\n\r\n"
             + base64.b64encode(pck) + b"\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n")
-    recs = Session(keyring=None).analyze(_unit(sip("MESSAGE sip:b@x SIP/2.0", body,
-                                                   'multipart/mixed; boundary="b1"')))
+    recs = records_json(Session(keyring=None).analyze(_unit(sip("MESSAGE sip:b@x SIP/2.0", body,
+                                                   'multipart/mixed; boundary="b1"'))), False)
     assert [r["carrier"] for r in recs] == ["application/mikey"]
 
 
@@ -124,9 +125,9 @@ def test_kms_xml_over_http_provisions_the_session():
     for i, doc in enumerate((kms.init_document(bob.uri), kms.key_prov_document([bob]))):
         http = (b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: "
                 + str(len(doc)).encode() + b"\r\n\r\n" + doc)
-        recs = s.analyze(_unit(http, 80, 40000, frame=i + 1))
+        recs = records_json(s.analyze(_unit(http, 80, 40000, frame=i + 1)), s.show_secrets)
         assert recs[0]["kind"] == "kms-xml"
-    rec = s.analyze(_unit(wire, 2269, 2269, frame=3))[0]
+    rec = records_json(s.analyze(_unit(wire, 2269, 2269, frame=3)), s.show_secrets)[0]
     sakke = next(p["mikey.sakke"] for p in rec["mikey"]["mikey"] if "mikey.sakke" in p)
     assert sakke["mikey.sakke.ssv"] == "<hidden>"  # decrypted with keys from the capture
 
@@ -136,9 +137,9 @@ def test_rtsp_keymgmt_header():
     setup = (b"SETUP rtsp://192.0.2.5/stream/trackID=1 RTSP/1.0\r\nCSeq: 3\r\n"
              b'KeyMgmt: prot=mikey; uri="rtsp://192.0.2.5/stream"; data="'
              + base64.b64encode(pck) + b'"\r\nTransport: RTP/SAVP;unicast\r\n\r\n')
-    recs = Session(keyring=None).analyze(_unit(setup, 40000, 554))
+    recs = records_json(Session(keyring=None).analyze(_unit(setup, 40000, 554)), False)
     assert [r["carrier"] for r in recs] == ["rtsp KeyMgmt"]
     assert recs[0]["rtsp"]["start_line"].startswith("SETUP") and "error" not in recs[0]
     bad = setup.replace(b'data="', b'data="!!')
-    recs = Session(keyring=None).analyze(_unit(bad, 40000, 554))
+    recs = records_json(Session(keyring=None).analyze(_unit(bad, 40000, 554)), False)
     assert recs[0]["error"]["path"] == "RTSP.KeyMgmt"

@@ -20,7 +20,7 @@ from codec import mikey
 from codec.keyring import from_toml
 from codec.mikey import sakke as mikey_sakke
 from codec.mikey import ticket as mikey_ticket
-from dissectors.pcap import dissect
+from dissectors.pcap import dissect, render
 from dissectors.keys import load_keys
 from dissectors.pcap.session import Session
 from dissectors.synth import tls as synth_tls
@@ -50,7 +50,7 @@ def _ring():
 
 def _records(path, **kw):
     session = Session(keyring=_ring(), show_secrets=True)
-    return list(dissect.records(path, session, **kw))
+    return list(dissect.record_dicts(path, session, **kw))
 
 
 # -- the generator's TLS -------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_records_without_keys_say_tls_was_not_decrypted():
     first_tls = min(e.get("frames", [e["frame"]])[0] for e in SIP_ENTRIES)
     assert all(n["frame"] < first_tls for n in notes if "5061" in n["message"])
     assert [r for r in recs if r["kind"] == "mikey"]  # the UDP leg is still dissected
-    assert "not decrypted" in dissect.text_line(notes[0])
+    assert "not decrypted" in render.text_line(notes[0])
 
 
 def test_missing_tshark_is_reported_not_raised(monkeypatch):

@@ -27,6 +27,7 @@ from codec import rtp
 from codec.rtsp import RtspFramer, key_mgmt, sdp_controls, transport
 from dissectors.pcap.dissect import records
 from dissectors.pcap.session import Session
+from dissectors.pcap.render import records_json
 from tests.support import libsrtp_oracle
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "gstreamer"
@@ -362,7 +363,8 @@ def test_hostile_rtsp_messages_give_records_not_tracebacks():
                  b"RTSP/1.0 200 OK\r\nCSeq: 3\r\nKeyMgmt: prot=mikey;data=\"AQID\"\r\n\r\n",
                  b"ANNOUNCE rtsp://h/s RTSP/1.0\r\nContent-Type: application/sdp\r\n\r\n"
                  b"m=audio 0 RTP/SAVP 8\r\na=key-mgmt:mikey %%%\r\n"):
-        recs += session.analyze(Unit([1], 0.0, "tcp", "192.0.2.1", 554, "192.0.2.2", 40000, data))
+        recs += records_json(session.analyze(Unit([1], 0.0, "tcp", "192.0.2.1", 554, "192.0.2.2",
+                                                  40000, data)))
     assert [(r["kind"], r["error"]["path"].split(".")[0]) for r in recs] == [
         ("rtsp", "RTSP"), ("mikey", "HDR"), ("rtsp", "a=key-mgmt")]
 
