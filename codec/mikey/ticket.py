@@ -463,23 +463,3 @@ class ReplayCache:
 def replay_key(msg: Message, wire: bytes) -> bytes:
     """What identifies a TRANSFER_INIT for the replay cache: the whole message."""
     return bytes(wire)
-
-
-# Transitional (issue 16): the builders and key derivations moved to ticket_build / ticket_keys;
-# these names resolve there until the last callers (tests) import from the new homes.
-_MOVED = {"ticket_build": ("key_data", "rand_of_ticket", "build_ticket", "build_transfer_init",
-                           "build_request_init", "build_response", "build_transfer_resp",
-                           "build_resolve_init", "build_psk_i_message"),
-          "ticket_keys": ("KEY_TGK", "KEY_TGK_SALT", "KEY_TEK", "KEY_TEK_SALT", "KEY_GTGK",
-                          "KEY_GTGK_SALT", "KEY_MPK", "MPKI_CONST", "MPKR_CONST", "MPKR_FORK_CONST",
-                          "TGK_FORK_CONST", "derive_mpk", "fork_key", "derive_session_key",
-                          "SessionKey", "psk_session_keys", "sp_params", "sp_tag_len_quirk")}
-
-
-def __getattr__(name):
-    import importlib
-
-    for module, names in _MOVED.items():
-        if name in names:
-            return getattr(importlib.import_module(f"codec.mikey.{module}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

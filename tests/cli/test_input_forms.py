@@ -14,14 +14,15 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from codec import kms as codec_kms
-from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 from dissectors.cli import main
 
 T_VALUE = 0xECA16480_12345678
 
 
 def _messages(n=2):
-    return [mikey_ticket.build_psk_i_message(bytes(16), [mikey_ticket.key_data(mikey_ticket.KEY_TEK, bytes([i]) * 16)],
+    return [ticket_build.build_psk_i_message(bytes(16), [ticket_build.key_data(ticket_keys.KEY_TEK, bytes([i]) * 16)],
                                              csb_id=0x1000 + i, t_value=T_VALUE,
                                              responder="sip:bob@example.org") for i in range(n)]
 

@@ -9,6 +9,8 @@ import pytest
 from codec import psk_smime
 from codec.keyring import Keyring, Psk
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 
 T = 0xECA16480 << 32
 CONTENT = b"Content-Type: text/plain\r\n\r\nAll your base are belong to us.\r\n"
@@ -16,7 +18,7 @@ CONTENT = b"Content-Type: text/plain\r\n\r\nAll your base are belong to us.\r\n"
 
 def _ticket(tpk, identity="tpk@kms.example.org"):
     mpk, tgk, spi = os.urandom(16), os.urandom(16), os.urandom(4)
-    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T,
+    ticket = ticket_build.build_ticket(tpk, mpk, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)], t_value=T,
                                        tpk_identity=identity)
     return dict(ticket=ticket, mpk=mpk, tgk=tgk, spi=spi)
 

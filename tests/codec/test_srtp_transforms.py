@@ -28,7 +28,8 @@ from codec import srtp
 from codec.keyring import Keyring, Psk
 from codec.mikey import decode
 from codec.mikey import model
-from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 from dissectors.pcap.session import Session, Unit
 from dissectors.pcap.render import records_json
 from tests.support import libsrtp_oracle
@@ -89,7 +90,7 @@ def _psk_message(params, *, mki=b"", ssrcs=(0x1111, 0x2222), csb_id=0x0BADCAFE, 
     sp = model.SP(policy_no=0, prot_type=0,
                   policy_params=[model.SpParam(type=t, value=bytes([v])) for t, v in params.items()])
     cs_map = [model.SrtpIdEntry(policy_no=0, ssrc=s, roc=0) for s in ssrcs] if map_type == 0 else []
-    wire = mikey_ticket.build_psk_i_message(PSK, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=mki or None)],
+    wire = ticket_build.build_psk_i_message(PSK, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=mki or None)],
                                             csb_id=csb_id, t_value=0xE8000000 << 32, initiator=IDI,
                                             rand=rand, cs_id_map=cs_map, sp=[sp])
     if map_type == 1:  # Empty map (RFC 4563), #CS 0: the HDR rewritten, the MAC made again
@@ -234,7 +235,7 @@ def test_empty_map_keys_the_stream_it_authenticates():
 def test_roc_from_the_srtp_id_map():
     """A stream whose SRTP-ID map entry says ROC 3 (RFC 3830 §6.1.1) opens from that ROC."""
     tgk, rand = os.urandom(16), os.urandom(16)
-    wire = mikey_ticket.build_psk_i_message(PSK, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk)], csb_id=7, t_value=1 << 40,
+    wire = ticket_build.build_psk_i_message(PSK, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk)], csb_id=7, t_value=1 << 40,
                                             initiator=IDI, rand=rand,
                                             cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=0x3333, roc=3)])
     session = _session()

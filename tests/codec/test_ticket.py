@@ -15,6 +15,8 @@ from codec.keyring import Keyring, Psk
 from codec.mikey import decode, model
 from codec.mikey import psk as mikey_psk
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 from codec.mikey.render import decode_key_data_chain
 
 T_VALUE = 0xECA16480_12345678
@@ -72,9 +74,9 @@ def test_rfc6043_labels_and_mpk_derivations():
     mpk, rand = os.urandom(16), os.urandom(16)
     expect = ref_prf(mpk, bytes.fromhex("220E99A2") + b"\xff" * 5 + b"\x06" + bytes([16]) + rand,
                      16, True)
-    assert mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, rand, 1) == expect
+    assert ticket_keys.derive_mpk(mpk, ticket_keys.MPKI_CONST, rand, 1) == expect
     tgk = os.urandom(16)
-    tek = mikey_ticket.derive_session_key(tgk, 0x2AD01C64, 3, ri, None, 16, 1)
+    tek = ticket_keys.derive_session_key(tgk, 0x2AD01C64, 3, ri, None, 16, 1)
     label = bytes.fromhex("2AD01C64") + b"\x03" + b"\xff" * 4 + b"\x03" + bytes([16]) + ri + b"\x00"
     assert tek == ref_prf(tgk, label, 16, True)
 
@@ -91,11 +93,11 @@ def test_aes_cm_kemac_matches_reference_iv():
 def test_psk_i_message_round_trip(encr, mac, prf_func):
     psk = os.urandom(20)
     tek, salt = os.urandom(16), os.urandom(14)
-    keys = [mikey_ticket.key_data(mikey_ticket.KEY_TEK_SALT, tek, salt=salt, spi=b"\x00\x00\x00\x2f"),
-            mikey_ticket.key_data(mikey_ticket.KEY_TGK, os.urandom(16))]
+    keys = [ticket_build.key_data(ticket_keys.KEY_TEK_SALT, tek, salt=salt, spi=b"\x00\x00\x00\x2f"),
+            ticket_build.key_data(ticket_keys.KEY_TGK, os.urandom(16))]
     if encr == 2:  # RFC 3394 wraps multiples of 8 octets: 4 + 16 + 2 + 14 + 1 + 4 + 4 + 19 = 64
-        keys[1] = mikey_ticket.key_data(mikey_ticket.KEY_TGK, os.urandom(19))
-    wire = mikey_ticket.build_psk_i_message(psk, keys, csb_id=0x55, t_value=T_VALUE, initiator=ALICE,
+        keys[1] = ticket_build.key_data(ticket_keys.KEY_TGK, os.urandom(19))
+    wire = ticket_build.build_psk_i_message(psk, keys, csb_id=0x55, t_value=T_VALUE, initiator=ALICE,
                                             responder=BOB, encr_alg=encr, mac_alg=mac, prf_func=prf_func)
     msg = decode(wire)
     res = mikey_ticket.process(msg, wire, Keyring(psks=[Psk(key=psk, identity=BOB)]))
@@ -119,7 +121,7 @@ def test_psk_i_message_round_trip(encr, mac, prf_func):
 
 def test_psk_wrong_key_and_tampering():
     psk = os.urandom(16)
-    wire = mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, os.urandom(16))], csb_id=1,
+    wire = ticket_build.build_psk_i_message(psk, [ticket_build.key_data(ticket_keys.KEY_TGK, os.urandom(16))], csb_id=1,
                                             t_value=T_VALUE, responder=BOB)
     wrong = mikey_ticket.process(decode(wire), wire, Keyring(psks=[Psk(key=os.urandom(16), identity=BOB)]))
     assert wrong.verified is False and "MAC" in wrong.error and not wrong.kemac_keys
@@ -133,7 +135,7 @@ def test_psk_wrong_key_and_tampering():
 
 def test_psk_found_by_csb_id():
     psk = os.urandom(16)
-    wire = mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, b"k" * 16)], csb_id=0x12345678,
+    wire = ticket_build.build_psk_i_message(psk, [ticket_build.key_data(ticket_keys.KEY_TGK, b"k" * 16)], csb_id=0x12345678,
                                             t_value=T_VALUE)
     res = mikey_ticket.process(decode(wire), wire, Keyring(psks=[Psk(key=psk, csb_id=0x12345678)]))
     assert res.verified and res.kemac_keys[0].key_data == b"k" * 16
@@ -145,28 +147,28 @@ def round_trip():
     psk_alice, psk_bob, tpk = os.urandom(16), os.urandom(16), os.urandom(16)
     mpk, tgk = os.urandom(16), os.urandom(16)
     spi = b"\x00\x00\x00\x09"
-    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
+    ticket = ticket_build.build_ticket(tpk, mpk, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
                                        tpk_identity="tpk@" + KMS)
-    ticket_rand = mikey_ticket.rand_of_ticket(ticket)
-    mpk_i = mikey_ticket.derive_mpk(mpk, mikey_ticket.MPKI_CONST, ticket_rand, 1)
+    ticket_rand = ticket_build.rand_of_ticket(ticket)
+    mpk_i = ticket_keys.derive_mpk(mpk, ticket_keys.MPKI_CONST, ticket_rand, 1)
     tp = model.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_h=1)
-    req_init = mikey_ticket.build_request_init(psk_alice, csb_id=0x100, initiator=ALICE, kms=KMS,
+    req_init = ticket_build.build_request_init(psk_alice, csb_id=0x100, initiator=ALICE, kms=KMS,
                                                t_value=T_VALUE, tp=tp)
-    req_resp = mikey_ticket.build_response(req_init, psk_alice, data_type=mikey_ticket.REQUEST_RESP, kms=KMS,
+    req_resp = ticket_build.build_response(req_init, psk_alice, data_type=mikey_ticket.REQUEST_RESP, kms=KMS,
                                            t_value=T_VALUE, ticket=ticket,
-                                           kemac_keys=[mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i),
-                                                       mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)])
+                                           kemac_keys=[ticket_build.key_data(ticket_keys.KEY_MPK, mpk_i),
+                                                       ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)])
     cs = [model.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
           model.GenericIdEntry(cs_id=2, prot_type=model.PAYLOAD_CLASSES and __import__(
               "codec.mikey", fromlist=["x"]).DEFAULT_TLS_PROT_TYPE, spi=spi)]
-    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
+    transfer = ticket_build.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
                                                 responder=BOB, t_value=T_VALUE)
-    res_init = mikey_ticket.build_resolve_init(psk_bob, ticket, csb_id=0x300, responder=BOB, kms=KMS,
+    res_init = ticket_build.build_resolve_init(psk_bob, ticket, csb_id=0x300, responder=BOB, kms=KMS,
                                                t_value=T_VALUE)
-    res_resp = mikey_ticket.build_response(res_init, psk_bob, data_type=mikey_ticket.RESOLVE_RESP, kms=KMS,
+    res_resp = ticket_build.build_response(res_init, psk_bob, data_type=mikey_ticket.RESOLVE_RESP, kms=KMS,
                                            t_value=T_VALUE,
-                                           kemac_keys=[mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk_i),
-                                                       mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)])
+                                           kemac_keys=[ticket_build.key_data(ticket_keys.KEY_MPK, mpk_i),
+                                                       ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)])
     return dict(psk_alice=psk_alice, psk_bob=psk_bob, tpk=tpk, mpk=mpk, mpk_i=mpk_i, tgk=tgk,
                 req_init=req_init, req_resp=req_resp, transfer=transfer, res_init=res_init,
                 res_resp=res_resp, ticket=ticket)
@@ -182,7 +184,7 @@ def test_request_exchange(round_trip):
     assert resp.verified is True
     assert [k.key_data for k in resp.kemac_keys] == [r["mpk_i"], r["tgk"]]
     # the response's MAC covers RESP || INIT: another INIT breaks it
-    other = mikey_ticket.build_request_init(r["psk_alice"], csb_id=0x100, initiator=ALICE, kms=KMS,
+    other = ticket_build.build_request_init(r["psk_alice"], csb_id=0x100, initiator=ALICE, kms=KMS,
                                             t_value=T_VALUE, tp=model.TP(ticket_type=1))
     assert mikey_ticket.process(decode(r["req_resp"]), r["req_resp"], alice,
                                 init=(decode(other), other)).verified is False
@@ -289,7 +291,7 @@ def test_cli_psk_kemac_fields_use_wireshark_names(tmp_path, capsys):
     from dissectors.cli import main
 
     psk, tek = os.urandom(16), os.urandom(16)
-    wire = mikey_ticket.build_psk_i_message(psk, [mikey_ticket.key_data(mikey_ticket.KEY_TEK, tek)], csb_id=3, t_value=T_VALUE,
+    wire = ticket_build.build_psk_i_message(psk, [ticket_build.key_data(ticket_keys.KEY_TEK, tek)], csb_id=3, t_value=T_VALUE,
                                             responder=BOB)
     f = tmp_path / "m.hex"
     f.write_text(wire.hex())
@@ -308,10 +310,10 @@ def test_transfer_resp_checked_with_mpki(round_trip):
     ring = Keyring(psks=[Psk(key=r["tpk"], identity="tpk@" + KMS)])
     init = (decode(r["transfer"]), r["transfer"])
     opened = mikey_ticket.process(*init, ring)
-    resp = mikey_ticket.build_transfer_resp(r["transfer"], r["mpk_i"], t_value=T_VALUE + 1)
+    resp = ticket_build.build_transfer_resp(r["transfer"], r["mpk_i"], t_value=T_VALUE + 1)
     ok = mikey_ticket.process(decode(resp), resp, ring, init=init, known=opened)
     assert ok.verified is True
-    forged = mikey_ticket.build_transfer_resp(r["transfer"], os.urandom(16), t_value=T_VALUE + 1)
+    forged = ticket_build.build_transfer_resp(r["transfer"], os.urandom(16), t_value=T_VALUE + 1)
     assert mikey_ticket.process(decode(forged), forged, ring, init=init, known=opened).verified is False
     assert "TRANSFER_INIT" in mikey_ticket.process(decode(resp), resp, ring).error
 
@@ -320,7 +322,7 @@ def test_forked_key_label():
     mpk_r, id_data, randr = os.urandom(16), b"sip:bob@example.org", os.urandom(16)
     label = (bytes.fromhex("2B288856") + b"\xff" * 5 + b"\x00" + len(id_data).to_bytes(2, "big")
              + id_data + bytes([16]) + randr)
-    assert mikey_ticket.fork_key(mpk_r, mikey_ticket.MPKR_FORK_CONST, id_data, randr, 1) == ref_prf(mpk_r, label, 16, True)
+    assert ticket_keys.fork_key(mpk_r, ticket_keys.MPKR_FORK_CONST, id_data, randr, 1) == ref_prf(mpk_r, label, 16, True)
 
 
 def test_exchange_tracker_initiator_view(round_trip):

@@ -16,6 +16,8 @@ from codec import DecodeError, mikey
 from codec.mikey import carriers, render
 from codec.mikey import model
 from codec.mikey import ticket as mikey_ticket
+from codec.mikey import ticket_build
+from codec.mikey import ticket_keys
 from dissectors import wireshark
 from tests.support.strategies import messages
 
@@ -202,28 +204,28 @@ def ticket_messages() -> list[bytes]:
     tp_chain = mikey.encode(mikey.Message(model.HDR(), [model.IDR(id_role=3, id_type=1, id_data=KMS.encode()),
                                                         model.RAND(rand=bytes(16))]))[10:]
     tp_data = bytes([14]) + tp_chain  # RFC 6043 §6.10: first octet = type of the first payload
-    ticket = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
+    ticket = ticket_build.build_ticket(tpk, mpk, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
                                        tpk_identity="tpk@" + KMS, rand=bytes(range(16)), tp_data=tp_data)
-    clear = mikey_ticket.build_ticket(tpk, mpk, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
+    clear = ticket_build.build_ticket(tpk, mpk, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)], t_value=T_VALUE,
                                       rand=bytes(16), encr_alg=0)
     tp = model.TP(ticket_type=1, subtype=1, version=1, prf_func=1, flag_h=1, tp_data=tp_data)
-    req_init = mikey_ticket.build_request_init(psk_a, csb_id=0x100, initiator=ALICE, kms=KMS,
+    req_init = ticket_build.build_request_init(psk_a, csb_id=0x100, initiator=ALICE, kms=KMS,
                                                t_value=T_VALUE, tp=tp)
-    req_resp = mikey_ticket.build_response(req_init, psk_a, data_type=mikey_ticket.REQUEST_RESP, kms=KMS,
+    req_resp = ticket_build.build_response(req_init, psk_a, data_type=mikey_ticket.REQUEST_RESP, kms=KMS,
                                            t_value=T_VALUE, ticket=ticket,
-                                           kemac_keys=[mikey_ticket.key_data(mikey_ticket.KEY_MPK, mpk),
-                                                       mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi)])
+                                           kemac_keys=[ticket_build.key_data(ticket_keys.KEY_MPK, mpk),
+                                                       ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi)])
     cs = [model.GenericIdEntry(cs_id=1, prot_type=0, policies=[0], spi=spi),
           model.GenericIdEntry(cs_id=2, prot_type=mikey.DEFAULT_TLS_PROT_TYPE, spi=spi)]
-    transfer = mikey_ticket.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
+    transfer = ticket_build.build_transfer_init(ticket, mpk, csb_id=0x200, cs_entries=cs, initiator=ALICE,
                                                 responder=BOB, t_value=T_VALUE, rand_i=bytes(16))
-    transfer_clear = mikey_ticket.build_transfer_init(clear, mpk, csb_id=0x201, cs_entries=cs[:1],
+    transfer_clear = ticket_build.build_transfer_init(clear, mpk, csb_id=0x201, cs_entries=cs[:1],
                                                       initiator=ALICE, responder=BOB, t_value=T_VALUE,
                                                       rand_i=bytes(16))
-    res_init = mikey_ticket.build_resolve_init(psk_b, ticket, csb_id=0x300, responder=BOB, kms=KMS,
+    res_init = ticket_build.build_resolve_init(psk_b, ticket, csb_id=0x300, responder=BOB, kms=KMS,
                                                t_value=T_VALUE)
-    psk_null = mikey_ticket.build_psk_i_message(psk_a, [mikey_ticket.key_data(mikey_ticket.KEY_TGK, tgk, spi=spi),
-                                                        mikey_ticket.key_data(3, b"k" * 16, salt=b"s" * 14)],
+    psk_null = ticket_build.build_psk_i_message(psk_a, [ticket_build.key_data(ticket_keys.KEY_TGK, tgk, spi=spi),
+                                                        ticket_build.key_data(3, b"k" * 16, salt=b"s" * 14)],
                                                 csb_id=0x400, t_value=T_VALUE, encr_alg=0, rand=bytes(16),
                                                 initiator=ALICE)
     return [req_init, req_resp, transfer, transfer_clear, res_init, psk_null]
