@@ -381,10 +381,10 @@ def record_packet(rec: dict, session=None) -> dict:
     """The packet view of one ``--format jsonl-records`` record (its frame's envelope, its
     object under its layer, the frame's SIP/SDP fields when the session kept them), so that -Y
     means the same in every output mode."""
-    from dissectors.pcap import output
+    from dissectors.pcap import render
 
-    pkt = output._new_packet(rec.get("frame"), rec)
-    output._add_layers(pkt["layers"], rec)
+    pkt = render.new_packet(rec.get("frame"), rec)
+    render.add_layers(pkt["layers"], rec)
     fields = session.sip_fields.get(rec.get("frame")) if session is not None else None
     if fields:
         pkt["layers"] = {**fields, **pkt["layers"]}
