@@ -1,0 +1,57 @@
+"""The benchmark captures of issue 17 (benchmarks/make_captures.py) as tshark sees them, with the
+mcsec Lua plugin: every packet that should carry a MIKEY-SAKKE I_MESSAGE shows one (tshark's
+``mikey.type`` = 26, SAKKE, RFC 6509 §4.1), the mixed shape's other packets are the SRTP media
+of the SDP offers, and the same arguments give the same octets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+PLUGIN = ROOT / "wireshark" / "mcsec_mikey.lua"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import make_captures  # noqa: E402
+
+PACKETS = 50
+SAKKE_DATA_TYPE = "26"  # RFC 6509 §4.1 (IANA MIKEY data type)
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("bench-cache")
+    return {s: make_captures.make_capture(s, PACKETS, distinct=4, cache=cache)
+            for s in make_captures.SHAPES}
+
+
+def _fields(capture):
+    from tests.conftest import TSHARK
+
+    assert TSHARK, "tshark is needed (make test installs it)"
+    r = subprocess.run([TSHARK, "-X", f"lua_script:{PLUGIN}", "-n", "-r", str(capture),
+                        "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Protocol",
+                        "-e", "mikey.type"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return [line.split("\t") for line in r.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("shape", make_captures.SHAPES)
+def test_every_mikey_packet_is_decoded_by_tshark_with_the_plugin(captures, shape):
+    rows = _fields(captures[shape])
+    assert [int(r[0]) for r in rows] == list(range(1, PACKETS + 1))
+    with_mikey = [int(r[0]) for r in rows if r[2] == SAKKE_DATA_TYPE]
+    if shape == "mixed":
+        assert with_mikey == list(range(1, PACKETS + 1, 10))
+        assert {r[1] for r in rows if int(r[0]) % 10 != 1} == {"SRTP"}
+    else:
+        assert with_mikey == list(range(1, PACKETS + 1))
+    assert make_captures.mikey_packets(shape, PACKETS) == len(with_mikey)
+
+
+def test_same_arguments_same_octets(captures, tmp_path):
+    again = make_captures.make_capture("sip", PACKETS, distinct=4, cache=tmp_path)
+    assert again.read_bytes() == captures["sip"].read_bytes()
