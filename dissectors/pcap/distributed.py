@@ -181,6 +181,7 @@ class _Pipeline:
         self.tls_seen = False
         self.tls_plain: set = set()
         self.tls_starts: dict = {}  # flow id -> StreamStart, while watching
+        self.on_events = None  # phase 1: sees the flow table's events
 
     def feed(self, rec) -> Iterator:
         from dissectors.pcap import dissect
@@ -198,6 +199,8 @@ class _Pipeline:
         events = self.table.feed(rec)
         if self.watch_tls:
             self._watch_tls(events)
+        if self.on_events is not None:
+            self.on_events(events)
         for ev in events:
             yield from dissect._event(ev, self.flows, self.directions, times, budget, self.ended)
         if budget.total > budget.limit:
@@ -262,6 +265,9 @@ class FileIndex:
     media_frames: int = 0
     key_frames: int = 0
     has_secrets: bool = False  # Decryption Secrets Blocks (TLS: run sequentially)
+    # MIKEY-SAKKE results (ECCSI verified, SAKKE decapsulated) with the keyring given, by wire
+    sakke: dict = field(default_factory=dict)
+    sakke_seconds: float = 0.0
 
 
 def _is_media(ev) -> bool:
@@ -271,11 +277,21 @@ def _is_media(ev) -> bool:
             and rtp.is_rtp_v2(ev.payload))
 
 
-def index_file(spec: FileSpec) -> FileIndex:
-    """Phase 1: the frames of one file that may change the session, and its media key frames."""
-    from dissectors.pcap.flows import FlowTable
+def index_file(spec: FileSpec, keyring: bytes | None = None,
+               decrypt_unverified: bool = False) -> FileIndex:
+    """Phase 1: the frames of one file that may change the session, and its media key frames;
+    with a (pickled) ``keyring`` that can decrypt, the file's MIKEY-SAKKE messages verified and
+    decrypted too — the costly public-key work, done here in parallel; phase 2 takes these
+    results while the keyring has not grown (KMS XML), as the look-ahead workers of the
+    sequential engine do (dissectors/pcap/workers.py)."""
+    import time
 
-    table = FlowTable()
+    from dissectors.pcap import workers
+    from dissectors.pcap.session import Unit
+
+    ring = loads(keyring) if keyring is not None else None
+    collector = workers._Collector() if workers.can_decrypt(ring) else None
+    pipe = _Pipeline()
     reader = CaptureReader(spec.path)
     frames: dict = {}  # local number -> Frame (non-media and key frames)
     media: set = set()
@@ -289,12 +305,24 @@ def index_file(spec: FileSpec) -> FileIndex:
             idx.frames = rec.number
             rec.data = bytes(rec.data)
             frames[rec.number] = rec
-            for ev in table.feed(rec):
+            if collector is None:
+                events = pipe.table.feed(rec)
+            else:  # the application units too: their MIKEY-SAKKE messages
+                events = []
+                pipe.on_events = events.extend
+                for item in pipe.feed(rec):
+                    if isinstance(item, Unit) and not (item.transport == "udp"
+                                                       and rtp.is_rtp_v2(item.data)):
+                        t0 = time.perf_counter()
+                        for data in collector.mikey_messages(item):
+                            if workers.is_sakke_i_message(data) and data not in idx.sakke:
+                                idx.sakke[data] = _sakke(data, ring, decrypt_unverified)
+                        idx.sakke_seconds += time.perf_counter() - t0
+            for ev in events:
                 if not _is_media(ev):
                     continue
                 media.update(ev.frames)
                 payload = bytes(ev.payload)
-                last = ev.frames[-1]
                 try:
                     rtcp = rtp.is_rtcp(payload)
                     ssrc = rtp.stream_ssrc(payload)
@@ -334,6 +362,19 @@ def index_file(spec: FileSpec) -> FileIndex:
     return idx
 
 
+def _sakke(data: bytes, ring, decrypt_unverified: bool):
+    """A MIKEY-SAKKE message's result (codec.mikey.sakke.process), None if it does not decode."""
+    from codec.errors import DecodeError
+    from codec.mikey import decode as mikey_decode
+    from codec.mikey import sakke as mikey_sakke
+
+    try:
+        msg = mikey_decode(data)
+    except DecodeError:
+        return None
+    return mikey_sakke.process(msg, data, ring, decrypt_unverified=decrypt_unverified)
+
+
 # ------------------------------------------------------------------------------------------
 # Phase 2: the key timeline, and the state at every file boundary
 # ------------------------------------------------------------------------------------------
@@ -348,15 +389,20 @@ class Timeline:
     seconds: float = 0.0
 
 
-def _sakke_recorder(session, cache: dict):
+def _sakke_recorder(session, cache: dict, indexed: dict, generation):
+    """``session.precomputed`` of phase 2: phase 1's result while the keyring is the one phase
+    1 had, else computed here; either way kept in ``cache`` for phase 3."""
     from codec.mikey import decode as mikey_decode
     from codec.mikey import sakke as mikey_sakke
     from dissectors.pcap.workers import keyring_generation
 
     def compute(data):
-        res = mikey_sakke.process(mikey_decode(data), data, session.keyring,
-                                  decrypt_unverified=session.decrypt_unverified)
-        cache[(keyring_generation(session.keyring), bytes(data))] = res
+        data, gen = bytes(data), keyring_generation(session.keyring)
+        res = indexed.get(data) if gen == generation else None
+        if res is None:
+            res = mikey_sakke.process(mikey_decode(data), data, session.keyring,
+                                      decrypt_unverified=session.decrypt_unverified)
+        cache[(gen, data)] = res
         return res
 
     return compute
@@ -391,6 +437,12 @@ def build_timeline(base_state: bytes, indexes: list, max_stream_memory=None) -> 
     base = 0
     counted = ("mikey", "cms", "kms_xml")
     before = sum(session.stats.get(k, 0) for k in counted)
+    from dissectors.pcap.workers import keyring_generation
+
+    generation = keyring_generation(session.keyring)  # the keyring phase 1 used
+    indexed: dict = {}
+    for idx in indexes:
+        indexed.update(idx.sakke)
     for i, idx in enumerate(indexes):
         if i > 0 and session.awaiting():  # a verdict still awaited: one task for both files
             tl.segments[-1].append(i)
@@ -401,7 +453,7 @@ def build_timeline(base_state: bytes, indexes: list, max_stream_memory=None) -> 
             tl.sakke.append({})
         if idx.has_secrets:
             tl.sequential = "Decryption Secrets Blocks (TLS) in the capture"
-        session.precomputed = _sakke_recorder(session, tl.sakke[-1])
+        session.precomputed = _sakke_recorder(session, tl.sakke[-1], indexed, generation)
         for n, ts_ns, linktype, orig_len, data in idx.state:
             frame = Frame(base + n, ts_ns, 0, linktype, orig_len, data, 0)
             for item in pipe.feed(frame):
@@ -545,6 +597,8 @@ class Report:
     sequential: str | None = None
     timeline_messages: int = 0
     timeline_seconds: float = 0.0
+    sakke_messages: int = 0  # MIKEY-SAKKE messages verified/decrypted in phase 1
+    sakke_seconds: float = 0.0
     phase_seconds: dict = field(default_factory=dict)
 
 
@@ -578,8 +632,13 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
             yield from (_fault_record(f) for f in leading)
             return
         t0 = time.perf_counter()
-        index_futures = client.map(index_file, specs, retries=RETRIES, pure=False,
-                                   key=[f"mcsec-index-{token}-{i}" for i in range(len(specs))])
+        from dissectors.pcap.workers import can_decrypt
+
+        ring = dumps(session.keyring) if can_decrypt(session.keyring) else None
+        index_futures = [client.submit(index_file, spec, ring, session.decrypt_unverified,
+                                       retries=RETRIES, pure=False,
+                                       key=f"mcsec-index-{token}-{i}")
+                         for i, spec in enumerate(specs)]
         if progress:
             _progress(index_futures)
         base_state = dumps(session)
@@ -592,6 +651,8 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
         t2 = time.perf_counter()
         report.phase_seconds = {"index": t1 - t0, "timeline": t2 - t1}
         report.timeline_messages, report.timeline_seconds = tl.messages, tl.seconds
+        report.sakke_messages = sum(len(idx.sakke) for idx in indexes)
+        report.sakke_seconds = sum(idx.sakke_seconds for idx in indexes)
         sequential = tl.sequential or (tls_keylog is not None and "a TLS key log was given")
         if sequential:
             report.sequential = sequential

@@ -110,8 +110,8 @@ def test_a_mispredicted_media_state_is_dissected_again(tmp_path, monkeypatch):
     parts = cut(PCAPS / "private-call.pcapng", tmp_path / "parts", 12)
     original = engine.index_file
 
-    def no_media(spec):
-        idx = original(spec)
+    def no_media(*args):
+        idx = original(*args)
         idx.state = [s for s in idx.state if not _is_rtp(s[4])]
         return idx
 
