@@ -150,6 +150,7 @@ _WANTED = frozenset([name for name, _, _ in FIELDS] + [
 def row(pkt: dict, file: str) -> dict:
     """The Parquet row of one packet object of ``--format json``."""
     from dissectors.pcap.filter_fields import fields_of
+    from dissectors.pcap.render import dumps_compact
 
     found = fields_of(pkt, _WANTED)
     t = pkt.get("time")
@@ -167,7 +168,7 @@ def row(pkt: dict, file: str) -> dict:
             out[name] = _first(values, kind)
     out["mcsec.decrypted"], out["mcsec.decrypt_reason"], out["mcsec.sender"] = verdicts(
         pkt, found)
-    out["layers"] = json.dumps(pkt.get("layers") or {}, separators=(",", ":"))
+    out["layers"] = dumps_compact(pkt.get("layers") or {})  # json.dumps' text, by orjson
     return out
 
 
