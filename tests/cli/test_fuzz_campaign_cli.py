@@ -16,29 +16,32 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.cli import fuzz_harness
+from benchmarks.fuzzing import cli_cases
+from benchmarks.fuzzing import cli_corpus
+from benchmarks.fuzzing import cli_runner
+from benchmarks.fuzzing import corpus as fuzz_corpus
+from benchmarks.fuzzing import runner as fuzz_runner
+from benchmarks.fuzzing import targets as fuzz_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = Path(__file__).resolve().parents[1] / "regressions" / "cli"
 
 
-F = fuzz_harness()
-
 
 @pytest.fixture(scope="module")
 def cli_target():
-    return F.make_cli_targets(F.load_corpus(), seed=15, pool=100)["cli"]
+    return cli_runner.make_cli_targets(fuzz_corpus.load_corpus(), seed=15, pool=100)["cli"]
 
 
 def test_deterministic_slice_has_no_traceback_bad_status_or_slow_input(tmp_path):
-    (r,) = F.campaign(("cli",), seed=15, inputs=300, seconds=300, save_dir=tmp_path,
-                      trace_every=0, struct_pool=100)
+    (r,) = fuzz_runner.campaign(("cli",), seed=15, inputs=300, seconds=300, save_dir=tmp_path,
+                                trace_every=0, struct_pool=100)
     assert r.inputs == 300
     findings = {site: (rec["message"][:300], Path(rec["file"]).name)
                 for site, rec in r.crashes.items()}
     assert not findings, findings  # replay: benchmarks/fuzz_campaign.py --replay FILE
     assert r.hangs == 0 and r.slow == 0, r.slow_inputs
-    assert r.max_ms_confirmed < F.CLI_SLOW_MS
+    assert r.max_ms_confirmed < cli_corpus.CLI_SLOW_MS
 
 
 def test_cases_cover_every_command_and_output_mode(cli_target):
@@ -63,7 +66,7 @@ def test_cases_cover_every_command_and_output_mode(cli_target):
         if after(argv, "--trk") in ("zz", "g" * 32):
             seen.add(f"{cmd} non-hex --trk")
         for opt in ("-o", "--out", "--out-dir", "--dest"):
-            if after(argv, opt) in F.UNWRITABLE:
+            if after(argv, opt) in cli_corpus.UNWRITABLE:
                 seen.add(f"{cmd} unwritable {opt}")
     for cmd in ("decode text", "decode json", "encode", "fields", "uid", "keyring import",
                 "dissect text", "dissect json", "dissect jsonl-records", "dissect --brief",
@@ -99,10 +102,10 @@ def test_runner_reports_what_escapes_main_bad_statuses_and_tracebacks(tmp_path):
             return 0
         raise AssertionError(argv)
 
-    run = F.CliRunner(main=toy, workdir=tmp_path)
+    run = cli_runner.CliRunner(main=toy, workdir=tmp_path)
 
     def case(*argv, files=None, stdin=b""):
-        c = F._Case()
+        c = cli_cases.CliCase()
         c.argv = list(argv)
         c.files = files or {}
         c.stdin = stdin
@@ -112,11 +115,11 @@ def test_runner_reports_what_escapes_main_bad_statuses_and_tracebacks(tmp_path):
     with pytest.raises(KeyError):
         run(case("raise"))
     for bad in ("4", "-1", "70"):
-        with pytest.raises(F.Invariant, match="exit status"):
+        with pytest.raises(fuzz_targets.Invariant, match="exit status"):
             run(case("status", bad))
-    with pytest.raises(F.Invariant, match="exit status 9"):
+    with pytest.raises(fuzz_targets.Invariant, match="exit status 9"):
         run(case("exit", "9"))
-    with pytest.raises(F.Invariant, match="traceback on stderr"):
+    with pytest.raises(fuzz_targets.Invariant, match="traceback on stderr"):
         run(case("traceback"))
     assert [run(case("status", s)) for s in "0123"] == [0, 1, 2, 3]
     assert run(case("exit", "2")) == 2 and run(case("exit", "message")) == 1
@@ -124,15 +127,15 @@ def test_runner_reports_what_escapes_main_bad_statuses_and_tracebacks(tmp_path):
     assert run.last[1] == f"file stdin {tmp_path / 'c'}".encode()
     assert (os.getcwd(), (sys.stdin, sys.stdout, sys.stderr)) == (cwd, streams)
     # what escapes is recorded at its site, saved, and counted
-    t = F.Target("cli", (), run, lambda rng: case("raise"), ext="json")
-    r = F.run_target(t, 1, 3, 30, trace_every=0, save_dir=tmp_path / "found")
+    t = fuzz_targets.Target("cli", (), run, lambda rng: case("raise"), ext="json")
+    r = fuzz_runner.run_target(t, 1, 3, 30, trace_every=0, save_dir=tmp_path / "found")
     assert r.unexpected == 3 and list(r.crashes)[0].startswith("KeyError@")
     assert [p.suffix for p in (tmp_path / "found").iterdir()] == [".json"]
 
 
 def test_runner_runs_the_real_cli(tmp_path):
-    run = F.CliRunner(workdir=tmp_path)
-    c = F._Case()
+    run = cli_runner.CliRunner(workdir=tmp_path)
+    c = cli_cases.CliCase()
     c.argv = ["decode", "{P}/messages/mikey-sakke-gmk.sdp", "--format", "json"]
     assert run(c.encode()) == 0
     assert json.loads(run.last[1])  # the JSON decode prints
@@ -142,8 +145,8 @@ def test_runner_runs_the_real_cli(tmp_path):
 
 @pytest.mark.parametrize("case", sorted(REGRESSIONS.glob("*.json")), ids=lambda p: p.stem)
 def test_cli_regression(case, tmp_path):
-    status = F.CliRunner(workdir=tmp_path)(case.read_bytes())
-    assert status in F.CLI_EXITS
+    status = cli_runner.CliRunner(workdir=tmp_path)(case.read_bytes())
+    assert status in cli_corpus.CLI_EXITS
 
 
 # Findings of the cli target outside the list of issue 15 (docs/FUZZING.md, C1 and C2)
@@ -168,7 +171,7 @@ def test_cms_keys_naming_a_bad_kms_document_is_a_usage_error(tmp_path, capsys):
     bad.write_bytes((ROOT / "pcaps" / "kms" / "alice.keyprov.xml").read_bytes()
                     .replace(b"<KeyPeriodNo>", b"<KeyPeriodNo>x", 1))
     der = tmp_path / "x.der"
-    der.write_bytes(F.load_corpus().cms[0])
+    der.write_bytes(fuzz_corpus.load_corpus().cms[0])
     for action in ("show", "open"):
         assert main(["cms", action, str(der), "--keys", str(bad)]) == 2
         err = capsys.readouterr().err
@@ -181,7 +184,7 @@ def test_psk_smime_whose_cms_object_does_not_decode_is_an_error_result():
     from codec import psk_smime
     from dissectors.keys import load_keys
 
-    case = F.decode_case((REGRESSIONS / "psk-smime-cms-length-lies-0eb5dfafe02f.json")
+    case = cli_cases.decode_case((REGRESSIONS / "psk-smime-cms-length-lies-0eb5dfafe02f.json")
                          .read_bytes())
     ring = load_keys([ROOT / "pcaps" / "keyring.toml"])
     res = psk_smime.open_message(case["files"]["f0"], ring)
@@ -203,7 +206,7 @@ def test_fuzz_pcap_leaves_out_mutants_larger_than_a_datagram_and_says_so(tmp_pat
     # mutation) raised struct.error from scapy building the IPv4 total length
     from dissectors.pcap.capture import CaptureFault, read_frames
 
-    run = F.CliRunner(workdir=tmp_path)
+    run = cli_runner.CliRunner(workdir=tmp_path)
     case = (REGRESSIONS / "fuzz-pcap-mutant-over-64k-f9ca9740ac63.json").read_bytes()
     assert run(case) == 0
     assert b"1 mutant(s) larger than a UDP datagram left out of the pcap" in run.last[2]
@@ -217,7 +220,7 @@ def test_fuzz_pcap_leaves_out_mutants_larger_than_a_datagram_and_says_so(tmp_pat
 def test_cms_build_recipient_certificate_with_a_damaged_key_is_a_usage_error(tmp_path):
     # C6: cryptography parses certificates lazily; `cms build --recip CERT` with a damaged
     # public key raised ValueError("Invalid key") from cert.public_key()
-    run = F.CliRunner(workdir=tmp_path)
+    run = cli_runner.CliRunner(workdir=tmp_path)
     case = (REGRESSIONS / "cms-build-recip-invalid-key-5bd4676dba93.json").read_bytes()
     assert run(case) == 2
     assert b"the certificate's public key does not load" in run.last[2]
@@ -233,6 +236,6 @@ def test_sakke_identifiers_of_a_t_in_the_first_key_period_skip_period_minus_one(
     uri = b"sip:alice@mcptt.example.org"
     assert [n for _, n in sakke.candidate_identifiers(uri, kms.uri, kms, ntp=100)] == [0, 1]
     assert sakke.candidate_identifiers(uri, kms.uri, kms, ntp=0) != []
-    run = F.CliRunner(workdir=tmp_path)
+    run = cli_runner.CliRunner(workdir=tmp_path)
     assert run((REGRESSIONS / "decode-keys-t-in-key-period-0-cba507809992.json")
                .read_bytes()) in (1, 3)

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from codec import DecodeError
-from tests.support.cli import fuzz_harness
+from benchmarks.fuzzing import corpus as fuzz_corpus
+from benchmarks.fuzzing import mutate as fuzz_mutate
+from benchmarks.fuzzing import runner as fuzz_runner
+from benchmarks.fuzzing import targets as fuzz_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = Path(__file__).resolve().parents[1] / "regressions"
 
-
-F = fuzz_harness()
 
 # Open findings that raise (docs/FUZZING.md), by (exception type, mcsec file of the raising
 # frame); anything else the short run meets fails the test.  F1-F11 were fixed in codec/ after
@@ -30,14 +31,14 @@ RECORDED: set = set()
 
 @pytest.fixture(scope="module")
 def corpus():
-    return F.load_corpus()
+    return fuzz_corpus.load_corpus()
 
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("findings")
-    results = F.campaign(F.TARGETS, seed=11, inputs=300, seconds=120, save_dir=out,
-                         trace_every=50, struct_pool=150)
+    results = fuzz_runner.campaign(fuzz_targets.TARGETS, seed=11, inputs=300, seconds=120,
+                                   save_dir=out, trace_every=50, struct_pool=150)
     return results, out
 
 
@@ -54,7 +55,7 @@ def test_corpus_covers_every_target(corpus):
 
 def test_short_campaign_has_no_unexpected_exceptions(short_run):
     results, out = short_run
-    assert [r.target for r in results] == list(F.TARGETS)
+    assert [r.target for r in results] == list(fuzz_targets.TARGETS)
     for r in results:
         assert r.inputs == 300, r.target
         assert r.hangs == 0, (r.target, r.crashes)
@@ -71,13 +72,13 @@ def test_short_campaign_has_no_unexpected_exceptions(short_run):
 
 
 def test_harness_is_deterministic(corpus):
-    targets = F.make_targets(corpus, seed=3, struct_pool=50)
+    targets = fuzz_targets.make_targets(corpus, seed=3, struct_pool=50)
     for name in ("mikey.raw", "cms.decode", "kms", "pcap", "sip.framer"):
         a = [targets[name].generate(random.Random("x")) for _ in range(1)]
         b = [targets[name].generate(random.Random("x")) for _ in range(1)]
         assert a == b, name
-    r1 = F.run_target(targets["mikey.raw"], 5, 200, 60, trace_every=0)
-    r2 = F.run_target(targets["mikey.raw"], 5, 200, 60, trace_every=0)
+    r1 = fuzz_runner.run_target(targets["mikey.raw"], 5, 200, 60, trace_every=0)
+    r2 = fuzz_runner.run_target(targets["mikey.raw"], 5, 200, 60, trace_every=0)
     assert (r1.inputs, r1.typed_errors) == (r2.inputs, r2.typed_errors)
 
 
@@ -95,8 +96,8 @@ def test_harness_reports_unexpected_exceptions_slow_inputs_and_hangs(tmp_path):
     def gen(rng):
         return bytes([rng.randrange(9)])
 
-    t = F.Target("toy", (DecodeError,), run, gen)
-    r = F.run_target(t, 1, 30, 60, slow_ms=100, hang_seconds=0.3, trace_every=0,
+    t = fuzz_targets.Target("toy", (DecodeError,), run, gen)
+    r = fuzz_runner.run_target(t, 1, 30, 60, slow_ms=100, hang_seconds=0.3, trace_every=0,
                      save_dir=tmp_path)
     rng = random.Random("1:toy")  # the harness's own per-target stream
     seen = [gen(rng)[0] for _ in range(30)]
@@ -117,7 +118,7 @@ def test_der_headers_walks_nested_tlvs(corpus):
     # an independent check of the DER-aware mutator's walker: every header it reports starts a
     # TLV whose length octets decode to a length that fits in the object
     der = corpus.cms[0]
-    heads = F.der_headers(der)
+    heads = fuzz_mutate.der_headers(der)
     assert heads[0] == (0, 1, 3)  # 30 82 xx xx: SEQUENCE, long form, 2 length octets
     assert len(heads) > 30
     for tag_at, len_at, nlen in heads:

@@ -1,8 +1,7 @@
-"""Shared test helpers: running ``mcsec`` as a process, loading the fuzz campaign harness."""
+"""Shared test helpers: running ``mcsec`` as a process."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +18,3 @@ def mcsec(*args, check: bool = True) -> subprocess.CompletedProcess:
         assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
-
-
-def fuzz_harness():
-    """``benchmarks/fuzz_campaign.py`` as a module (loaded once per process)."""
-    if "fuzz_campaign" in sys.modules:
-        return sys.modules["fuzz_campaign"]
-    spec = importlib.util.spec_from_file_location("fuzz_campaign",
-                                                  ROOT / "benchmarks" / "fuzz_campaign.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_campaign"] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
