@@ -47,29 +47,30 @@ codec class names to them.  Payload chaining uses ``bind_layers`` on Next Payloa
 and ends the chain; octets after the last payload are a ``Raw`` layer.
 
 Secrets (``Meta.secret`` fields, a NULL-encrypted KEMAC's key data) show as ``<hidden>`` in
-``show()`` unless :data:`SHOW_SECRETS` is set; the values themselves are untouched.
+``show()`` unless :data:`SHOW_SECRETS` is set; the values themselves are untouched.  The field
+classes for the construct types scapy lacks are in :mod:`dissectors.fuzz.scapy_fields`.
 """
 
 from __future__ import annotations
 
-import re
 import types
 from typing import Any
 
 import construct as c
 from scapy.fields import (BitEnumField, BitField, ByteEnumField, ByteField, ConditionalField,
-                          Field, FieldListField, IntEnumField, IntField, LongEnumField, LongField,
+                          FieldListField, IntEnumField, IntField, LongEnumField, LongField,
                           PacketListField, ShortEnumField, ShortField, StrField,
-                          StrFixedLenField, StrLenField, XByteField, XIntField, XLongField,
-                          XShortField)
+                          StrFixedLenField, XByteField, XIntField, XLongField, XShortField)
 from scapy.layers.inet import TCP, UDP
 from scapy.packet import NoPayload, Packet, Raw, bind_layers
-from scapy.volatile import RandBin, RandNum
 
 from codec.mikey import model
 from codec.mikey import registry
 from codec.mikey import schemas
 from codec.constructs import BitFields, Meta, Reject, VarBytes
+from dissectors.fuzz.scapy_fields import (FuzzStrLenField, SwitchIntField, SwitchPacketListField,
+                                          SwitchStrField, as_int, computed_kind, construct_context,
+                                          evaluate, referenced_name)
 
 MIKEY_PORT = 2269  # IANA "mikey" (RFC 3830 §10)
 SHOW_SECRETS = False
@@ -91,181 +92,6 @@ def json_name(layer, field_name: str) -> str:
     """The JSON key of a scapy field of ``layer`` (a packet or a layer class)."""
     cls = layer if isinstance(layer, type) else type(layer)
     return cls.JSON_NAMES.get(field_name, field_name)
-
-
-# ----------------------------------------------------------------------------------------------
-# Evaluating construct expressions (this._flags.kv == 1, this.n_cs, "spi_len") on a packet
-def _ctx(pkt) -> c.Container:
-    """The construct context the schema's expressions expect, made from the packet's values."""
-    cls = type(pkt)
-    ctx = c.Container()
-    for codec, sname in cls.CODEC_NAMES.items():
-        ctx[codec] = pkt.getfieldval(sname)
-    for group, members in cls.CODEC_GROUPS.items():
-        ctx[group] = c.Container({m: pkt.getfieldval(s) for m, s in members})
-    return ctx
-
-
-def _evaluate(expr, pkt):
-    if isinstance(expr, str):
-        return pkt.getfieldval(type(pkt).CODEC_NAMES[expr])
-    if callable(expr):
-        return expr(_ctx(pkt))
-    return expr
-
-
-def _referenced_name(expr) -> str | None:
-    """The (last) field name an expression reads: ``"spi_len"``, ``this._flags.data_len``."""
-    if isinstance(expr, str):
-        return expr
-    if callable(expr):
-        names = re.findall(r"\['(\w+)'\]", repr(expr))
-        return names[-1] if names else None
-    return None
-
-
-def _as_int(v, default=0):
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return default
-
-
-# ----------------------------------------------------------------------------------------------
-# Field classes for the construct types scapy has no direct equivalent of
-class ComputedMixin:
-    """A length / count / next-payload field: ``None`` means "compute on build"."""
-
-    compute = None  # function(pkt) -> int, set per field instance
-
-    def i2m(self, pkt, x):
-        if x is None and pkt is not None and self.compute is not None:
-            x = self.compute(pkt)
-        return super().i2m(pkt, x)
-
-
-_COMPUTED_CLASSES: dict[type, type] = {}
-
-
-def _kind(base: type, meta: Meta) -> type:
-    """``base``, or its computed variant when encode computes the field."""
-    if not meta.computed:
-        return base
-    cls = _COMPUTED_CLASSES.get(base)
-    if cls is None:
-        cls = _COMPUTED_CLASSES[base] = type(f"Computed{base.__name__}", (ComputedMixin, base), {})
-    return cls
-
-
-class RandOctets(RandBin):
-    """scapy's RandBin, drawn with ``random.randbytes`` (seedable, and not byte by byte)."""
-
-    def _fix(self):
-        import random
-
-        return random.randbytes(int(self.size))
-
-
-class FuzzStrLenField(StrLenField):
-    """StrLenField whose fuzz values are at most what its length field can say."""
-
-    def randval(self):
-        return RandOctets(RandNum(0, self.max_length or 1200))
-
-
-class _SelectorSized:
-    """A field whose octet count is looked up, by the value of a selector field, in ``lengths``."""
-
-    __slots__ = ()
-
-    def _size(self, pkt):
-        return self.lengths.get(_evaluate(self.selector, pkt))
-
-
-class SwitchStrField(_SelectorSized, StrField):
-    """Octets whose length is implied by a selector field (``LengthSwitch``): MAC by MAC alg,
-    DH value by group, hash by hash function.  An unknown selector value takes all the octets
-    left (the codec rejects the message at the selector)."""
-
-    __slots__ = ["selector", "lengths"]
-
-    def __init__(self, name, default, selector, lengths):
-        super().__init__(name, default)
-        self.selector, self.lengths = selector, lengths
-
-    def getfield(self, pkt, s):
-        n = self._size(pkt)
-        if n is None:
-            return b"", self.m2i(pkt, s)
-        return s[n:], self.m2i(pkt, s[:n])
-
-    def randval(self):
-        return RandOctets(RandNum(0, max(self.lengths.values(), default=0) + 8))
-
-
-class SwitchIntField(_SelectorSized, Field):
-    """An integer whose width is implied by a selector field (``IntSwitch``: TS value by TS type).
-    An unknown selector value takes all the octets left, as bytes."""
-
-    __slots__ = ["selector", "lengths"]
-
-    def __init__(self, name, default, selector, lengths):
-        Field.__init__(self, name, default, "B")
-        self.selector, self.lengths = selector, lengths
-
-    def getfield(self, pkt, s):
-        n = self._size(pkt)
-        if n is None:
-            return b"", bytes(s)
-        return s[n:], int.from_bytes(s[:n], "big")
-
-    def addfield(self, pkt, s, val):
-        if val is None:
-            val = 0
-        if isinstance(val, (bytes, bytearray)):
-            return s + bytes(val)
-        n = self._size(pkt) or max(1, (int(val).bit_length() + 7) // 8)
-        return s + (int(val) % (1 << (8 * n))).to_bytes(n, "big")
-
-    def i2len(self, pkt, x):
-        return len(self.addfield(pkt, b"", x))
-
-    def i2repr(self, pkt, x):
-        return x.hex() if isinstance(x, (bytes, bytearray)) else f"0x{_as_int(x):x}"
-
-    def randval(self):
-        return RandNum(0, 2 ** 64 - 1)
-
-
-class SwitchPacketListField(PacketListField):
-    """Entries whose structure and count are selected by another field (the HDR CS ID map:
-    ``Switch(cs_id_map_type, {type: Array(count, entry)})``).  An unknown selector value takes
-    the rest as one ``Raw`` entry."""
-
-    __slots__ = ["selector", "cases"]
-
-    def __init__(self, name, selector, cases):
-        self.selector, self.cases = selector, cases  # value -> (count expr, packet class)
-        super().__init__(name, [], Raw, count_from=self._count)
-
-    def _case(self, pkt):
-        return self.cases.get(_evaluate(self.selector, pkt))
-
-    def _count(self, pkt):
-        case = self._case(pkt)
-        return None if case is None else _as_int(_evaluate(case[0], pkt))
-
-    def m2i(self, pkt, m):
-        case = self._case(pkt)
-        return case[1](m) if case is not None else Raw(m)
-
-    def getfield(self, pkt, s):
-        if self._case(pkt) is None:
-            return b"", ([Raw(s)] if s else [])
-        return super().getfield(pkt, s)
-
-    def randval(self):
-        return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,7 +135,7 @@ class MikeyPacket(Packet):
             return False
         from codec.mikey.render import is_secret
 
-        shim = types.SimpleNamespace(NAME=self.CODEC_NAME, **_ctx(self))
+        shim = types.SimpleNamespace(NAME=self.CODEC_NAME, **construct_context(self))
         codec_name = next((k for k, v in self.CODEC_NAMES.items() if v == fname), fname)
         return is_secret(shim, codec_name, meta)
 
@@ -377,8 +203,8 @@ def _int_field(sname, nbytes, meta: Meta, default=0):
     plain, enum, hexa = _INT_FIELDS[nbytes]
     default = None if meta.computed else default
     if meta.vals:
-        return _kind(enum, meta)(sname, default, dict(meta.vals))
-    return _kind(hexa if meta.display == "hex" else plain, meta)(sname, default)
+        return computed_kind(enum, meta)(sname, default, dict(meta.vals))
+    return computed_kind(hexa if meta.display == "hex" else plain, meta)(sname, default)
 
 
 def _value_field(sname, meta: Meta, sub, default, max_length=None):
@@ -386,7 +212,7 @@ def _value_field(sname, meta: Meta, sub, default, max_length=None):
     if isinstance(sub, c.IfThenElse):  # c.If(cond, X): present when the condition holds
         inner = _value_field(sname, meta, sub.thensubcon, default, max_length)
         cond = sub.condfunc
-        return ConditionalField(inner, lambda pkt, cond=cond: bool(_evaluate(cond, pkt)))
+        return ConditionalField(inner, lambda pkt, cond=cond: bool(evaluate(cond, pkt)))
     if isinstance(sub, c.FormatField):
         return _int_field(sname, sub.length, meta, default if isinstance(default, int) else 0)
     if isinstance(sub, VarBytes):
@@ -396,13 +222,13 @@ def _value_field(sname, meta: Meta, sub, default, max_length=None):
         if meta.extra.get("packed"):
             entry = _layer_for(getattr(schemas, meta.extra["packed"]))
             return PacketListField(sname, [], entry,
-                                   length_from=lambda pkt, e=length: _as_int(_evaluate(e, pkt)))
+                                   length_from=lambda pkt, e=length: as_int(evaluate(e, pkt)))
         # fuzz() draws at most what the length field can say
         return FuzzStrLenField(sname, b"", max_length=max_length,
-                               length_from=lambda pkt, e=length: _as_int(_evaluate(e, pkt)))
+                               length_from=lambda pkt, e=length: as_int(evaluate(e, pkt)))
     if isinstance(sub, c.Array):
         count = sub.count
-        count_from = (lambda pkt, e=count: _as_int(_evaluate(e, pkt)))
+        count_from = (lambda pkt, e=count: as_int(evaluate(e, pkt)))
         if isinstance(sub.subcon, c.Struct):
             return PacketListField(sname, [], _layer_for(sub.subcon), count_from=count_from)
         if isinstance(sub.subcon, c.FormatField):
@@ -428,11 +254,11 @@ def _size_references(schema) -> dict:
         while isinstance(sub, (c.Renamed, c.IfThenElse)):
             sub = sub.subcon if isinstance(sub, c.Renamed) else sub.thensubcon
         if isinstance(sub, VarBytes):
-            ref = _referenced_name(sub.length)
+            ref = referenced_name(sub.length)
             if ref:
                 refs[ref] = (name, "len")
         elif isinstance(sub, c.Array):
-            ref = _referenced_name(sub.count)
+            ref = referenced_name(sub.count)
             if ref:
                 refs[ref] = (name, "count")
         elif isinstance(sub, c.Switch):
@@ -490,7 +316,7 @@ def _make_layer(class_name, codec_name, schema, json, label, mikey_type=None, ba
                 sel_name = sc.default.selector_name()
                 sname = f"{scapy_name(json)}_{sel_name}_unparsed"
                 fld = ConditionalField(StrField(sname, b""),
-                                       lambda pkt, sel=sel, k=known: _evaluate(sel, pkt) not in k)
+                                       lambda pkt, sel=sel, k=known: evaluate(sel, pkt) not in k)
                 json_names[sname] = f"{json}.{sel_name}.unparsed"  # not a codec key: it rejects
                 fields_desc.append(fld)
                 continue
@@ -500,8 +326,8 @@ def _make_layer(class_name, codec_name, schema, json, label, mikey_type=None, ba
             for m, width, meta in sc.subcon.members:
                 sname = scapy_name(meta.json)
                 default = None if meta.computed else model_defaults.get(m) or 0
-                fld = (_kind(BitEnumField, meta)(sname, default, width, dict(meta.vals))
-                       if meta.vals else _kind(BitField, meta)(sname, default, width))
+                fld = (computed_kind(BitEnumField, meta)(sname, default, width, dict(meta.vals))
+                       if meta.vals else computed_kind(BitField, meta)(sname, default, width))
                 add(m, meta, fld)
                 members.append((m, sname))
             groups[sc.name] = members
