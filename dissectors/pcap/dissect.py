@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from codec.sip import HTTP_START as HTTP_START_RE
-from codec.sip import StreamFramer, looks_like_rtsp, looks_like_sip
-from codec.rtsp import RtspFramer
+from codec.sip import StreamFramer, is_sip
+from codec.rtsp import RtspFramer, is_rtsp
 from dissectors.pcap.capture import CaptureFault, read_frames
 from dissectors.pcap.flows import (CONSUMER, Anomaly, Datagram, FlowTable, Limits, StreamData,
                               StreamEnd, StreamEvicted, StreamGap, StreamStart)
@@ -169,11 +169,11 @@ def _event(ev, flows, directions, times, budget=None, ended=None):
         d = directions.setdefault((ev.flow_id, ev.direction), _Direction())
         data = bytes(ev.data)
         if d.framer is None:
-            if looks_like_sip(data.lstrip(b"\r\n")):
+            if is_sip(data.lstrip(b"\r\n")):
                 d.framer, d.kind = StreamFramer(), "sip"
             elif data.startswith(HTTP_START):
                 d.framer, d.kind = HttpFramer(), "http"
-            elif looks_like_rtsp(data.lstrip(b"\r\n")):  # RFC 2326 on any port (8554, 554, …)
+            elif is_rtsp(data.lstrip(b"\r\n")):  # RFC 2326 on any port (8554, 554, …)
                 d.framer, d.kind = RtspFramer(), "rtsp"
             elif 2269 in (start.sport, start.dport):
                 d.kind = "mikey"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from codec import netheaders
-from codec.sip import looks_like_sip
+from codec import sip
 from dissectors.pcap.render import MEDIA_KINDS, add_field as _add, add_layers, new_packet
 from dissectors.pcap.render import record_json
 from dissectors.pcap.session import Session, Unit
@@ -51,10 +51,6 @@ SIP_HEADERS = {n.lower(): n for n in (
     "Refer-To", "Referred-By", "Privacy", "Priority", "Reason", "Resource-Priority",
     "Allow-Events", "Date", "Warning", "Organization", "Min-Expires", "Accept-Encoding",
     "Accept-Language", "Content-Language", "Replaces", "Unsupported")}
-SIP_COMPACT = {"i": "Call-ID", "f": "From", "t": "To", "v": "Via", "m": "Contact",
-               "c": "Content-Type", "l": "Content-Length", "s": "Subject", "k": "Supported",
-               "e": "Content-Encoding", "o": "Event", "u": "Allow-Events", "r": "Refer-To",
-               "b": "Referred-By", "a": "Accept-Contact", "x": "Session-Expires"}
 SIP_UINT = {"Content-Length", "Max-Forwards", "Expires"}
 SDP_LINES = {"v": "sdp.version", "o": "sdp.owner", "s": "sdp.session_name",
              "i": "sdp.session_info", "u": "sdp.uri", "e": "sdp.email", "p": "sdp.phone",
@@ -64,59 +60,42 @@ SDP_LINES = {"v": "sdp.version", "o": "sdp.owner", "s": "sdp.session_name",
 
 
 def sip_layers(data: bytes) -> dict:
-    """``{"sip": {...}, "sdp": {...}}`` of one SIP message, Wireshark field names."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = data.partition(b"\n\n")
-    lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
-    while lines and not lines[0]:
-        del lines[0]
-    sip: dict = {}
-    if not lines:
-        return {}
-    start = lines[0].strip()
+    """``{"sip": {...}, "sdp": {...}}`` of one SIP message, Wireshark field names.  Parsed by
+    the one SIP parser (:func:`codec.sip.parse`), tolerantly: a display field never fails."""
+    msg = sip.parse(data.lstrip(b"\r\n"), tolerant=True)
+    fields: dict = {}
+    start = msg.start_line.strip()
     if start.startswith("SIP/"):
-        sip["sip.Status-Line"] = start
+        fields["sip.Status-Line"] = start
         parts = start.split(" ", 2)
         if len(parts) > 1 and parts[1].isdigit():
-            sip["sip.Status-Code"] = int(parts[1])
+            fields["sip.Status-Code"] = int(parts[1])
     else:
-        sip["sip.Request-Line"] = start
+        fields["sip.Request-Line"] = start
         parts = start.split(" ")
-        sip["sip.Method"] = parts[0]
+        fields["sip.Method"] = parts[0]
         if len(parts) > 1:
-            sip["sip.r-uri"] = parts[1]
-    folded: list = []  # RFC 3261 §7.3.1: continuation lines start with white space
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and folded:
-            folded[-1] += " " + line.strip()
-        elif line:
-            folded.append(line)
+            fields["sip.r-uri"] = parts[1]
     ctype = None
-    for line in folded:
-        name, colon, value = line.partition(":")
-        if not colon:
-            continue
-        key = name.strip()
-        canon = SIP_HEADERS.get(key.lower()) or SIP_COMPACT.get(key.lower() if len(key) == 1
-                                                               else "")
+    for name, value in msg.headers:
+        canon = SIP_HEADERS.get(name.lower()) or (sip.COMPACT_FORMS.get(name.lower())
+                                                  if len(name) == 1 else None)
         if canon is None:
             continue
-        value = value.strip()
         if canon in SIP_UINT and value.isdigit():
-            _add(sip, f"sip.{canon}", int(value))
+            _add(fields, f"sip.{canon}", int(value))
         else:
-            _add(sip, f"sip.{canon}", value)
+            _add(fields, f"sip.{canon}", value)
         if canon == "CSeq":
             seq, _, method = value.partition(" ")
             if seq.isdigit():
-                _add(sip, "sip.CSeq.seq", int(seq))
-            _add(sip, "sip.CSeq.method", method.strip())
+                _add(fields, "sip.CSeq.seq", int(seq))
+            _add(fields, "sip.CSeq.method", method.strip())
         elif canon == "Content-Type" and ctype is None:
             ctype = value.split(";")[0].strip().lower()
-    out = {"sip": sip}
-    if ctype == "application/sdp" and body:
-        out["sdp"] = sdp_fields(body)
+    out = {"sip": fields}
+    if ctype == "application/sdp" and msg.body:
+        out["sdp"] = sdp_fields(msg.body)
     return out
 
 
@@ -155,7 +134,7 @@ class PacketSession(Session):
             last = unit.frames[-1]
             for f in unit.frames[:-1]:
                 self.part_of[f] = last
-        if self.want_fields and looks_like_sip(unit.data):
+        if self.want_fields and sip.is_sip(unit.data):
             try:
                 layers = sip_layers(unit.data)
             except Exception as e:  # never lose the records for a display field

@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 from typing import Iterator
 
-from codec.sip import looks_like_sip
+from codec.sip import is_sip
 from dissectors.pcap.flows import StreamData, StreamEnd, StreamStart
 from dissectors.pcap.session import Unit
 
@@ -258,7 +258,7 @@ class TlsHook:
             return []
         start = self.flows.get(ev.flow_id)
         data = bytes(ev.data)
-        if start is None or looks_like_sip(data.lstrip(b"\r\n")) or not (
+        if start is None or is_sip(data.lstrip(b"\r\n")) or not (
                 looks_like_tls(data) or SIPS_PORT in (start.sport, start.dport)):
             self.plain.add(ev.flow_id)
             return None
