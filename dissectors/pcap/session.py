@@ -1,8 +1,10 @@
 """Per-capture state and the analysis of every application payload that carries key material.
 
 A :class:`Session` is fed application units (a UDP datagram, or a SIP/HTTP message framed from a
-TCP stream) with their frame numbers and addresses, and returns records: one per MIKEY message or
-CMS object found, each decoded, and — with the keyring — verified and decrypted.  The session
+TCP stream) with their frame numbers and addresses, and returns typed records
+(:mod:`dissectors.pcap.records`): one per MIKEY message or CMS object found, each decoded, and —
+with the keyring — verified and decrypted; the objects and results as the codec gives them,
+turned into JSON and text only at the output edge (:mod:`dissectors.pcap.render`).  The session
 ties MIKEY messages to their SIP dialog (Call-ID), gives RESP messages their INIT, feeds
 TRANSFER_INITs to the replay cache and adds keys found in KMS XML to the keyring when the
 transport key is known.  Nothing is dropped: a unit that fails to decode gives an error record.
