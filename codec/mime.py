@@ -177,12 +177,6 @@ def parse_entity(data: bytes, start: int = 0, end: int | None = None,
                   findings=findings)
 
 
-def parse_sip(data: bytes) -> Entity:
-    """The older name of :func:`codec.sip.parse` (the one SIP parser), for call sites still
-    being switched (issue 16 item 3)."""
-    return sip.parse(data)
-
-
 def parse(data: bytes) -> Entity:
     """A SIP message (:func:`codec.sip.parse`) or a MIME entity, whichever ``data`` is."""
     return sip.parse(data) if sip.is_sip(data) else parse_entity(data)

@@ -17,7 +17,7 @@ import re
 import string
 from dataclasses import dataclass, field
 
-from codec import mime, sip
+from codec import mime
 from codec.errors import DecodeError, Finding
 from codec.sdp import b64decode_strict
 
@@ -52,7 +52,7 @@ def detect_form(data: bytes) -> str:
     if not data or any(b not in _PRINTABLE for b in data):
         return "raw"  # a MIKEY message starts with version 0x01: never printable
     text = data.decode("ascii")
-    if "key-mgmt:" in text or _attribute_values(text) or sip.is_sip(data):
+    if "key-mgmt:" in text or _attribute_values(text) or mime.looks_like_mime(data):
         return "sdp"
     if _HEX.match(text.strip()) and len(re.sub(r"[\s:]|^0x", "", text.strip())) % 2 == 0:
         return "hex"

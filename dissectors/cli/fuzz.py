@@ -6,8 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SEED_SUFFIXES = {".sdp", ".hex", ".b64", ".base64", ".bin", ".mikey", ".raw", ".txt", ".pcap",
-                 ".pcapng", ".cap"}
+# seed files: MIKEY as raw/hex/base64, carriers (SDP, SIP messages, MIME entities: the MIKEY in
+# them found by codec.mime.find_key_material, as dissect finds it) and captures
+SEED_SUFFIXES = {".sdp", ".sip", ".mime", ".hex", ".b64", ".base64", ".bin", ".mikey", ".raw",
+                 ".txt", ".pcap", ".pcapng", ".cap"}
 DEFAULT_SEEDS = Path(__file__).resolve().parents[2] / "pcaps" / "messages"
 MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP) - 8 (UDP)
 EXT = {"raw": "mikey", "hex": "hex", "sdp": "sdp", "sip": "sip"}
