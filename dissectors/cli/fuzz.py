@@ -16,10 +16,15 @@ EXT = {"raw": "mikey", "hex": "hex", "sdp": "sdp", "sip": "sip"}
 
 
 def _capture_messages(path: Path) -> list[bytes]:
-    """MIKEY messages of a capture: UDP/TCP port 2269 payloads and SDP key-mgmt lines."""
+    """MIKEY messages of a capture: UDP/TCP port 2269 payloads, and what SIP messages carry
+    (SDP key-mgmt lines, application/mikey bodies: codec.mime.find_key_material, as dissect
+    finds them) in single packets."""
     from scapy.packet import Raw
     from scapy.utils import rdpcap
 
+    from codec import sip
+    from codec.errors import DecodeError
+    from codec.mikey import carriers
     from dissectors.fuzz import scapy_mikey
 
     out = []
@@ -29,12 +34,24 @@ def _capture_messages(path: Path) -> list[bytes]:
             out.append(bytes(layer))
             continue
         raw = frame.getlayer(Raw)
-        if raw is not None and b"key-mgmt:mikey" in raw.load:
+        if raw is not None and (b"key-mgmt:mikey" in raw.load or sip.is_sip(raw.load)):
             try:
-                out += [bytes(p) for p in scapy_mikey.from_sdp(raw.load)]
-            except ValueError:
-                pass
+                found = carriers.mikey_messages(raw.load, "sdp")
+            except DecodeError:
+                continue  # a packet without MIKEY
+            out += [m for m in found if _decodes(m)]  # not a segment's cut-short attribute
     return out
+
+
+def _decodes(data: bytes) -> bool:
+    from codec.errors import DecodeError
+    from codec.mikey import decode
+
+    try:
+        decode(data)
+    except DecodeError:
+        return False
+    return True
 
 
 def load_seeds(paths) -> list[bytes]:
