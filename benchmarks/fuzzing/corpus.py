@@ -75,12 +75,12 @@ def load_corpus() -> Corpus:
             c.captures.append((p.stem + ".pcap", _pcap_from_frames(frames, frames[0].linktype)))
         streams: dict = {}
         for ev in flow_events(read_frames(io.BytesIO(data))):
-            if isinstance(ev, Datagram) and SIP.looks_like_sip(ev.payload):
+            if isinstance(ev, Datagram) and SIP.is_sip(ev.payload):
                 c.sip.append(ev.payload)
             elif isinstance(ev, StreamData):
                 streams.setdefault((ev.flow_id, ev.direction), bytearray()).extend(ev.data)
         for s in streams.values():
-            if SIP.looks_like_sip(bytes(s[:64])):
+            if SIP.is_sip(bytes(s[:64])):
                 c.sip_streams.append(bytes(s))
                 c.sip += [f.data for f in SIP.StreamFramer().feed(bytes(s)) if f.data]
     for m in c.sip:
