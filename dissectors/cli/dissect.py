@@ -8,7 +8,7 @@ import sys
 
 from dissectors.cli import options as cliopts
 from dissectors.cli.common import load_keyring, resolve_captures
-from dissectors.cli.options import EXIT_OK, EXIT_USAGE
+from dissectors.cli.options import EXIT_OK, UsageError
 
 
 def cmd_dissect(args) -> int:
@@ -20,27 +20,21 @@ def cmd_dissect(args) -> int:
     dfilter = cliopts.display_filter(args.display_filter)  # compiled before anything is read
     filt = args.filter or ("all" if dfilter is not None else "any")
     if args.format == "parquet" and not args.output:
-        print("mcsec: --format parquet needs -o DIR", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--format parquet needs -o DIR")
     if not args.capture:  # nargs="*": no CAPTURE
         args.capture = None
-    elif resolve_captures(args) is not None:
-        return EXIT_USAGE
+    else:
+        resolve_captures(args)
     if (args.capture is None) == (args.interface is None):
-        print("mcsec: dissect needs a CAPTURE (a file, or - for standard input) or -i IFACE, "
-              "not both", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("dissect needs a CAPTURE (a file, or - for standard input) or -i IFACE, "
+                         "not both")
     if args.interface is None and (args.count is not None or args.duration is not None
                                    or args.capture_filter is not None):
-        print("mcsec: -f, -c and --duration apply to a live capture (-i IFACE)", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("-f, -c and --duration apply to a live capture (-i IFACE)")
     if args.engine == "dask" and (args.interface is not None or args.capture == "-"):
-        print("mcsec: --engine dask dissects capture files, not standard input or -i IFACE",
-              file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--engine dask dissects capture files, not standard input or -i IFACE")
     if args.scheduler is not None and args.engine != "dask":
-        print("mcsec: --scheduler needs --engine dask", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--scheduler needs --engine dask")
     keyring = load_keyring(args)
     per_record = args.format == "jsonl-records"
     session = output.PacketSession(keyring=keyring, show_secrets=args.show_secrets,
@@ -62,8 +56,7 @@ def cmd_dissect(args) -> int:
         elif args.capture == "-":
             source = live.Spool(sys.stdin.buffer)
     except live.LiveError as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(e)) from None
     streaming = source is not args.capture  # pipes: each packet is flushed as it is written
     # a pipe is analysed as it arrives, in this process unless --workers says otherwise: no
     # look-ahead window holds packets back, and a quiet input releases the packets read so far
@@ -98,8 +91,7 @@ def cmd_dissect(args) -> int:
                 n = parquet.write_dataset(packets, args.output, parquet.file_namer(
                     source, args.capture if args.interface is None else args.interface))
             except parquet.ParquetError as e:
-                print(f"mcsec: -o: {e}", file=sys.stderr)
-                return EXIT_USAGE
+                raise UsageError(f"-o: {e}") from None
             print(f"mcsec: {n} packet(s) written to the Parquet dataset {args.output}",
                   file=sys.stderr)
         elif per_record:  # compatibility: one record per line, as before
@@ -140,15 +132,13 @@ def cmd_dissect(args) -> int:
             for pkt in packets:
                 emit(pkt)
     except BrokenPipeError:
-        return EXIT_OK
-    except KeyboardInterrupt:  # Ctrl-C ends a live capture: not an error
+        raise  # `mcsec dissect … | head`: options.run, not the OSError below
+    except KeyboardInterrupt:  # Ctrl-C ends a live capture: not an error (options.run: 130)
         return EXIT_OK
     except EngineError as e:
-        print(f"mcsec: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(e)) from None
     except OSError as e:
-        print(f"mcsec: cannot read {args.capture}: {e.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"cannot read {args.capture}: {e.strerror}") from None
     finally:
         if progress is not None:
             progress.close()
