@@ -124,6 +124,13 @@ def _unit(data):
     return Unit([1], 0.0, "udp", "192.0.2.1", 40000, "192.0.2.2", 40002, data)
 
 
+def _keyed(session, wire: bytes) -> dict:
+    """The JSON record of a MIKEY message given to ``session`` (raw, on port 2269)."""
+    (rec,) = records_json(session.analyze(Unit([1], 0.0, "udp", "192.0.2.1", 2269, "192.0.2.2",
+                                                2269, wire)), session.show_secrets)
+    return rec
+
+
 def _analyzed(session, data: bytes) -> list[dict]:
     """The JSON records (dissectors/pcap/render.py) of one UDP datagram."""
     return records_json(session.analyze(_unit(data)), session.show_secrets)
@@ -141,7 +148,7 @@ def test_libsrtp_protected_media_opens_with_psk_mikey_keys(name, params, cipher,
                                                            rtcp_tag, mki):
     wire, tgk, rand, csb = _psk_message(params, mki=mki)
     session = _session()
-    rec = session._mikey({"frame": 1}, wire, "test", None)
+    rec = _keyed(session, wire)
     keys = rec["mikey"]["mikey.ticket.session_keys"]
     notes = rec["mikey"]["mikey.ticket.notes"]
     assert [k["mikey.ticket.cs_id"] for k in keys] == [1, 2]
@@ -173,7 +180,7 @@ def test_libsrtp_protected_media_opens_with_psk_mikey_keys(name, params, cipher,
 def test_tampered_packets_fail_authentication(name, params, cipher, key_len, tag, rtcp_tag):
     wire, tgk, rand, csb = _psk_message(params)
     session = _session()
-    session._mikey({"frame": 1}, wire, "test", None)
+    _keyed(session, wire)
     master_key, master_salt = rfc3830_tek_salt(tgk, 1, csb, rand, key_len)
     sender = libsrtp_oracle.Sender(master_key, master_salt, libsrtp_oracle.crypto_policy(cipher, key_len, tag),
                                    libsrtp_oracle.crypto_policy(cipher, key_len, rtcp_tag), ssrc=0x1111)
@@ -194,7 +201,7 @@ def test_hmac_sha1_32_srtcp_with_libsrtps_80_bit_tag_opens_too():
     _32 suite: both forms open."""
     wire, tgk, rand, csb = _psk_message({11: 4})
     session = _session()
-    session._mikey({"frame": 1}, wire, "test", None)
+    _keyed(session, wire)
     master_key, master_salt = rfc3830_tek_salt(tgk, 2, csb, rand, 16)
     sender = libsrtp_oracle.Sender(master_key, master_salt, libsrtp_oracle.crypto_policy("AES-CM", 16, 4),
                                    libsrtp_oracle.crypto_policy("AES-CM", 16, 10), ssrc=0x2222)
@@ -212,7 +219,7 @@ def test_empty_map_keys_the_stream_it_authenticates():
     wire, tgk, rand, csb = _psk_message({}, map_type=1)
     session = _session()
     assert decode(wire).hdr.cs_id_map_type == 1 and decode(wire).hdr.n_cs == 0
-    rec = session._mikey({"frame": 1}, wire, "test", None)
+    rec = _keyed(session, wire)
     assert rec["mikey"]["mikey.kemac.verified"] if "mikey.kemac.verified" in rec["mikey"] else \
         rec["mikey"]["mikey"][-1]["mikey.kemac"]["mikey.kemac.verified"] is True
     (key,) = rec["mikey"]["mikey.ticket.session_keys"]
@@ -239,7 +246,7 @@ def test_roc_from_the_srtp_id_map():
                                             initiator=IDI, rand=rand,
                                             cs_id_map=[model.SrtpIdEntry(policy_no=0, ssrc=0x3333, roc=3)])
     session = _session()
-    session._mikey({"frame": 1}, wire, "test", None)
+    _keyed(session, wire)
     mk, ms = rfc3830_tek_salt(tgk, 1, 7, rand, 16)
     sender = libsrtp_oracle.Sender(mk, ms, libsrtp_oracle.crypto_policy("AES-CM", 16, 10), libsrtp_oracle.crypto_policy("AES-CM", 16, 10),
                                    ssrc=0x3333)
@@ -291,7 +298,7 @@ def test_sp_defaults_are_rfc3711s():
 
 def test_unusable_sp_is_a_note_not_a_crash():
     wire, *_ = _psk_message({0: 2})  # AES-F8
-    rec = _session()._mikey({"frame": 1}, wire, "test", None)
+    rec = _keyed(_session(), wire)
     assert any("not usable" in n and "algorithm 2" in n for n in rec["mikey"]["mikey.ticket.notes"])
 
 
@@ -325,7 +332,7 @@ def test_nonzero_key_derivation_rate():
     tgk, rand = os.urandom(16), os.urandom(16)
     wire, tgk, rand, csb = _psk_message({6: 16}, ssrcs=(0x4444,), tgk=tgk, rand=rand)
     session = _session()
-    rec = session._mikey({"frame": 1}, wire, "test", None)
+    rec = _keyed(session, wire)
     assert any("KDR 16" in n for n in rec["mikey"]["mikey.ticket.notes"])
     mk, ms = rfc3830_tek_salt(tgk, 1, csb, rand, 16)
     for index in range(65530, 65560, 3):

@@ -25,7 +25,7 @@ from scapy.utils import rdpcap
 
 from codec import rtp
 from codec.rtsp import RtspFramer, key_mgmt, sdp_controls, transport
-from dissectors.pcap.dissect import records
+from dissectors.pcap.dissect import record_dicts
 from dissectors.pcap.session import Session
 from dissectors.pcap.render import records_json
 from tests.support import libsrtp_oracle
@@ -112,7 +112,7 @@ class _Receiver:
 
 def _dissect(name):
     session = Session(keyring=None, show_secrets=True)  # no --keys: the keys are in the clear
-    return list(records(DATA / f"{name}.pcap", session, workers=1))
+    return list(record_dicts(DATA / f"{name}.pcap", session, workers=1))
 
 
 # -- tests ---------------------------------------------------------------------------------------
@@ -149,13 +149,13 @@ def test_mikey_found_in_sdp_bodies_and_keymgmt_headers(name):
 
 def test_keys_hidden_without_show_secrets():
     session = Session(keyring=None)
-    recs = [r for r in records(DATA / "play-aes256-sha1-32.pcap", session, workers=1)
+    recs = [r for r in record_dicts(DATA / "play-aes256-sha1-32.pcap", session, workers=1)
             if r.get("kind") == "mikey"]
     for r in recs:
         (cs,) = r["mikey"]["mikey.ticket.session_keys"]
         assert cs["mikey.ticket.tek"] == cs["mikey.ticket.salt"] == "<hidden>"
     assert all(str(r.get("plaintext", "<")).startswith("<") for r in
-               records(DATA / "play-aes256-sha1-32.pcap", Session(keyring=None), workers=1))
+               record_dicts(DATA / "play-aes256-sha1-32.pcap", Session(keyring=None), workers=1))
 
 
 @pytest.mark.parametrize("name", sorted(CAPTURES))
@@ -396,8 +396,9 @@ def test_a_keyring_without_the_psk_changes_nothing():
 
     name = "play-aes256-sha1-32"
     ring = Keyring(psks=[Psk(identity="sip:other@example.org", key=bytes(16))])
-    with_ring = list(records(DATA / f"{name}.pcap", Session(keyring=ring, show_secrets=True),
-                             workers=1))
+    with_ring = list(record_dicts(DATA / f"{name}.pcap",
+                                  Session(keyring=ring, show_secrets=True),
+                                  workers=1))
     assert with_ring == _dissect(name)
 
 
