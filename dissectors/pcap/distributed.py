@@ -270,6 +270,30 @@ class FileIndex:
     sakke_seconds: float = 0.0
 
 
+def _stream_headers():
+    """Compiled readers of what phase 1 needs of a media packet (the hot path of the index:
+    every media packet of every file): RFC 3550 §5.1 RTP fixed header, §6.4.1 RTCP header with
+    the sender's SSRC."""
+    global _READERS
+    if _READERS is None:
+        import construct as c
+
+        from codec.constructs import BitFields, Layout
+
+        rtp_fixed = Layout("RtpFixed", BitFields(c.Int16ub, [
+            ("version", 2), ("padding", 1), ("extension", 1), ("csrc_count", 4), ("marker", 1),
+            ("payload_type", 7)]), "sequence_number" / c.Int16ub, "timestamp" / c.Int32ub,
+            "ssrc" / c.Int32ub)
+        rtcp_head = Layout("RtcpHeader", BitFields(c.Int8ub, [
+            ("version", 2), ("padding", 1), ("count", 5)]), "pt" / c.Int8ub,
+            "length" / c.Int16ub, "ssrc" / c.Int32ub)
+        _READERS = (rtp_fixed.reader(), rtcp_head.reader())
+    return _READERS
+
+
+_READERS = None
+
+
 def _is_media(ev) -> bool:
     from dissectors.pcap.flows import Datagram
 
@@ -292,6 +316,7 @@ def index_file(spec: FileSpec, keyring: bytes | None = None,
     ring = loads(keyring) if keyring is not None else None
     collector = workers._Collector() if workers.can_decrypt(ring) else None
     pipe = _Pipeline()
+    read_rtp, read_rtcp = _stream_headers()
     reader = CaptureReader(spec.path)
     frames: dict = {}  # local number -> Frame (non-media and key frames)
     media: set = set()
@@ -323,13 +348,13 @@ def index_file(spec: FileSpec, keyring: bytes | None = None,
                     continue
                 media.update(ev.frames)
                 payload = bytes(ev.payload)
+                rtcp = rtp.is_rtcp(payload)  # RFC 5761 §4
                 try:
-                    rtcp = rtp.is_rtcp(payload)
-                    ssrc = rtp.stream_ssrc(payload)
-                    seq = None if rtcp else rtp.RtpHeader(payload).seq
-                except rtp.HeaderError:
-                    keep.update(ev.frames)  # odd packets: through phase 2 as they are
+                    h = (read_rtcp if rtcp else read_rtp)(io.BytesIO(payload))
+                except Exception:  # (is_rtp_v2: 12 octets at least) odd packets: to phase 2
+                    keep.update(ev.frames)
                     continue
+                ssrc, seq = h.ssrc, None if rtcp else h.sequence_number
                 key = (ev.src, ev.sport, ev.dst, ev.dport, ssrc, rtcp)
                 s = streams.get(key)
                 if s is None:
@@ -622,7 +647,6 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
     import time
     import uuid
 
-    from distributed import as_completed, wait
 
     token = uuid.uuid4().hex[:8]
     try:
@@ -674,14 +698,11 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
                 retries=RETRIES, pure=False, key=f"mcsec-dissect-{token}-{k}"))
         if progress:
             _progress(futures)
-        done: dict = {}
-        ready = as_completed(futures, with_results=True)
         previous = None
         for k, seg in enumerate(tl.segments):
-            while k not in done:  # results come in any order; records go out in order
-                fut, res = next(ready)
-                done[futures.index(fut)] = res
-            res = done.pop(k)
+            # in order, one segment's records at a time in this process (memory): the later
+            # segments' results wait on their workers meanwhile
+            res = futures[k].result()
             if previous is not None and (previous.open_verdict
                                          or previous.digest != tl.digests[k]):
                 # the media state predicted from key frames is not the actual one: this file
