@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from codec.errors import DecodeError
 from codec.sdp import key_mgmt_attributes
+from codec.sdp import lines as sdp_lines
 from codec.sip import Framed, StreamFramer
 
 INTERLEAVED_MARK = 0x24  # "$" (RFC 2326 §10.12)
@@ -200,11 +201,11 @@ def sdp_controls(sdp: str, base: str | None) -> list[str | None]:
     relative to Content-Base, or to the session-level control; ``*`` is the base itself)."""
     session = None
     media: list = []
-    for line in sdp.replace("\r\n", "\n").split("\n"):
-        if line.startswith("m="):
+    for line in sdp_lines(sdp):
+        if line.type == "m":
             media.append(None)
-        elif line.startswith("a=control:"):
-            url = line[len("a=control:"):].strip()
+        elif line.type == "a" and line.value.startswith("control:"):
+            url = line.value[len("control:"):].strip()
             if media:
                 media[-1] = url
             else:

@@ -1,10 +1,14 @@
-"""SDP key-management attributes (RFC 4567 §3): ``a=key-mgmt:<prot id> <base64 data>``."""
+"""SDP (RFC 4566): the one line scanner (:func:`lines`, each line with its m= block) and the
+key-management attributes on it (RFC 4567 §3): ``a=key-mgmt:<prot id> <base64 data>``.
+RTSP's ``a=control`` URLs (:func:`codec.rtsp.sdp_controls`) and the dissector's ``sdp.*``
+display fields read the same lines."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import Iterator
 
 from codec.errors import DecodeError
 
@@ -27,26 +31,41 @@ def b64decode_strict(text: str, where: str = "base64", offset: int = 0) -> bytes
         raise DecodeError(where, offset, f"invalid base64: {e}") from None
 
 
-def key_mgmt_attributes(sdp: str) -> list[KeyMgmt]:
-    """Every ``a=key-mgmt`` attribute of an SDP body (or a lone attribute line).
+@dataclass(frozen=True, slots=True)
+class SdpLine:
+    type: str  # the one-letter type (RFC 4566 §5)
+    value: str  # what follows "="
+    media_index: int | None  # None at session level, else the 0-based m= block (m= included)
+    offset: int  # character offset of the line in the text
 
-    A line scan (RFC 4566 §5: one attribute per line), linear in the text whatever it holds."""
-    out = []
+
+def lines(sdp: str) -> Iterator[SdpLine]:
+    """The ``<type>=<value>`` lines of an SDP description (RFC 4566 §5: CRLF ends a line, LF
+    alone is tolerated), with the m= block each belongs to; lines of another shape are skipped.
+    Linear in the text whatever it holds."""
     media = -1
     offset = 0
     for line in sdp.split("\n"):
         start = offset
         offset += len(line) + 1
         line = line.rstrip("\r")
-        if line.startswith("m="):
+        if len(line) < 2 or line[1] != "=":
+            continue
+        if line[0] == "m":
             media += 1
+        yield SdpLine(line[0], line[2:], None if media < 0 else media, start)
+
+
+def key_mgmt_attributes(sdp: str) -> list[KeyMgmt]:
+    """Every ``a=key-mgmt`` attribute of an SDP body (or a lone attribute line)."""
+    out = []
+    for line in lines(sdp):
+        if line.type != "a" or not line.value.startswith("key-mgmt:"):
             continue
-        if not line.startswith(_KEY_MGMT_PREFIX):
-            continue
-        prot, _, data = line[len(_KEY_MGMT_PREFIX):].partition(" ")
+        prot, _, data = line.value[len("key-mgmt:"):].partition(" ")
         if not prot or not data.strip():
             continue
-        data_at = start + len(_KEY_MGMT_PREFIX) + len(prot) + 1
+        data_at = line.offset + len(_KEY_MGMT_PREFIX) + len(prot) + 1
         blob = b64decode_strict(data.strip(), "a=key-mgmt", data_at)
-        out.append(KeyMgmt(prot, blob, None if media < 0 else media, start))
+        out.append(KeyMgmt(prot, blob, line.media_index, line.offset))
     return out

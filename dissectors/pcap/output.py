@@ -30,6 +30,7 @@ from typing import Iterable, Iterator
 
 from codec import netheaders
 from codec import sip
+from codec.sdp import lines as sdp_lines
 from dissectors.pcap.render import MEDIA_KINDS, add_field as _add, add_layers, new_packet
 from dissectors.pcap.render import record_json
 from dissectors.pcap.session import Session, Unit
@@ -102,18 +103,13 @@ def sip_layers(data: bytes) -> dict:
 def sdp_fields(body: bytes) -> dict:
     """The SDP lines of a body under Wireshark's ``sdp.*`` names (RFC 4566 §5)."""
     sdp: dict = {}
-    media = False
-    for line in body.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
-        if len(line) < 2 or line[1] != "=":
-            continue
-        t, value = line[0], line[2:]
+    for line in sdp_lines(body.decode("utf-8", "replace")):  # codec.sdp: the one SDP scanner
+        t, value = line.type, line.value
         if t == "a":
-            _add(sdp, "sdp.media_attr" if media else "sdp.session_attr", value)
+            _add(sdp, "sdp.session_attr" if line.media_index is None else "sdp.media_attr", value)
             if value.startswith("key-mgmt:"):
                 _add(sdp, "sdp.key_mgmt", value[9:])
             continue
-        if t == "m":
-            media = True
         name = SDP_LINES.get(t)
         if name is not None:
             _add(sdp, name, value)
