@@ -111,59 +111,82 @@ def scalar_mult(k, pt):
 
 
 class FixedBase:
-    """[k]B for a fixed point B with a window table: k is split in ``w``-bit digits."""
+    """[k]B for a fixed point B with a table of signed ``w``-bit windows.
 
-    def __init__(self, base, w: int = 6, bits: int = 1024):
+    k = Σ d_i·2^(w·i) with digits d_i in [−2^(w−1), 2^(w−1)]; row i of the table holds
+    [j·2^(w·i)]B for j = 1 … 2^(w−1) (a negative digit takes the point's negative, y → p − y).
+    With w = 8: 129 table points summed per product instead of the 171 of unsigned 6-bit windows
+    (a quarter less time), for a table of 16,512 points (2.3 MB).
+    """
+
+    def __init__(self, base, w: int = 8, bits: int = 1024):
         self.w = w
-        self.windows = -(-bits // w)
+        self.bits = bits
+        self.windows = -(-(bits + 1) // w)  # a carry out of the top digit needs one more
+        half = 1 << (w - 1)
         self.table = []
         step = base
         for _ in range(self.windows):
-            row = [None, step]
-            for _ in range(2, 1 << w):
-                row.append(point_add(row[-1], step))
+            row = [None, step, point_add(step, step)]
+            while len(row) <= half:  # [k+1 … 2k]·step = [1 … k]·step + [k]·step, batched
+                k = len(row) - 1
+                row.extend(_add_pairs([(row[j], row[k]) for j in range(1, min(k, half - k) + 1)]))
             self.table.append(row)
-            step = point_add(row[-1], step)  # [2^w]·step
+            step = point_add(row[half], row[half])  # [2^w]·step
 
     def mult(self, k):
         """[k]B: one table point per non-zero digit, summed with Montgomery's batched inversion
         (pairwise sums layer by layer, one field inversion per layer)."""
         k = int(k)
-        mask = (1 << self.w) - 1
+        if k < 0 or k.bit_length() > self.bits:
+            raise SakkeError(f"scalar outside [0, 2^{self.bits})")
+        w, p = self.w, P
+        full, half = 1 << w, 1 << (w - 1)
+        mask = full - 1
         points = []
         i = 0
         while k:
             d = k & mask
-            if d:
+            k >>= w
+            if d > half:
+                d -= full
+                k += 1
+            if d > 0:
                 points.append(self.table[i][d])
-            k >>= self.w
+            elif d < 0:
+                x, y = self.table[i][-d]
+                points.append((x, p - y))
             i += 1
         return _sum_points(points)
 
 
-def _sum_points(points):
+def _add_pairs(pairs):
+    """[a + b for a, b in pairs] with one field inversion (Montgomery's trick) unless a pair has
+    equal x (a doubling or a point and its negative): then each pair by the general formula."""
     p = P
+    dx = [b[0] - a[0] for a, b in pairs]
+    if any(d % p == 0 for d in dx):
+        return [point_add(a, b) for a, b in pairs]
+    n = len(pairs)
+    prefix = [mpz(1)] * (n + 1)
+    for j in range(n):
+        prefix[j + 1] = prefix[j] * dx[j] % p
+    inv = gmpy2.invert(prefix[n], p)
+    out = [None] * n
+    for j in range(n - 1, -1, -1):
+        inv_j = inv * prefix[j] % p
+        inv = inv * dx[j] % p
+        (x1, y1), (x2, y2) = pairs[j]
+        lam = (y2 - y1) * inv_j % p
+        x3 = (lam * lam - x1 - x2) % p
+        out[j] = (x3, (lam * (x1 - x3) - y1) % p)
+    return out
+
+
+def _sum_points(points):
+    """The sum of ``points`` (None for none), pairwise layer by layer."""
     while len(points) > 1:
-        pairs = len(points) // 2
-        dx = [points[2 * j + 1][0] - points[2 * j][0] for j in range(pairs)]
-        if any(d % p == 0 for d in dx):  # equal x (doubling or inverse): the general formula
-            nxt = [point_add(points[2 * j], points[2 * j + 1]) for j in range(pairs)]
-        else:
-            # Montgomery's trick: invert the product once, recover each inverse
-            prefix = [mpz(1)] * (pairs + 1)
-            for j in range(pairs):
-                prefix[j + 1] = prefix[j] * dx[j] % p
-            inv = gmpy2.invert(prefix[pairs], p)
-            invs = [None] * pairs
-            for j in range(pairs - 1, -1, -1):
-                invs[j] = inv * prefix[j] % p
-                inv = inv * dx[j] % p
-            nxt = []
-            for j in range(pairs):
-                (x1, y1), (x2, y2) = points[2 * j], points[2 * j + 1]
-                lam = (y2 - y1) * invs[j] % p
-                x3 = (lam * lam - x1 - x2) % p
-                nxt.append((x3, (lam * (x1 - x3) - y1) % p))
+        nxt = _add_pairs([(points[j], points[j + 1]) for j in range(0, len(points) - 1, 2)])
         if len(points) % 2:
             nxt.append(points[-1])
         points = [q for q in nxt if q is not None]
@@ -310,7 +333,7 @@ def identifier_int(identifier: bytes) -> mpz:
     return mpz(int.from_bytes(identifier, "big"))
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)  # 2.3 MB each
 def _recipient_base(identifier: bytes, z: bytes) -> FixedBase:
     """Fixed-base table of [b]P + Z_S for one recipient (RFC 6508 §6.2.1 step 2)."""
     pt = point_add(scalar_mult(identifier_int(identifier), BASE), decode_point(z))
