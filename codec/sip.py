@@ -193,14 +193,3 @@ def parse(data: bytes, *, tolerant: bool = False):
     ent.body = data[body_start:body_start + n]
     ent.raw = data[:body_start + n]
     return ent
-
-
-# the older names of is_sip and codec.rtsp.is_rtsp, for call sites still being switched
-# (issue 16 item 3)
-looks_like_sip = is_sip
-
-
-def looks_like_rtsp(data: bytes) -> bool:
-    from codec.rtsp import is_rtsp
-
-    return is_rtsp(data)

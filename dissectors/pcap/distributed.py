@@ -55,7 +55,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from codec import rtp
-from codec.sip import looks_like_sip
+from codec.sip import is_sip
 from dissectors.pcap.capture import CaptureFault, CaptureReader, Frame
 
 MIKEY_PORT = 2269  # RFC 3830 §7 (raw MIKEY), never media
@@ -222,7 +222,7 @@ class _Pipeline:
                 continue
             start = self.tls_starts.get(ev.flow_id)
             data = bytes(ev.data)
-            if start is None or looks_like_sip(data.lstrip(b"\r\n")) or not (
+            if start is None or is_sip(data.lstrip(b"\r\n")) or not (
                     looks_like_tls(data) or SIPS_PORT in (start.sport, start.dport)):
                 self.tls_plain.add(ev.flow_id)
             else:
