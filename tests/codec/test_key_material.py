@@ -16,7 +16,7 @@ from email.policy import SMTP
 
 import pytest
 
-from codec import mime, rtsp, sip
+from codec import mime, rtsp, sdp, sip
 from codec.errors import DecodeError, McsecError
 
 MIKEY_A = bytes(range(1, 60))  # arbitrary octets: the walk passes them on, it does not decode
@@ -197,3 +197,13 @@ def test_rtsp_bad_keymgmt_is_a_located_error():
     (item,) = rtsp.find_key_material(rtsp.parse(data), "rtsp://h/s")
     assert isinstance(item, rtsp.RtspKeyMgmtError)
     assert item.error.path == "RTSP.KeyMgmt" and "base64" in item.error.reason
+
+
+# -- codec.sdp ---------------------------------------------------------------------------------
+def test_sdp_lines_carry_their_media_block_and_offset():
+    text = "v=0\r\na=tool:x\nm=audio 1 RTP/AVP 0\r\na=control:a\r\nnot a line\r\nm=video 2 RTP/AVP 96\r\n"
+    got = [(line.type, line.value, line.media_index) for line in sdp.lines(text)]
+    assert got == [("v", "0", None), ("a", "tool:x", None), ("m", "audio 1 RTP/AVP 0", 0),
+                   ("a", "control:a", 0), ("m", "video 2 RTP/AVP 96", 1)]
+    for line in sdp.lines(text):
+        assert text[line.offset:].startswith(f"{line.type}={line.value}")
