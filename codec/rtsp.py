@@ -27,7 +27,7 @@ RTSP_START = re.compile(rb"(?m)^(?:RTSP/[12]\.0 \d{3}|[A-Z_]{1,32} \S{1,4096} RT
 
 def is_rtsp(data: bytes) -> bool:
     """Whether ``data`` begins with an RTSP request or status line (RFC 2326 §6.1, §7.1)."""
-    return RTSP_START.match(data[:128]) is not None
+    return RTSP_START.match(data) is not None
 
 
 @dataclass
@@ -97,23 +97,19 @@ class RtspMessage:
 
 
 def parse(data: bytes) -> RtspMessage:
-    """Start line, headers (continuation lines folded, RFC 2326 §4.2 / RFC 822) and body."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = data.partition(b"\n\n")
-    lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
-    if not lines or not RTSP_START.match(lines[0].encode("utf-8", "replace")):
+    """Start line, header fields and body (RFC 2326 §4: the RFC 822 message format).  The
+    header fields are read by the one MIME/SIP header parser (:func:`codec.mime.parse_headers`,
+    continuation lines folded), tolerantly: a malformed line is skipped."""
+    from codec import mime
+
+    if not is_rtsp(data):
         raise DecodeError("RTSP.start_line", 0, "not an RTSP start line")
-    msg = RtspMessage(lines[0], [], body)
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and msg.headers:
-            name, value = msg.headers[-1]
-            msg.headers[-1] = (name, f"{value} {line.strip()}")
-            continue
-        name, colon, value = line.partition(":")
-        if colon:
-            msg.headers.append((name.strip(), value.strip()))
-    return msg
+    nl = data.find(b"\n")
+    if nl < 0:
+        nl = len(data)
+    start_line = data[:nl].rstrip(b"\r").decode("utf-8", "replace")
+    headers, body_start = mime.parse_headers(data, nl + 1, len(data), "RTSP", [], tolerant=True)
+    return RtspMessage(start_line, headers, data[body_start:])
 
 
 def _params(spec: str) -> dict[str, str]:

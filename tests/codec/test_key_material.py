@@ -207,3 +207,14 @@ def test_sdp_lines_carry_their_media_block_and_offset():
                    ("a", "control:a", 0), ("m", "video 2 RTP/AVP 96", 1)]
     for line in sdp.lines(text):
         assert text[line.offset:].startswith(f"{line.type}={line.value}")
+
+
+def test_rtsp_parse_reads_a_long_url_and_folded_headers():
+    url = "rtsp://h/" + "s" * 300
+    data = (f"SETUP {url} RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/SAVP;unicast;\r\n"
+            " client_port=5000-5001\r\n\r\n").encode()
+    assert rtsp.is_rtsp(data)  # the request line is longer than 128 octets
+    msg = rtsp.parse(data)
+    assert (msg.method, msg.url, msg.header("cseq")) == ("SETUP", url, "3")
+    (spec,) = rtsp.transport(msg.header("transport"))
+    assert spec.client_port == (5000, 5001)
