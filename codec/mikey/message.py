@@ -89,9 +89,17 @@ class Message:
 # ----------------------------------------------------------------------------------------------
 def encode(msg: Message) -> bytes:
     """The wire form of ``msg``; computed fields are filled in, explicit ones written as set."""
-    out = [_encode_one(msg.hdr, msg.next_payload_of(-1), "HDR"), bytes(msg.hdr_padding)]
-    for i, p in enumerate(msg.payloads):
-        out.append(_encode_one(p, msg.next_payload_of(i), f"payloads[{i}]({p.NAME})"))
+    payloads = msg.payloads
+    count = len(payloads)
+    out = [_encode_one(msg.hdr, payloads[0].TYPE if count else 0, "HDR"),
+           bytes(msg.hdr_padding)]
+    for i, p in enumerate(payloads):
+        nxt = payloads[i + 1].TYPE if i + 1 < count else 0  # Message.next_payload_of(i)
+        p.NAME  # noqa: B018 - as before: a non-structure fails here, before encoding
+        try:
+            out.append(p.to_bytes(nxt))
+        except EncodeError as e:
+            raise EncodeError(f"payloads[{i}]({p.NAME})", e.reason) from None
     out.append(bytes(msg.trailing))
     return b"".join(out)
 
@@ -119,10 +127,10 @@ def decode(data: bytes, *, strict: bool = False,
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("decode() needs bytes")
-    data = bytes(data)
-    stream = io.BytesIO(data)
-    hdr = _parse(HDR, stream, data, "HDR", None)
-    msg = _decode_with_quirks(data, stream, hdr, strict)
+    if type(data) is not bytes:
+        data = bytes(data)
+    hdr, end = _parse(HDR, data, 0, "HDR", None)
+    msg = _decode_with_quirks(data, end, hdr, strict)
     _check_hdr(msg, tls_prot_type)
     return msg
 
@@ -138,9 +146,9 @@ def _check_hdr(msg: Message, tls_prot_type: int) -> None:
         offset += len(e.to_bytes())
 
 
-def _decode_with_quirks(data, stream, hdr, strict):
+def _decode_with_quirks(data, pos, hdr, strict):
     try:
-        msg = _decode_rest(data, stream, hdr, b"", strict)
+        msg = _decode_rest(data, pos, hdr, b"", strict)
     except DecodeError as first_error:
         msg, error = None, first_error
     else:
@@ -149,7 +157,7 @@ def _decode_with_quirks(data, stream, hdr, strict):
         # Pitfall: wolfSSL's MIKEY-SAKKE writer puts 2 zero octets after an Empty map.  Accept
         # them only when the chain then lines up exactly (reference mikey.md §2.6).
         try:
-            padded = _decode_rest(data, io.BytesIO(data[12:]), hdr, data[10:12], True)
+            padded = _decode_rest(data, 12, hdr, data[10:12], True)
         except DecodeError:
             padded = None
         if padded is not None:
@@ -165,19 +173,20 @@ def _wolfssl_padding(data: bytes, hdr) -> bool:
     return hdr.cs_id_map_type == 1 and hdr.next_payload != 0 and data[10:12] == b"\0\0"
 
 
-def _decode_rest(data, stream, hdr, padding, strict):
-    """The payload chain after the header, and whatever follows it."""
+def _decode_rest(data, pos, hdr, padding, strict):
+    """The payload chain after the header (from ``pos``), and whatever follows it."""
     base = len(padding) + 10 if padding else 0
-    if padding:
+    if padding:  # offsets inside the chain count from after the padding, then shift
         data = data[base:]
+        pos = 0
     msg = Message(hdr, offsets=[0], hdr_padding=padding)
-    _decode_chain(data, stream, hdr.next_payload, "HDR.next_payload", 2, msg, "payloads")
+    pos = _decode_chain(data, pos, hdr.next_payload, "HDR.next_payload", 2, msg, "payloads")
     if padding:
         msg.offsets = [0] + [o + base for o in msg.offsets[1:]]
         msg.findings = [Finding(f.path, f.offset + base, f.message) for f in msg.findings]
-    rest = data[stream.tell():]
+    rest = data[pos:]
     if rest:
-        where = stream.tell() + base
+        where = pos + base
         if strict:
             raise DecodeError("trailing", where, f"{len(rest)} octet(s) after the last payload",
                               partial=msg)
@@ -188,28 +197,57 @@ def _decode_rest(data, stream, hdr, padding, strict):
     return msg
 
 
-def _decode_chain(data, stream, np_, path_np, np_offset, msg, prefix):
-    """Parse payloads from ``stream`` while Next Payload is not 0 (RFC 3830 §6)."""
+def _decode_chain(data, pos, np_, path_np, np_offset, msg, prefix) -> int:
+    """Parse payloads from ``data[pos:]`` while Next Payload is not 0 (RFC 3830 §6); returns
+    the offset after the last one.  Paths are only spelled out for errors and findings."""
     index = 0
+    payloads, offsets, size = msg.payloads, msg.offsets, len(data)
     while np_ != 0:
-        off = stream.tell()
+        off = pos
         cls = PAYLOAD_CLASSES.get(np_)
         if cls is None:
+            if index:
+                path_np = f"{_chain_path(prefix, index - 1, payloads[-1])}.next_payload"
             raise DecodeError(path_np, np_offset, f"unknown payload type {np_}: the rest of the "
                               f"message cannot be parsed", partial=msg)
-        path = f"{prefix}[{index}]({cls.NAME})"
-        if off >= len(data):
+        if off >= size:
+            if index:
+                path_np = f"{_chain_path(prefix, index - 1, payloads[-1])}.next_payload"
+            path = _chain_path(prefix, index, cls)
             raise DecodeError(path, off, f"data ends where {path_np} announces a {cls.NAME} payload",
                               partial=msg)
-        payload = _parse(cls, stream, data, path, msg)
-        msg.payloads.append(payload)
-        msg.offsets.append(off)
-        _check_payload(payload, path, off, msg)
+        # the generated fast parse inline (see _parse)
+        fast = cls._fast_parse
+        payload = None
+        if fast is not None:
+            try:
+                payload, pos = fast(data, off)
+            except Exception:  # noqa: BLE001 - construct's parse decides the error
+                payload = None
+        if payload is None:
+            payload, pos = _parse_compiled(cls, data, off, (prefix, index, cls), msg)
+        if cls.PACKED:
+            _unpack_packed(payload, data, off, (prefix, index, cls), msg)
+        payloads.append(payload)
+        offsets.append(off)
         if cls.TYPE == SIGN_TYPE:  # RFC 3830 §6.5: no Next Payload, always last
+            _check_payload(payload, (prefix, index, cls), off, msg)
             break
+        if cls.TYPE == 1:
+            _check_payload(payload, (prefix, index, cls), off, msg)
         np_ = payload.next_payload
-        path_np, np_offset = f"{path}.next_payload", off
+        np_offset = off
         index += 1
+    return pos
+
+
+def _chain_path(prefix, index, cls_or_payload) -> str:
+    return f"{prefix}[{index}]({cls_or_payload.NAME})"
+
+
+def _path(where) -> str:
+    """A structure's path from what the chain walk passes: a string or (prefix, index, class)."""
+    return where if isinstance(where, str) else _chain_path(*where)
 
 
 def decode_payloads(data: bytes, first_type: int | None = None, *, first=None) -> Message:
@@ -220,30 +258,55 @@ def decode_payloads(data: bytes, first_type: int | None = None, *, first=None) -
     own (the THDR of the MIKEY base ticket).  Returns a Message whose ``hdr`` is that leading
     structure (or None); raises DecodeError with offsets relative to ``data``.
     """
-    stream = io.BytesIO(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     msg = Message(None, offsets=[])
-    np_offset = 0
+    np_offset = pos = 0
     if first is not None:
-        lead = _parse(first, stream, data, first.NAME, msg)
+        lead, pos = _parse(first, data, 0, first.NAME, msg)
         msg.hdr = lead
         np_, path_np = lead.next_payload, f"{first.NAME}.next_payload"
     elif first_type is None:
         if not data:
             return msg
         np_, path_np = data[0], "first_payload"
-        stream.seek(1)
+        pos = 1
     else:
         np_, path_np = first_type, "first_payload"
-    _decode_chain(data, stream, np_, path_np, np_offset, msg, "payloads")
-    rest = data[stream.tell():]
+    pos = _decode_chain(data, pos, np_, path_np, np_offset, msg, "payloads")
+    rest = data[pos:]
     if rest:
-        raise DecodeError("trailing", stream.tell(), f"{len(rest)} octet(s) after the last payload",
+        raise DecodeError("trailing", pos, f"{len(rest)} octet(s) after the last payload",
                           partial=msg)
     return msg
 
 
-def _parse(cls, stream, data, path, msg):
-    start = stream.tell()
+def _parse(cls, data, start, where, msg):
+    """``(structure, end)`` of the ``cls`` structure at ``data[start:]``: the generated fast
+    parse, else (schema beyond it, or the octets do not parse) construct's compiled parse, and on
+    failure the slow path that locates the failing field."""
+    fast = cls._fast_parse
+    obj = None
+    if fast is not None:
+        try:
+            obj, end = fast(data, start)
+        except Exception:  # noqa: BLE001 - construct's parse below decides the error
+            obj = None
+    if obj is None:
+        obj, end = _parse_compiled(cls, data, start, where, msg)
+    if cls.PACKED:
+        _unpack_packed(obj, data, start, where, msg)
+    return obj, end
+
+
+def _unpack_packed(obj, data, start, where, msg) -> None:
+    for name, sub in obj.PACKED.items():
+        obj.__dict__[name] = _unpack_list(obj, name, sub, data, start, where, msg)
+
+
+def _parse_compiled(cls, data, start, where, msg):
+    stream = io.BytesIO(data)
+    stream.seek(start)
     try:
         cont = cls.parse_fast(stream)
     except _PARSE_ERRORS:
@@ -252,47 +315,61 @@ def _parse(cls, stream, data, path, msg):
             msg = Message(None)
         if msg is not None and before:
             msg.incomplete = (cls, before)
-        raise DecodeError(f"{path}{fpath}", foff, reason, partial=msg) from None
+        raise DecodeError(f"{_path(where)}{fpath}", foff, reason, partial=msg) from None
     try:
         obj = cls._from_container(cont)
     except _PARSE_ERRORS as e:  # pragma: no cover - container/schema mismatch is a bug
-        raise DecodeError(path, start, f"internal: {e}", partial=msg) from None
-    for name, sub in cls.PACKED.items():
-        obj.__dict__[name] = _unpack_list(obj, name, sub, data, start, path, msg)
-    return obj
+        raise DecodeError(_path(where), start, f"internal: {e}", partial=msg) from None
+    return obj, stream.tell()
 
 
-def _unpack_list(obj, name, sub, data, start, path, msg):
+def _unpack_list(obj, name, sub, data, start, where, msg):
     """Split a length-delimited field into its sub-structures (SP policy parameters)."""
     raw = obj.__dict__[name]
-    base = start + _field_offset(type(obj).SCHEMA, data, start, name)
+    if type(raw) is not bytes:
+        raw = bytes(raw)
     items, pos = [], 0
     while pos < len(raw):
-        s = io.BytesIO(raw[pos:])
         try:
-            items.append(sub._from_container(sub.compiled().parse_stream(s)))
+            item, pos = _parse_item(sub, raw, pos)
         except _PARSE_ERRORS:
+            base = start + _field_offset(type(obj).SCHEMA, data, start, name)
+            path = _path(where)
             fpath, foff, reason = _locate(sub.SCHEMA, raw, pos)
             if getattr(obj, "prot_type", 0) != registry.PROT_TYPE_SRTP:
                 # RFC 6043: unknown protocols keep their parameters as opaque octets
                 msg_findings = msg.findings if msg is not None else []
                 msg_findings.append(Finding(f"{path}.{name}", base,
                                             "policy parameters are not a TLV list; kept as octets"))
-                return raw
+                return obj.__dict__[name]
             raise DecodeError(f"{path}.{name}[{len(items)}]{fpath}", base + foff, reason,
                               partial=msg) from None
-        pos += s.tell()
+        items.append(item)
     return items
 
 
-def _check_payload(p: Payload, path: str, off: int, msg: Message):
+def _parse_item(cls, data: bytes, pos: int):
+    """``(structure, end)`` of a nested ``cls`` at ``data[pos:]``: the generated fast parse, else
+    construct's compiled parse (whose errors the caller handles)."""
+    fast = cls._fast_parse
+    if fast is not None:
+        try:
+            return fast(data, pos)
+        except Exception:  # noqa: BLE001 - construct's parse below decides the error
+            pass
+    s = io.BytesIO(data)
+    s.seek(pos)
+    return cls._from_container(cls.compiled().parse_stream(s)), s.tell()
+
+
+def _check_payload(p: Payload, where, off: int, msg: Message):
     if p.TYPE == SIGN_TYPE and p.s_type == 2 and len(p.signature) != registry.ECCSI_SIGNATURE_LEN:
-        msg.findings.append(Finding(f"{path}.signature", off + 2,
+        msg.findings.append(Finding(f"{_path(where)}.signature", off + 2,
                                     f"ECCSI signature is {len(p.signature)} octets, RFC 6507 needs "
                                     f"{registry.ECCSI_SIGNATURE_LEN} (r, s, PVT); TS 33.180's '32' is a "
                                     f"known error"))
     if p.TYPE == 1 and p.encr_alg not in registry.KEMAC_ENCR_ALGS:
-        msg.findings.append(Finding(f"{path}.encr_alg", off + 1, f"unknown KEMAC encryption "
+        msg.findings.append(Finding(f"{_path(where)}.encr_alg", off + 1, f"unknown KEMAC encryption "
                                                                  f"algorithm {p.encr_alg}"))
 
 

@@ -20,7 +20,7 @@ import construct as c
 
 from codec.errors import EncodeError
 from codec.mikey import schemas
-from codec.constructs import BitFields
+from codec.constructs import BitFields, Unsupported, struct_builder, struct_parser
 
 
 def _unwrap(sc):
@@ -75,6 +75,7 @@ class Structure:
         cls._META = dict(fields)
         cls._INDEX = {sc.name: i for i, sc in enumerate(schema.subcons) if sc.name}
         cls._compiled = None
+        _BY_SCHEMA.setdefault(id(schema), []).append(cls)
         cls._finish()
 
     @classmethod
@@ -85,6 +86,34 @@ class Structure:
         cls._GROUP_ITEMS = tuple(cls.GROUPS.items())
         cls._NESTED_ITEMS = tuple(getattr(cls, "NESTED", {}).items())
         cls._EAGER_AUTO = bool(cls._NESTED_ITEMS or getattr(cls, "PACKED", None) or cls.LISTS)
+        cls._ORDER = cls._PLAIN + tuple(m for ms in cls.GROUPS.values() for m in ms)
+        cls._NESTED_NAMES = tuple(getattr(cls, "NESTED", {}))
+        cls._HAS_SUBS = bool(cls._NESTED_NAMES or getattr(cls, "PACKED", None))
+        # generated from the schema on first use (see _prepare_fast)
+        cls._fast_parse = staticmethod(_first_use(cls, "_fast_parse"))
+        cls._fast_build = staticmethod(_first_use(cls, "_fast_build"))
+
+    @classmethod
+    def _prepare_fast(cls):
+        """Generate the fast parse and build functions from the schema (codec.constructs
+        ``struct_parser`` / ``struct_builder``); None where the schema is beyond them, and then
+        construct's compiled code does the work."""
+        nested = _nested_parser if cls._NESTED_NAMES else None
+        try:
+            if cls._EAGER_AUTO:  # decide now which computed fields agree with their data
+                parse = struct_parser(cls.SCHEMA, cls._from_values, nested, order=cls._ORDER,
+                                      what=cls.__name__)
+            else:  # the values become the object's attributes, "auto" decided lazily
+                parse = struct_parser(cls.SCHEMA, cls, nested, order=cls._ORDER,
+                                      extra={"_autoset": None}, what=cls.__name__)
+        except Unsupported:
+            parse = None
+        try:
+            build = struct_builder(cls.SCHEMA, computed=_computed_spec(cls), what=cls.__name__)
+        except Unsupported:
+            build = None
+        cls._fast_parse = staticmethod(parse) if parse else None
+        cls._fast_build = staticmethod(build) if build else None
 
     # -- construction -------------------------------------------------------------------------
     def __init__(self, **values: Any):
@@ -133,6 +162,16 @@ class Structure:
         return cls.compiled().parsefunc(stream, Structure._PARSE_CONTEXT)
 
     # -- conversion to and from construct containers ------------------------------------------
+    @classmethod
+    def _from_values(cls, d: dict) -> "Structure":
+        """The object of the fast parse's ``{field: value}`` (what ``_from_container`` makes)."""
+        obj = cls.__new__(cls)
+        d["_autoset"] = None
+        object.__setattr__(obj, "__dict__", d)
+        if cls._EAGER_AUTO:
+            d["_autoset"] = obj._decoded_auto()
+        return obj
+
     @classmethod
     def _from_container(cls, cont) -> "Structure":
         obj = cls.__new__(cls)
@@ -196,7 +235,32 @@ class Structure:
             d[g] = {m: d[m] for m in members}
         return d
 
+    def _sub_values(self) -> dict:
+        """The field values for the generated builder where nested entries and packed lists are
+        already encoded (as ``_build_dict`` has them)."""
+        d = self.__dict__.copy()
+        for name in self._NESTED_NAMES:
+            v = d[name]
+            if isinstance(v, list):
+                d[name] = [x.to_bytes() if isinstance(x, Structure) else _not_a_structure(x)
+                           for x in v]
+        for name in self.PACKED:
+            v = d[name]
+            if isinstance(v, list):
+                d[name] = b"".join(x.to_bytes() for x in v)
+        return d
+
     def to_bytes(self, next_payload=None) -> bytes:
+        build = self._fast_build
+        if build is not None:
+            d = self.__dict__
+            try:
+                auto = d["_autoset"]
+                if auto is None:
+                    auto = self._auto
+                return build(self, self._sub_values() if self._HAS_SUBS else d, auto, next_payload)
+            except Exception:  # noqa: BLE001 - construct's build below reports the error
+                pass
         try:
             stream = io.BytesIO()
             self.compiled().buildfunc(self._build_dict(next_payload), stream, _BUILD_CONTEXT)
@@ -252,6 +316,54 @@ class Structure:
             for x in self.__dict__[name] if isinstance(self.__dict__[name], list) else ():
                 x.make_auto()
         return self
+
+
+_NEXT_PAYLOAD = schemas.NEXT_PAYLOAD
+_LEN_CODE = schemas._len("x").__code__  # the "length of another field" computations
+
+
+def _computed_spec(cls) -> dict:
+    """How the generated builder computes each computed field (``struct_builder(computed=)``):
+    the Next Payload argument, the length of another field (the schemas' ``_len``), or a call."""
+    spec = {}
+    for name, fn in cls.COMPUTED.items():
+        if fn is _NEXT_PAYLOAD:
+            spec[name] = "arg"
+        elif getattr(fn, "__code__", None) is _LEN_CODE:
+            spec[name] = ("len", fn.__closure__[0].cell_contents)
+        else:
+            spec[name] = fn
+    return spec
+
+
+def _not_a_structure(x):
+    raise TypeError(f"{type(x).__name__} is not a structure")
+
+
+_BY_SCHEMA: dict[int, list] = {}  # id(schema) -> the Structure classes made from it
+
+
+def _first_use(cls, attr):
+    """A stand-in that generates the fast functions on the first call, then calls the real one."""
+    def first(*args):
+        cls._prepare_fast()
+        fn = getattr(cls, attr)
+        if fn is None:
+            raise Unsupported(f"{cls.__name__}: no fast path")
+        return fn(*args)
+    return first
+
+
+def _nested_parser(schema):
+    """The fast parse of the structure class made from ``schema`` (CS ID map entries)."""
+    classes = _BY_SCHEMA.get(id(schema), [])
+    if len(classes) != 1:
+        raise Unsupported("nested schema without exactly one class")
+    sub = classes[0]
+    sub._prepare_fast()
+    if sub._fast_parse is None:
+        raise Unsupported(f"{sub.__name__}: no fast parse")
+    return sub._fast_parse
 
 
 _BUILD_CONTEXT = c.Container(_parsing=False, _building=True, _sizing=False, _params=c.Container())
