@@ -39,6 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from dissectors.pcap.capture import read_frames  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from make_captures import udp_frame as _packet  # noqa: E402
+
 MCSEC = [str(ROOT / ".venv" / "bin" / "mcsec")] if (ROOT / ".venv/bin/mcsec").exists() else [
     sys.executable, "-m", "dissectors.cli"]
 
@@ -51,19 +54,6 @@ def _invite_payload(capture: Path | None = None) -> bytes:
             ihl = (d[14] & 15) * 4
             return d[14 + ihl + 8:]
     raise SystemExit("no INVITE with key-mgmt in pcaps/private-call.pcapng")
-
-
-def _ip_checksum(h: bytes) -> int:
-    s = sum(struct.unpack("!10H", h))
-    s = (s & 0xFFFF) + (s >> 16)
-    return ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
-
-
-def _packet(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
-    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst)
-    h = h[:10] + struct.pack("!H", _ip_checksum(h)) + h[12:]
-    return b"\x02\x00\x5e\x00\x00\x02\x02\x00\x5e\x00\x00\x01\x08\x00" + h + udp
 
 
 def make_capture(path: Path, n: int, every: int, invite: bytes | None = None) -> int:
