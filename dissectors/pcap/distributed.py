@@ -440,12 +440,17 @@ def _sakke_lookup(session, cache: dict):
 
 
 def _snapshot(pipe, session) -> bytes:
+    """The state at a boundary, without what only phase 2 uses (its TLS watch, its SAKKE
+    recorder) or what the JSON packets of earlier frames needed (SIP fields)."""
     fields, part_of, pre = session.sip_fields, session.part_of, session.precomputed
+    watch, starts = pipe.watch_tls, pipe.tls_starts
     session.sip_fields, session.part_of, session.precomputed = {}, {}, None
+    pipe.watch_tls, pipe.tls_starts = False, {}
     try:
         return dumps((pipe, session))
     finally:
         session.sip_fields, session.part_of, session.precomputed = fields, part_of, pre
+        pipe.watch_tls, pipe.tls_starts = watch, starts
 
 
 def build_timeline(base_state: bytes, indexes: list, max_stream_memory=None) -> Timeline:
