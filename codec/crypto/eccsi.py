@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
+import gmpy2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives import hashes
@@ -139,7 +140,7 @@ def verify(message: bytes, signature: bytes, identifier: bytes, kpak: bytes) -> 
     except ValueError as e:
         return Verdict(False, str(e))
     he = hash_he(hs, r, message)
-    der = utils.encode_dss_signature(r, pow(s, -1, Q))
+    der = utils.encode_dss_signature(r, int(gmpy2.invert(s, Q)))
     try:
         y_key.verify(der, he, _PREHASHED)  # J at infinity or Jx != r both fail here
     except InvalidSignature:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 NTP_UNIX_OFFSET = 2208988800
 
@@ -68,6 +69,7 @@ def key_period_number(ntp_seconds: int, period: int, offset: int = 0) -> int:
     return (ntp_seconds - offset) // period
 
 
+@lru_cache(maxsize=4096)  # a receiver forms the same few UIDs for every message of a key period
 def uid(user_uri: str, kms_uri: str, key_period: int, key_period_offset: int,
         period_no: int) -> bytes:
     """UID = SHA-256(0x00 || "MIKEY-SAKKE-UID" || L || URI || L || KMS || L || P3 || L || P4 || L
