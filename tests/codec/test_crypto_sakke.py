@@ -307,3 +307,69 @@ def test_encapsulate_rejects_wrong_ssv_length():
     for ssv in (b"", SSV[:15], SSV + b"\x00"):
         with pytest.raises(sakke.SakkeError):
             sakke.encapsulate(ssv, ID, Z)
+
+
+# -- fast forms vs the straightforward ones on random points and scalars (issue 17) -------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_BASE = (gmpy2.mpz(PX), gmpy2.mpz(PY))
+_SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_SLOW
+@given(a=st.integers(1, Q - 1), b=st.integers(1, Q - 1))
+def test_pairing_fast_path_equals_reference(a, b):
+    # the NAF Miller loop with premultiplied lines against RFC 6508 §3.2 as written, and the
+    # bilinearity <[a]P, [b]P> = g^(ab) as a third opinion
+    pa, pb = sakke.scalar_mult(a, _BASE), sakke.scalar_mult(b, _BASE)
+    ref = sakke.pairing_reference(pa, pb)
+    assert sakke.pairing_with_lines(sakke._miller_lines(pa), pb) == ref
+    assert ref == sakke.pf_pow(G, a * b % Q)
+
+
+_FIXED = {}
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(0, (1 << 1024) - 1) | st.integers(0, 1 << 20) | st.sampled_from([Q - 1, Q, Q + 1]))
+def test_fixed_base_signed_windows_equal_double_and_add(k):
+    # signed 8-bit digits (carries into the next window, negative digits as y -> p - y)
+    base = sakke.decode_point(R_POINT)
+    fb = _FIXED.setdefault("fb", sakke.FixedBase(base))
+    assert fb.mult(k) == sakke.scalar_mult(k, base)
+
+
+def test_fixed_base_rejects_a_scalar_beyond_its_table():
+    fb = _FIXED.setdefault("fb", sakke.FixedBase(sakke.decode_point(R_POINT)))
+    with pytest.raises(sakke.SakkeError):
+        fb.mult(1 << 1024)
+    with pytest.raises(sakke.SakkeError):
+        fb.mult(-1)
+
+
+@_SLOW
+@given(ssv=st.binary(min_size=16, max_size=16), where=st.integers(0, 272), bit=st.integers(0, 7))
+def test_tampered_encapsulation_is_rejected(receiver, ssv, where, bit):
+    enc = sakke.encapsulate(ssv, ID, Z)
+    assert receiver.decapsulate(enc) == ssv
+    bad = bytearray(enc)
+    bad[where] ^= 1 << bit
+    with pytest.raises(sakke.SakkeError):  # off the curve, or TEST = [r]([b]P + Z) != R
+        receiver.decapsulate(bytes(bad))
+
+
+def test_r_plus_a_point_of_order_two_is_rejected(receiver):
+    # (0, 0) is on y^2 = x^3 - 3x and has order 2: R + (0, 0) has the same pairing with the RSK
+    # (so the same SSV comes out), and only RFC 6508 §6.2.2's TEST = [r]([b]P + Z) == R stops it
+    r_pt = sakke.decode_point(R_POINT)
+    shifted = sakke.point_add(r_pt, (gmpy2.mpz(0), gmpy2.mpz(0)))
+    k_lines = sakke._miller_lines(sakke.decode_point(RSK))
+    assert sakke.pairing_with_lines(k_lines, shifted) == sakke.pairing_with_lines(k_lines, r_pt)
+    with pytest.raises(sakke.SakkeError, match="does not match"):
+        receiver.decapsulate(sakke.encode_point(shifted) + H)
+
+
+def test_pairing_at_a_point_of_order_two_is_zero_not_a_crash():
+    k_lines = sakke._miller_lines(sakke.decode_point(RSK))
+    assert sakke.pairing_with_lines(k_lines, (gmpy2.mpz(0), gmpy2.mpz(0))) == 0
