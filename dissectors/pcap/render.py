@@ -398,7 +398,7 @@ def brief_line(pkt: dict) -> str:
         s = f"MIKEY {hdr.get('mikey.type_name', '?')}"
         if "mikey.3gpp.key_type" in hdr:
             s += f" {hdr['mikey.3gpp.key_type']}"
-        flags = _mikey_flags(e)
+        flags = mikey_flags(e)
         parts.append(s + (f" ({flags})" if flags else ""))
     for e in layers.get("cms", []):
         op = e.get("cms_open")
@@ -420,7 +420,7 @@ def brief_line(pkt: dict) -> str:
     return head + ("  " + "; ".join(parts) if parts else "")
 
 
-def _mikey_flags(e: dict) -> str:
+def mikey_flags(e: dict) -> str:
     if e.get("mcsec.error"):
         return "DECODE ERROR"
     flags = []

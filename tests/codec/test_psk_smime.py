@@ -146,10 +146,10 @@ def test_cli_opens_a_sip_message(tpk, tmp_path, capsys):
 
 
 def test_brief_flags_tell_an_unchecked_mac_from_a_failed_one():
-    from dissectors.pcap.output import _mikey_flags
+    from dissectors.pcap.render import mikey_flags
 
     def flags(verdict):
-        return _mikey_flags({"mikey": [{"mikey.kemac": {"mikey.kemac.verified": verdict}}]})
+        return mikey_flags({"mikey": [{"mikey.kemac": {"mikey.kemac.verified": verdict}}]})
     assert (flags(True), flags(False), flags(None)) == ("kemac ok", "kemac FAILED",
                                                         "kemac not checked")
 
