@@ -202,41 +202,38 @@ def _decode_chain(data, pos, np_, path_np, np_offset, msg, prefix) -> int:
     the offset after the last one.  Paths are only spelled out for errors and findings."""
     index = 0
     payloads, offsets, size = msg.payloads, msg.offsets, len(data)
+    classes = PAYLOAD_CLASSES
     while np_ != 0:
-        off = pos
-        cls = PAYLOAD_CLASSES.get(np_)
+        cls = classes.get(np_)
         if cls is None:
             if index:
                 path_np = f"{_chain_path(prefix, index - 1, payloads[-1])}.next_payload"
             raise DecodeError(path_np, np_offset, f"unknown payload type {np_}: the rest of the "
                               f"message cannot be parsed", partial=msg)
-        if off >= size:
+        if pos >= size:
             if index:
                 path_np = f"{_chain_path(prefix, index - 1, payloads[-1])}.next_payload"
             path = _chain_path(prefix, index, cls)
-            raise DecodeError(path, off, f"data ends where {path_np} announces a {cls.NAME} payload",
+            raise DecodeError(path, pos, f"data ends where {path_np} announces a {cls.NAME} payload",
                               partial=msg)
-        # the generated fast parse inline (see _parse)
-        fast = cls._fast_parse
-        payload = None
-        if fast is not None:
-            try:
-                payload, pos = fast(data, off)
-            except Exception:  # noqa: BLE001 - construct's parse decides the error
-                payload = None
+        # the generated fast parse inline (see _parse); None when the schema is beyond it
+        try:
+            payload, end = cls._fast_parse(data, pos)
+        except Exception:  # noqa: BLE001 - construct's parse decides the error
+            payload = None
         if payload is None:
-            payload, pos = _parse_compiled(cls, data, off, (prefix, index, cls), msg)
+            payload, end = _parse_compiled(cls, data, pos, (prefix, index, cls), msg)
         if cls.PACKED:
-            _unpack_packed(payload, data, off, (prefix, index, cls), msg)
+            _unpack_packed(payload, data, pos, (prefix, index, cls), msg)
         payloads.append(payload)
-        offsets.append(off)
-        if cls.TYPE == SIGN_TYPE:  # RFC 3830 §6.5: no Next Payload, always last
-            _check_payload(payload, (prefix, index, cls), off, msg)
-            break
-        if cls.TYPE == 1:
-            _check_payload(payload, (prefix, index, cls), off, msg)
+        offsets.append(pos)
+        if cls._AFTER_PARSE:  # the KEMAC and SIGN checks, SIGN ending the chain
+            _check_payload(payload, (prefix, index, cls), pos, msg)
+            if cls.TYPE == SIGN_TYPE:  # RFC 3830 §6.5: no Next Payload, always last
+                return end
         np_ = payload.next_payload
-        np_offset = off
+        np_offset = pos
+        pos = end
         index += 1
     return pos
 

@@ -89,6 +89,8 @@ class Structure:
         cls._ORDER = cls._PLAIN + tuple(m for ms in cls.GROUPS.values() for m in ms)
         cls._NESTED_NAMES = tuple(getattr(cls, "NESTED", {}))
         cls._HAS_SUBS = bool(cls._NESTED_NAMES or getattr(cls, "PACKED", None))
+        # the chain walk checks KEMAC and SIGN after parsing them (message._decode_chain)
+        cls._AFTER_PARSE = getattr(cls, "TYPE", None) in (1, 4)
         # generated from the schema on first use (see _prepare_fast)
         cls._fast_parse = staticmethod(_first_use(cls, "_fast_parse"))
         cls._fast_build = staticmethod(_first_use(cls, "_fast_build"))
