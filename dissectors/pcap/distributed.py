@@ -364,15 +364,12 @@ def index_file(spec: FileSpec, keyring: bytes | None = None,
                 if seq is not None and s[2] is not None and seq < s[2] and s[2] - seq > SEQ_WRAP:
                     keep.update(s[1])  # RFC 3711 §3.3.1: both sides of a wrap
                     keep.update(ev.frames)
+                for n in s[1]:  # the stream's previous packet: no key frame after all
+                    if n not in keep:
+                        frames.pop(n, None)
                 s[1] = ev.frames
                 if seq is not None:
                     s[2] = seq
-            # media frames that are not key frames are not needed (bounded memory)
-            if len(frames) > 4096:
-                latest = {n for s in streams.values() for n in s[1]}
-                for n in [n for n in frames if n in media and n not in keep
-                          and n not in latest]:
-                    del frames[n]
     except OSError:
         pass  # phase 3 reports it, reading the file again
     for s in streams.values():
