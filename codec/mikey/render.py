@@ -25,6 +25,7 @@ from codec.mikey.config import DEFAULT_TLS_PROT_TYPE, prot_type_name
 from codec.mikey.message import Message, _PARSE_ERRORS
 from codec.mikey.model import (HDR, KEY_DATA, PAYLOAD_CLASSES, CS_ID_MAP_ENTRY, SpParam,
                                Structure)
+from codec.mikey.schemas import NEXT_PAYLOAD
 
 HIDDEN = "<hidden>"
 NTP_UNIX_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
@@ -89,27 +90,76 @@ def _value_json(structure, name, meta, value, show_secrets, out):
         out[key] = value
 
 
+_PLANS: dict[type, tuple] = {}  # Structure class -> what structure_json does with each field
+
+
+def _render_plan(cls) -> tuple:
+    """Per field of ``cls``, in wire order, the facts ``structure_json`` needs (from the schema
+    metadata, worked out once per class)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        steps = []
+        for name, meta in cls.FIELDS:
+            kind = 1 if name in cls.NESTED else 2 if name in cls.PACKED else 0
+            # is_secret: always (Meta.secret), or the Encr data of a NULL-encrypted KEMAC
+            secret = 1 if meta.secret else 2 if (cls.NAME == "KEMAC" and name == "encr_data") else 0
+            steps.append((name, meta, meta.json, name in cls.COMPUTED, name == "next_payload", kind,
+                          secret, meta.display == "text", meta.vals, meta.json + "_name",
+                          name == "prot_type"))
+        plan = _PLANS[cls] = tuple(steps)
+    return plan
+
+
 def structure_json(s: Structure, next_payload=None, show_secrets=False, *,
                    tls_prot_type=DEFAULT_TLS_PROT_TYPE) -> dict:
     """One structure as ``{json key: value}``, in wire order (computed fields resolved)."""
     out: dict[str, Any] = {}
-    for name, meta in s.FIELDS:
-        value = s.resolved(name) if name in s.COMPUTED else s.__dict__[name]
-        if name == "next_payload" and value is None:
+    d = s.__dict__
+    auto = None
+    for (name, meta, key, computed, is_np, kind, secret, text, vals, name_key,
+         is_prot) in _render_plan(type(s)):
+        if computed:  # Structure.resolved
+            if auto is None:
+                auto = s._auto
+            if name in auto:
+                fn = s.COMPUTED[name]
+                value = None if fn is NEXT_PAYLOAD else fn(s)
+            else:
+                value = d[name]
+        else:
+            value = d[name]
+        if is_np and value is None:
             value = next_payload
-        if name in s.NESTED:
-            entries = s.__dict__[name]
+        if kind == 1:
+            entries = d[name]
             if entries:
-                key = meta.extra["entry_json"].get(s._selector(s.__dict__), meta.json)
+                key = meta.extra["entry_json"].get(s._selector(d), meta.json)
                 out[key] = [structure_json(e, show_secrets=show_secrets, tls_prot_type=tls_prot_type)
                             for e in entries]
             continue
-        if name in s.PACKED and isinstance(value, list):
-            out[meta.json] = [_sp_param_json(p, s, show_secrets, tls_prot_type=tls_prot_type)
-                              for p in value]
+        if kind == 2 and isinstance(value, list):
+            out[key] = [_sp_param_json(p, s, show_secrets, tls_prot_type=tls_prot_type)
+                        for p in value]
             continue
-        _value_json(s, name, meta, value, show_secrets, out)
-        _label_json(name, meta, value, out, tls_prot_type=tls_prot_type)
+        if value is not None:  # _value_json
+            if secret and (secret == 1 or s.encr_alg == 0) and not show_secrets and value:
+                out[key] = HIDDEN
+            elif isinstance(value, (bytes, bytearray)):
+                if text:
+                    try:
+                        out[key] = bytes(value).decode("utf-8")
+                    except UnicodeDecodeError:
+                        out[key + "_hex"] = bytes(value).hex()
+                else:
+                    out[key] = bytes(value).hex()
+            elif isinstance(value, list):
+                out[key] = list(value)
+            else:
+                out[key] = value
+        if vals is not None and isinstance(value, int):  # _label_json
+            label = prot_type_name(value, tls_prot_type) if is_prot else vals.get(value)
+            if label:
+                out[name_key] = label
     _add_derived(s, out, show_secrets, tls_prot_type=tls_prot_type)
     return out
 
@@ -201,15 +251,17 @@ def _chain_json(chain, show_secrets, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE):
 
 
 def _add_derived(s: Structure, out: dict, show_secrets: bool, *, tls_prot_type=DEFAULT_TLS_PROT_TYPE):
-    if s.NAME == "GenericIdEntry":
+    name = s.NAME
+    if name == "GenericIdEntry":
         srtp = srtp_session_data(s)
         if srtp is not None:
             out["mikey.generic_id.srtp"] = structure_json(srtp, tls_prot_type=tls_prot_type)
-    for key, _label, chain in embedded_chains(s):
-        out[key] = _chain_json(chain, show_secrets, tls_prot_type=tls_prot_type)
-    if s.NAME in ("T", "TR") and s.ts_type in (0, 1) and isinstance(s.ts_value, int):
+    if name in ("TP", "TICKET"):  # the only structures embedded_chains finds chains in
+        for key, _label, chain in embedded_chains(s):
+            out[key] = _chain_json(chain, show_secrets, tls_prot_type=tls_prot_type)
+    if name in ("T", "TR") and s.ts_type in (0, 1) and isinstance(s.ts_value, int):
         out[f"{s.JSON}.ntp"] = ntp_to_text(s.ts_value)
-    if s.NAME == "KEMAC" and s.encr_alg == 0 and s.encr_data:
+    if name == "KEMAC" and s.encr_alg == 0 and s.encr_data:
         chain = decode_key_data_chain(s.encr_data)
         if isinstance(chain, list):
             out["mikey.key"] = [structure_json(k, show_secrets=show_secrets, tls_prot_type=tls_prot_type)
