@@ -17,6 +17,7 @@ explain (``mikey.t.ntp``, SP parameter names such as ``mikey.sp.encr_alg``, the 
 from __future__ import annotations
 
 import datetime as _dt
+import time as _time
 from typing import Any
 
 from codec.errors import DecodeError, McsecError
@@ -29,6 +30,7 @@ from codec.mikey.schemas import NEXT_PAYLOAD
 
 HIDDEN = "<hidden>"
 NTP_UNIX_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # %b, C locale
 PAYLOAD_BY_JSON = {cls.JSON: cls for cls in PAYLOAD_CLASSES.values()}
 PAYLOAD_BY_JSON[HDR.JSON] = HDR
 DERIVED_SUFFIXES = ("_text", "_name", "_tree")
@@ -52,6 +54,11 @@ def ntp_to_text(value: int, bits: int = 64) -> str:
     nanos = (frac * 1_000_000_000) >> 32
     if bits == 64 and not secs & 0x80000000:
         secs += 1 << 32  # RFC 4330 §3: MSB 0 means era 1 (from 2036-02-07), as tshark shows it
+    unix = secs - NTP_UNIX_OFFSET
+    if -NTP_UNIX_OFFSET <= unix < 1 << 34:  # 1900..2514: time.gmtime, same calendar, faster
+        t = _time.gmtime(unix)
+        return (f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d}, {t.tm_year} {t.tm_hour:02d}:{t.tm_min:02d}:"
+                f"{t.tm_sec:02d}.{nanos:09d} UTC")
     try:
         t = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
             seconds=secs - NTP_UNIX_OFFSET)
