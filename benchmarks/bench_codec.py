@@ -10,12 +10,21 @@ Then the same on a set of distinct real MIKEY-SAKKE I_MESSAGEs (``--distinct``, 
 signed and encapsulated PCKs and GMKs of ``benchmarks/make_captures.py``, as in the capture
 benchmarks), decoded and encoded in turn, so that no one message's path through the codec is
 the only one measured.  Target (issue 17): >= 40,000 messages/s each.
+
+Last, every MIKEY message of the bundled samples (``pcaps/messages/`` and the ``a=key-mgmt:mikey``
+lines of ``pcaps/*.pcapng``: SAKKE PCK/GMK/CSK, PSK, TICKET, UID forms), decoded, encoded and
+rendered to JSON (``codec.mikey.render.to_json``, what the dissector prints per packet).
+
+Rates move with the machine's load: compare before/after in the same minute, or count
+instructions (``valgrind --tool=callgrind``), which load does not change.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +108,60 @@ def distinct_rates(distinct: int) -> None:
               f"{'OK' if r >= TARGET_DISTINCT else 'BELOW'}")
 
 
+def sample_messages() -> list[bytes]:
+    """The distinct MIKEY messages of the bundled samples (SDP key-mgmt lines, the hex sample)."""
+    root = Path(__file__).resolve().parent.parent / "pcaps"
+    wires = [bytes.fromhex("".join((root / "messages" / "mikey-sakke-pck.hex").read_text().split()))]
+    files = sorted(root.glob("*.pcapng")) + [root / "messages" / "mikey-sakke-gmk.sdp"]
+    for f in files:
+        for b64 in re.findall(rb"key-mgmt:mikey ([A-Za-z0-9+/=]+)", f.read_bytes()):
+            try:
+                wires.append(base64.b64decode(b64, validate=True))
+            except ValueError:
+                continue
+    return [w for w in dict.fromkeys(wires) if _decodes(w)]
+
+
+def _decodes(wire: bytes) -> bool:
+    try:
+        m.decode(wire)
+    except m.DecodeError:
+        return False
+    return True
+
+
+def sample_rates() -> None:
+    """Decode, encode and to_json messages/s over the bundled sample messages."""
+    from codec.mikey import render
+
+    wires = sample_messages()
+    if not wires:
+        print("no sample messages found under pcaps/")
+        return
+    msgs = [m.decode(w) for w in wires]
+    repeat = max(1, 5000 // len(wires))
+
+    def each(fn, items):
+        def run():
+            for x in items:
+                fn(x)
+        return rate(run, repeat) * len(items)
+
+    kinds = sorted({registry_name(x) for x in msgs})
+    print(f"{len(wires)} sample MIKEY messages from pcaps/ ({', '.join(kinds)}):")
+    for label, r in (("decode", each(m.decode, wires)), ("encode", each(m.encode, msgs)),
+                     ("to_json", each(render.to_json, msgs))):
+        target = f"target {TARGET_DISTINCT:,}  {'OK' if r >= TARGET_DISTINCT else 'BELOW'}" \
+            if label != "to_json" else "(no target)"
+        print(f"mcsec {label + ':':8s} {r:>10,.0f} msg/s   {target}")
+
+
+def registry_name(msg) -> str:
+    from codec.mikey import registry
+
+    return registry.DATA_TYPES.get(msg.hdr.data_type, str(msg.hdr.data_type))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n1", type=int, default=1000)
@@ -118,6 +181,7 @@ def main() -> int:
     print(f"mcsec decode: {dec:>10,.0f} msg/s   target {TARGET:,}  {'OK' if dec >= TARGET else 'BELOW'}")
     print(f"mcsec encode: {enc:>10,.0f} msg/s   target {TARGET:,}  {'OK' if enc >= TARGET else 'BELOW'}")
     distinct_rates(a.distinct)
+    sample_rates()
     if a.no_tshark:
         return 0
     for label, args in [("tshark -T fields -e mikey.csb_id", ["-T", "fields", "-e", "mikey.csb_id"]),
