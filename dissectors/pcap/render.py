@@ -23,6 +23,7 @@ from typing import Any
 from codec.mikey import render as mikey_render
 from codec.mikey import render_sakke, render_ticket
 from dissectors.pcap.capture import CaptureFault
+from dissectors.pcap.message_cache import RENDERED
 from dissectors.pcap.records import (AnomalyRecord, CarrierErrorRecord, CmsRecord, Failure,
                                      KmsRecord, MediaRecord, MikeyRecord, MsrpRecord, NoteRecord,
                                      OpenedJson, PskSmimeRecord, RtspContext, RtspStreamsRecord, SipContext)
@@ -44,8 +45,67 @@ def dumps(obj) -> str:
     """The JSON text of ``--format json`` / ``jsonl-records``: ``json.dumps`` (ASCII, ``", "``
     and ``": "`` separators, insertion order).  orjson has no such separators; re-spacing its
     indented output gives the same bytes but cost as much time as it saved (0.21 s either way
-    for the 1,772 packets of the sample captures), so json.dumps it is."""
-    return json.dumps(obj)
+    for the 1,772 packets of the sample captures), so json.dumps it is.
+
+    The MIKEY payload lists rendered once per distinct message (:class:`RenderedList`) are not
+    encoded again: the object is dumped with a placeholder string in their place, and their
+    ``json_text`` replaces the placeholders (the same bytes ``json.dumps`` gives; should the
+    placeholder occur elsewhere in the text, the object is dumped as is)."""
+    texts: list = []
+    stand_in = _stand_in(obj, texts)
+    if not texts:
+        return json.dumps(obj)
+    parts = json.dumps(stand_in).split(_PLACEHOLDER_JSON)
+    if len(parts) != len(texts) + 1:
+        return json.dumps(obj)
+    out = [parts[0]]
+    for text, part in zip(texts, parts[1:]):
+        out.append(text)
+        out.append(part)
+    return "".join(out)
+
+
+_PLACEHOLDER = "\x00mcsec.rendered\x00"  # json.dumps writes it as "\u0000mcsec.rendered\u0000"
+_PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)
+
+
+def _stand_in(obj, texts: list):
+    """``obj`` (a packet of ``--format json`` or a MIKEY record of ``jsonl-records``) with the
+    placeholder for each :class:`RenderedList` in it, copying only the dicts on the way; their
+    JSON texts appended to ``texts`` in the order ``json.dumps`` meets them."""
+    if not isinstance(obj, dict):
+        return obj
+    layers = obj.get("layers")
+    if isinstance(layers, dict):  # a packet: its mikey layer's entries
+        entries = layers.get("mikey")
+        if not entries or not isinstance(entries, list):
+            return obj
+        new_entries = [_entry_stand_in(e, texts) for e in entries]
+        if not texts:
+            return obj
+        new_layers = dict(layers)
+        new_layers["mikey"] = new_entries
+        out = dict(obj)
+        out["layers"] = new_layers
+        return out
+    doc = obj.get("mikey")  # a record: its message doc
+    if isinstance(doc, dict):
+        new_doc = _entry_stand_in(doc, texts)
+        if texts:
+            out = dict(obj)
+            out["mikey"] = new_doc
+            return out
+    return obj
+
+
+def _entry_stand_in(entry, texts: list):
+    payloads = entry.get("mikey") if isinstance(entry, dict) else None
+    if type(payloads) is not RenderedList:
+        return entry
+    texts.append(payloads.json_text)
+    out = dict(entry)
+    out["mikey"] = _PLACEHOLDER
+    return out
 
 
 def dumps_compact(obj) -> str:
@@ -120,8 +180,36 @@ def mikey_json(rec: MikeyRecord, show_secrets: bool = False) -> dict | None:
     if rec.message is None:
         return (None if rec.partial is None
                 else mikey_render.to_json(rec.partial, show_secrets=show_secrets))
+    if (rec.sakke is None and rec.ticket is None and rec.clear is None and not rec.revisions
+            and rec.wire):  # nothing to add inside the message's own JSON: rendered once
+        doc = dict(_message_json(rec.wire, rec.message, show_secrets))
+        _replay_json(doc, rec)  # top-level keys only: the cached payload list is shared
+        return doc
     return annotate_mikey(mikey_render.to_json(rec.message, show_secrets=show_secrets), rec,
                           show_secrets)
+
+
+class RenderedList(list):
+    """The payload list of a message's JSON doc kept in :data:`message_cache.RENDERED`, shared
+    by every record of those octets (never modified) and carrying its own JSON text
+    (``json_text``: ``json.dumps`` of the list), which :func:`dumps` splices in."""
+
+    __slots__ = ("json_text",)
+
+
+def _message_json(wire: bytes, msg, show_secrets: bool) -> dict:
+    """:func:`codec.mikey.render.to_json` of ``msg`` (decoded from ``wire``), once per distinct
+    (octets, show_secrets): the doc's ``"mikey"`` list is a :class:`RenderedList`.  The doc
+    itself is shared too: callers copy it before adding keys."""
+    key = (wire, show_secrets)
+    doc = RENDERED.get(key)
+    if doc is None:
+        doc = mikey_render.to_json(msg, show_secrets=show_secrets)
+        payloads = RenderedList(doc["mikey"])
+        payloads.json_text = json.dumps(payloads)
+        doc["mikey"] = payloads
+        RENDERED.put(key, doc, len(payloads.json_text))
+    return doc
 
 
 def mikey_skeleton(msg) -> dict:

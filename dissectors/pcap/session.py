@@ -25,6 +25,7 @@ from codec.mikey import sakke as mikey_sakke
 from codec.mikey.exchange import ExchangeTracker
 from codec import rtsp as rtsp_codec
 from codec.mikey.clear_keys import clear_srtp_keys
+from dissectors.pcap.message_cache import DECODED
 from dissectors.pcap.records import (CarrierErrorRecord, CmsRecord, Failure, KmsRecord,
                                      MediaRecord, MikeyRecord, MsrpRecord, Origin, PskSmimeRecord,
                                      Record, Revision, RtspContext, RtspStreamsRecord, SipContext)
@@ -302,14 +303,18 @@ class Session:
     # -- MIKEY ---------------------------------------------------------------------------------
     def _mikey(self, base, data, carrier, call_id, info=None):
         self.stats["mikey"] += 1
+        wire = bytes(data)
         rec = MikeyRecord(origin=base, context=info, carrier=carrier, call_id=call_id,
-                          wire=bytes(data))
-        try:
-            msg = mikey_decode(data)
-        except DecodeError as e:
-            self.stats["errors"] += 1
-            rec.error, rec.partial = Failure.of(e), e.partial
-            return rec
+                          wire=wire)
+        msg = DECODED.get(wire)  # a message seen before: decoded once (message_cache.py)
+        if msg is None:
+            try:
+                msg = mikey_decode(wire)
+            except DecodeError as e:
+                self.stats["errors"] += 1
+                rec.error, rec.partial = Failure.of(e), e.partial
+                return rec
+            DECODED.put(wire, msg, len(wire))
         rec.message = msg
         if self.keyring is not None:
             self._keys(rec, msg, data)
