@@ -41,11 +41,11 @@ class BoundedCache:
         return entry[0]
 
     def put(self, key, value, size: int) -> None:
-        if not self.enabled or size > self.max_octets:
-            return
         old = self.entries.pop(key, None)
         if old is not None:
             self.octets -= old[1]
+        if not self.enabled or size > self.max_octets:
+            return
         self.entries[key] = (value, size)
         self.octets += size
         while len(self.entries) > self.max_entries or self.octets > self.max_octets:
