@@ -186,9 +186,8 @@ class _Pipeline:
     def feed(self, rec) -> Iterator:
         from dissectors.pcap import dissect
 
-        if isinstance(rec, CaptureFault):
-            yield {"kind": "capture-error", "offset": rec.offset,
-                   "after_frame": rec.after_frame, "error": str(rec)}
+        if isinstance(rec, CaptureFault):  # its own record, as in dissect._items
+            yield rec
             return
         times = self.times
         times[rec.number] = rec.timestamp
@@ -655,7 +654,7 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
         specs, leading = _specs(source)
         report.files = len(specs)
         if not specs:  # only unreadable files: their records, nothing to distribute
-            yield from (_fault_record(f) for f in leading)
+            yield from leading
             return
         t0 = time.perf_counter()
         from dissectors.pcap.workers import can_decrypt
@@ -720,8 +719,7 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
             session.part_of.update(res.part_of)
             for key, v in res.stats.items():
                 session.stats[key] = session.stats.get(key, 0) + v
-            yield from (_fault_record(r) if isinstance(r, CaptureFault) else r
-                        for r in res.records)
+            yield from res.records
             previous = res
         report.phase_seconds["dissect"] = time.perf_counter() - t2
     except EngineError:
@@ -736,11 +734,6 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
             client.close()
             if cluster is not None:
                 cluster.close()
-
-
-def _fault_record(fault: CaptureFault) -> dict:
-    return {"kind": "capture-error", "offset": fault.offset, "after_frame": fault.after_frame,
-            "error": str(fault)}
 
 
 def _progress(futures) -> None:

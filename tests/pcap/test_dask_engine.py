@@ -209,3 +209,86 @@ def test_scheduler_without_dask_engine_is_a_usage_error():
     with contextlib.redirect_stderr(err):
         rc = main(["dissect", str(PCAPS / "psk-call.pcapng"), "--scheduler", "tcp://127.0.0.1:1"])
     assert rc == 2 and err.getvalue() == "mcsec: --scheduler needs --engine dask\n"
+
+
+def _wrapping_call(tmp_path: Path) -> Path:
+    """Frame 1: private-call's INVITE whose MIKEY-SAKKE I_MESSAGE carries the PCK (MKI
+    0x1b180136, CS 0); frames 2-13: an SRTP stream protected with that PCK (AES-GCM, TS 33.180
+    §7.4) whose sequence number wraps from 65535 to 0 between frames 7 and 8, so the packets
+    after the wrap are protected with ROC 1 (RFC 3711 §3.3.1).  Keys from `dissect
+    --show-secrets` of the PCK message; packets built by scapy and codec.srtp."""
+    from scapy.all import IP, UDP, Ether, Raw, rdpcap, wrpcap
+
+    from codec import srtp
+
+    one = tmp_path / "invite.pcapng"
+    subprocess.run(["editcap", "-r", str(PCAPS / "private-call.pcapng"), str(one), "5"],
+                   check=True, capture_output=True)
+    invite = rdpcap(str(one))[0]
+    out = dissect([one], *KEYS, "--show-secrets", "--workers", "1")
+    cs = next(c for line in out.splitlines() for d in json.loads(line)["layers"]["mikey"]
+              for c in d["mikey.3gpp.crypto_sessions"] if c["mikey.3gpp.cs_id"] == 0)
+    mki = bytes.fromhex(cs["mikey.3gpp.mki"])
+    ctx = srtp.Context(srtp.Transform(srtp.ENCR_AES_GCM, srtp.AUTH_NULL, 16, 12, 0,
+                                      srtp.TAG_LEN, srtp.TAG_LEN, len(mki)),
+                       bytes.fromhex(cs["mikey.3gpp.srtp_master_key"]),
+                       bytes.fromhex(cs["mikey.3gpp.srtp_master_salt"]))
+    packets = [invite]
+    for i, seq in enumerate([*range(65530, 65536), *range(0, 6)]):
+        roc = 0 if seq >= 65530 else 1
+        header = bytes([0x80, 96]) + seq.to_bytes(2, "big") + (160 * i).to_bytes(4, "big") \
+            + (0x0A0B0C0D).to_bytes(4, "big")
+        protected = ctx.protect_rtp(header + bytes(range(i, i + 40)), roc, mki)
+        p = (Ether() / IP(src="192.0.2.10", dst="192.0.2.20") / UDP(sport=49180, dport=50180)
+             / Raw(protected))
+        p.time = invite.time + 1 + i * 0.02
+        packets.append(p)
+    path = tmp_path / "wrap.pcap"
+    wrpcap(str(path), packets)
+    return path
+
+
+def test_rollover_counter_carries_across_a_file_boundary(cluster, tmp_path):
+    """The SRTP sequence number wraps exactly at the cut: the second file's packets open only
+    with ROC 1, which the first file's packets established (sequentially and on Dask)."""
+    whole_capture = _wrapping_call(tmp_path)
+    parts = cut(whole_capture, tmp_path / "parts", 7)
+    assert len(parts) == 2
+    whole = dissect([whole_capture], *KEYS, "--workers", "1")
+    srtp = [r for line in whole.splitlines() for r in json.loads(line)["layers"].get("srtp", ())]
+    assert len(srtp) == 12 and all(r["ok"] for r in srtp)  # the oracle: codec.srtp protected them
+    assert dissect(parts[1:], *KEYS, "--workers", "1").count('"srtp"') == 0  # no keys alone
+    assert dissect(parts, *KEYS, "--engine", "dask", "--scheduler",
+                   cluster.scheduler_address) == whole
+    # and it was phase 2's prediction from the key frames (65530 first, 65535 last) that gave
+    # file 2 its ROC, not the boundary check's re-run
+    import argparse
+
+    from distributed import Client
+
+    from dissectors.cli.common import load_keyring
+    from dissectors.pcap import captureset, distributed as engine, output
+
+    keys = [str(PCAPS / "keyring.toml"), str(PCAPS / "smime-keys.pem")]
+    session = output.PacketSession(keyring=load_keyring(argparse.Namespace(keys=keys, trk=None)))
+    report = engine.Report()
+    with Client(cluster) as client:
+        records = list(engine.records(captureset.resolve(parts), session, client=client,
+                                      report=report))
+    assert report.segments == 2 and report.rerun == 0
+    opened = [r for r in records if r.kind == "srtp"]
+    assert [r.result.ok for r in opened] == [True] * 12
+
+
+def test_capture_errors_and_unreadable_files(cluster, tmp_path):
+    """A file that is not a capture and a part cut short: the same capture-error records (named
+    by their file, after the same frame numbers) as the sequential engine's."""
+    parts = cut(PCAPS / "psk-call.pcapng", tmp_path / "parts", 8)
+    (tmp_path / "parts" / "notes.pcap").write_bytes(b"not a capture at all\n")
+    data = parts[1].read_bytes()
+    parts[1].write_bytes(data[:len(data) - 37])  # the last block cut short
+    files = [*parts, tmp_path / "parts" / "notes.pcap"]
+    seq = dissect(files, *KEYS, "--workers", "1")
+    assert seq.count("capture error") >= 1 and "notes.pcap" in seq
+    assert dissect(files, *KEYS, "--engine", "dask", "--scheduler",
+                   cluster.scheduler_address) == seq
