@@ -45,6 +45,8 @@ class Structure:
     def __init_subclass__(cls, schema=None, **kw):
         super().__init_subclass__(**kw)
         if schema is None:
+            # a subclass without its own schema: construct's path makes objects of *this* class
+            cls._fast_parse = cls._fast_build = None
             return
         cls.SCHEMA = schema
         fields, groups, computed = [], {}, {}
