@@ -34,10 +34,19 @@ prediction: file *i+1* is then dissected again from file *i*'s actual end state 
 for that file).  So the result equals the sequential run record for record, by construction for
 the non-media state and by this check for the media state.
 
-What is run sequentially instead (a note on stderr says so): TLS streams (tshark decrypts SIP
-over TLS, and MSRP over TLS-PSK, from the whole capture: :mod:`dissectors.pcap.tls`) and a
-capture read from a pipe.  A TRANSFER_INIT still awaiting its RESOLVE_RESP at a file boundary
-(RFC 6043 §4.2.3.6: its record is revised later) joins the two files into one phase-3 task.
+What is run sequentially instead, in the client (a note on stderr says so): a set with TLS
+streams, Decryption Secrets Blocks, a TLS key log or a MIKEY-TICKET TLS-PSK (tshark decrypts SIP
+over TLS, and MSRP over TLS-PSK, from the whole capture: :mod:`dissectors.pcap.tls`).  Pipes and
+live capture are not files: the command refuses them with this engine.  A TRANSFER_INIT still
+awaiting its RESOLVE_RESP at a file boundary (RFC 6043 §4.2.3.6: its record is revised later)
+joins the two files into one phase-3 task.
+
+TCP: phase 2 feeds every TCP segment of every file, so a connection (and a SIP message) cut by a
+file boundary is in the flow table and framer state pickled at that boundary: phase 3 carries
+the reassembly on, no fallback is needed.  Known limit: the sequential run gives up waiting for
+a RESOLVE_RESP after ``dissect.MAX_HELD`` records, media records included; phase 2 sees no media
+records, so a TRANSFER_INIT answered more than 512 records later could get a verdict here that
+the sequential run gives up on (not met in the sample captures).
 
 Without ``--scheduler`` a :class:`distributed.LocalCluster` of ``--workers`` processes (default
 2, one thread each) is started and closed by the command; with it, an existing cluster (``dask
