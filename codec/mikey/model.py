@@ -246,8 +246,12 @@ class Structure:
         for name in self._NESTED_NAMES:
             v = d[name]
             if isinstance(v, list):
-                d[name] = [x.to_bytes() if isinstance(x, Structure) else _not_a_structure(x)
-                           for x in v]
+                # construct builds the entries with the schema the selector picks: an entry of
+                # another class is left to it (it fails, or writes what that schema says)
+                sub = self.NESTED[name]
+                sub = sub if isinstance(sub, type) else sub.get(self._selector(d))
+                d[name] = [x.to_bytes() if type(x) is sub or (sub is None and isinstance(x, Structure))
+                           else _not_a_structure(x) for x in v]
         for name in self.PACKED:
             v = d[name]
             if isinstance(v, list):
@@ -341,7 +345,7 @@ def _computed_spec(cls) -> dict:
 
 
 def _not_a_structure(x):
-    raise TypeError(f"{type(x).__name__} is not a structure")
+    raise TypeError(f"{type(x).__name__} is not the structure the selector expects")
 
 
 _BY_SCHEMA: dict[int, list] = {}  # id(schema) -> the Structure classes made from it
