@@ -10,8 +10,9 @@ Speed-ups, each checked against the RFC algorithm in the tests:
   follows the non-adjacent form of q − 1, and lines are scaled by F_p factors (which PF_p
   ignores): a doubling line to m + i, a doubling line times an addition line kept as a polynomial
   in Qx, Qy with precomputed coefficients;
-- the final exponentiation (p² − 1)/q is already the Frobenius form: f^(p−1) = conj(f)/f is what
-  the PF_p value v1/v0 keeps, leaving f^c with c = (p + 1)/q = 4 (RFC 6508 §3.2);
+- the final exponentiation (p² − 1)/q = (p − 1)·c is already in its Frobenius form: f^(p−1) =
+  conj(f)/f depends only on f up to an F_p factor, i.e. on the PF_p value v1/v0, so only f^c
+  with c = (p + 1)/q = 4 is computed (RFC 6508 §3.2);
 - [r]([b]P + Z) (decapsulation's TEST and encapsulation's R) uses a fixed-base table of signed
   8-bit windows per (identifier, Z), its points summed with one inversion per layer.
 """
