@@ -30,6 +30,7 @@ from typing import Iterable, Iterator
 
 from codec import netheaders
 from codec import sip
+from codec.errors import DecodeError
 from codec.sdp import lines as sdp_lines
 from dissectors.pcap.render import MEDIA_KINDS, add_field as _add, add_layers, new_packet
 from dissectors.pcap.render import record_json
@@ -60,10 +61,12 @@ SDP_LINES = {"v": "sdp.version", "o": "sdp.owner", "s": "sdp.session_name",
              "m": "sdp.media"}
 
 
-def sip_layers(data: bytes) -> dict:
+def sip_layers(data: bytes, msg=None) -> dict:
     """``{"sip": {...}, "sdp": {...}}`` of one SIP message, Wireshark field names.  Parsed by
-    the one SIP parser (:func:`codec.sip.parse`), tolerantly: a display field never fails."""
-    msg = sip.parse(data.lstrip(b"\r\n"), tolerant=True)
+    the one SIP parser (:func:`codec.sip.parse`), tolerantly: a display field never fails
+    (``msg``: the strict parse of ``data``, when it succeeded: the same message)."""
+    if msg is None:
+        msg = sip.parse(data.lstrip(b"\r\n"), tolerant=True)
     fields: dict = {}
     start = msg.start_line.strip()
     if start.startswith("SIP/"):
@@ -130,9 +133,14 @@ class PacketSession(Session):
             last = unit.frames[-1]
             for f in unit.frames[:-1]:
                 self.part_of[f] = last
+        parsed = None
         if self.want_fields and sip.is_sip(unit.data):
+            try:  # parsed once, for these fields and the session's analysis (Session._sip)
+                parsed = (unit.data, sip.parse(unit.data))
+            except DecodeError:
+                pass  # parsed tolerantly for the fields; the analysis reports the error
             try:
-                layers = sip_layers(unit.data)
+                layers = sip_layers(unit.data, parsed[1] if parsed else None)
             except Exception as e:  # never lose the records for a display field
                 layers = {"sip": {"mcsec.error": str(e)}}
             old = self.sip_fields.get(unit.frames[-1])
@@ -146,7 +154,11 @@ class PacketSession(Session):
             if len(self.sip_fields) > 200_000:  # out-of-order keys never forgotten: bounded
                 for k in list(self.sip_fields)[:100_000]:
                     del self.sip_fields[k]
-        return super().analyze(unit)
+        self.sip_parsed = parsed
+        try:
+            return super().analyze(unit)
+        finally:
+            self.sip_parsed = None
 
     def forget(self, upto: int) -> None:
         """Drop what was kept for frames ≤ ``upto`` (bounded memory)."""

@@ -75,6 +75,9 @@ class Session:
     max_clock_skew: float | None = field(default_factory=lambda: _replay().DEFAULT_MAX_CLOCK_SKEW)
     stats: dict = field(default_factory=lambda: {"units": 0, "sip": 0, "mikey": 0, "cms": 0,
                                                  "errors": 0, "kms_xml": 0})
+    # (octets, codec.sip.parse of them) of the unit being analysed, when a subclass parsed
+    # them already: the SIP message is parsed once
+    sip_parsed: Any = None
 
     def __post_init__(self):
         for k in (self.keyring.srtp if self.keyring is not None else ()):
@@ -219,7 +222,10 @@ class Session:
 
     # -- SRTP / SRTCP and floor control --------------------------------------------------------
     def _media(self, base, data):
-        res = self.media.open(data)
+        m = self.media
+        if not (m.sessions or m.groups or m.ssrc_sessions or m.any_sessions or self.rtsp_ports):
+            return []  # no keys yet (MediaKeys.open would answer None): no header looked at
+        res = m.open(data)
         if res is None and self.rtsp_ports:
             res = self._open_by_rtsp_port(base, data)
         if res is None:
@@ -269,11 +275,15 @@ class Session:
     # -- SIP -----------------------------------------------------------------------------------
     def _sip(self, base, data):
         self.stats["sip"] += 1
-        try:
-            msg = sip.parse(data)
-        except DecodeError as e:
-            self.stats["errors"] += 1
-            return [CarrierErrorRecord(origin=base, layer="sip", error=Failure.of(e))]
+        parsed = self.sip_parsed  # parsed already (output.PacketSession's display fields)
+        if parsed is not None and parsed[0] is data:
+            msg = parsed[1]
+        else:
+            try:
+                msg = sip.parse(data)
+            except DecodeError as e:
+                self.stats["errors"] += 1
+                return [CarrierErrorRecord(origin=base, layer="sip", error=Failure.of(e))]
         info = SipContext(msg.start_line, msg.header("call-id"), msg.header("cseq"),
                           msg.header("from"), msg.header("to"))
         return self._entity(base, msg, msg.header("call-id"), info)
