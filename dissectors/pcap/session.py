@@ -316,30 +316,32 @@ class Session:
         wire = bytes(data)
         rec = MikeyRecord(origin=base, context=info, carrier=carrier, call_id=call_id,
                           wire=wire)
-        msg = DECODED.get(wire)  # a message seen before: decoded once (message_cache.py)
-        if msg is None:
+        known = DECODED.get(wire)  # a message seen before: decoded once (message_cache.py)
+        if known is None:
             try:
                 msg = mikey_decode(wire)
             except DecodeError as e:
                 self.stats["errors"] += 1
                 rec.error, rec.partial = Failure.of(e), e.partial
                 return rec
-            DECODED.put(wire, msg, len(wire))
+            # with the SRTP keys of a NULL-encrypted KEMAC: a function of the message too
+            known = (msg, clear_srtp_keys(msg))
+            DECODED.put(wire, known, len(wire))
+        msg, clear = known
         rec.message = msg
         if self.keyring is not None:
             self._keys(rec, msg, data)
-        self._clear_srtp(rec, msg)
+        if clear is not None:
+            self._clear_srtp(rec, msg, clear)
         rec.replay_of, rec.clock_skew = self._replay_and_skew(msg, base, data)
         self.history.append((msg, data))
         del self.history[:-256]  # bounded
         return rec
 
-    def _clear_srtp(self, rec, msg):
-        """SRTP keys of a NULL-encrypted KEMAC (GStreamer, gortsplib, LIVE555): no keyring
-        needed; the quirks are findings (codec.mikey.clear_keys)."""
-        clear = clear_srtp_keys(msg)
-        if clear is None:
-            return
+    def _clear_srtp(self, rec, msg, clear):
+        """SRTP keys of a NULL-encrypted KEMAC (``clear``: :func:`clear_srtp_keys` of ``msg``;
+        GStreamer, gortsplib, LIVE555): no keyring needed; the quirks are findings
+        (codec.mikey.clear_keys)."""
         rec.clear = clear
         if rec.ticket is not None and rec.ticket.session_keys:  # the keyring's PSK opened it
             return
@@ -490,7 +492,13 @@ class Session:
         return [KmsRecord(origin=base, document=doc)]
 
 
-def _replay():
-    from codec.mikey import replay
+_REPLAY = None
 
-    return replay
+
+def _replay():
+    global _REPLAY
+    if _REPLAY is None:  # imported when first needed
+        from codec.mikey import replay
+
+        _REPLAY = replay
+    return _REPLAY
