@@ -19,6 +19,7 @@ from codec.cms import oids
 from codec.cms.unprotect import subject_text
 from codec.cms import render
 from codec.keyring import Keyring, KeyringError
+from dissectors.cli.common import read_input
 from dissectors.cli.options import (EXIT_CHECK, EXIT_DECODE, EXIT_OK, InputError, UsageError,
                                     positive_int)
 
@@ -31,16 +32,6 @@ def _write(path: str, data: bytes) -> None:
     from dissectors.safefile import write_secret
 
     write_secret(path, data)
-
-
-def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
 
 
 def _keys(paths) -> Keyring:
@@ -184,9 +175,9 @@ def _emit_report(doc: dict, fmt: str, stream) -> None:
 
 
 def cmd_show(args) -> int:
-    raw = _read(args.input)
+    raw = read_input(args.input)
     ring = _keys(args.keys) if args.keys else None
-    detached_file = _read(args.content) if args.content else None
+    detached_file = read_input(args.content) if args.content else None
     try:
         objects = cms_objects(raw, args.input_form)
     except DecodeError as e:
@@ -221,9 +212,9 @@ def cmd_show(args) -> int:
 
 
 def cmd_open(args) -> int:
-    raw = _read(args.input)
+    raw = read_input(args.input)
     ring = _keys(args.keys)
-    detached_file = _read(args.content) if args.content else None
+    detached_file = read_input(args.content) if args.content else None
     try:
         objects = cms_objects(raw, args.input_form)
         der, detached, smime_type, findings = objects[0]
@@ -360,7 +351,7 @@ def _signer(args):
 
 def cmd_build(args) -> int:
     try:
-        content = _read(args.input)
+        content = read_input(args.input)
         if args.mime_wrap:
             content = mime.text_entity(mime.canonical(content))
         kind = args.kind

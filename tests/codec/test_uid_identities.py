@@ -264,14 +264,20 @@ def test_uid_cache_hashes_each_user_once_per_period(net, monkeypatch):
 
 
 # == 2. GMK-ID with UID recipients ================================================================
-def test_gmk_to_a_uid_recipient_gives_the_gmk_id(net):
-    n = period_no(NTP_T)
+def _gmk_to_bob(net, n):
+    """A GMK I_MESSAGE from the GMS to BOB with a GENERIC-ID map: (GUK-ID, SPI = MKI, wire)."""
     guk = guk_id_oracle(GMK_ID, GMK, BOB)
     spi = struct.pack(">II", GMK_ID, guk)
     # GENERIC-ID map (RFC 6043 §6.1.1): CS ID 4, prot 0, S 0 #P 1, policy 0, no session data
     cs_map = b"\x01\x02" + bytes([4, 0, 1, 0]) + b"\x00\x00" + bytes([len(spi)]) + spi
     wire = hand_built(net, sender=GMS, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
                       ssv=GMK, csb_id=guk, cs_map=cs_map)
+    return guk, spi, wire
+
+
+def test_gmk_to_a_uid_recipient_gives_the_gmk_id(net):
+    n = period_no(NTP_T)
+    guk, spi, wire = _gmk_to_bob(net, n)
     res = mikey_sakke.process(decode(wire), wire, net.ring(net.uri_only(BOB, n)))
     assert res.ssv == GMK and res.key_type == "GMK"
     assert res.receiver_uri == BOB and res.key_id == GMK_ID and res.guk_id == guk
@@ -287,11 +293,7 @@ def test_gmk_to_a_uid_recipient_gives_the_gmk_id(net):
 
 def test_gmk_id_from_the_mki_when_no_uri_is_known(net):
     n = period_no(NTP_T)
-    guk = guk_id_oracle(GMK_ID, GMK, BOB)
-    spi = struct.pack(">II", GMK_ID, guk)
-    cs_map = b"\x01\x02" + bytes([4, 0, 1, 0]) + b"\x00\x00" + bytes([len(spi)]) + spi
-    wire = hand_built(net, sender=GMS, receiver=BOB, ntp=NTP_T, n_sender=n, n_receiver=n,
-                      ssv=GMK, csb_id=guk, cs_map=cs_map)
+    guk, spi, wire = _gmk_to_bob(net, n)
     _, _, rsk = net.user(BOB, n)
     by_uid_only = net.ring(UserKeys(uid=net.uid(BOB, n), kms=KMS_URI, rsk=rsk))
     res = mikey_sakke.process(decode(wire), wire, by_uid_only)

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.support.capture_util import editcap_parts
 from tests.support.cli import mcsec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,14 +26,7 @@ TRK = MANIFEST["transport_key"]
 KEYS = ["--keys", str(PCAPS / "keyring.toml"), "--keys", str(PCAPS / "smime-keys.pem")]
 
 
-def cut(capture: Path, directory: Path, every: int) -> list[Path]:
-    """``editcap -c every``: the parts, in time order."""
-    directory.mkdir(exist_ok=True)
-    subprocess.run(["editcap", "-c", str(every), str(capture), str(directory / capture.name)],
-                   check=True, capture_output=True)
-    parts = sorted(directory.glob(f"{capture.stem}_*"))
-    assert len(parts) >= 2
-    return parts
+cut = editcap_parts
 
 
 def merge(parts, out: Path) -> Path:

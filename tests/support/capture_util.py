@@ -88,3 +88,16 @@ def ns_text(ns: int) -> str:
     sign = "-" if ns < 0 else ""
     ns = abs(ns)
     return f"{sign}{ns // 10**9}.{ns % 10**9:09d}"
+
+
+def editcap_parts(capture, directory, every: int) -> list:
+    """``editcap -c every`` (a real tool cuts the capture): the parts, in time order."""
+    from pathlib import Path
+
+    capture, directory = Path(capture), Path(directory)
+    directory.mkdir(exist_ok=True)
+    subprocess.run(["editcap", "-c", str(every), str(capture), str(directory / capture.name)],
+                   check=True, capture_output=True)
+    parts = sorted(directory.glob(f"{capture.stem}_*"))
+    assert len(parts) >= 2
+    return parts
