@@ -82,14 +82,14 @@ def sip_layers(data: bytes, msg=None) -> dict:
             fields["sip.r-uri"] = parts[1]
     ctype = None
     for name, value in msg.headers:
-        canon = SIP_HEADERS.get(name.lower()) or (sip.COMPACT_FORMS.get(name.lower())
-                                                  if len(name) == 1 else None)
-        if canon is None:
+        known = _SIP_FIELDS.get(name.lower())
+        if known is None:
             continue
-        if canon in SIP_UINT and value.isdigit():
-            _add(fields, f"sip.{canon}", int(value))
+        canon, key, uint = known
+        if uint and value.isdigit():
+            _add(fields, key, int(value))
         else:
-            _add(fields, f"sip.{canon}", value)
+            _add(fields, key, value)
         if canon == "CSeq":
             seq, _, method = value.partition(" ")
             if seq.isdigit():
@@ -101,6 +101,13 @@ def sip_layers(data: bytes, msg=None) -> dict:
     if ctype == "application/sdp" and msg.body:
         out["sdp"] = sdp_fields(msg.body)
     return out
+
+
+# lower-case header name (or compact form, RFC 3261 §7.3.3) -> (canonical name, field, integer?)
+_SIP_FIELDS = {**{letter: (canon, f"sip.{canon}", canon in SIP_UINT)
+                  for letter, canon in sip.COMPACT_FORMS.items() if len(letter) == 1},
+               **{low: (canon, f"sip.{canon}", canon in SIP_UINT)
+                  for low, canon in SIP_HEADERS.items()}}
 
 
 def sdp_fields(body: bytes) -> dict:

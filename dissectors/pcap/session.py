@@ -284,9 +284,10 @@ class Session:
             except DecodeError as e:
                 self.stats["errors"] += 1
                 return [CarrierErrorRecord(origin=base, layer="sip", error=Failure.of(e))]
-        info = SipContext(msg.start_line, msg.header("call-id"), msg.header("cseq"),
-                          msg.header("from"), msg.header("to"))
-        return self._entity(base, msg, msg.header("call-id"), info)
+        call_id = msg.header("call-id")
+        info = SipContext(msg.start_line, call_id, msg.header("cseq"), msg.header("from"),
+                          msg.header("to"))
+        return self._entity(base, msg, call_id, info)
 
     def _entity(self, base, ent, call_id, info):
         """Records of the key material a SIP message carries, found by the one MIME-tree walk
