@@ -194,7 +194,7 @@ class RenderedList(list):
     by every record of those octets (never modified) and carrying its own JSON text
     (``json_text``: ``json.dumps`` of the list), which :func:`dumps` splices in."""
 
-    __slots__ = ("json_text",)
+    __slots__ = ("json_text", "flags")
 
 
 def _message_json(wire: bytes, msg, show_secrets: bool) -> dict:
@@ -207,6 +207,7 @@ def _message_json(wire: bytes, msg, show_secrets: bool) -> dict:
         doc = mikey_render.to_json(msg, show_secrets=show_secrets)
         payloads = RenderedList(doc["mikey"])
         payloads.json_text = json.dumps(payloads)
+        payloads.flags = None  # mikey_flags' verdicts, once asked
         doc["mikey"] = payloads
         RENDERED.put(key, doc, len(payloads.json_text))
     return doc
@@ -511,8 +512,17 @@ def brief_line(pkt: dict) -> str:
 def mikey_flags(e: dict) -> str:
     if e.get("mcsec.error"):
         return "DECODE ERROR"
+    payloads = e.get("mikey")
+    if type(payloads) is RenderedList:  # shared by every copy of the message: found once
+        if payloads.flags is None:
+            payloads.flags = _payload_flags(payloads)
+        return payloads.flags
+    return _payload_flags(payloads)
+
+
+def _payload_flags(payloads) -> str:
     flags = []
-    for p in e.get("mikey") or []:
+    for p in payloads or []:
         for obj in p.values():
             if not isinstance(obj, dict):
                 continue
