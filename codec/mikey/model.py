@@ -20,7 +20,8 @@ import construct as c
 
 from codec.errors import EncodeError
 from codec.mikey import schemas
-from codec.constructs import BitFields, Unsupported, struct_builder, struct_parser
+from codec.constructs import BitFields
+from codec.struct_codegen import Unsupported, struct_builder, struct_parser
 
 
 def _unwrap(sc):

@@ -1,4 +1,4 @@
-"""The generated fast parse/build functions (codec.constructs.struct_parser / struct_builder)
+"""The generated fast parse/build functions (codec.struct_codegen.struct_parser / struct_builder)
 against construct's own compiled parse/build of the same schemas, the independent oracle.
 
 For every MIKEY structure class: octets cut from real messages and mutated at random must parse
