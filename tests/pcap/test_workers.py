@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from codec.mikey import decode as mikey_decode
 from codec.mikey import sakke as mikey_sakke
 from dissectors.pcap import dissect
 from dissectors.pcap.render import records_json
@@ -64,7 +65,8 @@ def test_pool_does_the_crypto_and_results_match():
     assert look.enabled
     pooled = records_json(look.run(units), True)
     # the first message is decrypted inline, the other five came from the workers
-    assert look.pool.stats == {"submitted": 5, "used": 5, "inline": 1}
+    stats = look.pool.stats
+    assert (stats["submitted"], stats["used"], stats["inline"]) == (5, 5, 1)
     inline = records_json(Lookahead(_bob(), workers=1).run(units), True)
     assert json.dumps(pooled, sort_keys=True) == json.dumps(inline, sort_keys=True)
     # and they really were verified and decrypted (not an empty result twice)
@@ -130,3 +132,31 @@ def test_closing_the_pool_leaves_no_thread_to_race_the_exit_hook():
     assert pool.take(data) is None and pool.submit(data, 4)
     pool.close()
     assert len(_pool_threads()) == before  # both executors' threads joined, none left behind
+
+
+def test_batched_results_go_back_to_their_own_messages():
+    """Distinct messages sent together in one pool task each get their own result (their own
+    SSV), whichever order the session takes them in, as the session computes them inline."""
+    import sys
+
+    sys.path.insert(0, str(PCAPS.parent / "benchmarks"))
+    from make_captures import i_messages  # signed I_MESSAGEs of the synth world of pcaps/
+
+    messages = i_messages(11, cache=None)
+    session = _session()
+    pool = CryptoPool(session, 2, batch_size=3)
+    try:
+        assert not pool.submit(messages[0], 1)  # the first one is left to the session
+        for seq, data in enumerate(messages[1:], 2):
+            assert pool.submit(data, seq)
+        for data in messages[:0:-1]:  # the last first
+            res = pool.take(data)
+            inline = mikey_sakke.process(mikey_decode(data), data, session.keyring)
+            assert res == inline and res.ssv is not None and res.verified is True
+            assert pool.batch.messages == []  # a batch still filling is sent when taken from
+        assert pool.pending == 0 and pool.stats["used"] == 10
+        # the first six went alone (the workers were idle), the next three together, the last
+        # one alone when it was taken
+        assert pool.stats["batches"] == 8
+    finally:
+        pool.close()
