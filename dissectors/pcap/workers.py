@@ -14,17 +14,21 @@ message to decrypt: a capture with one I_MESSAGE never pays for a pool.
 
 from __future__ import annotations
 
+import binascii
 import multiprocessing
 import os
+import re
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Iterable, Iterator
 
+from codec import rtsp as rtsp_codec
+from codec import sip
 from codec.errors import DecodeError
 from codec.keyring import Keyring
 from codec.mikey import decode as mikey_decode
 from codec.mikey import sakke as mikey_sakke
-from dissectors.pcap.session import Session, Unit
+from dissectors.pcap.session import MIKEY_PORT, Session, Unit
 
 SAKKE_DATA_TYPE = 26  # RFC 6509 §4.1
 BATCH_SIZE = 16  # messages per pool task
@@ -79,6 +83,44 @@ def _work_batch(messages: list[bytes]) -> list:
     return [_work(data) for data in messages]
 
 
+# RFC 4567 §3.1 (a=key-mgmt:<prot> <base64 data>) in an SDP body, RFC 3830 §7 (MIKEY on its own
+# port); what a plain SIP message with SDP bodies holds is found without parsing it
+_KEY_MGMT_MIKEY = re.compile(rb"\na=key-mgmt:mikey +([A-Za-z0-9+/]+={0,2})[ \t]*\r?$", re.M)
+# bodies the scan cannot read (tested on the lower-cased message: a case-insensitive regex
+# alternation costs ten times more): multipart (RFC 2046 §5.1), a transfer encoding (RFC 2045
+# §6) or application/mikey (an RFC 3830 message as a MIME body, seed 004 Annex W): the
+# session's parse decides
+_NEEDS_PARSE = (b"multipart/", b"content-transfer-encoding", b"application/mikey")
+
+
+def scan_mikey(unit: Unit) -> list[bytes] | None:
+    """The MIKEY messages of a unit found by a byte scan, in the order the session finds them
+    (:meth:`Session.analyze`'s order of carriers: MSRP, port 2269, SIP, RTSP, HTTP, media), or
+    None when only the session's analysis can tell (RTSP; SIP with multipart, encoded or
+    application/mikey bodies)."""
+    data = unit.data
+    if unit.transport == "tls-psk" or data.startswith(b"MSRP "):
+        return []  # MSRP carries no MIKEY-SAKKE I_MESSAGE
+    if sip.is_sip(data):
+        lowered = data.lower()
+        if b"mikey" not in lowered:
+            return []
+        if any(marker in lowered for marker in _NEEDS_PARSE):
+            return None
+        found = []
+        for b64 in _KEY_MGMT_MIKEY.findall(data):
+            try:
+                found.append(binascii.a2b_base64(b64, strict_mode=True))
+            except binascii.Error:
+                return None
+        return found
+    if MIKEY_PORT in (unit.sport, unit.dport):
+        return [bytes(data)]
+    if rtsp_codec.is_rtsp(data):
+        return None
+    return []  # HTTP (KMS XML: keys, not MIKEY) and media
+
+
 class _Collector(Session):
     """A session that only lists the MIKEY messages a unit carries (no state, no crypto)."""
 
@@ -106,6 +148,15 @@ class _Collector(Session):
         return []
 
     def mikey_messages(self, unit: Unit) -> list[bytes]:
+        """The MIKEY messages of ``unit``, in the order the session will meet them.  What this
+        finds only decides what is computed ahead: a message missed here is computed by the
+        session itself, one found in excess is discarded (:meth:`CryptoPool.discard_upto`), so
+        the records are the same either way.  The common shapes are found by a byte scan
+        (:func:`scan_mikey`); the rest by the session's own analysis, without state or crypto."""
+        found = scan_mikey(unit)
+        return self.analyzed(unit) if found is None else found
+
+    def analyzed(self, unit: Unit) -> list[bytes]:
         self.found = []
         try:
             self.analyze(unit)

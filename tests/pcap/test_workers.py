@@ -17,7 +17,8 @@ from dissectors.pcap import dissect
 from dissectors.pcap.render import records_json
 from dissectors.keys import load_keys
 from dissectors.pcap.session import Session, Unit
-from dissectors.pcap.workers import CryptoPool, Lookahead, is_sakke_i_message
+from dissectors.pcap.workers import (CryptoPool, Lookahead, _Collector, is_sakke_i_message,
+                                     scan_mikey)
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 MANIFEST = json.loads((PCAPS / "manifest.json").read_text())
@@ -160,3 +161,28 @@ def test_batched_results_go_back_to_their_own_messages():
         assert pool.stats["batches"] == 8
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in PCAPS.glob("*.pcap*")))
+def test_byte_scan_finds_what_the_session_analysis_finds(capture):
+    """The collector's byte scan (what is computed ahead) against the session's own analysis of
+    the same units (the oracle): where the scan answers, the same messages in the same order."""
+    collector = _Collector()
+    for item in dissect._items(PCAPS / capture, None, [], {}, None):
+        if isinstance(item, Unit):
+            found = scan_mikey(item)
+            if found is not None:
+                assert found == collector.analyzed(item), item.frames
+
+
+def test_byte_scan_leaves_what_it_cannot_read_to_the_analysis():
+    invite = (b"INVITE sip:bob@example.org SIP/2.0\r\nCall-ID: 1\r\n"
+              b"Content-Type: multipart/mixed;boundary=x\r\n\r\n--x\r\n"
+              b"Content-Type: application/mikey\r\n\r\n\x01\x1a\x00--x--\r\n")
+    unit = Unit([1], 0.0, "udp", "192.0.2.1", 5060, "192.0.2.2", 5060, invite)
+    assert scan_mikey(unit) is None
+    plain = Unit([1], 0.0, "udp", "192.0.2.1", 5060, "192.0.2.2", 5060,
+                 b"SIP/2.0 200 OK\r\nCall-ID: 1\r\n\r\n")
+    assert scan_mikey(plain) == []
+    media = Unit([1], 0.0, "udp", "192.0.2.1", 4000, "192.0.2.2", 4002, b"\x80" + bytes(40))
+    assert scan_mikey(media) == []
