@@ -189,6 +189,8 @@ class CryptoPool:
         self.generation = None
         # message -> (unit sequence number, batch, index in the batch), one per occurrence
         self.futures: dict[bytes, deque[tuple[int, _Batch, int]]] = {}
+        # (unit sequence number, message) in the order sent: what discard_upto looks at
+        self.order: deque[tuple[int, bytes]] = deque()
         self.batch = _Batch()  # filling; sent when full or when one of its results is taken
         self.in_flight = 0
         self.seen = 0
@@ -222,6 +224,7 @@ class CryptoPool:
             return False  # one message alone is decrypted inline
         batch = self.batch
         self.futures.setdefault(data, deque()).append((unit_seq, batch, len(batch.messages)))
+        self.order.append((unit_seq, data))
         batch.messages.append(data)
         self.in_flight += 1
         self.stats["submitted"] += 1
@@ -245,13 +248,15 @@ class CryptoPool:
     def discard_upto(self, unit_seq: int) -> None:
         """Forget what was sent for units already analysed but never taken (a message the
         session could not decode, say), so that nothing stays in flight forever."""
-        for data in list(self.futures):
-            queue = self.futures[data]
-            while queue and queue[0][0] <= unit_seq:
+        order, futures = self.order, self.futures
+        while order and order[0][0] <= unit_seq:
+            data = order.popleft()[1]
+            queue = futures.get(data)
+            while queue and queue[0][0] <= unit_seq:  # not taken
                 queue.popleft()
                 self.in_flight -= 1
-            if not queue:
-                del self.futures[data]
+            if queue is not None and not queue:
+                del futures[data]
 
     def take(self, data: bytes):
         """The result computed for ``data`` with the current keyring, or None."""
@@ -284,6 +289,7 @@ class CryptoPool:
             self.executor.shutdown(wait=True, cancel_futures=True)  # see _executor
             self.executor = None
         self.futures.clear()
+        self.order.clear()
         self.batch = _Batch()
         self.in_flight = 0
 
