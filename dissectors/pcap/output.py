@@ -315,7 +315,7 @@ class Packets:
                 yield from self._out(pending.pop(n, None), fr)
                 if upto is not None and n >= upto:
                     break
-        keys = sorted(k for k in pending if upto is None or k <= upto)
+        keys = sorted(pending if upto is None else filter(upto.__ge__, pending))
         for k in keys:
             yield from self._out(pending.pop(k), None)
         if upto is not None:
