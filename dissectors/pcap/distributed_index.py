@@ -149,8 +149,9 @@ def media_datagram(linktype: int, buf, at: int = 0, end: int | None = None):
 
 
 def _pcap_records(path: str):
-    """The records ``(local number, ts_ns, orig_len, file octets, linktype, start, end)`` of a
-    classic pcap file (draft-ietf-opsawg-pcap §4, §5) read whole; None when the file is not one
+    """The records ``(local number, file octets, linktype, start, end)`` of a classic pcap file
+    (draft-ietf-opsawg-pcap §4, §5) read whole, and the function that gives a record's time
+    (ns) and original length (read only for the frames kept); None when the file is not one
     or anything in its framing is irregular (a record longer than the snaplen or 256 KiB, a
     cut-off tail): CaptureReader then reads it, with its error records and resynchronisation."""
     with open(path, "rb") as f:
@@ -170,14 +171,19 @@ def _pcap_records(path: str):
     while pos < size:
         if pos + 16 > size:
             return None
-        sec, frac, incl, orig = unpack(buf, pos)
+        incl = unpack(buf, pos)[2]
         start = pos + 16
         pos = start + incl
         if incl > limit or pos > size:
             return None
         number += 1
-        out.append((number, sec * 1_000_000_000 + frac * to_ns, orig, buf, linktype, start, pos))
-    return out
+        out.append((number, buf, linktype, start, pos))
+
+    def time_and_length(rec) -> tuple[int, int]:  # of a kept frame only: from its header
+        sec, frac, _, orig = unpack(buf, rec[3] - 16)
+        return sec * 1_000_000_000 + frac * to_ns, orig
+
+    return out, time_and_length
 
 
 def _pcapng_records(path: str):
@@ -213,13 +219,11 @@ def _pcapng_records(path: str):
         if btype == BT_EPB:
             if length < 32:
                 return None
-            iface, high, low, caplen, orig = epb(buf, pos + 8)
+            iface, _, _, caplen, _ = epb(buf, pos + 8)
             if iface >= len(clocks) or pos + 28 + caplen > end - 4:
                 return None
             number += 1
-            mul, div, offset, linktype = clocks[iface]
-            out.append((number, (high << 32 | low) * mul // div + offset, orig, buf, linktype,
-                        pos + 28, pos + 28 + caplen))
+            out.append((number, buf, clocks[iface][3], pos + 28, pos + 28 + caplen))
         elif btype == BT_IDB:
             headers.append(buf[pos:end])
             clocks = _clocks(headers)
@@ -232,7 +236,13 @@ def _pcapng_records(path: str):
         elif btype in (BT_SPB, BT_PB, BT_DSB):
             return None  # numbered frames without an EPB; secrets (CaptureReader reads them)
         pos = end  # NRB, ISB, custom and unknown blocks: skipped, as CaptureReader does
-    return out
+
+    def time_and_length(rec) -> tuple[int, int]:  # of a kept frame only: from its EPB
+        iface, high, low, _, orig = epb(buf, rec[3] - 20)
+        mul, div, offset, _ = clocks[iface]
+        return (high << 32 | low) * mul // div + offset, orig
+
+    return out, time_and_length
 
 
 def _clocks(headers: list) -> list | None:
@@ -249,7 +259,7 @@ def _clocks(headers: list) -> list | None:
     return clocks if len(clocks) == len(headers) - 1 else None
 
 
-def _reader_records(path: str, idx: FileIndex):
+def _reader_records(path: str, idx: FileIndex, times: dict):
     """The records of :func:`_pcap_records` through CaptureReader (a pcap or pcapng file with
     anything irregular, the octets of each frame its own); capture errors are left out (phase 3
     reports them, reading the file again)."""
@@ -259,7 +269,8 @@ def _reader_records(path: str, idx: FileIndex):
             if isinstance(rec, CaptureFault):
                 continue
             data = bytes(rec.data)
-            yield rec.number, rec.ts_ns, rec.orig_len, data, rec.linktype, 0, len(data)
+            times[rec.number] = rec.ts_ns, rec.orig_len
+            yield rec.number, data, rec.linktype, 0, len(data)
     except OSError:
         pass
     idx.has_secrets = bool(reader.secrets)
@@ -273,25 +284,31 @@ def index_file(spec: FileSpec, keyring: bytes | None = None,
     from dissectors.pcap import workers
 
     idx = FileIndex()
-    records = None
+    got = None
     for scan in (_pcap_records, _pcapng_records):
         try:
-            records = scan(spec.path)
+            got = scan(spec.path)
         except OSError:  # phase 3 reports it, reading the file again
-            records = None
-        if records is not None:
+            got = None
+        if got is not None:
             idx.scan = "pcap" if scan is _pcap_records else "pcapng"
+            records, time_and_length = got
             break
-    if records is None:
+    else:
         idx.scan = "reader"
-        records = _reader_records(spec.path, idx)
+        times: dict = {}  # local number -> (ts_ns, orig_len)
+        records = _reader_records(spec.path, idx, times)
+
+        def time_and_length(rec):
+            return times[rec[0]]
+
     kept: dict = {}  # local number -> record (non-media and key frames)
     streams: dict = {}  # (addresses, ports, SSRC, RTCP) -> [first, last, last sequence number]
     key_frames: set = set()  # first and last of a stream, either side of a wrap
     media = n = 0
     common = _ETHERNET_IPV4_UDP_RTP
     for rec in records:
-        n, _, _, buf, linktype, at, end = rec
+        n, buf, linktype, at, end = rec
         # the common case first, in one read: Ethernet, IPv4 without options or fragmentation,
         # UDP, RTP/RTCP version 2, all of it captured; anything else: media_datagram decides
         if (linktype == 1 and end - at >= 54
@@ -334,8 +351,12 @@ def index_file(spec: FileSpec, keyring: bytes | None = None,
         kept[last[0]] = last
         key_frames.add(last[0])
     idx.media_frames, idx.key_frames = media, len(key_frames)
-    idx.state = [(n, ts, linktype, orig, bytes(buf[at:end]))
-                 for n, ts, orig, buf, linktype, at, end in (kept[k] for k in sorted(kept))]
+    idx.state = []
+    for k in sorted(kept):
+        rec = kept[k]
+        n, buf, linktype, at, end = rec
+        ts_ns, orig_len = time_and_length(rec)
+        idx.state.append((n, ts_ns, linktype, orig_len, bytes(buf[at:end])))
     ring = loads(keyring) if keyring is not None else None
     if workers.can_decrypt(ring):
         _verify_sakke(idx, ring, decrypt_unverified)

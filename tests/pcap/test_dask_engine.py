@@ -292,3 +292,116 @@ def test_capture_errors_and_unreadable_files(cluster, tmp_path):
     assert seq.count("capture error") >= 1 and "notes.pcap" in seq
     assert dissect(files, *KEYS, "--engine", "dask", "--scheduler",
                    cluster.scheduler_address) == seq
+
+
+# ------------------------------------------------------------------------------------------
+# Phase 1 reads the records and headers itself (dissectors/pcap/distributed_index.py): the
+# oracles are CaptureReader and the flow table, which read them with the codec's Layouts.
+# ------------------------------------------------------------------------------------------
+def _frames_of_every_kind():
+    """(linktype, frame octets): RTP, RTCP and other UDP on every link layer the flow table
+    knows, and what the index must keep although the payload looks like RTP — the MIKEY port,
+    IPv4 fragments, IPv4 options, IPv6 extension headers, TCP, frames cut short or padded."""
+    from scapy.all import (IP, TCP, UDP, CookedLinux, Dot1Q, Ether, IPv6,
+                           IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, Loopback, Raw, fragment, raw)
+
+    def eth():  # addresses given: scapy would otherwise look them up (ARP, routes)
+        return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+    rtp_packet = bytes([0x80, 0, 0, 1]) + bytes(4) + (7).to_bytes(4, "big") + b"x" * 20
+    rtcp_packet = bytes([0x81, 200, 0, 6]) + (9).to_bytes(4, "big") + b"y" * 20
+    frames = []
+    for payload in (rtp_packet, rtcp_packet, b"INVITE sip:a@b SIP/2.0\r\n\r\n", rtp_packet[:11],
+                    b"\x40" + rtp_packet[1:], b"\x01" + rtp_packet[1:]):
+        for sport in (4000, 2269):
+            udp = UDP(sport=sport, dport=5000) / Raw(payload)
+            for ip in (IP(src="192.0.2.1", dst="192.0.2.2"),
+                       IP(src="192.0.2.1", dst="192.0.2.2", options=b"\x01\x01\x01\x00"),
+                       IPv6(src="2001:db8::1", dst="2001:db8::2"),
+                       IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop()):
+                packet = ip / udp
+                v4 = IP in ip
+                frames += [(1, raw(eth() / packet)),
+                           (1, raw(eth() / Dot1Q() / Dot1Q() / packet)),
+                           (101, raw(packet)), (228 if v4 else 229, raw(packet)),
+                           (113, raw(CookedLinux() / packet)),
+                           (0, raw(Loopback(type=2 if v4 else 24) / packet)),
+                           (1, raw(eth() / packet)[:-3]), (1, raw(eth() / packet) + bytes(5))]
+    big = (IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=4000, dport=5000)
+           / Raw(rtp_packet * 60))
+    frames += [(1, raw(eth() / f)) for f in fragment(big, fragsize=200)]
+    v6 = IPv6(src="2001:db8::1", dst="2001:db8::2")
+    frames.append((1, raw(eth() / v6 / IPv6ExtHdrFragment(m=0, offset=0)
+                          / UDP(sport=4000, dport=5000) / Raw(rtp_packet))))
+    frames.append((1, raw(eth() / IP(src="192.0.2.1", dst="192.0.2.2")
+                          / TCP(sport=4000, dport=5000) / Raw(rtp_packet))))
+    return frames
+
+
+def test_index_tells_media_as_the_flow_table_does():
+    """A frame the index drops as media is one whole UDP datagram whose payload the session
+    gives to its SRTP code only (RTP/RTCP version 2, not the MIKEY port): the flow table makes
+    exactly that datagram of it, alone. Every other frame is kept; byte flips of the same frames
+    must never make the index call signalling media."""
+    import random
+
+    from dissectors.pcap.capture import Frame
+    from dissectors.pcap.distributed_index import media_datagram
+    from dissectors.pcap.flows import Datagram, FlowTable
+
+    frames = _frames_of_every_kind()
+    rng = random.Random(19)
+    for _ in range(2000):
+        linktype, data = rng.choice(frames)
+        data = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        frames.append((linktype, bytes(data)))
+    media = 0
+    for number, (linktype, data) in enumerate(frames, 1):
+        got = media_datagram(linktype, data)
+        events = FlowTable().feed(Frame(number, 0, 0, linktype, len(data), data, 0))
+        datagram = events[0] if len(events) == 1 and isinstance(events[0], Datagram) else None
+        is_media = (datagram is not None and datagram.frames == (number,)
+                    and len(datagram.payload) >= 12 and datagram.payload[0] >> 6 == 2
+                    and 2269 not in (datagram.sport, datagram.dport))
+        if got is None:
+            continue
+        media += 1
+        assert is_media, (linktype, data.hex())
+        src, dst, sport, dport, at, length = got
+        assert bytes(datagram.payload) == data[at:at + length]
+        assert (sport, dport) == (datagram.sport, datagram.dport)
+    assert media >= 40  # the plain RTP/RTCP frames on each link layer are told apart
+
+
+@pytest.mark.parametrize("name", ["private-call.pcapng", "group-call.pcapng",
+                                  "sip-tls-dsb.pcapng", "play-aes128-sha1-80.pcap",
+                                  "play-tcp-aes128-sha1-32.pcap", "private-call-as.pcap"])
+def test_index_reads_records_as_capture_reader_does(tmp_path, name):
+    """The index walks pcap and pcapng records itself (CaptureReader for anything irregular):
+    the frames it keeps are CaptureReader's frames of those numbers — time, link type, original
+    length, octets — and the media it drops are the frames the flow table makes RTP/RTCP
+    datagrams of."""
+    from dissectors.pcap.capture import CaptureFault, CaptureReader
+    from dissectors.pcap.distributed_index import index_file
+    from dissectors.pcap.distributed_state import FileSpec
+
+    path = PCAPS / name
+    if name == "private-call-as.pcap":  # a classic pcap file of a sample capture
+        path = tmp_path / name
+        subprocess.run(["editcap", "-F", "pcap", str(PCAPS / "private-call.pcapng"), str(path)],
+                       check=True, capture_output=True)
+    elif not path.exists():
+        path = ROOT / "tests" / "data" / "gstreamer" / name
+    frames = {rec.number: (rec.number, rec.ts_ns, rec.linktype, rec.orig_len, bytes(rec.data))
+              for rec in CaptureReader(path) if not isinstance(rec, CaptureFault)}
+    idx = index_file(FileSpec(str(path)))
+    assert idx.frames == len(frames)
+    assert idx.scan == ("reader" if name == "sip-tls-dsb.pcapng" else
+                        "pcap" if name.endswith(".pcap") else "pcapng")
+    assert idx.has_secrets == (name == "sip-tls-dsb.pcapng")
+    assert [s for s in idx.state] == [frames[s[0]] for s in idx.state]
+    dropped = set(frames) - {s[0] for s in idx.state}
+    assert all(_is_rtp(frames[n][4]) for n in dropped)
+    assert len(dropped) == idx.media_frames - idx.key_frames
