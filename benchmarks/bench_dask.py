@@ -71,8 +71,9 @@ def ring(files: int, packets: int, shape: str, mikey_every: int | None = None) -
     return parts
 
 
-def timed(args: list) -> tuple[float, int]:
-    """Wall seconds and peak RSS (octets) of the mcsec process; stdout to /dev/null."""
+def timed(args: list) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (octets) and CPU seconds of the mcsec process; stdout to
+    /dev/null."""
     t0 = time.perf_counter()
     with open(os.devnull, "wb") as null:
         proc = subprocess.Popen([*MCSEC, *map(str, args)], stdout=null,
@@ -83,15 +84,26 @@ def timed(args: list) -> tuple[float, int]:
     seconds = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0 or "Traceback" in err:
         raise SystemExit(f"mcsec failed: {' '.join(map(str, args))}\n{err}")
-    return seconds, usage.ru_maxrss * 1024
+    return seconds, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def _worker_peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _workers_cpu(client) -> float:
+    """CPU seconds the cluster's worker processes have used so far (together)."""
+    return sum(client.run(_cpu_seconds).values())
+
+
 def on_cluster(n: int, parts, opts, repeat: int):
-    """(median seconds, [peak RSS per worker], Report of an API run) on a LocalCluster of n."""
+    """(median seconds, [peak RSS per worker], Report of an API run, CPU seconds of the last
+    command run: its client, its workers) on a LocalCluster of n."""
     import argparse as ap
 
     from distributed import Client, LocalCluster
@@ -101,19 +113,26 @@ def on_cluster(n: int, parts, opts, repeat: int):
 
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
-        times = [timed([*parts, *opts, "--engine", "dask", "--scheduler",
-                        cluster.scheduler_address])[0] for _ in range(repeat)]
+        times = []
+        for _ in range(repeat):
+            before = _workers_cpu(client)
+            s, _, client_cpu = timed([*parts, *opts, "--engine", "dask", "--scheduler",
+                                      cluster.scheduler_address])
+            times.append(s)
+            cpu = (client_cpu, _workers_cpu(client) - before)
         rss = sorted(client.run(_worker_peak_rss).values())
         keys = [opts[i + 1] for i, o in enumerate(opts) if o == "--keys"]
         session = output.PacketSession(keyring=load_keyring(ap.Namespace(keys=keys or None,
                                                                           trk=None)))
         report = distributed.Report()
+        before = _workers_cpu(client)
         t0 = time.perf_counter()
         n_records = sum(1 for _ in distributed.records(captureset.resolve(list(map(str, parts))),
                                                        session, client=client, report=report))
         report.phase_seconds["total"] = time.perf_counter() - t0
         report.phase_seconds["records"] = n_records
-    return statistics.median(times), rss, report
+        report.phase_seconds["workers cpu"] = _workers_cpu(client) - before
+    return statistics.median(times), rss, report, cpu
 
 
 def main(argv=None) -> int:
@@ -133,15 +152,16 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     rows = []
     seq = [timed([*parts, *opts]) for _ in range(args.repeat)]
-    seq_s = statistics.median(s for s, _ in seq)
-    rows.append(("sequential", seq_s, max(r for _, r in seq), None))
+    seq_s = statistics.median(s for s, _, _ in seq)
+    seq_cpu = statistics.median(c for _, _, c in seq)
+    rows.append(("sequential", seq_s, max(r for _, r, _ in seq), None))
     own = [timed([*parts, *opts, "--engine", "dask", "--workers", "2"])
            for _ in range(args.repeat)]
-    rows.append(("dask, own LocalCluster of 2", statistics.median(s for s, _ in own),
-                 max(r for _, r in own), None))
-    reports = {}
+    rows.append(("dask, own LocalCluster of 2", statistics.median(s for s, _, _ in own),
+                 max(r for _, r, _ in own), None))
+    reports, cpus = {}, {}
     for n in (1, 2):
-        s, rss, report = on_cluster(n, parts, opts, args.repeat)
+        s, rss, report, cpus[n] = on_cluster(n, parts, opts, args.repeat)
         reports[n] = report
         rows.append((f"dask, {n} worker(s) started beforehand", s, None, rss))
     total = args.files * args.packets
@@ -161,14 +181,28 @@ def main(argv=None) -> int:
                      f"{'' if worker_rss is None else ', '.join(f'{r / 2**20:.0f}' for r in worker_rss)} |")
     lines += ["", "Phases (API run, records consumed, not printed):", "",
               "| workers | index s | timeline s | key-mgmt messages | timeline ms/message | "
-              "dissect s | total s | re-dissected files |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "dissect s | total s | workers CPU s | re-dissected files |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n, r in reports.items():
         p = r.phase_seconds
         per = 1000 * r.timeline_seconds / r.timeline_messages if r.timeline_messages else 0
         lines.append(f"| {n} | {p.get('index', 0):.1f} | {p.get('timeline', 0):.1f} | "
                      f"{r.timeline_messages:,} | {per:.2f} | {p.get('dissect', 0):.1f} | "
-                     f"{p.get('total', 0):.1f} | {r.rerun} |")
+                     f"{p.get('total', 0):.1f} | {p.get('workers cpu', 0):.1f} | {r.rerun} |")
+    lines += ["", "CPU seconds (independent of the other load, unlike the wall times): the "
+              "sequential command's, and the dask command's client and workers (last run on "
+              "the cluster started beforehand). Estimate on N idle cores: the client and the "
+              "workers' CPU spread over N cores, no less than the client's alone: "
+              "`max((client + workers) / N, client)`.",
+              "",
+              "| run | client CPU s | workers CPU s | total CPU s | estimated wall s on N idle "
+              "cores | estimated speed-up |",
+              "|---|---:|---:|---:|---:|---:|",
+              f"| sequential | {seq_cpu:.1f} | | {seq_cpu:.1f} | {seq_cpu:.1f} | 1.00x |"]
+    for n, (client_cpu, workers_cpu) in cpus.items():
+        est = max((client_cpu + workers_cpu) / n, client_cpu)
+        lines.append(f"| dask, {n} worker(s) | {client_cpu:.1f} | {workers_cpu:.1f} | "
+                     f"{client_cpu + workers_cpu:.1f} | {est:.1f} | {seq_cpu / est:.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
     out = ROOT / "benchmarks" / "results"
@@ -178,7 +212,9 @@ def main(argv=None) -> int:
             f"{'-keys' if args.keys else ''}.md")
     (out / name).write_text(text)
     (out / name.replace(".md", ".json")).write_text(json.dumps(
-        {"rows": rows, "phases": {n: vars(r) for n, r in reports.items()}}, default=str))
+        {"rows": rows, "phases": {n: vars(r) for n, r in reports.items()},
+         "cpu": {"sequential": seq_cpu, **{f"dask {n}": c for n, c in cpus.items()}}},
+        default=str))
     return 0
 
 

@@ -16,7 +16,7 @@ worker's task runs again elsewhere):
    unsure of — may change the session.  The index returns the non-media frames themselves
    (small: the signalling) plus, per media stream of the file, its *key frames*: the first and
    last packet, and the packets on both sides of each sequence-number wrap.  It costs a few
-   microseconds a frame, some 5 % of dissecting the file.
+   microseconds a frame, 5–12 % of dissecting the file.
 2. **timeline** — one task (:mod:`~dissectors.pcap.distributed_phases`): the non-media frames and
    media key frames of all files, in capture order, through the same flow table and
    :class:`~dissectors.pcap.session.Session` as the sequential run. Each key-management message is
