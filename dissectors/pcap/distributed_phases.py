@@ -51,18 +51,23 @@ def _sakke_lookup(session, cache: dict):
     return lambda data: cache.get((keyring_generation(session.keyring), bytes(data)))
 
 
-def _snapshot(pipe, session) -> bytes:
+def _snapshot(pipe, session, want_fields) -> bytes:
     """The state at a boundary, without what only phase 2 uses (its TLS watch, its SAKKE
-    recorder) or what the JSON packets of earlier frames needed (SIP fields)."""
+    recorder, its display fields turned off) or what the JSON packets of earlier frames needed
+    (SIP fields)."""
     fields, part_of, pre = session.sip_fields, session.part_of, session.precomputed
     watch, starts = pipe.watch_tls, pipe.tls_starts
     session.sip_fields, session.part_of, session.precomputed = {}, {}, None
     pipe.watch_tls, pipe.tls_starts = False, {}
+    if want_fields is not None:
+        session.want_fields = want_fields
     try:
         return dumps((pipe, session))
     finally:
         session.sip_fields, session.part_of, session.precomputed = fields, part_of, pre
         pipe.watch_tls, pipe.tls_starts = watch, starts
+        if want_fields is not None:
+            session.want_fields = False
 
 
 def build_timeline(base_state: bytes, indexes: list, max_stream_memory=None) -> Timeline:
@@ -73,6 +78,11 @@ def build_timeline(base_state: bytes, indexes: list, max_stream_memory=None) -> 
 
     t0 = time.perf_counter()
     session = loads(base_state)
+    # the SIP/SDP display fields of output.PacketSession are for the JSON packets of phase 3:
+    # phase 2 only moves the state on (the fields it would make are dropped at each file)
+    want_fields = getattr(session, "want_fields", None)
+    if want_fields is not None:
+        session.want_fields = False
     pipe = _Pipeline(max_stream_memory)
     pipe.watch_tls = True
     tl = Timeline([], [], [], [])
@@ -90,7 +100,7 @@ def build_timeline(base_state: bytes, indexes: list, max_stream_memory=None) -> 
             tl.segments[-1].append(i)
         else:
             tl.segments.append([i])
-            tl.states.append(_snapshot(pipe, session))
+            tl.states.append(_snapshot(pipe, session, want_fields))
             tl.digests.append(media_digest(session))
             tl.sakke.append({})
         if idx.has_secrets:
