@@ -92,26 +92,27 @@ def make_capture(path: Path, n: int, every: int, invite: bytes | None = None) ->
     return calls
 
 
-def run(cmd) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one child, output discarded."""
+def _run_child(cmd):
+    """Wall time and resource usage of one child (its waited-for worker processes included),
+    output discarded."""
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     dt = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(map(str, cmd))}")
+    return dt, ru
+
+
+def run(cmd) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one child."""
+    dt, ru = _run_child(cmd)
     return dt, ru.ru_maxrss
 
 
 def run_cpu(cmd) -> tuple[float, float]:
-    """Wall time and CPU time (user + sys, its worker processes included: wait4 reports the
-    child with the descendants it waited for) of one child, output discarded."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
-    dt = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(map(str, cmd))}")
+    """Wall time and CPU time (user + sys, its worker processes included) of one child."""
+    dt, ru = _run_child(cmd)
     return dt, ru.ru_utime + ru.ru_stime
 
 
