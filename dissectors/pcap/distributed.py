@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from dissectors.pcap.capture import CaptureFault
+from dissectors.pcap.process_signals import ProcessSignals
 from dissectors.pcap.distributed_index import FileIndex, index_file, media_datagram
 from dissectors.pcap.distributed_phases import (SegmentResult, Timeline, build_timeline,
                                                 dissect_segment)
@@ -153,13 +154,19 @@ def records(source, session, *, scheduler: str | None = None, workers: int | Non
     Connects before returning (an unreachable scheduler raises :class:`EngineError` here)."""
     own = client is None
     cluster = None
+    signals = ProcessSignals()
     if own:
-        client, cluster = connect(scheduler, workers)
+        try:
+            client, cluster = connect(scheduler, workers)
+        except BaseException:
+            signals.restore()
+            raise
     return _run(source, session, client, cluster if own else None, own, tls_keylog,
-                max_stream_memory, progress, report if report is not None else Report())
+                max_stream_memory, progress, report if report is not None else Report(), signals)
 
 
-def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, progress, report):
+def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, progress, report,
+         signals):
     import time
     import uuid
 
@@ -249,6 +256,7 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
             client.close()
             if cluster is not None:
                 cluster.close()
+            signals.restore()
 
 
 def _progress(futures) -> None:

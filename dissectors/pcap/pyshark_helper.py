@@ -40,6 +40,8 @@ import pyshark
 from pyshark.packet.layers.xml_layer import XmlLayer
 from pyshark.tshark.output_parser import tshark_xml
 
+from dissectors.pcap.process_signals import ProcessSignals
+
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "wireshark" / "mcsec_mikey.lua"
 PROTO = "mcsec_mikey"  # the plugin's preference module
@@ -66,6 +68,7 @@ class MikeyFileCapture(pyshark.FileCapture):
 
     def __init__(self, *args, temporary=(), **kwargs):
         self._temporary = list(temporary)
+        self._signals = ProcessSignals()  # pyshark's event loop leaves SIGCHLD handled: undone
         super().__init__(*args, **kwargs)
 
     def _setup_tshark_output_parser(self):
@@ -77,6 +80,7 @@ class MikeyFileCapture(pyshark.FileCapture):
         try:
             super().close()
         finally:
+            self._signals.restore()
             for path in self._temporary:
                 try:
                     os.unlink(path)

@@ -405,3 +405,21 @@ def test_index_reads_records_as_capture_reader_does(tmp_path, name):
     dropped = set(frames) - {s[0] for s in idx.state}
     assert all(_is_rtp(frames[n][4]) for n in dropped)
     assert len(dropped) == idx.media_frames - idx.key_frames
+
+
+def test_the_command_leaves_the_process_signal_state_as_it_found_it(tmp_path, capfd):
+    """In-process `dissect --engine dask` (its own LocalCluster) puts back SIGCHLD and the signal
+    wakeup fd: child processes that exit afterwards cause no asyncio complaint on stderr."""
+    import signal
+
+    before = (signal.getsignal(signal.SIGCHLD), signal.set_wakeup_fd(-1))
+    signal.set_wakeup_fd(before[1])
+    parts = cut(PCAPS / "private-call.pcapng", tmp_path / "parts", 40)
+    dissect(parts, "--engine", "dask", "--workers", "1")
+    after = (signal.getsignal(signal.SIGCHLD), signal.set_wakeup_fd(-1))
+    signal.set_wakeup_fd(after[1])
+    assert after == before
+    capfd.readouterr()
+    for _ in range(300):  # enough exits to fill a socket nobody reads
+        subprocess.run(["true"], check=True)
+    assert "wakeup fd" not in capfd.readouterr().err

@@ -103,3 +103,26 @@ def test_an_existing_keylog_and_sip_over_tls(tshark, tmp_path):
 def test_json_mode_is_refused():
     with pytest.raises(ValueError):
         open_capture(PCAPS / "private-call.pcapng", use_json=True)
+
+
+def test_closing_puts_the_process_signal_state_back(tshark, capfd):
+    """pyshark's event loop installs a SIGCHLD handler and a signal wakeup fd and leaves them
+    behind; closing our capture undoes that, so child processes that exit later cause no
+    "Exception ignored when trying to write to the signal wakeup fd" on stderr."""
+    import signal
+    import subprocess
+
+    def state():
+        fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(fd)
+        return signal.getsignal(signal.SIGCHLD), fd
+
+    before = state()
+    with open_capture(PCAPS / "private-call.pcapng", display_filter="mikey",
+                      tshark_path=tshark) as cap:
+        assert sum(1 for _ in cap) > 0
+    assert state() == before
+    capfd.readouterr()
+    for _ in range(300):  # enough exits to fill a socket nobody reads
+        subprocess.run(["true"], check=True)
+    assert "wakeup fd" not in capfd.readouterr().err
