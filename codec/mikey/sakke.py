@@ -78,6 +78,12 @@ class SakkeResult:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+def carries_sakke(msg: Message) -> bool:
+    """A MIKEY-SAKKE I_MESSAGE (RFC 6509 §4.1: data type 26), or any message with a SAKKE
+    payload: what the SAKKE processing is asked to open."""
+    return msg.hdr.data_type == SAKKE_DATA_TYPE or msg.find("SAKKE") is not None
+
+
 def ntp_seconds(msg: Message) -> int | None:
     t = msg.find("T")
     if t is None:

@@ -25,8 +25,10 @@ def _annotator(msg, blob, keyring, args, history, replay_cache, exchanges=None):
     failed() tells whether a signature or MAC was checked and is wrong (exit 3)."""
     if keyring is None or msg.hdr is None:  # None: the header did not decode
         return None
-    if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:
-        from codec.mikey import render_sakke, sakke as mikey_sakke
+    from codec.mikey import sakke as mikey_sakke
+
+    if mikey_sakke.carries_sakke(msg):
+        from codec.mikey import render_sakke
 
         res = mikey_sakke.process(msg, blob, keyring, decrypt_unverified=args.decrypt_unverified)
         return (lambda doc: render_sakke.annotate_json(doc, msg, res, args.show_secrets),

@@ -354,7 +354,7 @@ class Session:
                 rec.clear_key_error = why
 
     def _keys(self, rec, msg, data):
-        if msg.hdr.data_type == 26 or msg.find("SAKKE") is not None:
+        if mikey_sakke.carries_sakke(msg):
             res = self.precomputed(data) if self.precomputed is not None else None
             if res is None:
                 res = mikey_sakke.process(msg, data, self.keyring,
