@@ -22,10 +22,12 @@ call's media port.  Reported, in the same run on the same file:
   SAKKE RSK tables) are warm as in a real capture of one KMS period.  Generated once (~12 ms a
   message) and kept in ``benchmarks/.cache``.  Wall time, and CPU time of mcsec with its
   workers, are printed.
-- the same keyed run with UID-form identities (issue 14): the INVITE of ``mcsec synth --scenario
-  uid-identities`` (UIDs in IDRi/IDRr) with its keyring of users known by URI only, so every
-  message also matches the UIDs against the keyring users' computed UIDs (cached per user, KMS
-  and key period).  These I_MESSAGEs are replays of that one message.
+- the same keyed run with UID-form identities (issue 14): ``--sakke`` distinct I_MESSAGEs with
+  the users' UIDs in IDRi/IDRr (``make_captures.py --identities uid``) and pcaps/keyring.toml
+  without its ``uid`` lines (users known by URI only, as a KMS provisions them), so every
+  message also matches its UIDs against the keyring users' computed UIDs (cached per user, KMS
+  and key period).  Each keyed run counts the verified signatures and the packets given SRTP
+  keys in its JSON output.
 """
 
 from __future__ import annotations
@@ -92,11 +94,11 @@ def make_capture(path: Path, n: int, every: int, invite: bytes | None = None) ->
     return calls
 
 
-def _run_child(cmd):
+def _run_child(cmd, stdout=subprocess.DEVNULL):
     """Wall time and resource usage of one child (its waited-for worker processes included),
-    output discarded."""
+    output discarded (or written to ``stdout``, an open file)."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     dt = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
@@ -114,6 +116,31 @@ def run_cpu(cmd) -> tuple[float, float]:
     """Wall time and CPU time (user + sys, its worker processes included) of one child."""
     dt, ru = _run_child(cmd)
     return dt, ru.ru_utime + ru.ru_stime
+
+
+def run_keyed(cmd, tmp: str) -> tuple[float, float, int, int]:
+    """Wall time, CPU time, and the counts of verified signatures and of packets with SRTP
+    master keys in the JSON output of one keyed run (so that a run that verified nothing
+    cannot pass for a fast one)."""
+    out_path = Path(tmp) / "keyed.json"
+    with open(out_path, "wb") as out:
+        dt, ru = _run_child(cmd, stdout=out)
+    verified = keyed = 0
+    with open(out_path, "rb") as f:
+        for line in f:
+            verified += line.count(b'"mikey.sign.verified": true')
+            keyed += b'"mikey.3gpp.srtp_master_key"' in line
+    out_path.unlink()
+    return dt, ru.ru_utime + ru.ru_stime, verified, keyed
+
+
+def uri_only_keyring(path: Path) -> Path:
+    """pcaps/keyring.toml without its users' UIDs: users known by URI, KMS and period only,
+    as a KMS provisions them (TS 33.180 §F.2.1: the receiver computes the UIDs)."""
+    text = (ROOT / "pcaps" / "keyring.toml").read_text()
+    path.write_text("".join(line for line in text.splitlines(keepends=True)
+                            if not line.startswith("uid = ")))
+    return path
 
 
 def main() -> int:
@@ -152,29 +179,32 @@ def main() -> int:
         keyed = make_captures.make_capture("sip", args.sakke, distinct=args.sakke)
         keyed_cmd = MCSEC + ["dissect", str(keyed), "--format", "json", "--no-progress",
                              "--keys", str(ROOT / "pcaps" / "keyring.toml")]
-        t_k, cpu_k = run_cpu(keyed_cmd)
+        t_k, cpu_k, ver_k, key_k = run_keyed(keyed_cmd, tmp)
         print(f"with keys: {args.sakke} MIKEY-SAKKE I_MESSAGEs verified and decrypted in "
               f"{t_k:.1f} s ({args.sakke / t_k:.0f}/s; target 10,000 in <= 30 s on "
               f"{os.cpu_count()} cores, worker processes); CPU {cpu_k:.1f} s, "
-              f"{cpu_k / args.sakke * 1e3:.2f} ms per message")
+              f"{cpu_k / args.sakke * 1e3:.2f} ms per message; {ver_k} signatures verified, "
+              f"{key_k} packets with SRTP keys")
         if not args.no_inline:
-            t_1, cpu_1 = run_cpu(keyed_cmd + ["--workers", "1"])
+            t_1, cpu_1, _, _ = run_keyed(keyed_cmd + ["--workers", "1"], tmp)
             print(f"  the same in one process (--workers 1): {t_1:.1f} s, CPU {cpu_1:.1f} s "
                   f"({cpu_1 / args.sakke * 1e3:.2f} ms per message); workers speed-up "
                   f"{t_1 / t_k:.2f}x")
         if not args.no_uid:
-            from dissectors.synth import generate
-
-            gen = Path(tmp) / "uid"
-            generate(gen, scenarios=["uid-identities"])
-            uid_cap = Path(tmp) / "uid.pcap"
-            make_capture(uid_cap, args.sakke, 1, _invite_payload(gen / "uid-identities.pcapng"))
-            t_u, cpu_u = run_cpu(MCSEC + ["dissect", str(uid_cap), "--format", "json",
-                                          "--no-progress", "--keys",
-                                          str(gen / "uid-identities.keyring.toml")])
+            # the same number of distinct messages with the users' UIDs in IDRi/IDRr, and a
+            # keyring that knows the users by URI only (issue 14): each message's UIDs are
+            # matched against the UIDs computed for the keyring's users (cached per user, KMS
+            # and key period)
+            uid_cap = make_captures.make_capture("sip", args.sakke, distinct=args.sakke,
+                                                 identities="uid")
+            ring = uri_only_keyring(Path(tmp) / "uri-only.keyring.toml")
+            t_u, cpu_u, ver_u, key_u = run_keyed(
+                MCSEC + ["dissect", str(uid_cap), "--format", "json", "--no-progress",
+                         "--keys", str(ring)], tmp)
             print(f"with keys, UID-form identities and a URI-only keyring: {args.sakke} "
-                  f"I_MESSAGEs in {t_u:.1f} s ({args.sakke / t_u:.0f}/s; target <= 30 s); "
-                  f"CPU {cpu_u:.1f} s")
+                  f"distinct I_MESSAGEs in {t_u:.1f} s ({args.sakke / t_u:.0f}/s; target "
+                  f"<= 30 s); CPU {cpu_u:.1f} s; {ver_u} signatures verified, {key_u} packets "
+                  f"with SRTP keys")
     return 0
 
 

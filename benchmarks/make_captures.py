@@ -17,7 +17,8 @@ Shapes (classic pcap, Ethernet/IPv4/UDP, microsecond timestamps):
 What repeats and what does not: the I_MESSAGEs are ``--distinct`` (default 256) real, signed
 (ECCSI) and encapsulated (SAKKE) messages made by the ``mcsec synth`` world of ``--seed``
 (default 7: the users and KMS of ``pcaps/keyring.toml``, so a keyed run verifies and decrypts
-them), cycled in order: PCKs between alice, bob and carol (empty and GENERIC-ID CS ID maps) and
+them; ``--identities uid``: with the users' UIDs in IDRi/IDRr instead of their URIs), cycled
+in order: PCKs between alice, bob and carol (empty and GENERIC-ID CS ID maps) and
 GMKs from the GMS, each with its own key, key ID, RAND, T and ECCSI signature.  In ``raw`` the
 UDP payload therefore repeats every ``--distinct`` packets (the source port does not: one per
 packet).  In ``sip`` and ``mixed`` no two SIP messages are equal: every INVITE has its own
@@ -51,6 +52,7 @@ DEFAULT_SEED = 7  # the seed of pcaps/ (mcsec synth's default): pcaps/keyring.to
 MIKEY_PORT = 2269  # RFC 3830 §7
 SIP_PORT = 5060
 MIKEY_EVERY_MIXED = 10  # one INVITE with MIKEY per 10 packets in the mixed shape
+IDENTITIES = ("uri", "uid")  # what IDRi/IDRr carry (see i_messages)
 
 _ETH_IPV4 = bytes.fromhex("02005e0000280200 5e0000010800".replace(" ", ""))
 
@@ -86,10 +88,16 @@ class PcapWriter:
 
 # -- the I_MESSAGEs -----------------------------------------------------------------------------
 def i_messages(distinct: int = DEFAULT_DISTINCT, seed: int = DEFAULT_SEED,
-               cache: Path | None = CACHE) -> list[bytes]:
+               cache: Path | None = CACHE, identities: str = "uri") -> list[bytes]:
     """``distinct`` signed MIKEY-SAKKE I_MESSAGEs (TS 33.180 §E.2–§E.4) of the synth world of
-    ``seed``; every random value (key, key ID, RAND, ECCSI j) is drawn from the seeded Rng."""
-    path = cache / f"imessages-m{distinct}-s{seed}-v{VERSION}.bin" if cache else None
+    ``seed``; every random value (key, key ID, RAND, ECCSI j) is drawn from the seeded Rng.
+    ``identities``: "uri" (IDRi/IDRr carry the users' URIs) or "uid" (their 32-octet UIDs,
+    TS 33.180 §F.2.1, as real MCPTT clients send them: the receiver must find the user whose
+    computed UID matches, issue 14)."""
+    if identities not in IDENTITIES:
+        raise ValueError(f"identities: {identities!r} is not one of {IDENTITIES}")
+    tag = "" if identities == "uri" else f"-{identities}"
+    path = cache / f"imessages-m{distinct}-s{seed}{tag}-v{VERSION}.bin" if cache else None
     if path is not None and path.exists():
         data, out, pos = path.read_bytes(), [], 0
         while pos < len(data):
@@ -119,7 +127,7 @@ def i_messages(distinct: int = DEFAULT_DISTINCT, seed: int = DEFAULT_SEED,
             key_type, rng.bytes(16), mcx.make_key_id(key_type, rng.randbelow(1 << 28)),
             p_ini.party(world), p_res.party(world),
             ntp_time=(world.ntp + 60 * i) << 32, rand=rng.bytes(16), map_style=style,
-            j=rng.randbelow(P256_Q - 1) + 1))
+            j=rng.randbelow(P256_Q - 1) + 1, identities=identities))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -158,8 +166,9 @@ def invite(call: int, key_mgmt_line: str, rng, world) -> tuple[bytes, bytes, int
 
 # -- the shapes ---------------------------------------------------------------------------------
 def capture_path(shape: str, packets: int, distinct: int = DEFAULT_DISTINCT,
-                 seed: int = DEFAULT_SEED, cache: Path = CACHE) -> Path:
-    return cache / f"{shape}-n{packets}-m{distinct}-s{seed}-v{VERSION}.pcap"
+                 seed: int = DEFAULT_SEED, cache: Path = CACHE, identities: str = "uri") -> Path:
+    tag = "" if identities == "uri" else f"-{identities}"
+    return cache / f"{shape}-n{packets}-m{distinct}-s{seed}{tag}-v{VERSION}.pcap"
 
 
 def mikey_packets(shape: str, packets: int) -> int:
@@ -170,11 +179,12 @@ def mikey_packets(shape: str, packets: int) -> int:
 
 
 def make_capture(shape: str, packets: int = DEFAULT_PACKETS, distinct: int = DEFAULT_DISTINCT,
-                 seed: int = DEFAULT_SEED, cache: Path = CACHE, out: Path | None = None) -> Path:
+                 seed: int = DEFAULT_SEED, cache: Path = CACHE, out: Path | None = None,
+                 identities: str = "uri") -> Path:
     """Write (or find in the cache) one capture; returns its path."""
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}: choose from {SHAPES}")
-    path = out or capture_path(shape, packets, distinct, seed, cache)
+    path = out or capture_path(shape, packets, distinct, seed, cache, identities)
     if path.exists() and out is None:
         return path
     import base64
@@ -182,7 +192,7 @@ def make_capture(shape: str, packets: int = DEFAULT_PACKETS, distinct: int = DEF
     from dissectors.synth.rng import Rng
     from dissectors.synth.world import build_world
 
-    messages = i_messages(distinct, seed, cache)
+    messages = i_messages(distinct, seed, cache, identities)
     world = build_world(seed)
     rng = Rng(seed, f"benchmarks/{shape}")
     server_ip = bytes(map(int, world.people["mcptt-server"].host.ip.split(".")))
@@ -229,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--distinct", type=int, default=DEFAULT_DISTINCT,
                     help="distinct I_MESSAGEs, cycled (default %(default)s)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--identities", choices=IDENTITIES, default="uri",
+                    help="what IDRi/IDRr carry: the users' URIs or their UIDs (default %(default)s)")
     ap.add_argument("--cache", type=Path, default=CACHE, help="directory (default %(default)s)")
     ap.add_argument("-o", "--out", type=Path, help="write one shape to this file instead")
     a = ap.parse_args(argv)
@@ -238,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.out and len(shapes) > 1:
         ap.error("-o needs one --shape")
     for shape in shapes:
-        print(make_capture(shape, a.packets, a.distinct, a.seed, a.cache, a.out))
+        print(make_capture(shape, a.packets, a.distinct, a.seed, a.cache, a.out, a.identities))
     return 0
 
 

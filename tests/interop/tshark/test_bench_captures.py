@@ -55,3 +55,39 @@ def test_every_mikey_packet_is_decoded_by_tshark_with_the_plugin(captures, shape
 def test_same_arguments_same_octets(captures, tmp_path):
     again = make_captures.make_capture("sip", PACKETS, distinct=4, cache=tmp_path)
     assert again.read_bytes() == captures["sip"].read_bytes()
+
+
+def test_uid_form_capture_carries_the_keyring_users_uids_and_verifies_with_uris_only(tmp_path):
+    """``--identities uid`` (issue 17's keyed UID-form benchmark): tshark with the plugin reads
+    32-octet byte-string IDRi/IDRr (ID type 2) equal to the UIDs pcaps/keyring.toml states for
+    the sender and receiver, and mcsec with that keyring *without* its UIDs (users by URI only,
+    as bench_dissect.py runs it) verifies and decrypts every message."""
+    import tomllib
+
+    from tests.conftest import TSHARK
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_dissect
+
+    cap = make_captures.make_capture("sip", 6, distinct=6, cache=tmp_path, identities="uid")
+    r = subprocess.run([TSHARK, "-X", f"lua_script:{PLUGIN}", "-n", "-r", str(cap), "-T",
+                        "fields", "-e", "mikey.id.role", "-e", "mikey.id.type", "-e",
+                        "mikey.id.data_hex", "-E", "occurrence=a", "-E", "aggregator=;"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    ring = tomllib.loads((ROOT / "pcaps" / "keyring.toml").read_text())
+    uids = {u["uid"] for u in ring["user"]}
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert len(rows) == 6
+    for roles, types, data in rows:
+        assert roles.split(";")[:2] == ["1", "2"] and types.split(";")[:2] == ["2", "2"]
+        ids = data.split(";")[:2]
+        assert all(len(i) == 64 and i in uids for i in ids), ids
+    keyring = bench_dissect.uri_only_keyring(tmp_path / "uri-only.toml")
+    assert "uid" not in keyring.read_text()
+    out = subprocess.run([sys.executable, "-m", "dissectors.cli", "dissect", str(cap), "--format",
+                          "json", "--keys", str(keyring), "--workers", "1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count('"mikey.sign.verified": true') == 6
+    assert sum('"mikey.3gpp.srtp_master_key"' in line for line in out.stdout.splitlines()) == 6
