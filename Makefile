@@ -74,10 +74,16 @@ bench: venv tshark
 	$(BIN)/python benchmarks/bench_dissect.py
 	$(BIN)/python benchmarks/bench_display_filter.py
 	$(BIN)/python benchmarks/bench_srtp.py
-	@# issue 17: the three capture shapes against tshark, ratios and peak RSS (BENCH_PACKETS a
-	@# shape; BENCH_LARGE=1 adds mcsec's peak RSS on 1,000,000 packets); report in benchmarks/results/
+	@# issue 17: the three capture shapes against tshark's own MIKEY dissector, ratios and peak
+	@# RSS (BENCH_PACKETS a shape; BENCH_LARGE=1 adds mcsec's peak RSS on 1,000,000 packets);
+	@# reports in benchmarks/results/
 	$(BIN)/python benchmarks/bench_vs_tshark.py --packets $(or $(BENCH_PACKETS),100000) \
-		$(if $(BENCH_LARGE),--large)
+		--no-plugin $(if $(BENCH_LARGE),--large)
+	@# the same with the mcsec Lua plugin in tshark (it then decodes MIKEY-SAKKE as mcsec does)
+	$(BIN)/python benchmarks/bench_vs_tshark.py --packets $(or $(BENCH_PLUGIN_PACKETS),20000)
+	@# issue 19: BENCH_DASK=1 adds the ring buffer of 20 x 100,000 packets, sequential against
+	@# --engine dask on 2 local workers (docs/SCALE.md; ~5 min)
+	$(if $(BENCH_DASK),$(BIN)/python benchmarks/bench_dask.py --mikey-every 1000)
 
 fuzz: venv
 	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider
