@@ -16,6 +16,7 @@ Floor-control messages (RTCP APP with name "MCPT", TS 24.380 §8.2) are decoded 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import construct as c
@@ -54,12 +55,33 @@ def _label(label: str, t: srtp.Transform) -> str:
     return label if t == srtp.GCM_DEFAULT or (t.gcm and t.key_len == 16) else f"{label} ({t.name})"
 
 
+# Bounds on what media packets alone can add (a capture's packets are untrusted): the keys
+# derived for GMK senders from the GUK-ID in a packet's MKI (TS 33.180 §7.4.2; any packet naming
+# a known GMK-ID makes one, before its tag is checked) and the streams tracked.  Least recently
+# used first out: a sender key is derived again when needed; a stream idle while MAX_STREAMS
+# others were opened loses its rollover counter (RFC 3711 §3.3.1) and restarts from 0.
+MAX_DERIVED = 4096
+MAX_STREAMS = 65_536
+
+
+def _touch(table: OrderedDict, key, value, limit: int) -> None:
+    """table[key] = value as the most recently used entry, the least recently used beyond
+    ``limit`` dropped."""
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > limit:
+        table.popitem(last=False)
+
+
 @dataclass
 class MediaKeys:
     sessions: dict = field(default_factory=dict)  # MKI -> [_Entry] (PCK: CS 0 and 1 share one)
-    by_ssrc: dict = field(default_factory=dict)  # (SSRC, MKI, kind) -> the _Entry that opened it
+    # (SSRC, MKI, kind) -> the _Entry that opened it (bounded: MAX_STREAMS)
+    by_ssrc: OrderedDict = field(default_factory=OrderedDict)
     groups: dict = field(default_factory=dict)  # GMK-ID -> (gmk, rand, prf_func, cs_id, label)
-    roc: dict = field(default_factory=dict)  # SSRC -> (roc, last seq or None)
+    roc: OrderedDict = field(default_factory=OrderedDict)  # SSRC -> (roc, last seq or None)
+    # GMK sender keys by MKI (GMK-ID || GUK-ID), derived from packets (bounded: MAX_DERIVED)
+    derived: OrderedDict = field(default_factory=OrderedDict)
     ssrc_sessions: dict = field(default_factory=dict)  # SSRC -> [_Entry] (maps without MKI)
     any_sessions: list = field(default_factory=list)  # [_Entry] bound to no SSRC nor MKI
     # (MKI length, octets after the MKI in SRTP, in SRTCP) of the keys known, to find MKIs
@@ -104,7 +126,7 @@ class MediaKeys:
             entries[:] = [e for e in entries if e.label != entry.label]  # re-keyed CS replaces it
             entries.append(entry)
         if ssrc is not None and roc is not None:  # RFC 3830 §6.1.1: the ROC to start from
-            self.roc[ssrc] = (roc, None)
+            _touch(self.roc, ssrc, (roc, None), MAX_STREAMS)
         return None
 
     def add_group(self, gmk_id: int, gmk: bytes, rand: bytes, prf_func: int, cs_id: int,
@@ -122,6 +144,10 @@ class MediaKeys:
             if entries:
                 return mki, entries
             if n == 8 and not after:
+                entries = self.derived.get(mki)
+                if entries:
+                    self.derived.move_to_end(mki)
+                    return mki, entries
                 gmk_id, guk_id = GMK_MKI.parse(mki)  # TS 33.180 §7.4.2: GMK-ID || GUK-ID
                 group = self.groups.get(gmk_id)
                 if group is not None:  # the sender's GUK-ID is the CSB ID of its keys
@@ -129,7 +155,7 @@ class MediaKeys:
                     key, salt = prf.srtp_master(gmk, cs_id, guk_id, rand, 16, 12, prf_func)
                     entry = _Entry(srtp.Context(replace(srtp.GCM_DEFAULT, mki_len=8), key, salt),
                                    f"{label}, sender GUK-ID 0x{guk_id:08x}")
-                    self.sessions[mki] = [entry]
+                    _touch(self.derived, mki, [entry], MAX_DERIVED)
                     return mki, [entry]
         return None, None
 
@@ -158,7 +184,7 @@ class MediaKeys:
                 for entry in entries:
                     res = self._open_with(entry, packet, b"", rtcp, ssrc)
                     if res.ok:
-                        self.by_ssrc[(ssrc, b"", kind)] = entry
+                        _touch(self.by_ssrc, (ssrc, b"", kind), entry, MAX_STREAMS)
                         return res
                 return res if bound is not None else None
         known = self.by_ssrc.get((ssrc, mki, kind))
@@ -171,7 +197,7 @@ class MediaKeys:
         for entry in ordered:  # the GCM tag tells which crypto session a stream belongs to
             res = self._open_with(entry, packet, mki, rtcp, ssrc)
             if res.ok:
-                self.by_ssrc[(ssrc, mki, kind)] = entry
+                _touch(self.by_ssrc, (ssrc, mki, kind), entry, MAX_STREAMS)
                 return res
         if len(ordered) > 1:
             res.label = " / ".join(e.label for e in ordered)
@@ -214,6 +240,6 @@ class MediaKeys:
         except ValueError as e:  # srtp.AuthError, a packet cut short
             res.error = str(e)
             return res
-        self.roc[ssrc] = (roc, seq)
+        _touch(self.roc, ssrc, (roc, seq), MAX_STREAMS)
         res.ok, res.plaintext = True, plain
         return res

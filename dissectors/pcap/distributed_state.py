@@ -94,7 +94,9 @@ def loads(data: bytes):
 def media_digest(session) -> tuple:
     """What media frames change in a session (RFC 3711 §3.3.1 rollover counters and highest
     sequence numbers, the key each stream was opened with, keys bound to streams by trial or by
-    RTSP ports, GMK sender keys derived): equal digests, equal media state."""
+    RTSP ports): equal digests, equal media state.  The GMK sender keys derived from packets'
+    MKIs (``m.derived``) are left out: a bounded cache of what the GMKs give, derived again when
+    needed."""
     m = session.media
     return (sorted(m.roc.items()),
             sorted((k, e.label) for k, e in m.by_ssrc.items()),

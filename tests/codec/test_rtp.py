@@ -58,3 +58,54 @@ def test_srtcp_index_trailer_round_trip():
     b = rtp.SRTCP_INDEX.build({"encrypted": True, "index": 0x1234567})
     assert b == bytes.fromhex("81234567")
     assert rtp.SRTCP_INDEX.parse(b).index == 0x1234567
+
+
+def test_gmk_sender_keys_derived_from_packets_are_bounded_and_derived_again():
+    """Every packet naming a known GMK-ID makes a sender key from the GUK-ID in its MKI (TS
+    33.180 §7.4.2) before its tag is checked: a flood of made-up GUK-IDs must not grow memory
+    without bound, and a real sender's packet still opens afterwards (its key derived again).
+    The packet is protected by libsrtp (pylibsrtp, AES-128-GCM) with the sender key of RFC 3830
+    §4.1.3's PRF as re-implemented here, and the 8-octet MKI appended after the tag (RFC 7714
+    §8: the MKI is not in the AAD)."""
+    import hashlib
+    import hmac
+    import random
+
+    from codec import media
+
+    gmk, rand, gmk_id, guk_id, cs_id = bytes(range(16)), bytes(range(32, 48)), 0x12345678, \
+        0x0ABCDEF0, 4
+
+    def prf_sha256(inkey: bytes, label: bytes, out_len: int) -> bytes:  # RFC 6043 §6.1 P_256
+        out, a = b"", label
+        while len(out) < out_len:
+            a = hmac.new(inkey, a, hashlib.sha256).digest()
+            out += hmac.new(inkey, a + label, hashlib.sha256).digest()
+        return out[:out_len]
+
+    def derive(constant: int, out_len: int) -> bytes:  # RFC 3830 §4.1.3/§4.1.4 label
+        label = (constant.to_bytes(4, "big") + cs_id.to_bytes(1, "big")
+                 + guk_id.to_bytes(4, "big") + rand)
+        return prf_sha256(gmk, label, out_len)
+
+    key, salt = derive(0x2AD01C64, 16), derive(0x39A2C14B, 12)
+    sender = pylibsrtp.Session(pylibsrtp.Policy(
+        key=key + salt, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+        srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM))
+    plain = bytes(RTP(version=2, sequence=9, sourcesync=0xBEEF, payload_type=96)) + b"v" * 40
+    real = sender.protect(plain) + gmk_id.to_bytes(4, "big") + guk_id.to_bytes(4, "big")
+    keys = MediaKeys()
+    keys.add_group(gmk_id, gmk, rand, 1, cs_id, "GMK")
+    res = keys.open(real)
+    assert res.ok and res.plaintext == plain
+    rng = random.Random(5)
+    for i in range(media.MAX_DERIVED + 500):
+        bogus = bytearray(real)
+        bogus[-4:] = rng.getrandbits(32).to_bytes(4, "big")
+        bogus[3] = i & 0xFF
+        res = keys.open(bytes(bogus))
+        assert res is not None and not res.ok  # the made-up sender's key fails the tag
+    assert len(keys.derived) <= media.MAX_DERIVED
+    assert real[-8:] not in keys.derived  # pushed out by the flood ...
+    res = keys.open(real)  # ... and derived again
+    assert res.ok and res.plaintext == plain
