@@ -69,7 +69,8 @@ from typing import Iterator
 
 from dissectors.pcap.capture import CaptureFault
 from dissectors.pcap.process_signals import ProcessSignals
-from dissectors.pcap.distributed_index import FileIndex, index_file, media_datagram
+from dissectors.pcap.distributed_index import (FileIndex, index_file, index_summary,
+                                               media_datagram)
 from dissectors.pcap.distributed_phases import (SegmentResult, Timeline, build_timeline,
                                                 dissect_segment)
 from dissectors.pcap.distributed_state import (MIKEY_PORT, SEQ_WRAP, FileSpec, dumps, loads,
@@ -192,13 +193,21 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
         timeline_future = client.submit(build_timeline, base_state, index_futures,
                                         max_stream_memory, retries=RETRIES, pure=False,
                                         key=f"mcsec-timeline-{token}")
-        indexes = client.gather(index_futures)
+        # what the client needs of each index is three numbers: the frames themselves go from
+        # worker to worker (phase 2), not through this process
+        summary_futures = [client.submit(index_summary, f, pure=False, retries=RETRIES,
+                                         key=f"mcsec-summary-{token}-{i}")
+                           for i, f in enumerate(index_futures)]
+        indexes = client.gather(summary_futures)
         t1 = time.perf_counter()
         tl = timeline_future.result()
         t2 = time.perf_counter()
+        # phase 2 has them all: let the workers forget the indexes (memory stays flat with
+        # the number of files)
+        del index_futures, summary_futures, timeline_future
         report.phase_seconds = {"index": t1 - t0, "timeline": t2 - t1}
         report.timeline_messages, report.timeline_seconds = tl.messages, tl.seconds
-        report.sakke_messages = sum(len(idx.sakke) for idx in indexes)
+        report.sakke_messages = sum(idx.sakke for idx in indexes)
         report.sakke_seconds = sum(idx.sakke_seconds for idx in indexes)
         sequential = tl.sequential or (tls_keylog is not None and "a TLS key log was given")
         if sequential:
@@ -219,6 +228,7 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
                 dissect_segment, [specs[i] for i in seg], [bases[i] for i in seg],
                 tl.states[k], tl.sakke[k], k == last, leading if k == 0 else None,
                 retries=RETRIES, pure=False, key=f"mcsec-dissect-{token}-{k}"))
+        tl.states.clear()  # submitted: the tasks hold them now
         if progress:
             _progress(futures)
         previous = None

@@ -72,6 +72,20 @@ class FileIndex:
     scan: str = ""  # how the records were read: "pcap", "pcapng" (straight), "reader"
 
 
+@dataclass(frozen=True)
+class IndexSummary:
+    """What the client keeps of a :class:`FileIndex`: frame count and phase-1 crypto figures."""
+
+    frames: int
+    sakke: int  # MIKEY-SAKKE messages verified/decrypted
+    sakke_seconds: float
+
+
+def index_summary(index: FileIndex) -> IndexSummary:
+    """A task on the worker holding ``index``: its few numbers, not its frames."""
+    return IndexSummary(index.frames, len(index.sakke), index.sakke_seconds)
+
+
 def _ip_offset(linktype: int, buf, at: int, end: int) -> tuple[int, int] | None:
     """(IP version, offset of the IP header) of the frame ``buf[at:end]``, or None: not IP, or
     a link layer this fast path leaves to the flow table (the frame is then kept)."""

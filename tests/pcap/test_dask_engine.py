@@ -423,3 +423,38 @@ def test_the_command_leaves_the_process_signal_state_as_it_found_it(tmp_path, ca
     for _ in range(300):  # enough exits to fill a socket nobody reads
         subprocess.run(["true"], check=True)
     assert "wakeup fd" not in capfd.readouterr().err
+
+
+def test_indexes_leave_the_workers_and_the_client_once_the_timeline_has_them(cluster, tmp_path):
+    """Phase 1's frames go from worker to worker (phase 2), not through the client, and are
+    forgotten once the timeline is built: while the first segment's records are read, no
+    worker holds an index any more (memory flat with the number of files)."""
+    import time
+
+    from distributed import Client
+
+    from dissectors.pcap import captureset, distributed, output
+
+    parts = cut(PCAPS / "private-call.pcapng", tmp_path / "parts", 12)
+    with Client(cluster) as client:
+        session = output.PacketSession(keyring=None)
+        report = distributed.Report()
+        gen = distributed.records(captureset.resolve(list(map(str, parts))), session,
+                                  client=client, report=report)
+        first = next(gen)  # phases 1 and 2 done, the segments submitted
+        assert first is not None
+
+        def held(dask_worker):
+            return [str(k) for k in dask_worker.data.keys()]
+
+        deadline = time.monotonic() + 10
+        while True:
+            keys = [k for ks in client.run(held).values() for k in ks]
+            left = [k for k in keys if "mcsec-index-" in k or "mcsec-summary-" in k]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert not left, left
+        rest = list(gen)
+    assert len(rest) + 1 > len(parts)
+    assert report.files == len(parts) and report.sakke_messages == 0
