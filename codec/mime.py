@@ -29,6 +29,7 @@ MICALG = {"sha1": "sha-1", "sha224": "sha-224", "sha256": "sha-256", "sha384": "
           "sha512": "sha-512"}  # RFC 8551 §3.5.3.2
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN_RE = re.compile(_TOKEN)  # RFC 7230 §3.2.6 token: a header field name
 _PARAM = re.compile(r'\s*(;)?\s*(' + _TOKEN + r')\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
 
 
@@ -44,14 +45,28 @@ class Entity:
     path: str = "MIME"
     start_line: str | None = None
     findings: list = field(default_factory=list)
+    # (header count, _header_index()) once header() is asked: headers are not changed after
+    # parsing (a changed count builds it again)
+    _index: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
+        """The first header field of that name (case-insensitive; in a SIP message its compact
+        form too, RFC 3261 §7.3.3), or None."""
+        index = self._index
+        if index is None or index[0] != len(self.headers):
+            index = self._index = (len(self.headers), self._header_index())
+        return index[1].get(name.lower())
+
+    def _header_index(self) -> dict:
+        """{lower-case name: first value}, compact forms under their long names in SIP."""
+        out: dict = {}
+        sip_message = self.start_line is not None
         for n, v in self.headers:
             n = n.lower()
-            if n == name or (self.start_line is not None and _SIP_COMPACT.get(n) == name):
-                return v
-        return None
+            out.setdefault(n, v)
+            if sip_message and n in _SIP_COMPACT:
+                out.setdefault(_SIP_COMPACT[n], v)
+        return out
 
     @property
     def content_type(self) -> tuple[str, dict]:
@@ -139,6 +154,14 @@ def parse_headers(data, start, end, path, findings, *, tolerant=False):
     """Header fields up to the empty line (RFC 5322 §2.2, folding §2.2.3; RFC 3261 §7.3.1).
     Returns (headers, body start).  A line that is not ``name: value`` raises DecodeError, or
     with ``tolerant`` is skipped with a finding."""
+    fast = _plain_headers(data, start, end)
+    if fast is not None:
+        return fast
+    return _general_headers(data, start, end, path, findings, tolerant)
+
+
+def _general_headers(data, start, end, path, findings, tolerant):
+    """:func:`parse_headers` line by line: folding, bare LF, non-ASCII, malformed lines."""
     headers: list = []
     for ls, le, nxt in _lines(data, start, end):
         line = data[ls:le]
@@ -155,7 +178,7 @@ def parse_headers(data, start, end, path, findings, *, tolerant=False):
             return headers, ls
         name, colon, value = text.partition(":")
         problem = (f"header line without ':' ({text[:40]!r})" if not colon
-                   else None if re.fullmatch(_TOKEN, name.strip())
+                   else None if _TOKEN_RE.fullmatch(name.strip())
                    else f"invalid header name {name!r}")
         if problem is not None:
             if not tolerant:
@@ -165,6 +188,28 @@ def parse_headers(data, start, end, path, findings, *, tolerant=False):
         headers.append((name.strip(), value.strip()))
     findings.append(Finding(path, end, "no empty line after the header fields: empty body"))
     return headers, end
+
+
+def _plain_headers(data, start: int, end: int):
+    """The common case of :func:`parse_headers` in one pass, or None for the general loop: an
+    ASCII block of CRLF-ended ``token: value`` lines up to an empty line, none folded."""
+    stop = data.find(b"\r\n\r\n", start, end)
+    if stop <= start:
+        return None
+    block = data[start:stop]
+    if not block.isascii() or b"\n " in block or b"\n\t" in block:
+        return None
+    lines = block.decode("ascii").split("\r\n")
+    if len(lines) != block.count(b"\n") + 1:  # a bare LF inside: the general loop
+        return None
+    headers = []
+    for line in lines:
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or "\r" in line or _TOKEN_RE.fullmatch(name) is None:
+            return None
+        headers.append((name, value.strip()))
+    return headers, stop + 4
 
 
 def parse_entity(data: bytes, start: int = 0, end: int | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator
 
 from codec.errors import DecodeError
@@ -43,6 +44,12 @@ def lines(sdp: str) -> Iterator[SdpLine]:
     """The ``<type>=<value>`` lines of an SDP description (RFC 4566 §5: CRLF ends a line, LF
     alone is tolerated), with the m= block each belongs to; lines of another shape are skipped.
     Linear in the text whatever it holds."""
+    return iter(_scan(sdp))
+
+
+@lru_cache(maxsize=2)  # the display fields and then the session read the same body
+def _scan(sdp: str) -> tuple[SdpLine, ...]:
+    out = []
     media = -1
     offset = 0
     for line in sdp.split("\n"):
@@ -53,7 +60,8 @@ def lines(sdp: str) -> Iterator[SdpLine]:
             continue
         if line[0] == "m":
             media += 1
-        yield SdpLine(line[0], line[2:], None if media < 0 else media, start)
+        out.append(SdpLine(line[0], line[2:], None if media < 0 else media, start))
+    return tuple(out)
 
 
 def key_mgmt_attributes(sdp: str) -> list[KeyMgmt]:

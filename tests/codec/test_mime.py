@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codec import DecodeError, cms, mime
 from codec.cms import build as cms_build
@@ -168,3 +170,53 @@ def test_folded_headers_and_missing_header_colon():
     with pytest.raises(DecodeError) as e:
         mime.parse(b"Content-Type: text/plain\r\nbroken header\r\n\r\n")
     assert e.value.path == "MIME.headers[1]"
+
+
+_HEADER_LINE = st.one_of(
+    st.sampled_from(["Via: SIP/2.0/UDP 10.0.0.1", "Content-Type: application/sdp",
+                     "i: abc@host", "X-Odd :  spaced ", " Leading: space", "\tFolded tail",
+                     " folded too", "NoColon", "Bad Name: x", "Caf\u00e9: x", "A: caf\u00e9",
+                     "Empty:", ":novalue", "Tab:\tvalue\t", "Mid\rCR: x", "A: b\r"]),
+    st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,8}: [ -~]{0,12}", fullmatch=True))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_HEADER_LINE, max_size=8), st.sampled_from(["\r\n", "\n"]),
+       st.sampled_from(["\r\n", "\n", "\r\n\r\n"]), st.binary(max_size=8))
+def test_one_pass_header_parse_equals_the_line_by_line_loop(lines, eol, last, body):
+    """mime._plain_headers (the common case in one pass) answers only what the general
+    line-by-line loop answers too, for folded lines, bare LFs, stray CRs, non-ASCII and
+    malformed names alike (RFC 5322 §2.2, RFC 3261 §7.3.1)."""
+    data = (eol.join(lines) + last + "\r\n").encode("utf-8") + body
+    fast = mime._plain_headers(data, 0, len(data))
+    findings: list = []
+    try:
+        general = mime._general_headers(data, 0, len(data), "MIME", findings, True)
+    except DecodeError:
+        general = None
+    if fast is not None:
+        assert general is not None and not findings
+        assert fast == general
+    got = mime.parse_headers(data, 0, len(data), "MIME", [], tolerant=True)
+    assert got == (fast if fast is not None else general)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["i", "Call-ID", "call-id", "f", "From", "c",
+                                           "Content-Type", "X", "l", "Content-Length"]),
+                          st.text("abc", min_size=1, max_size=3)), max_size=8),
+       st.booleans())
+def test_header_lookup_is_the_first_field_of_that_name_or_its_compact_form(headers, is_sip):
+    """Entity.header against the plain scan it stands for: the first field whose lower-case
+    name is asked, or in a SIP message whose compact form (RFC 3261 §7.3.3) stands for it."""
+    from codec import sip
+
+    compact = {k: v.lower() for k, v in sip.COMPACT_FORMS.items()}
+    ent = mime.Entity(list(headers), b"", b"", start_line="INVITE x SIP/2.0" if is_sip else None)
+    for asked in ("call-id", "Call-ID", "i", "from", "f", "content-type", "c", "x",
+                  "content-length", "l", "to"):
+        want = next((v for n, v in headers if n.lower() == asked.lower()
+                     or (is_sip and compact.get(n.lower()) == asked.lower())), None)
+        assert ent.header(asked) == want
+    ent.headers.append(("To", "late"))  # a field added after a lookup is seen
+    assert ent.header("to") == next((v for n, v in ent.headers if n.lower() == "to"), None)
