@@ -42,7 +42,9 @@ def cmd_dissect(args) -> int:
                                    transport_key=bytes.fromhex(args.trk) if args.trk else None,
                                    replay_cache=ReplayCache(args.replay_cache_size),
                                    max_clock_skew=cliopts.clock_skew_limit(args.max_clock_skew),
-                                   want_fields=not per_record or dfilter is not None)
+                                   want_fields=not per_record or dfilter is not None,
+                                   start_line_fields_only=args.brief and dfilter is None
+                                   and args.format != "parquet")
     out = sys.stdout
     keylog = cliopts.read_tls_keylog(args.tls_keylog)
     from dissectors.pcap import live

@@ -61,10 +61,11 @@ SDP_LINES = {"v": "sdp.version", "o": "sdp.owner", "s": "sdp.session_name",
              "m": "sdp.media"}
 
 
-def sip_layers(data: bytes, msg=None) -> dict:
+def sip_layers(data: bytes, msg=None, start_line_only: bool = False) -> dict:
     """``{"sip": {...}, "sdp": {...}}`` of one SIP message, Wireshark field names.  Parsed by
     the one SIP parser (:func:`codec.sip.parse`), tolerantly: a display field never fails
-    (``msg``: the strict parse of ``data``, when it succeeded: the same message)."""
+    (``msg``: the strict parse of ``data``, when it succeeded: the same message).
+    ``start_line_only``: just the fields of the start line (all ``--brief`` shows)."""
     if msg is None:
         msg = sip.parse(data.lstrip(b"\r\n"), tolerant=True)
     fields: dict = {}
@@ -80,6 +81,8 @@ def sip_layers(data: bytes, msg=None) -> dict:
         fields["sip.Method"] = parts[0]
         if len(parts) > 1:
             fields["sip.r-uri"] = parts[1]
+    if start_line_only:
+        return {"sip": fields}
     ctype = None
     for name, value in msg.headers:
         known = _SIP_FIELDS.get(name.lower())
@@ -134,6 +137,7 @@ class PacketSession(Session):
     sip_fields: dict = field(default_factory=dict)  # frame -> {"sip": …, "sdp": …}
     part_of: dict = field(default_factory=dict)  # frame -> frame its unit is reported at
     want_fields: bool = True
+    start_line_fields_only: bool = False  # --brief without -Y: the SIP start line is all it shows
 
     def analyze(self, unit: Unit) -> list:
         if len(unit.frames) > 1:
@@ -147,7 +151,8 @@ class PacketSession(Session):
             except DecodeError:
                 pass  # parsed tolerantly for the fields; the analysis reports the error
             try:
-                layers = sip_layers(unit.data, parsed[1] if parsed else None)
+                layers = sip_layers(unit.data, parsed[1] if parsed else None,
+                                    self.start_line_fields_only)
             except Exception as e:  # never lose the records for a display field
                 layers = {"sip": {"mcsec.error": str(e)}}
             old = self.sip_fields.get(unit.frames[-1])

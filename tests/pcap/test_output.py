@@ -115,3 +115,28 @@ def test_stats_give_why_cms_objects_failed(capsys):
         for r in failed:
             bad = next(x for x in r["cms_open"]["cms.layers"] if not x["cms.layer.ok"])
             assert any(k.startswith(f"cms: {bad['cms.layer.type']}") for k in reasons)
+
+
+def test_brief_with_start_line_fields_only_prints_what_the_full_fields_print():
+    """`--brief` keeps only the SIP start line's fields (all its line shows): for every sample
+    capture, with and without keys, its lines equal those made from the full SIP/SDP fields."""
+    import argparse
+
+    from dissectors.cli.common import load_keyring
+    from dissectors.pcap import render
+    from dissectors.pcap.capture import read_frames
+
+    sip_lines = 0
+    for cap in sorted(PCAPS.glob("*.pcapng")):
+        for keys in (None, [str(PCAPS / "keyring.toml")]):
+            lines = []
+            for start_line_only in (False, True):
+                ring = load_keyring(argparse.Namespace(keys=keys, trk=None))
+                session = output.PacketSession(keyring=ring,
+                                               start_line_fields_only=start_line_only)
+                packets = output.Packets(dissect.records(str(cap), session, workers=1),
+                                         session, filt="all", frames=read_frames(str(cap)))
+                lines.append([render.brief_line(p) for p in packets])
+            assert lines[0] == lines[1], cap.name
+            sip_lines += sum(" SIP " in line for line in lines[0])
+    assert sip_lines > 50
