@@ -44,7 +44,10 @@ def lines(sdp: str) -> Iterator[SdpLine]:
     """The ``<type>=<value>`` lines of an SDP description (RFC 4566 §5: CRLF ends a line, LF
     alone is tolerated), with the m= block each belongs to; lines of another shape are skipped.
     Linear in the text whatever it holds."""
-    return iter(_scan(sdp))
+    return iter(_scan(sdp) if len(sdp) <= _CACHED_MAX else _scan.__wrapped__(sdp))
+
+
+_CACHED_MAX = 1 << 16  # larger descriptions are scanned each time, not kept
 
 
 @lru_cache(maxsize=2)  # the display fields and then the session read the same body
