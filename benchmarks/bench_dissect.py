@@ -53,9 +53,9 @@ MCSEC = [str(ROOT / ".venv" / "bin" / "mcsec")] if (ROOT / ".venv/bin/mcsec").ex
     sys.executable, "-m", "dissectors.cli"]
 
 
-def _invite_payload(capture: Path | None = None) -> bytes:
+def _invite_payload() -> bytes:
     """The UDP payload of the first session-level MIKEY INVITE of private-call.pcapng."""
-    for fr in read_frames(capture or ROOT / "pcaps" / "private-call.pcapng"):
+    for fr in read_frames(ROOT / "pcaps" / "private-call.pcapng"):
         d = getattr(fr, "data", b"")
         if b"INVITE sip:" in d and b"a=key-mgmt:mikey" in d:
             ihl = (d[14] & 15) * 4

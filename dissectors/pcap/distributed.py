@@ -198,7 +198,7 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
         summary_futures = [client.submit(index_summary, f, pure=False, retries=RETRIES,
                                          key=f"mcsec-summary-{token}-{i}")
                            for i, f in enumerate(index_futures)]
-        indexes = client.gather(summary_futures)
+        summaries = client.gather(summary_futures)
         t1 = time.perf_counter()
         tl = timeline_future.result()
         t2 = time.perf_counter()
@@ -207,8 +207,8 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
         del index_futures, summary_futures, timeline_future
         report.phase_seconds = {"index": t1 - t0, "timeline": t2 - t1}
         report.timeline_messages, report.timeline_seconds = tl.messages, tl.seconds
-        report.sakke_messages = sum(idx.sakke for idx in indexes)
-        report.sakke_seconds = sum(idx.sakke_seconds for idx in indexes)
+        report.sakke_messages = sum(idx.sakke for idx in summaries)
+        report.sakke_seconds = sum(idx.sakke_seconds for idx in summaries)
         sequential = tl.sequential or (tls_keylog is not None and "a TLS key log was given")
         if sequential:
             report.sequential = sequential
@@ -217,7 +217,7 @@ def _run(source, session, client, cluster, own, tls_keylog, max_stream_memory, p
             yield from _sequential(source, session, tls_keylog, max_stream_memory)
             return
         bases, n = [], 0
-        for idx in indexes:
+        for idx in summaries:
             bases.append(n)
             n += idx.frames
         report.segments = len(tl.segments)

@@ -66,8 +66,7 @@ def test_uid_form_capture_carries_the_keyring_users_uids_and_verifies_with_uris_
 
     from tests.conftest import TSHARK
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import bench_dissect
+    import bench_dissect  # benchmarks/ is on sys.path (above)
 
     cap = make_captures.make_capture("sip", 6, distinct=6, cache=tmp_path, identities="uid")
     r = subprocess.run([TSHARK, "-X", f"lua_script:{PLUGIN}", "-n", "-r", str(cap), "-T",
